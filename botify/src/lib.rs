@@ -1,1 +1,19 @@
+//! botify: a music recommender service.
+//!
+//! The library holds everything but the `main` function, so the simulator can
+//! run the same recommenders in-process and tests can start the real server on
+//! a free port. Start at [`engine`] (one request, end to end) and [`api`]
+//! (the HTTP surface); see ARCHITECTURE.md for the map.
 
+pub mod api;
+pub mod app;
+pub mod catalog;
+pub mod config;
+pub mod engine;
+pub mod events;
+pub mod experiments;
+pub mod filters;
+pub mod metrics;
+pub mod models;
+pub mod recommenders;
+pub mod state;

@@ -1,1 +1,23 @@
-fn main() {}
+use clap::Parser;
+
+use botify::app::Application;
+use botify::config::Config;
+
+#[actix_web::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,actix_server=warn".into()),
+        )
+        .init();
+    let config = Config::parse();
+    let result = match Application::build(&config) {
+        Ok(app) => app.run_until_stopped().await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = result {
+        eprintln!("botify: error: {err:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,230 @@
+//! The HTTP API (DESIGN §6), on actix-web.
+//!
+//! Handlers are thin: parse and validate input (`input`), call the
+//! [`Engine`], shape the JSON. Every failure is an [`ApiError`] with a 4xx
+//! status; nothing here returns a 5xx.
+
+mod admin;
+mod error;
+mod input;
+
+pub use error::ApiError;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Service;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::engine::Engine;
+use crate::events::LogCounters;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    /// Bearer token for `/admin`; `None` disables the admin routes.
+    pub admin_token: Option<String>,
+    /// Event log counters, exported on `/metrics`.
+    pub log_counters: Option<Arc<LogCounters>>,
+}
+
+type Reply = Result<HttpResponse, ApiError>;
+
+/// Registers every route on an actix app.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(root))
+        .service(resource("/track/{track}").route(web::get().to(track)))
+        .service(resource("/next/{user}").route(web::post().to(next)))
+        .service(resource("/last/{user}").route(web::post().to(last)))
+        .service(resource("/similar/{track}").route(web::get().to(similar)))
+        .service(resource("/top").route(web::get().to(top)))
+        .service(resource("/metrics").route(web::get().to(metrics)))
+        .service(resource("/health").route(web::get().to(health)));
+    admin::configure(cfg);
+}
+
+/// A resource that answers a wrong method with a JSON 405.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Reply {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not supported on {}", req.method(), req.path()),
+    ))
+}
+
+/// The app's default service: unknown routes get a JSON 404.
+pub async fn not_found(req: HttpRequest) -> Reply {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no route {} {}; routes: GET /, GET /track/{{track}}, POST /next/{{user}}, POST /last/{{user}}, GET /similar/{{track}}, GET /top, GET /metrics, GET /health",
+            req.method(),
+            req.path()
+        ),
+    ))
+}
+
+/// Middleware body: counts every request by route pattern and status and
+/// times it, and counts 4xx answers by error code.
+pub fn record_request<S, B>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>>
+where
+    S: Service<
+        actix_web::dev::ServiceRequest,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+{
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let started = Instant::now();
+    let response = srv.call(req);
+    async move {
+        let response = response.await?;
+        if let Some(state) = state {
+            let metrics = state.engine.metrics();
+            let status = response.status();
+            metrics
+                .http_requests
+                .with_label_values(&[route.as_str(), status.as_str()])
+                .inc();
+            metrics
+                .http_duration
+                .with_label_values(&[route.as_str()])
+                .observe(started.elapsed().as_secs_f64());
+            if let Some(err) = response.response().error() {
+                if let Some(api) = err.as_error::<ApiError>() {
+                    metrics.request_errors.with_label_values(&[api.code]).inc();
+                }
+            }
+        }
+        Ok(response)
+    }
+}
+
+async fn root(state: web::Data<AppState>) -> Reply {
+    let arms: Vec<_> = state
+        .engine
+        .arm_names()
+        .into_iter()
+        .map(|(label, name)| format!("{label}={name}"))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({
+        "status": "alive",
+        "message": format!(
+            "botify: {} tracks, experiment {} ({}), state in {}",
+            state.engine.catalog().len(),
+            state.engine.experiments().active,
+            arms.join(", "),
+            state.engine.store_kind()
+        ),
+    })))
+}
+
+async fn track(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
+    let id = input::track_id(&path)?;
+    let catalog = state.engine.catalog();
+    match catalog.get(id) {
+        Some(record) => Ok(HttpResponse::Ok().json(record)),
+        None => Err(crate::engine::RequestError::UnknownTrack(id).into()),
+    }
+}
+
+async fn next(state: web::Data<AppState>, path: web::Path<String>, body: web::Payload) -> Reply {
+    let user = input::user_id(&path)?;
+    let listen = input::listen(&input::read_body(body, input::MAX_BODY_BYTES).await?)?;
+    let mut rng = rand::thread_rng();
+    let answer = state
+        .engine
+        .next(user, listen.track, listen.time, &mut rng)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({"user": user, "track": answer.track})))
+}
+
+async fn last(state: web::Data<AppState>, path: web::Path<String>, body: web::Payload) -> Reply {
+    let user = input::user_id(&path)?;
+    let listen = input::listen(&input::read_body(body, input::MAX_BODY_BYTES).await?)?;
+    state.engine.last(user, listen.track, listen.time).await?;
+    Ok(HttpResponse::Ok().json(json!({"user": user})))
+}
+
+async fn similar(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+) -> Reply {
+    let id = input::track_id(&path)?;
+    let k = input::k_param(query.get("k"), 10)?;
+    let similar = state.engine.similar(id, k)?;
+    Ok(HttpResponse::Ok().json(json!({"track": id, "similar": similar})))
+}
+
+async fn top(state: web::Data<AppState>, query: web::Query<HashMap<String, String>>) -> Reply {
+    let k = input::k_param(query.get("k"), 5)?;
+    let genre = query.get("genre").map(String::as_str);
+    if let Some(genre) = genre {
+        let catalog = state.engine.catalog();
+        if catalog.tracks_of_genre(genre).is_empty() {
+            let mut known: Vec<&str> = catalog.genres().collect();
+            known.sort();
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_genre",
+                format!(
+                    "genre {genre:?} is not in the catalog; known: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let tracks = state.engine.top(genre, k);
+    Ok(HttpResponse::Ok().json(json!({"genre": genre, "tracks": tracks})))
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let metrics = state.engine.metrics();
+    if let Some(counters) = &state.log_counters {
+        metrics
+            .events_written
+            .set(counters.written.load(Ordering::Relaxed) as i64);
+        metrics
+            .event_write_errors
+            .set(counters.write_errors.load(Ordering::Relaxed) as i64);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render())
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let engine = &state.engine;
+    let reachable = engine.store_reachable().await;
+    let models = engine.models();
+    let mut tables: Vec<_> = models.tables.keys().cloned().collect();
+    tables.sort();
+    // Degraded still answers 200: the service keeps serving from its
+    // fallback, and a load balancer should not pull a replica for that.
+    HttpResponse::Ok().json(json!({
+        "status": if reachable { "ok" } else { "degraded" },
+        "state_store": {"kind": engine.store_kind(), "reachable": reachable},
+        "models": {
+            "dir": engine.models_dir().display().to_string(),
+            "top_tracks": models.top_tracks.is_some(),
+            "tables": tables,
+        },
+        "catalog_tracks": engine.catalog().len(),
+    }))
+}

@@ -1,0 +1,153 @@
+//! Start-up wiring: from a [`Config`] to a bound, running server.
+//!
+//! Tests use [`Application::build`] with port 0 to get the real server on a
+//! free loopback port; the binary does the same with the configured port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context as _;
+
+use crate::api::{self, AppState};
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::engine::{Engine, EngineSettings};
+use crate::events::EventLog;
+use crate::experiments::Experiments;
+use crate::filters::Filters;
+use crate::metrics::Metrics;
+use crate::models::Models;
+use crate::state::{MemoryStore, RedisSettings, RedisStore, StateStore};
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    engine: Arc<Engine>,
+    event_log: EventLog,
+}
+
+/// Builds the engine and what it needs from configuration files; shared by
+/// the service and the simulator's in-process mode.
+pub fn build_engine(config: &Config, event_log: Option<&EventLog>) -> anyhow::Result<Engine> {
+    let catalog = Catalog::load(&config.catalog)?;
+    let experiments = Experiments::load(&config.experiments).context(
+        "pass --experiments with a TOML experiments file (the repo ships experiments.toml)",
+    )?;
+    let models = Models::load(&config.models).with_context(|| {
+        format!(
+            "cannot load models from {}; retrain with `analysis train` or remove the bad file",
+            config.models.display()
+        )
+    })?;
+    let filters = match &config.filters {
+        Some(path) => Filters::load(path)?,
+        None => Filters::default(),
+    };
+    let store: Arc<dyn StateStore> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisStore::new(RedisSettings {
+                url: url.clone(),
+                namespace: config.redis_namespace.clone(),
+                timeout: Duration::from_millis(config.state_timeout_ms),
+                ttls: config.ttls(),
+            })
+            .with_context(|| format!("invalid --redis-url {url:?}; expected redis://host:port"))?,
+        ),
+        None => Arc::new(MemoryStore::new(config.ttls())),
+    };
+    let engine = Engine::new(
+        catalog,
+        models,
+        filters,
+        experiments,
+        store,
+        event_log.map(EventLog::sender),
+        Arc::new(Metrics::new()),
+        EngineSettings {
+            models_dir: config.models.clone(),
+            store_cooldown: Duration::from_millis(config.state_cooldown_ms),
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", config.experiments.display()))?;
+    Ok(engine)
+}
+
+impl Application {
+    /// Loads everything and binds the port; the server runs once awaited.
+    pub fn build(config: &Config) -> anyhow::Result<Application> {
+        let event_log =
+            EventLog::open(&config.log_dir, config.log_max_bytes).with_context(|| {
+                format!("cannot open event log folder {}", config.log_dir.display())
+            })?;
+        let engine = Arc::new(build_engine(config, Some(&event_log))?);
+        let address = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&address).with_context(|| {
+            format!("cannot listen on {address}; is the port taken? pass --port")
+        })?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            engine: engine.clone(),
+            admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
+            log_counters: Some(event_log.counters()),
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::PathConfig::default().error_handler(|err, _| {
+                    api::ApiError::bad_request("invalid_path", err.to_string()).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    api::ApiError::bad_request("invalid_query", err.to_string()).into()
+                }))
+                .wrap_fn(api::record_request)
+                .wrap(middleware::NormalizePath::trim())
+                .configure(api::configure)
+                .default_service(web::to(api::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        tracing::info!(
+            port,
+            tracks = engine.catalog().len(),
+            experiment = %engine.experiments().active,
+            store = engine.store_kind(),
+            log_dir = %config.log_dir.display(),
+            "botify listening"
+        );
+        Ok(Application {
+            server: server.run(),
+            port,
+            engine,
+            event_log,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.clone()
+    }
+
+    /// A handle to stop the server gracefully from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM or [`ServerHandle::stop`]); in-flight
+    /// requests finish first, then every queued event reaches the log.
+    /// Returns the number of event lines written.
+    pub async fn run_until_stopped(self) -> anyhow::Result<u64> {
+        self.server.await?;
+        let written = self.event_log.close();
+        tracing::info!(written, "botify stopped; event log flushed");
+        Ok(written)
+    }
+}

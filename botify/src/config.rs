@@ -1,0 +1,103 @@
+//! Service configuration: command-line flags, each with an environment
+//! variable equivalent (flags win), so the same binary runs from a shell, a
+//! container or a test harness.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::state::Ttls;
+
+/// botify: a music recommender that keeps listeners listening.
+///
+/// Serves `POST /next/{user}` with the next track for a listener, splitting
+/// users across the recommenders of the active experiment, and logs every
+/// answer for A/B analysis and training.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "botify", version)]
+pub struct Config {
+    /// Port to listen on (0 picks a free one and logs it).
+    #[arg(long, env = "BOTIFY_PORT", default_value_t = 5001)]
+    pub port: u16,
+
+    /// Address to bind; use 0.0.0.0 in a container.
+    #[arg(long, env = "BOTIFY_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Catalog file (`tracks.jsonl`, one track per line; `sim world` writes one).
+    #[arg(
+        long,
+        env = "BOTIFY_CATALOG",
+        default_value = "data/world/tracks.jsonl"
+    )]
+    pub catalog: PathBuf,
+
+    /// Experiments file (TOML): the A/B splits and which one is active.
+    #[arg(long, env = "BOTIFY_EXPERIMENTS", default_value = "experiments.toml")]
+    pub experiments: PathBuf,
+
+    /// Folder of trained tables written by `analysis train` (may be empty or missing).
+    #[arg(long, env = "BOTIFY_MODELS", default_value = "data/models")]
+    pub models: PathBuf,
+
+    /// Folder for this replica's event log files.
+    #[arg(long, env = "BOTIFY_LOG_DIR", default_value = "log")]
+    pub log_dir: PathBuf,
+
+    /// Rotate an event log file once it reaches this many bytes.
+    #[arg(long, env = "BOTIFY_LOG_MAX_BYTES", default_value_t = 64 << 20)]
+    pub log_max_bytes: u64,
+
+    /// Redis URL for per-user state shared by replicas; without it state is kept in memory.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key, so deployments can share a Redis.
+    #[arg(long, env = "BOTIFY_REDIS_NAMESPACE", default_value = "botify")]
+    pub redis_namespace: String,
+
+    /// Bound on one state store round trip, in milliseconds; past it the request is served statelessly.
+    #[arg(long, env = "BOTIFY_STATE_TIMEOUT_MS", default_value_t = 100)]
+    pub state_timeout_ms: u64,
+
+    /// After a state store failure, serve statelessly for this many milliseconds before retrying.
+    #[arg(long, env = "BOTIFY_STATE_COOLDOWN_MS", default_value_t = 500)]
+    pub state_cooldown_ms: u64,
+
+    /// Seconds session state (tracks heard, session memory) lives untouched.
+    #[arg(long, env = "BOTIFY_SESSION_TTL", default_value_t = 3600)]
+    pub session_ttl_secs: u64,
+
+    /// Seconds long-term state (artist means, favourite artist) lives untouched.
+    #[arg(long, env = "BOTIFY_PROFILE_TTL", default_value_t = 30 * 24 * 3600)]
+    pub profile_ttl_secs: u64,
+
+    /// Filters file (JSON: blocked_tracks, blocked_artists, promoted_tracks, promote_rate).
+    #[arg(long, env = "BOTIFY_FILTERS")]
+    pub filters: Option<PathBuf>,
+
+    /// Bearer token for /admin routes; without one they answer 404.
+    #[arg(long, env = "BOTIFY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "BOTIFY_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    pub fn ttls(&self) -> Ttls {
+        Ttls {
+            session: Duration::from_secs(self.session_ttl_secs),
+            profile: Duration::from_secs(self.profile_ttl_secs),
+        }
+    }
+
+    /// Defaults for everything, with the given catalog: what tests start from.
+    pub fn for_catalog(catalog: PathBuf) -> Config {
+        let mut config = Config::parse_from(["botify"]);
+        config.catalog = catalog;
+        config
+    }
+}

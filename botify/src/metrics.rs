@@ -1,0 +1,134 @@
+//! Prometheus metrics, served as text by `GET /metrics`.
+//!
+//! One registry per service instance (not the global default), so tests can
+//! run several servers in one process without their counters mixing.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Latency buckets in seconds: the service answers in well under a
+/// millisecond, the contract caps it at 300 ms.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    /// HTTP requests by route pattern and status code.
+    pub http_requests: IntCounterVec,
+    /// HTTP latency by route pattern.
+    pub http_duration: HistogramVec,
+    /// 4xx answers by error code.
+    pub request_errors: IntCounterVec,
+    /// Recommendations served by arm (treatment) and recommender.
+    pub recommendations: IntCounterVec,
+    /// Time to serve a recommendation, by arm (treatment).
+    pub recommend_duration: HistogramVec,
+    /// Answers from the fallback, by reason.
+    pub fallbacks: IntCounterVec,
+    /// Failed state store operations, by operation.
+    pub state_errors: IntCounterVec,
+    /// Event lines written and failed writes (refreshed on scrape).
+    pub events_written: IntGauge,
+    pub event_write_errors: IntGauge,
+    /// Model reloads that failed and left the previous models serving.
+    pub reload_failures: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("botify".into()), None).expect("valid prefix");
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
+            let opts = HistogramOpts::new(name, help).buckets(BUCKETS.to_vec());
+            HistogramVec::new(opts, labels).expect("valid histogram")
+        };
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter")
+        };
+        let metrics = Metrics {
+            http_requests: counter(
+                "http_requests_total",
+                "HTTP requests by route and status",
+                &["route", "status"],
+            ),
+            http_duration: histogram(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+                &["route"],
+            ),
+            request_errors: counter(
+                "request_errors_total",
+                "Rejected requests by error code",
+                &["code"],
+            ),
+            recommendations: counter(
+                "recommendations_total",
+                "Recommendations served by experiment arm and recommender",
+                &["arm", "recommender"],
+            ),
+            recommend_duration: histogram(
+                "recommend_duration_seconds",
+                "Time to serve a recommendation by experiment arm",
+                &["arm"],
+            ),
+            fallbacks: counter(
+                "fallbacks_total",
+                "Answers served by the fallback, by reason",
+                &["reason"],
+            ),
+            state_errors: counter(
+                "state_errors_total",
+                "Failed state store operations",
+                &["op"],
+            ),
+            events_written: IntGauge::new("events_written_total", "Event log lines written")
+                .expect("valid gauge"),
+            event_write_errors: IntGauge::new(
+                "event_write_errors_total",
+                "Event log write failures",
+            )
+            .expect("valid gauge"),
+            reload_failures: IntCounter::new(
+                "model_reload_failures_total",
+                "Model reloads that failed",
+            )
+            .expect("valid counter"),
+            registry,
+        };
+        let r = &metrics.registry;
+        r.register(Box::new(metrics.http_requests.clone())).unwrap();
+        r.register(Box::new(metrics.http_duration.clone())).unwrap();
+        r.register(Box::new(metrics.request_errors.clone()))
+            .unwrap();
+        r.register(Box::new(metrics.recommendations.clone()))
+            .unwrap();
+        r.register(Box::new(metrics.recommend_duration.clone()))
+            .unwrap();
+        r.register(Box::new(metrics.fallbacks.clone())).unwrap();
+        r.register(Box::new(metrics.state_errors.clone())).unwrap();
+        r.register(Box::new(metrics.events_written.clone()))
+            .unwrap();
+        r.register(Box::new(metrics.event_write_errors.clone()))
+            .unwrap();
+        r.register(Box::new(metrics.reload_failures.clone()))
+            .unwrap();
+        metrics
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to memory cannot fail");
+        String::from_utf8(out).expect("prometheus text is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

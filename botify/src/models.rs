@@ -1,0 +1,222 @@
+//! Trained tables the recommenders read: popularity and item-to-item
+//! neighbours written by `analysis train`, and per-user lists for `indexed`.
+//!
+//! The service holds one immutable [`Models`] behind an `ArcSwap`; a reload
+//! builds a fresh one from disk and swaps it in, so in-flight requests finish
+//! on the tables they started with.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::catalog::TrackId;
+
+/// `top_tracks.json`: track ids, most popular first.
+pub const TOP_TRACKS_FILE: &str = "top_tracks.json";
+/// The default item-to-item table (co-listening); others are `item2item_*.jsonl`.
+pub const DEFAULT_TABLE: &str = "item2item";
+/// `indexed`'s per-user lists: `{"user": u, "tracks": [..]}` lines.
+pub const USER_LISTS_FILE: &str = "user_recommendations.jsonl";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// An item-to-item table: for a track, similar tracks, best first.
+#[derive(Debug, Clone, Default)]
+pub struct ItemTable {
+    neighbours: HashMap<TrackId, Vec<TrackId>>,
+}
+
+impl ItemTable {
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (TrackId, Vec<TrackId>)>) -> Self {
+        ItemTable {
+            neighbours: pairs.into_iter().collect(),
+        }
+    }
+
+    pub fn neighbours(&self, track: TrackId) -> &[TrackId] {
+        self.neighbours
+            .get(&track)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    pub fn len(&self) -> usize {
+        self.neighbours.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.neighbours.is_empty()
+    }
+}
+
+/// Everything loaded from the `--models` folder. Missing files are normal (a
+/// fresh deployment before the first training run): recommenders fall back to
+/// catalog metadata.
+#[derive(Debug, Clone, Default)]
+pub struct Models {
+    /// Popularity from logs, most popular first; `None` before training.
+    pub top_tracks: Option<Vec<TrackId>>,
+    /// Item-to-item tables by name (`item2item`, `item2item_als`, …).
+    pub tables: HashMap<String, ItemTable>,
+    /// Per-user precomputed lists for `indexed`.
+    pub user_lists: HashMap<u64, Vec<TrackId>>,
+}
+
+#[derive(Deserialize)]
+struct TableLine {
+    track: TrackId,
+    recommendations: Vec<TrackId>,
+}
+
+#[derive(Deserialize)]
+struct UserLine {
+    user: u64,
+    tracks: Vec<TrackId>,
+}
+
+impl Models {
+    /// Loads every model file in `dir`. A missing folder gives empty models;
+    /// a corrupt file is an error naming the file and line, so a bad training
+    /// run never silently replaces good tables.
+    pub fn load(dir: &Path) -> Result<Models, ModelsError> {
+        let mut models = Models::default();
+        if !dir.is_dir() {
+            return Ok(models);
+        }
+        let io = |path: &Path, source| ModelsError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let top = dir.join(TOP_TRACKS_FILE);
+        if top.is_file() {
+            let text = std::fs::read_to_string(&top).map_err(|e| io(&top, e))?;
+            let tracks: Vec<TrackId> =
+                serde_json::from_str(&text).map_err(|e| ModelsError::Invalid {
+                    path: top.clone(),
+                    line: e.line(),
+                    message: format!("{e}; expected a JSON array of track ids"),
+                })?;
+            models.top_tracks = Some(tracks);
+        }
+        let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| io(dir, e))?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if let Some(table) = name
+                .strip_suffix(".jsonl")
+                .filter(|stem| stem.starts_with(DEFAULT_TABLE))
+            {
+                let pairs = read_lines(&path, |l: TableLine| (l.track, l.recommendations))?;
+                models
+                    .tables
+                    .insert(table.to_string(), ItemTable::from_pairs(pairs));
+            } else if name == USER_LISTS_FILE {
+                models.user_lists = read_lines(&path, |l: UserLine| (l.user, l.tracks))?
+                    .into_iter()
+                    .collect();
+            }
+        }
+        Ok(models)
+    }
+
+    pub fn table(&self, name: &str) -> Option<&ItemTable> {
+        self.tables.get(name)
+    }
+}
+
+fn read_lines<L: for<'de> Deserialize<'de>, T>(
+    path: &Path,
+    convert: impl Fn(L) -> T,
+) -> Result<Vec<T>, ModelsError> {
+    let file = std::fs::File::open(path).map_err(|source| ModelsError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| ModelsError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: L = serde_json::from_str(&line).map_err(|e| ModelsError::Invalid {
+            path: path.to_path_buf(),
+            line: index + 1,
+            message: e.to_string(),
+        })?;
+        out.push(convert(parsed));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("botify-models-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn missing_folder_means_no_models() {
+        let models = Models::load(Path::new("/nonexistent/botify/models")).unwrap();
+        assert!(models.top_tracks.is_none() && models.tables.is_empty());
+    }
+
+    #[test]
+    fn loads_tables_by_name() {
+        let dir = temp_dir("load");
+        std::fs::write(dir.join("top_tracks.json"), "[5, 3, 1]").unwrap();
+        std::fs::write(
+            dir.join("item2item.jsonl"),
+            "{\"track\": 1, \"recommendations\": [2, 3]}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("item2item_als.jsonl"),
+            "{\"track\": 1, \"recommendations\": [4]}\n",
+        )
+        .unwrap();
+        let models = Models::load(&dir).unwrap();
+        assert_eq!(models.top_tracks, Some(vec![5, 3, 1]));
+        assert_eq!(models.table("item2item").unwrap().neighbours(1), &[2, 3]);
+        assert_eq!(models.table("item2item_als").unwrap().neighbours(1), &[4]);
+        assert!(models.table("item2item").unwrap().neighbours(9).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn corrupt_table_names_file_and_line() {
+        let dir = temp_dir("corrupt");
+        std::fs::write(
+            dir.join("item2item.jsonl"),
+            "{\"track\": 1, \"recommendations\": [2]}\n{\"track\": \"x\"}\n",
+        )
+        .unwrap();
+        let err = Models::load(&dir).unwrap_err().to_string();
+        assert!(err.contains("item2item.jsonl, line 2"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

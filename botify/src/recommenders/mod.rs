@@ -1,0 +1,230 @@
+//! Recommenders: given what the user just heard, pick the next track.
+//!
+//! Every recommender implements [`Recommender`] and is pure with respect to
+//! I/O: the engine loads the user's state before and writes the returned
+//! [`StateUpdate`] after, so the same code runs behind HTTP and in-process in
+//! the simulator. A recommender proposes only tracks [`Allowed`] accepts (not
+//! heard this session, not blocked); when it has none, it returns `None` and
+//! the engine's fallback answers.
+
+mod contextual;
+mod indexed;
+mod memory;
+mod random;
+mod sticky_artist;
+mod toppop;
+
+pub use contextual::Contextual;
+pub use indexed::Indexed;
+pub use memory::{Memory, MemorySettings};
+pub use random::Random;
+pub use sticky_artist::StickyArtist;
+pub use toppop::TopPop;
+
+use rand::{Rng, RngCore};
+
+use crate::catalog::{Catalog, TrackId};
+use crate::experiments::ArmSpec;
+use crate::filters::Filters;
+use crate::models::{Models, DEFAULT_TABLE};
+use crate::state::{StateQuery, StateUpdate, UserState};
+
+/// Which tracks may be served now.
+pub struct Allowed<'a> {
+    pub catalog: &'a Catalog,
+    pub filters: &'a Filters,
+    /// Tracks played this session (the current one included by the engine).
+    pub heard: &'a [TrackId],
+}
+
+impl Allowed<'_> {
+    pub fn accepts(&self, track: TrackId) -> bool {
+        self.catalog.contains(track)
+            && !self.heard.contains(&track)
+            && !self.filters.is_blocked(self.catalog, track)
+    }
+
+    /// A uniformly random accepted track of `list`, if any: a random start
+    /// then a cyclic scan, so it always finds one when one exists.
+    pub fn pick_random(&self, list: &[TrackId], rng: &mut dyn RngCore) -> Option<TrackId> {
+        if list.is_empty() {
+            return None;
+        }
+        let start = rng.gen_range(0..list.len());
+        list[start..]
+            .iter()
+            .chain(&list[..start])
+            .copied()
+            .find(|&t| self.accepts(t))
+    }
+
+    /// The first accepted track, in the order given.
+    pub fn first(&self, tracks: impl IntoIterator<Item = TrackId>) -> Option<TrackId> {
+        tracks.into_iter().find(|&t| self.accepts(t))
+    }
+}
+
+/// Everything a recommender may read for one request.
+pub struct Context<'a> {
+    pub user: u64,
+    /// The track just listened to.
+    pub track: TrackId,
+    /// How much of it was listened, 0..=1.
+    pub time: f64,
+    pub catalog: &'a Catalog,
+    pub models: &'a Models,
+    pub state: &'a UserState,
+    pub allowed: Allowed<'a>,
+    pub rng: &'a mut dyn RngCore,
+}
+
+pub trait Recommender: Send + Sync {
+    /// The name used in experiment files and logs.
+    fn name(&self) -> &'static str;
+
+    /// What state this recommender needs loaded for a request about `track`.
+    fn state_query(&self, _catalog: &Catalog, _track: TrackId) -> StateQuery {
+        StateQuery::default()
+    }
+
+    /// The next track, or `None` to let the engine's fallback answer. State
+    /// changes go into `update`; the engine records the heard track itself.
+    fn recommend(&self, ctx: &mut Context<'_>, update: &mut StateUpdate) -> Option<TrackId>;
+
+    /// Called on `/last` with the session's final track, before the engine
+    /// clears session-scoped state.
+    fn end_session(&self, _ctx: &Context<'_>, _update: &mut StateUpdate) {}
+}
+
+/// Names accepted in experiment files.
+pub const NAMES: [&str; 6] = [
+    "random",
+    "toppop",
+    "sticky_artist",
+    "contextual",
+    "indexed",
+    "memory",
+];
+
+/// Builds the recommender an arm describes, with its parameters.
+pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, String> {
+    let table = || arm.param_str("table").unwrap_or(DEFAULT_TABLE).to_string();
+    Ok(match arm.recommender() {
+        "random" => Box::new(Random),
+        "toppop" => Box::new(TopPop {
+            k: arm.param_usize("k").unwrap_or(100).max(1),
+        }),
+        "sticky_artist" => Box::new(StickyArtist),
+        "contextual" => Box::new(Contextual { table: table() }),
+        "indexed" => Box::new(Indexed),
+        "memory" => {
+            let defaults = MemorySettings::default();
+            let settings = MemorySettings {
+                table: table(),
+                liked_threshold: arm.param_f64("liked").unwrap_or(defaults.liked_threshold),
+                fail_limit: arm
+                    .param_usize("fail_limit")
+                    .map(|v| v as u32)
+                    .unwrap_or(defaults.fail_limit),
+            };
+            if !(0.0..=1.0).contains(&settings.liked_threshold) {
+                return Err(format!(
+                    "memory: liked = {} is outside 0..=1",
+                    settings.liked_threshold
+                ));
+            }
+            Box::new(Memory::new(settings))
+        }
+        other => {
+            return Err(format!(
+                "unknown recommender {other:?}; known: {}",
+                NAMES.join(", ")
+            ))
+        }
+    })
+}
+
+/// Contextual neighbours of `anchor`: the trained table's when it has the
+/// track, then catalog metadata (same artist, then same genre, by popularity)
+/// so a cold start or an unseen track still gets a related answer.
+pub fn neighbours<'a>(
+    catalog: &'a Catalog,
+    models: &'a Models,
+    table: &str,
+    anchor: TrackId,
+) -> impl Iterator<Item = TrackId> + 'a {
+    let trained = models
+        .table(table)
+        .map(|t| t.neighbours(anchor))
+        .unwrap_or(&[]);
+    trained
+        .iter()
+        .copied()
+        .chain(catalog.metadata_neighbours(anchor))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A fixture for recommender unit tests.
+    use super::*;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+
+    pub struct Fixture {
+        pub catalog: Catalog,
+        pub models: Models,
+        pub filters: Filters,
+        pub state: UserState,
+        pub rng: SmallRng,
+    }
+
+    impl Fixture {
+        pub fn new() -> Self {
+            Fixture {
+                catalog: crate::catalog::tests::small(),
+                models: Models::default(),
+                filters: Filters::default(),
+                state: UserState::default(),
+                rng: SmallRng::seed_from_u64(7),
+            }
+        }
+
+        /// Runs `rec` for `track` listened for `time`; the engine's rule that
+        /// the current track counts as heard is applied here too.
+        pub fn recommend(
+            &mut self,
+            rec: &dyn Recommender,
+            track: TrackId,
+            time: f64,
+        ) -> (Option<TrackId>, StateUpdate) {
+            let mut heard = self.state.heard.clone();
+            heard.push(track);
+            let mut ctx = Context {
+                user: 1,
+                track,
+                time,
+                catalog: &self.catalog,
+                models: &self.models,
+                state: &self.state,
+                allowed: Allowed {
+                    catalog: &self.catalog,
+                    filters: &self.filters,
+                    heard: &heard,
+                },
+                rng: &mut self.rng,
+            };
+            let mut update = StateUpdate::default();
+            let track = rec.recommend(&mut ctx, &mut update);
+            (track, update)
+        }
+    }
+
+    #[test]
+    fn build_rejects_unknown_names() {
+        let err = build(&ArmSpec::Name("magic".into())).err().unwrap();
+        assert!(err.contains("unknown recommender \"magic\""), "{err}");
+        for name in NAMES {
+            assert_eq!(build(&ArmSpec::Name(name.into())).unwrap().name(), name);
+        }
+    }
+}
