@@ -1,0 +1,292 @@
+//! The `memory` recommender's state in real Redis, and the admin API.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::{test_config, RedisServer, TestApp};
+use redis::Commands;
+
+/// Reads the stored memory fields of `user`.
+fn stored(redis: &RedisServer, user: u64) -> (Vec<u32>, Option<String>, HashMap<String, String>) {
+    let mut conn = redis.connection();
+    let mut heard: Vec<u32> = conn.smembers(format!("botify:user:{user}:heard")).unwrap();
+    heard.sort();
+    let session: Option<String> = conn.get(format!("botify:user:{user}:session")).unwrap();
+    let profile: HashMap<String, String> =
+        conn.hgetall(format!("botify:user:{user}:profile")).unwrap();
+    (heard, session, profile)
+}
+
+#[actix_web::test]
+async fn memory_walks_a_session_with_state_in_redis() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), &["memory"]);
+    config.redis_url = Some(redis.url());
+    let app = TestApp::spawn(&config).await;
+    let user = 9;
+
+    // Step 1: the first track (0, artist0) fully listened: liked.
+    let r1 = app.next(user, 0, 1.0).await;
+    let (heard, session, profile) = stored(&redis, user);
+    assert_eq!(heard, vec![0]);
+    assert_eq!(
+        session.as_deref(),
+        Some("0 0 1 0"),
+        "last_good=0 best=(0,1) fails=0"
+    );
+    assert_eq!(profile["fav"], "0 1");
+    assert_eq!(
+        (profile["s:0"].as_str(), profile["n:0"].as_str()),
+        ("1", "1")
+    );
+    // Cold start: the anchor's neighbour is another track of artist0.
+    assert_eq!(r1 % 20, 0, "artist0's tracks are 0, 20, 40, …");
+
+    // Step 2: r1 skipped (time 0.1): a miss, anchor stays on track 0.
+    let r2 = app.next(user, r1, 0.1).await;
+    let (heard, session, profile) = stored(&redis, user);
+    assert_eq!(heard.len(), 2);
+    assert_eq!(session.as_deref(), Some("0 0 1 1"), "fails=1");
+    assert_eq!(profile["n:0"], "2");
+    assert_eq!(profile["fav"], "0 0.55", "artist0's mean is now (1+0.1)/2");
+    assert_ne!(r2, r1);
+
+    // Step 3: a track of artist 3 liked at 0.9: artist0's mean 0.55 is
+    // beaten, artist 3 becomes the favourite.
+    let r3 = app.next(user, 3, 0.9).await;
+    let (_, session, profile) = stored(&redis, user);
+    assert_eq!(
+        session.as_deref(),
+        Some("3 0 1 0"),
+        "last_good=3, fails reset"
+    );
+    assert_eq!(profile["fav"], "3 0.9");
+    assert_eq!(r3 % 20, 3, "anchor 3: a neighbour by artist 3");
+
+    // /last: session fields go, long-term fields stay.
+    app.last(user, r3, 0.4).await;
+    let (heard, session, profile) = stored(&redis, user);
+    assert!(heard.is_empty());
+    assert_eq!(session, None);
+    assert_eq!(
+        profile["n:3"], "2",
+        "the last listen counts toward the artist mean"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn concurrent_requests_for_one_user_never_corrupt_state() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), &["memory"]);
+    config.redis_url = Some(redis.url());
+    let app = TestApp::spawn(&config).await;
+    let requests = (0..64u32).map(|i| app.next(11, i % 200, if i % 2 == 0 { 1.0 } else { 0.2 }));
+    futures_util::future::join_all(requests).await;
+    let (heard, session, profile) = stored(&redis, 11);
+    assert_eq!(
+        heard,
+        (0..64).collect::<Vec<_>>(),
+        "every listen recorded once"
+    );
+    let fields: Vec<&str> = session.as_deref().unwrap().split(' ').collect();
+    assert_eq!(fields.len(), 4, "session value intact: {session:?}");
+    let listens: u32 = profile
+        .iter()
+        .filter(|(k, _)| k.starts_with("n:"))
+        .map(|(_, v)| v.parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(listens, 64, "no artist increment lost");
+    // The user's state is still usable.
+    app.next(11, 100, 1.0).await;
+    app.stop().await;
+}
+
+fn admin_config(dir: &std::path::Path) -> botify::config::Config {
+    let mut config = test_config(dir, &["contextual"]);
+    config.admin_token = Some("s3cret".into());
+    config
+}
+
+async fn admin(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let mut request = match method {
+        "GET" => app.client().get(format!("{}{path}", app.base)),
+        "PUT" => app.client().put(format!("{}{path}", app.base)),
+        _ => app.client().post(format!("{}{path}", app.base)),
+    };
+    if let Some(token) = token {
+        request = request.insert_header(("authorization", format!("Bearer {token}")));
+    }
+    let mut response = request.send_body(body.to_string()).await.unwrap();
+    let bytes = response.body().await.unwrap();
+    (
+        response.status().as_u16(),
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[actix_web::test]
+async fn admin_needs_the_token_and_changes_nothing_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(&admin_config(dir.path())).await;
+    let filters = r#"{"blocked_tracks": [1]}"#;
+    for token in [None, Some("wrong")] {
+        let (status, body) = admin(&app, "PUT", "/admin/filters", token, filters).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("unauthorized"))
+        );
+        let (status, _) = admin(
+            &app,
+            "POST",
+            "/admin/tracks",
+            token,
+            r#"{"artist": "x", "title": "y"}"#,
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    assert!(app.engine.filters().blocked_tracks.is_empty());
+    assert_eq!(app.engine.catalog().len(), 200);
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn admin_adds_tracks_and_sets_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(&admin_config(dir.path())).await;
+    let token = Some("s3cret");
+    let (status, added) = admin(
+        &app,
+        "POST",
+        "/admin/tracks",
+        token,
+        r#"{"artist": "artist3", "title": "new song", "genre": "g3"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    assert_eq!(added["track"], 200);
+    assert_eq!(
+        added["similar"][0], 3,
+        "metadata neighbours at once: artist3's best"
+    );
+    let (status, _) = app.get("/track/200").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.next(1, 200, 1.0).await % 20,
+        3,
+        "servable and neighboured"
+    );
+
+    // Block artist3 and track 23: neither is ever served again.
+    let (status, _) = admin(
+        &app,
+        "PUT",
+        "/admin/filters",
+        token,
+        r#"{"blocked_artists": ["artist3"], "blocked_tracks": [4]}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    for user in 0..30 {
+        let track = app.next(100 + user, 3, 1.0).await;
+        assert!(
+            track % 20 != 3 && track != 4,
+            "served blocked track {track}"
+        );
+    }
+    let (_, similar) = app.get("/similar/3?k=50").await;
+    let similar: Vec<u64> = serde_json::from_value(similar["similar"].clone()).unwrap();
+    assert!(
+        similar.iter().all(|t| t % 20 != 3 && *t != 4),
+        "{similar:?}"
+    );
+    let (status, body) = admin(
+        &app,
+        "PUT",
+        "/admin/filters",
+        token,
+        r#"{"promote_rate": 3}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_filters"))
+    );
+
+    // Promote track 150 on every answer.
+    admin(
+        &app,
+        "PUT",
+        "/admin/filters",
+        token,
+        r#"{"promoted_tracks": [150], "promote_rate": 1.0}"#,
+    )
+    .await;
+    assert_eq!(app.next(500, 0, 1.0).await, 150);
+    let (_, filters) = admin(&app, "GET", "/admin/filters", token, "").await;
+    assert_eq!(filters["promoted_tracks"], serde_json::json!([150]));
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn admin_reload_swaps_models_and_keeps_old_ones_on_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = admin_config(dir.path());
+    let app = TestApp::spawn(&config).await;
+    let token = Some("s3cret");
+    std::fs::create_dir_all(&config.models).unwrap();
+    std::fs::write(
+        config.models.join("item2item.jsonl"),
+        "{\"track\": 0, \"recommendations\": [199, 198]}\n",
+    )
+    .unwrap();
+    std::fs::write(config.models.join("top_tracks.json"), "[150, 151]").unwrap();
+    // Requests in flight during reloads all succeed.
+    let traffic = async {
+        for i in 0..200u32 {
+            app.next(1000 + i as u64, i % 200, 1.0).await;
+        }
+    };
+    let reloads = async {
+        for _ in 0..5 {
+            let (status, body) = admin(&app, "POST", "/admin/reload", token, "").await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    futures_util::future::join(traffic, reloads).await;
+    assert_eq!(app.next(7, 0, 1.0).await, 199, "trained neighbour of 0");
+    let (_, top) = app.get("/top?k=2").await;
+    assert_eq!(top["tracks"], serde_json::json!([150, 151]));
+
+    std::fs::write(config.models.join("item2item.jsonl"), "not json\n").unwrap();
+    let (status, body) = admin(&app, "POST", "/admin/reload", token, "").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_models"))
+    );
+    assert_eq!(
+        app.next(8, 0, 1.0).await,
+        199,
+        "previous models still serve"
+    );
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn admin_routes_do_not_exist_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn(&test_config(dir.path(), &["random"])).await;
+    let (status, _) = admin(&app, "POST", "/admin/reload", Some("anything"), "").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
