@@ -10,9 +10,15 @@ use redis::Commands;
 /// Reads the stored memory fields of `user`.
 fn stored(redis: &RedisServer, user: u64) -> (Vec<u32>, Option<String>, HashMap<String, String>) {
     let mut conn = redis.connection();
-    let mut heard: Vec<u32> = conn.smembers(format!("botify:user:{user}:heard")).unwrap();
+    let fields: HashMap<String, String> =
+        conn.hgetall(format!("botify:user:{user}:session")).unwrap();
+    let mut heard: Vec<u32> = fields
+        .keys()
+        .filter_map(|f| f.strip_prefix("t:"))
+        .map(|t| t.parse().unwrap())
+        .collect();
     heard.sort();
-    let session: Option<String> = conn.get(format!("botify:user:{user}:session")).unwrap();
+    let session = fields.get("m").cloned();
     let profile: HashMap<String, String> =
         conn.hgetall(format!("botify:user:{user}:profile")).unwrap();
     (heard, session, profile)

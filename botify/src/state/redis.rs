@@ -2,16 +2,21 @@
 //! can serve any request.
 //!
 //! Keys, all under a namespace (default `botify`) and all expiring:
-//! - `{ns}:user:{id}:heard`   SET of tracks played this session (session TTL)
-//! - `{ns}:user:{id}:session` STRING `last_good best best_time fails` (session TTL)
-//! - `{ns}:user:{id}:profile` HASH `fav` = `artist mean`, `s:{artist}` listen-time
-//!   sum, `n:{artist}` listen count (profile TTL)
+//! - `{ns}:user:{id}:session` HASH, session TTL: `t:{track}` for each track
+//!   played this session, `m` = `last_good best best_time fails`
+//! - `{ns}:user:{id}:profile` HASH, profile TTL: `fav` = `artist mean`,
+//!   `s:{artist}` listen-time sum, `n:{artist}` listen count
 //!
-//! A load is one pipeline, an update one MULTI/EXEC pipeline, each bounded by
-//! a timeout. The connection is made lazily and re-made by the connection
+//! Redis, not the network, is the bottleneck under load, so the layout
+//! minimises commands: a load is one pipeline of one or two commands, an
+//! update one pipeline of two (six for `memory`), each bounded by a timeout.
+//! Every command touches self-contained fields (a set member, a counter, a
+//! whole value), so concurrent updates of one user interleave without
+//! corrupting anything and need no MULTI/EXEC. The connection is made lazily and re-made by the connection
 //! manager after Redis restarts, so the service starts and recovers without
 //! Redis; failures surface as [`StoreError`] and the engine falls back.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -69,6 +74,18 @@ impl RedisStore {
     }
 }
 
+/// The `t:{track}` fields of a session hash.
+fn heard_tracks(session: &HashMap<String, String>) -> Result<Vec<TrackId>, StoreError> {
+    session
+        .keys()
+        .filter_map(|field| field.strip_prefix("t:"))
+        .map(|t| {
+            t.parse()
+                .map_err(|_| StoreError::Corrupt(format!("session field t:{t}")))
+        })
+        .collect()
+}
+
 fn encode_session(s: &SessionMemory) -> String {
     let opt = |v: Option<TrackId>| v.map_or("-".to_string(), |t| t.to_string());
     let (best, best_time) = match s.best {
@@ -107,19 +124,13 @@ fn decode_session(text: &str) -> Result<SessionMemory, StoreError> {
 impl StateStore for RedisStore {
     async fn load(&self, user: u64, query: StateQuery) -> Result<UserState, StoreError> {
         let mut conn = self.connection.clone();
-        let heard_key = self.key(user, "heard");
-        if !query.memory {
-            let heard: Vec<TrackId> = self.bounded(conn.smembers(heard_key)).await?;
-            return Ok(UserState {
-                heard,
-                ..UserState::default()
-            });
-        }
-        let artist = query.artist.unwrap_or(u32::MAX);
-        let mut pipe = redis::pipe();
-        pipe.smembers(heard_key)
-            .get(self.key(user, "session"))
-            .hmget(
+        let session_key = self.key(user, "session");
+        let session: HashMap<String, String> = if !query.memory {
+            self.bounded(conn.hgetall(session_key)).await?
+        } else {
+            let artist = query.artist.unwrap_or(u32::MAX);
+            let mut pipe = redis::pipe();
+            pipe.hgetall(session_key).hmget(
                 self.key(user, "profile"),
                 &[
                     "fav".to_string(),
@@ -127,38 +138,42 @@ impl StateStore for RedisStore {
                     format!("n:{artist}"),
                 ],
             );
-        type Loaded = (
-            Vec<TrackId>,
-            Option<String>,
-            (Option<String>, Option<f64>, Option<u32>),
-        );
-        let (heard, session, (fav, sum, count)): Loaded =
-            self.bounded(pipe.query_async(&mut conn)).await?;
-        let favourite = match fav {
-            Some(text) => {
-                let parsed = text
-                    .split_once(' ')
-                    .and_then(|(a, m)| Some((a.parse().ok()?, m.parse().ok()?)));
-                Some(parsed.ok_or_else(|| StoreError::Corrupt(format!("favourite {text:?}")))?)
-            }
-            None => None,
+            type Loaded = (
+                HashMap<String, String>,
+                (Option<String>, Option<f64>, Option<u32>),
+            );
+            let (session, (fav, sum, count)): Loaded =
+                self.bounded(pipe.query_async(&mut conn)).await?;
+            let favourite = match fav {
+                Some(text) => {
+                    let parsed = text
+                        .split_once(' ')
+                        .and_then(|(a, m)| Some((a.parse().ok()?, m.parse().ok()?)));
+                    Some(parsed.ok_or_else(|| StoreError::Corrupt(format!("favourite {text:?}")))?)
+                }
+                None => None,
+            };
+            return Ok(UserState {
+                heard: heard_tracks(&session)?,
+                session: session
+                    .get("m")
+                    .map(|m| decode_session(m))
+                    .transpose()?
+                    .unwrap_or_default(),
+                favourite,
+                artist: if query.artist.is_some() {
+                    ArtistStats {
+                        sum: sum.unwrap_or(0.0),
+                        count: count.unwrap_or(0),
+                    }
+                } else {
+                    ArtistStats::default()
+                },
+            });
         };
         Ok(UserState {
-            heard,
-            session: session
-                .as_deref()
-                .map(decode_session)
-                .transpose()?
-                .unwrap_or_default(),
-            favourite,
-            artist: if query.artist.is_some() {
-                ArtistStats {
-                    sum: sum.unwrap_or(0.0),
-                    count: count.unwrap_or(0),
-                }
-            } else {
-                ArtistStats::default()
-            },
+            heard: heard_tracks(&session)?,
+            ..UserState::default()
         })
     }
 
@@ -167,26 +182,22 @@ impl StateStore for RedisStore {
             return Ok(());
         }
         let ttls = self.settings.ttls;
-        let (heard_key, session_key, profile_key) = (
-            self.key(user, "heard"),
-            self.key(user, "session"),
-            self.key(user, "profile"),
-        );
+        let (session_key, profile_key) = (self.key(user, "session"), self.key(user, "profile"));
         let mut pipe = redis::pipe();
-        pipe.atomic();
+        let mut fields: Vec<(String, String)> = Vec::with_capacity(2);
         if let Some(track) = update.heard {
-            pipe.sadd(&heard_key, track)
-                .ignore()
-                .expire(&heard_key, ttls.session.as_secs() as i64)
-                .ignore();
+            fields.push((format!("t:{track}"), String::new()));
         }
         if let Some(session) = &update.session {
-            pipe.set_ex(
-                &session_key,
-                encode_session(session),
-                ttls.session.as_secs(),
-            )
-            .ignore();
+            fields.push(("m".to_string(), encode_session(session)));
+        }
+        if update.end_session {
+            pipe.del(&session_key).ignore();
+        } else if !fields.is_empty() {
+            pipe.hset_multiple(&session_key, &fields)
+                .ignore()
+                .expire(&session_key, ttls.session.as_secs() as i64)
+                .ignore();
         }
         if let Some((artist, time)) = update.artist_listen {
             pipe.hincr(&profile_key, format!("s:{artist}"), time)
@@ -201,9 +212,6 @@ impl StateStore for RedisStore {
         if update.artist_listen.is_some() || update.favourite.is_some() {
             pipe.expire(&profile_key, ttls.profile.as_secs() as i64)
                 .ignore();
-        }
-        if update.end_session {
-            pipe.del(&[&heard_key, &session_key]).ignore();
         }
         let mut conn = self.connection.clone();
         self.bounded(pipe.query_async::<()>(&mut conn)).await

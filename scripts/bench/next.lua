@@ -1,0 +1,11 @@
+-- wrk script: POST /next/{user} for random users and tracks.
+-- TRACKS (env) is the catalog size.
+local tracks = tonumber(os.getenv("TRACKS") or "16000")
+math.randomseed(os.time())
+local headers = { ["Content-Type"] = "application/json" }
+request = function()
+  local user = math.random(0, 1000000)
+  local track = math.random(0, tracks - 1)
+  local body = string.format('{"track": %d, "time": %.2f}', track, math.random())
+  return wrk.format("POST", "/next/" .. user, headers, body)
+end
