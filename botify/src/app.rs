@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
 use crate::api::{self, AppState};
@@ -103,7 +103,6 @@ impl Application {
                     api::ApiError::bad_request("invalid_query", err.to_string()).into()
                 }))
                 .wrap_fn(api::record_request)
-                .wrap(middleware::NormalizePath::trim())
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
         })

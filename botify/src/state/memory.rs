@@ -102,7 +102,7 @@ impl StateStore for MemoryStore {
         let now = Instant::now();
         let mut shard = self.shard(user);
         shard.writes = shard.writes.wrapping_add(1);
-        if shard.writes % SWEEP_EVERY == 0 {
+        if shard.writes.is_multiple_of(SWEEP_EVERY) {
             let ttls = self.ttls;
             shard.users.retain(|_, e| {
                 let alive =
