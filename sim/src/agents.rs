@@ -1,0 +1,260 @@
+//! Simulator-side policies: baselines and a ground-truth upper reference.
+//!
+//! These are not botify recommenders: they run inside the simulator, next to
+//! the user model, and the oracle reads the hidden embeddings. They give every
+//! experiment fixed reference points (random ≈ floor, oracle ≈ ceiling) and
+//! are what the world generator was calibrated with ([`crate::calibration`]).
+//!
+//! Like every botify recommender, they never return a track already heard in
+//! the session while an unheard one exists.
+
+use rand::Rng;
+use rustc_hash::FxHashMap;
+
+use crate::rng::SimRng;
+use crate::user_model::Session;
+
+/// A policy choosing the next track of a session.
+pub trait Agent {
+    fn recommend(&mut self, session: &Session<'_>, rng: &mut SimRng) -> u32;
+}
+
+/// Uniformly random over the catalog's tracks not yet heard in the session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomAgent;
+
+/// Draws before giving up on rejection sampling: sessions are short compared
+/// with the catalog, so one draw nearly always succeeds.
+const RANDOM_DRAWS: usize = 32;
+
+impl Agent for RandomAgent {
+    fn recommend(&mut self, session: &Session<'_>, rng: &mut SimRng) -> u32 {
+        let n = session.world().num_tracks() as u32;
+        for _ in 0..RANDOM_DRAWS {
+            let t = rng.gen_range(0..n);
+            if !session.has_heard(t) {
+                return t;
+            }
+        }
+        // Nearly the whole catalog was heard: take the first unheard track
+        // after a random offset, or any track when none is left.
+        let offset = rng.gen_range(0..n);
+        (0..n)
+            .map(|i| (offset + i) % n)
+            .find(|&t| !session.has_heard(t))
+            .unwrap_or(offset)
+    }
+}
+
+/// A uniformly random unheard track by the artist of the previous track,
+/// falling back to [`RandomAgent`] when that artist has none left. This is
+/// what botify's `sticky_artist` does, reproduced here for calibration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StickyArtistAgent;
+
+impl Agent for StickyArtistAgent {
+    fn recommend(&mut self, session: &Session<'_>, rng: &mut SimRng) -> u32 {
+        let world = session.world();
+        let tracks = world.artist_tracks(world.artist_of(session.last_track()));
+        let unheard = tracks.iter().filter(|&&t| !session.has_heard(t)).count();
+        if unheard == 0 {
+            return RandomAgent.recommend(session, rng);
+        }
+        let pick = rng.gen_range(0..unheard);
+        tracks
+            .iter()
+            .copied()
+            .filter(|&t| !session.has_heard(t))
+            .nth(pick)
+            .expect("pick < unheard")
+    }
+}
+
+/// Greedy ground truth: the unheard track with the highest listen time the
+/// user would give right now (affinity to the session embedding, artist
+/// discount and rounding included). Ties go to the higher raw affinity.
+///
+/// For speed it scans the session's nearest tracks (by inner product with the
+/// session embedding) best first, starting with `candidates` of them, and stops
+/// once a track's undiscounted time cannot beat the best found — every later
+/// track, inside or outside the list, has a lower affinity. Only if the list
+/// runs out first is it grown fourfold, so the choice is exactly the greedy
+/// optimum over the whole catalog. Lists are cached per interest track (up to
+/// [`OracleAgent::CACHE_LIMIT`] of them, then the cache restarts).
+///
+/// Greedy is not globally optimal (saving a great track for later can pay),
+/// but it is far above any log-trained recommender, which is what a ceiling
+/// reference needs.
+#[derive(Debug, Clone)]
+pub struct OracleAgent {
+    candidates: usize,
+    lists: FxHashMap<u32, Vec<u32>>,
+}
+
+impl OracleAgent {
+    /// Default size of the first candidate list per interest.
+    pub const DEFAULT_CANDIDATES: usize = 256;
+    /// Most interests whose candidate lists are kept at once (bounds memory on
+    /// million-track worlds).
+    pub const CACHE_LIMIT: usize = 1 << 16;
+
+    pub fn new(candidates: usize) -> OracleAgent {
+        OracleAgent {
+            candidates: candidates.max(1),
+            lists: FxHashMap::default(),
+        }
+    }
+}
+
+impl Default for OracleAgent {
+    fn default() -> Self {
+        OracleAgent::new(OracleAgent::DEFAULT_CANDIDATES)
+    }
+}
+
+impl Agent for OracleAgent {
+    fn recommend(&mut self, session: &Session<'_>, _rng: &mut SimRng) -> u32 {
+        let world = session.world();
+        let interest = session.interest();
+        if self.lists.len() >= Self::CACHE_LIMIT && !self.lists.contains_key(&interest) {
+            self.lists.clear();
+        }
+        let list = self
+            .lists
+            .entry(interest)
+            .or_insert_with(|| world.nearest(world.embedding(interest), self.candidates));
+        loop {
+            if let Some(best) = best_in(session, list) {
+                return best;
+            }
+            if list.len() >= world.num_tracks() {
+                // Everything was heard: any answer is a repeat.
+                return session.last_track();
+            }
+            *list = world.nearest(world.embedding(interest), list.len() * 4);
+        }
+    }
+}
+
+/// The best unheard track of `list` (sorted by affinity, best first), if the
+/// list proves it is the best in the catalog.
+fn best_in(session: &Session<'_>, list: &[u32]) -> Option<u32> {
+    let mut best: Option<(f64, u32)> = None;
+    for &t in list {
+        let ceiling = (session.raw_time(t) * 100.0).round() / 100.0;
+        if let Some((best_time, best_track)) = best {
+            if ceiling <= best_time {
+                return Some(best_track);
+            }
+        }
+        if session.has_heard(t) {
+            continue;
+        }
+        let time = session.expected_time(t);
+        if best.is_none_or(|(best_time, _)| time > best_time) {
+            best = Some((time, t));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::session_rng;
+    use crate::world::{generate, World, WorldParams};
+
+    fn world() -> World {
+        let p = WorldParams {
+            tracks: 2000,
+            users: 200,
+            ..WorldParams::default()
+        };
+        World::new(generate(&p, false).unwrap()).unwrap()
+    }
+
+    /// The greedy optimum by brute force over the whole catalog.
+    fn brute_force_best(s: &Session<'_>) -> f64 {
+        (0..s.world().num_tracks() as u32)
+            .filter(|&t| !s.has_heard(t))
+            .map(|t| s.expected_time(t))
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn oracle_is_the_exact_greedy_optimum() {
+        let w = world();
+        // Few candidates, so the list must grow during long sessions.
+        let mut oracle = OracleAgent::new(4);
+        for i in 0..30 {
+            let mut rng = session_rng(11, i);
+            let mut s = Session::start(&w, i as usize % w.num_users(), &mut rng);
+            while !s.is_over() && s.steps() < 60 {
+                let pick = oracle.recommend(&s, &mut rng);
+                assert!(!s.has_heard(pick));
+                assert_eq!(s.expected_time(pick), brute_force_best(&s), "session {i}");
+                s.listen(pick);
+            }
+        }
+    }
+
+    #[test]
+    fn agents_never_repeat_while_unheard_tracks_exist() {
+        let w = world();
+        let mut agents: Vec<Box<dyn Agent>> = vec![
+            Box::new(RandomAgent),
+            Box::new(StickyArtistAgent),
+            Box::new(OracleAgent::default()),
+        ];
+        for agent in &mut agents {
+            for i in 0..50 {
+                let mut rng = session_rng(12, i);
+                let mut s = Session::start(&w, i as usize, &mut rng);
+                while !s.is_over() && s.steps() < 200 {
+                    let t = agent.recommend(&s, &mut rng);
+                    assert!(!s.has_heard(t));
+                    s.listen(t);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sticky_artist_stays_with_the_artist_until_it_runs_out() {
+        let w = world();
+        let mut rng = session_rng(13, 0);
+        let mut s = Session::start(&w, 0, &mut rng);
+        let artist = w.artist_of(s.first_track());
+        let catalog = w.artist_tracks(artist).len();
+        let mut agent = StickyArtistAgent;
+        for _ in 1..catalog {
+            if s.is_over() {
+                return;
+            }
+            let t = agent.recommend(&s, &mut rng);
+            assert_eq!(w.artist_of(t), artist);
+            s.listen(t);
+        }
+    }
+
+    #[test]
+    fn oracle_beats_random_by_far() {
+        let w = world();
+        let mean = |agent: &mut dyn Agent| {
+            (0..300)
+                .map(|i| {
+                    let mut rng = session_rng(14, i);
+                    let mut s = Session::start(&w, i as usize % w.num_users(), &mut rng);
+                    while !s.is_over() && s.steps() < 1000 {
+                        let t = agent.recommend(&s, &mut rng);
+                        s.listen(t);
+                    }
+                    s.reward()
+                })
+                .sum::<f64>()
+                / 300.0
+        };
+        let (random, oracle) = (mean(&mut RandomAgent), mean(&mut OracleAgent::default()));
+        assert!(oracle > 3.0 * random, "oracle {oracle}, random {random}");
+    }
+}

@@ -1,0 +1,16 @@
+//! The botify simulator: a generated world of tracks and listeners, and the
+//! listener model that turns recommendations into listen times.
+//!
+//! - [`world`]: generation, the world files and the indexed [`world::World`].
+//! - [`user_model`]: [`user_model::Session`], DESIGN section 4 rule by rule.
+//! - [`agents`]: simulator-side policies (random, sticky-artist, oracle).
+//! - [`calibration`]: agents simulated directly against the user model.
+//! - [`rng`]: reproducible per-session random streams.
+
+pub mod agents;
+pub mod calibration;
+pub mod commands;
+pub mod rng;
+pub mod runner;
+pub mod user_model;
+pub mod world;

@@ -1,0 +1,262 @@
+//! HTTP runs: sessions against a running botify over keep-alive connections
+//! with TCP_NODELAY, many sessions in flight at once (DESIGN §5).
+//!
+//! Everything runs on one thread: `concurrency` session loops are polled
+//! together, each waiting on its own request. One thread keeps the second
+//! core for the service on a 2-core machine, and needs no locks.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use indicatif::ProgressBar;
+
+use super::{Plan, Summary};
+use crate::world::World;
+
+/// A botify service at `base` (e.g. `http://127.0.0.1:5001`).
+pub struct Botify {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    /// Bound on one request: far above botify's 300 ms promise, so only a
+    /// hung service trips it.
+    timeout: Duration,
+}
+
+impl Botify {
+    pub fn new(base: &str, connections: usize) -> Botify {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(connections)
+            .build(connector);
+        Botify {
+            base: base.trim_end_matches('/').to_string(),
+            client,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends one request; returns the status and body.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: String,
+        bearer: Option<&str>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
+        let url = format!("{}{path}", self.base);
+        let mut builder = Request::builder()
+            .method(method.clone())
+            .uri(&url)
+            .header("content-type", "application/json");
+        if let Some(token) = bearer {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body)))
+            .with_context(|| format!("invalid URL {url}; pass --url like http://127.0.0.1:5001"))?;
+        let exchange = async {
+            let response = self.client.request(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            anyhow::Ok((status, body))
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(err)) => Err(anyhow!(
+                "cannot reach botify at {url}: {err:#}; is the service running (e.g. `botify --port 5001`)? pass --url"
+            )),
+            Err(_) => Err(anyhow!("botify at {url} did not answer within {:?}", self.timeout)),
+        }
+    }
+
+    /// Fails with a clear message unless the service answers `/health`.
+    pub async fn check_reachable(&self) -> anyhow::Result<()> {
+        let (status, body) = self
+            .request(Method::GET, "/health", String::new(), None)
+            .await?;
+        if !status.is_success() {
+            bail!(
+                "botify at {} answered {status} to GET /health: {}",
+                self.base,
+                String::from_utf8_lossy(&body)
+            );
+        }
+        Ok(())
+    }
+
+    /// Asks the service to reload its models (admin API).
+    pub async fn reload(&self, token: &str) -> anyhow::Result<String> {
+        let (status, body) = self
+            .request(Method::POST, "/admin/reload", String::new(), Some(token))
+            .await?;
+        let body = String::from_utf8_lossy(&body).into_owned();
+        if !status.is_success() {
+            bail!(
+                "botify at {} refused to reload models ({status}): {body}",
+                self.base
+            );
+        }
+        Ok(body)
+    }
+
+    /// `POST /next/{user}` or `/last/{user}`; the recommended track for `/next`.
+    async fn listen(
+        &self,
+        route: &str,
+        user: u64,
+        track: u32,
+        time: f64,
+    ) -> anyhow::Result<Option<u32>> {
+        let path = format!("/{route}/{user}");
+        let body = format!("{{\"track\": {track}, \"time\": {time}}}");
+        let (status, answer) = self
+            .request(Method::POST, &path, body.clone(), None)
+            .await?;
+        if status != StatusCode::OK {
+            bail!(
+                "botify at {} answered {status} to POST {path} {body}: {}",
+                self.base,
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        if route == "last" {
+            return Ok(None);
+        }
+        let parsed: serde_json::Value = serde_json::from_slice(&answer)
+            .with_context(|| format!("botify answered POST {path} with invalid JSON"))?;
+        let recommended = parsed["track"]
+            .as_u64()
+            .and_then(|t| u32::try_from(t).ok())
+            .ok_or_else(|| anyhow!("botify answered POST {path} without a track: {parsed}"))?;
+        Ok(Some(recommended))
+    }
+}
+
+/// A run that stopped early: how far it got, and why.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub completed: u64,
+    pub partial: Summary,
+    pub error: anyhow::Error,
+}
+
+/// Plays the plan over HTTP with `concurrency` sessions in flight. Call from
+/// a current-thread Tokio runtime.
+pub async fn run(
+    world: &World,
+    plan: Plan,
+    botify: &Botify,
+    concurrency: usize,
+    progress: &ProgressBar,
+) -> Result<Summary, Box<Interrupted>> {
+    let started = Instant::now();
+    let next_offset = Cell::new(0u64);
+    let completed = Cell::new(0u64);
+    let failure: RefCell<Option<anyhow::Error>> = RefCell::new(None);
+    let active_users: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
+
+    let worker = || async {
+        let mut summary = Summary::new(true);
+        loop {
+            if failure.borrow().is_some() {
+                break;
+            }
+            let offset = next_offset.get();
+            if offset >= plan.episodes {
+                break;
+            }
+            next_offset.set(offset + 1);
+            let (mut session, _rng) = plan.start(world, offset);
+            let user = session.user().user;
+            // A user has at most one session at a time (DESIGN §5).
+            while !active_users.borrow_mut().insert(user) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let result = play(botify, &mut session, user, &mut summary).await;
+            active_users.borrow_mut().remove(&user);
+            match result {
+                Ok(()) => {
+                    summary.record_session(&session);
+                    completed.set(completed.get() + 1);
+                    progress.inc(1);
+                }
+                Err(err) => {
+                    failure.borrow_mut().get_or_insert(err);
+                    break;
+                }
+            }
+        }
+        summary
+    };
+    let summaries = futures_util::future::join_all((0..concurrency.max(1)).map(|_| worker())).await;
+    let mut total = Summary::new(true);
+    for s in &summaries {
+        total.merge(s);
+    }
+    total.elapsed = started.elapsed();
+    match failure.into_inner() {
+        None => Ok(total),
+        Some(error) => Err(Box::new(Interrupted {
+            completed: completed.get(),
+            partial: total,
+            error,
+        })),
+    }
+}
+
+/// One session: the protocol of DESIGN §5.
+async fn play(
+    botify: &Botify,
+    session: &mut crate::user_model::Session<'_>,
+    user: u64,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let mut track = session.first_track();
+    let mut time = crate::user_model::FIRST_TRACK_TIME;
+    loop {
+        let sent = Instant::now();
+        let recommended = botify
+            .listen("next", user, track, time)
+            .await?
+            .expect("/next answers a track");
+        record_latency(summary, sent);
+        if recommended as usize >= session.world().num_tracks() {
+            bail!(
+                "botify at {} recommended track {recommended}, which is not in the world ({} tracks); \
+                 is it serving the same catalog (--catalog <world>/tracks.jsonl)?",
+                botify.base(),
+                session.world().num_tracks()
+            );
+        }
+        time = session.listen(recommended);
+        track = recommended;
+        if session.is_over() {
+            break;
+        }
+    }
+    let sent = Instant::now();
+    botify.listen("last", user, track, time).await?;
+    record_latency(summary, sent);
+    Ok(())
+}
+
+fn record_latency(summary: &mut Summary, sent: Instant) {
+    summary.requests += 1;
+    if let Some(h) = &mut summary.latency {
+        h.saturating_record(sent.elapsed().as_micros() as u64);
+    }
+}
