@@ -150,3 +150,58 @@ impl Application {
         Ok(written)
     }
 }
+
+/// A server running on its own thread (with its own actix system), for
+/// callers that are not actix applications: the simulator's end-to-end
+/// experiment and tests that drive it from plain threads.
+pub struct Background {
+    pub port: u16,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<u64>>>,
+}
+
+impl Background {
+    /// Builds and starts the server; returns once it is listening.
+    pub fn start(config: Config) -> anyhow::Result<Background> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("botify".into())
+            .spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let app = match Application::build(&config) {
+                        Ok(app) => app,
+                        Err(err) => {
+                            let message = format!("{err:#}");
+                            let _ = ready_tx.send(Err(err));
+                            anyhow::bail!(message);
+                        }
+                    };
+                    let _ = ready_tx.send(Ok((app.port(), app.handle())));
+                    app.run_until_stopped().await
+                })
+            })?;
+        match ready_rx.recv() {
+            Ok(Ok((port, handle))) => Ok(Background {
+                port,
+                handle,
+                thread: Some(thread),
+            }),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(anyhow::anyhow!("botify's server thread died while starting")),
+        }
+    }
+
+    /// Stops gracefully (in-flight requests finish, the log is flushed);
+    /// returns the number of event lines written.
+    pub fn stop(mut self) -> anyhow::Result<u64> {
+        let handle = self.handle.clone();
+        std::thread::spawn(move || futures_executor::block_on(handle.stop(true)))
+            .join()
+            .map_err(|_| anyhow::anyhow!("stopping botify panicked"))?;
+        self.thread
+            .take()
+            .expect("joined once")
+            .join()
+            .map_err(|_| anyhow::anyhow!("botify's server thread panicked"))?
+    }
+}
