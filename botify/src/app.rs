@@ -187,7 +187,9 @@ impl Background {
                 thread: Some(thread),
             }),
             Ok(Err(err)) => Err(err),
-            Err(_) => Err(anyhow::anyhow!("botify's server thread died while starting")),
+            Err(_) => Err(anyhow::anyhow!(
+                "botify's server thread died while starting"
+            )),
         }
     }
 

@@ -172,7 +172,9 @@ impl Engine {
     }
 
     fn store_is_down(&self) -> bool {
-        now_millis() < self.store_down_until.load(Ordering::Relaxed)
+        // 0 means healthy: the common case costs no clock read.
+        let until = self.store_down_until.load(Ordering::Relaxed);
+        until != 0 && now_millis() < until
     }
 
     fn store_failed(&self, op: &str, err: &dyn std::fmt::Display) {
@@ -190,7 +192,13 @@ impl Engine {
             return None;
         }
         match self.store.load(user, query).await {
-            Ok(state) => Some(state),
+            Ok(state) => {
+                if self.store_down_until.load(Ordering::Relaxed) != 0 {
+                    self.store_down_until.store(0, Ordering::Relaxed);
+                    tracing::info!("state store answers again");
+                }
+                Some(state)
+            }
             Err(err) => {
                 self.store_failed("load", &err);
                 None

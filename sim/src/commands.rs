@@ -97,15 +97,24 @@ pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
     bar
 }
 
+/// Worlds up to this many tracks get every interest's neighbours computed at
+/// load (a fraction of a second for the default world), so runs measure
+/// listening, not lazy nearest-neighbour searches. Bigger worlds stay lazy.
+const PRECOMPUTE_NEIGHBOURS_UP_TO: usize = 200_000;
+
 /// Loads a world with a message naming what to do when it is missing.
 pub fn load_world(dir: &Path) -> Result<World> {
-    World::load(dir).with_context(|| {
+    let world = World::load(dir).with_context(|| {
         format!(
             "cannot load the world in {}; generate one with `sim world --out {}`",
             dir.display(),
             dir.display()
         )
-    })
+    })?;
+    if world.num_tracks() <= PRECOMPUTE_NEIGHBOURS_UP_TO {
+        world.precompute_interest_neighbours();
+    }
+    Ok(world)
 }
 
 fn run_hook(command: &str, day: u64) -> Result<()> {
