@@ -1,0 +1,22 @@
+//! Analysts' side of botify: read the service's event logs, compute A/B tables,
+//! train the models botify serves, and evaluate them offline (DESIGN §10–11).
+//!
+//! The binary `analysis` is a thin CLI over these modules; tests and other
+//! crates call them directly.
+//!
+//! Pipeline: [`logs`] reads many (rotated, gzipped, per-replica) files in
+//! parallel into compact [`logs::Record`]s → [`sessions`] sorts and cuts them
+//! into sessions → [`ab`] turns sessions into the notebook's user-level metrics
+//! and Welch table, [`train`] into popularity / co-listening / ALS tables, and
+//! [`eval`] scores tables on held-out sessions. [`synth`] writes botify-shaped
+//! logs for benchmarks and tests.
+
+pub mod ab;
+pub mod cli;
+pub mod eval;
+pub mod logs;
+pub mod output;
+pub mod report;
+pub mod sessions;
+pub mod synth;
+pub mod train;

@@ -1,0 +1,176 @@
+//! Training the models botify serves, from its own logs (DESIGN §11).
+//!
+//! Every model learns from closed sessions only (the events [`crate::sessions`]
+//! keeps), so `train --holdout F` can leave the latest sessions out for
+//! `eval --holdout F`. Outputs, in the formats botify loads from `--models`:
+//!
+//! - [`TOP_TRACKS`]: a JSON array of track ids, most popular first;
+//! - [`ITEM2ITEM`] (co-listening) and [`ITEM2ITEM_ALS`] (ALS item factors):
+//!   JSON lines `{"track": t, "recommendations": [..]}`, best first.
+//!
+//! Files are written atomically (temp file + rename), so a service reloading
+//! mid-write never reads half a file.
+
+pub mod als;
+pub mod colisten;
+pub mod popularity;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::logs::Record;
+use crate::output;
+use crate::sessions::Session;
+
+/// Popularity, most popular first.
+pub const TOP_TRACKS: &str = "top_tracks.json";
+/// Co-listening item-to-item table.
+pub const ITEM2ITEM: &str = "item2item.jsonl";
+/// Item-to-item table from ALS item factors.
+pub const ITEM2ITEM_ALS: &str = "item2item_als.jsonl";
+
+/// A track's neighbours, best first, for each track that has any; sorted by track.
+pub type ItemTable = Vec<(u32, Vec<u32>)>;
+
+/// One line of an item-to-item file.
+#[derive(Debug, Serialize, Deserialize)]
+struct ItemLine {
+    track: u32,
+    recommendations: Vec<u32>,
+}
+
+/// Training input: sorted records and the closed sessions cut from them.
+#[derive(Debug, Clone, Copy)]
+pub struct Data<'a> {
+    pub records: &'a [Record],
+    pub sessions: &'a [Session],
+}
+
+impl<'a> Data<'a> {
+    /// Every event of every session, in session order.
+    pub fn events(&self) -> impl Iterator<Item = &'a Record> + 'a {
+        let records = self.records;
+        self.sessions.iter().flat_map(move |s| s.events(records))
+    }
+}
+
+/// Dense indices for the track ids seen in training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vocab {
+    /// Track ids, ascending; a track's index is its position.
+    pub ids: Vec<u32>,
+}
+
+impl Vocab {
+    pub fn new(mut ids: Vec<u32>) -> Vocab {
+        ids.sort_unstable();
+        ids.dedup();
+        Vocab { ids }
+    }
+
+    pub fn index(&self, track: u32) -> Option<usize> {
+        self.ids.binary_search(&track).ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+pub fn write_top_tracks(path: &Path, ranking: &[u32]) -> Result<()> {
+    output::write_atomic(path, |w| {
+        serde_json::to_writer(&mut *w, ranking)?;
+        w.write_all(b"\n")
+    })
+}
+
+pub fn write_item_table(path: &Path, table: &ItemTable) -> Result<()> {
+    output::write_atomic(path, |w| {
+        for (track, recommendations) in table {
+            serde_json::to_writer(
+                &mut *w,
+                &ItemLine {
+                    track: *track,
+                    recommendations: recommendations.clone(),
+                },
+            )?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+pub fn read_top_tracks(path: &Path) -> Result<Vec<u32>> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a JSON array of track ids; regenerate it with `analysis train`",
+            path.display()
+        )
+    })
+}
+
+pub fn read_item_table(path: &Path) -> Result<HashMap<u32, Vec<u32>>> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut table = HashMap::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let item: ItemLine = serde_json::from_str(line).with_context(|| {
+            format!(
+                "{}:{}: expected {{\"track\": t, \"recommendations\": [..]}}; regenerate it with `analysis train`",
+                path.display(),
+                n + 1
+            )
+        })?;
+        table.insert(item.track, item.recommendations);
+    }
+    Ok(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_round_trip_in_botify_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join(TOP_TRACKS);
+        write_top_tracks(&top, &[5, 1, 9]).unwrap();
+        assert_eq!(fs::read_to_string(&top).unwrap(), "[5,1,9]\n");
+        assert_eq!(read_top_tracks(&top).unwrap(), vec![5, 1, 9]);
+
+        let i2i = dir.path().join(ITEM2ITEM);
+        write_item_table(&i2i, &vec![(1, vec![2, 3]), (2, vec![1])]).unwrap();
+        assert_eq!(
+            fs::read_to_string(&i2i).unwrap(),
+            "{\"track\":1,\"recommendations\":[2,3]}\n{\"track\":2,\"recommendations\":[1]}\n"
+        );
+        let table = read_item_table(&i2i).unwrap();
+        assert_eq!(table[&1], vec![2, 3]);
+
+        fs::write(&i2i, "{\"track\":1}\n").unwrap();
+        let err = format!("{:#}", read_item_table(&i2i).unwrap_err());
+        assert!(err.contains(":1: expected"), "{err}");
+    }
+
+    #[test]
+    fn vocab_is_dense_and_sorted() {
+        let v = Vocab::new(vec![30, 10, 30, 20]);
+        assert_eq!(v.ids, vec![10, 20, 30]);
+        assert_eq!((v.index(20), v.index(25)), (Some(1), None));
+    }
+}
