@@ -70,7 +70,9 @@ pub struct Engine {
     experiments: Experiments,
     arms: Vec<Arm>,
     store: Arc<dyn StateStore>,
-    events: Option<EventSender>,
+    /// Where events go; swappable so a multi-day simulation can give each
+    /// day its own log without losing the state store.
+    events: arc_swap::ArcSwapOption<EventSender>,
     metrics: Arc<Metrics>,
     settings: EngineSettings,
     /// Epoch ms until which the store is considered down.
@@ -122,7 +124,7 @@ impl Engine {
             experiments,
             arms,
             store,
-            events,
+            events: arc_swap::ArcSwapOption::from(events.map(Arc::new)),
             metrics,
             settings,
             store_down_until: AtomicU64::new(0),
@@ -361,7 +363,7 @@ impl Engine {
         arm: &Arm,
         fallback: bool,
     ) {
-        if let Some(events) = &self.events {
+        if let Some(events) = self.events.load().as_deref() {
             events.send(Event {
                 message,
                 timestamp: now_millis(),
@@ -375,6 +377,11 @@ impl Engine {
                 fallback,
             });
         }
+    }
+
+    /// Sends events to `events` from now on (`None`: log nothing).
+    pub fn set_event_log(&self, events: Option<EventSender>) {
+        self.events.store(events.map(Arc::new));
     }
 
     /// Checks the state store answers, bounded by its own timeout.

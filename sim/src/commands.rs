@@ -50,7 +50,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "data/models")]
     pub models: PathBuf,
 
-    /// Event log folder for --in-process.
+    /// Event log folder for --in-process (with several --days, one `day-N` folder per day).
     #[arg(long, default_value = "log/in-process")]
     pub log_dir: PathBuf,
 
@@ -164,12 +164,19 @@ pub fn run(args: RunArgs) -> Result<()> {
         let mut config = botify::config::Config::for_catalog(args.world.join("tracks.jsonl"));
         config.experiments = args.experiments.clone();
         config.models = args.models.clone();
-        config.log_dir = args.log_dir.clone();
         config.redis_url = None;
-        let log = botify::events::EventLog::open(&args.log_dir, config.log_max_bytes)
-            .with_context(|| format!("cannot open event log folder {}", args.log_dir.display()))?;
-        let engine = runtime.block_on(async { botify::app::build_engine(&config, Some(&log)) })?;
+        let engine = runtime.block_on(async { botify::app::build_engine(&config, None) })?;
         for day in 0..args.days {
+            // One log folder per day when there are several, so each day can
+            // be trained on or analysed alone; the state store carries over.
+            let log_dir = if args.days > 1 {
+                args.log_dir.join(format!("day-{}", day + 1))
+            } else {
+                args.log_dir.clone()
+            };
+            let log = botify::events::EventLog::open(&log_dir, config.log_max_bytes)
+                .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
+            engine.set_event_log(Some(log.sender()));
             let plan = Plan {
                 seed: args.seed,
                 first: day * args.episodes,
@@ -179,7 +186,10 @@ pub fn run(args: RunArgs) -> Result<()> {
             let summary =
                 in_process::run(&world, plan, &mut Policy::Engine(&engine, &runtime), &bar)?;
             bar.finish_and_clear();
+            engine.set_event_log(None);
+            let written = log.close();
             println!("{}", summary.report(&format!("day {}", day + 1)));
+            eprintln!("event log: {written} lines in {}", log_dir.display());
             if day + 1 < args.days {
                 if let Some(hook) = &args.between_days {
                     run_hook(hook, day + 1)?;
@@ -191,9 +201,6 @@ pub fn run(args: RunArgs) -> Result<()> {
                 }
             }
         }
-        drop(engine);
-        let written = log.close();
-        eprintln!("event log: {written} lines in {}", args.log_dir.display());
         return Ok(());
     }
     if args.reload && args.admin_token.is_none() {

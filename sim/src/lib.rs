@@ -14,3 +14,4 @@ pub mod rng;
 pub mod runner;
 pub mod user_model;
 pub mod world;
+pub mod experiment;

@@ -25,6 +25,11 @@ enum Command {
     /// --in-process) or a simulator-side agent (--agent), for one or more
     /// days, and print the mean and standard error of reward and steps.
     Run(sim::commands::RunArgs),
+    /// The whole loop in one command: world (if missing), botify on a free
+    /// port, a training day, `analysis train`, reload, the experiment day(s)
+    /// over HTTP, then the A/B table and its HTML report.
+    Experiment(sim::experiment::ExperimentArgs),
+
     /// Generate a world: tracks.jsonl, embeddings.npy and users.jsonl in --out.
     ///
     /// Artist popularity is Zipf-distributed; embeddings cluster by genre and
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => sim::commands::run(args),
+        Command::Experiment(args) => sim::experiment::run(args),
         Command::World { out, params } => {
             let started = Instant::now();
             let data = generate(&params, true)?;

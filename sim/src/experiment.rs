@@ -1,0 +1,262 @@
+//! `sim experiment`: the whole loop in one command, for a newcomer's first
+//! result and for the end-to-end test.
+//!
+//! 1. generate the default world if it is missing;
+//! 2. start botify on a free loopback port (embedded state store, or Redis
+//!    with `--redis-url`) with an admin token of our own;
+//! 3. simulate a first day of traffic in-process (botify's engine linked in,
+//!    writing its own event log), train popularity and the item-to-item
+//!    table from that day (`analysis train`), make the service reload them;
+//! 4. simulate the experiment day(s) over HTTP against the service;
+//! 5. stop the service (flushing its log), print the A/B table of the active
+//!    experiment (`analysis ab`) and write the HTML report.
+//!
+//! Only the experiment days go through the service, so its log holds exactly
+//! the traffic the A/B table should read.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser};
+use rand::{Rng, SeedableRng};
+
+use crate::commands::{load_world, progress_bar};
+use crate::runner::http::{self, Botify};
+use crate::runner::in_process::{self, Policy};
+use crate::runner::Plan;
+use crate::world::{generate, write_world, WorldParams};
+
+/// The experiments file shipped at the repository root, used when
+/// `--experiments` does not exist (e.g. when run from another folder).
+const SHIPPED_EXPERIMENTS: &str = include_str!("../../experiments.toml");
+
+#[derive(Debug, Args)]
+pub struct ExperimentArgs {
+    /// World directory; generated with the default parameters if missing.
+    #[arg(long, default_value = "data/world")]
+    pub world: PathBuf,
+
+    /// Experiments file; the active experiment is the one analysed. Missing:
+    /// the repository's default (C = sticky_artist, T1 = contextual, T2 = memory).
+    #[arg(long, default_value = "experiments.toml")]
+    pub experiments: PathBuf,
+
+    /// Sessions simulated on the training day (in-process).
+    #[arg(long, default_value_t = 20_000)]
+    pub training_episodes: u64,
+
+    /// Sessions per experiment day (over HTTP).
+    #[arg(long, default_value_t = 20_000)]
+    pub episodes: u64,
+
+    /// Experiment days, each over HTTP after the training day.
+    #[arg(long, default_value_t = 1)]
+    pub days: u64,
+
+    /// Sessions in flight at once over HTTP.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+
+    /// Seed of the simulated sessions.
+    #[arg(long, default_value_t = 31337)]
+    pub seed: u64,
+
+    /// Keep per-user state in this Redis instead of the embedded store.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Where this run's logs, models and report go (default: a new folder
+    /// per run under log/, data/ and reports/).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// Where one run writes.
+struct RunDirs {
+    training_log: PathBuf,
+    service_log: PathBuf,
+    models: PathBuf,
+    report: PathBuf,
+}
+
+impl RunDirs {
+    fn new(name: &str) -> RunDirs {
+        RunDirs {
+            training_log: PathBuf::from("log").join(name).join("training"),
+            service_log: PathBuf::from("log").join(name).join("service"),
+            models: PathBuf::from("data").join(name).join("models"),
+            report: PathBuf::from("reports").join(name),
+        }
+    }
+}
+
+fn step(text: &str) {
+    eprintln!("==> {text}");
+}
+
+fn ensure_world(dir: &Path) -> Result<()> {
+    if dir.join(crate::world::TRACKS_FILE).exists() {
+        return Ok(());
+    }
+    step(&format!(
+        "generating the default world in {}",
+        dir.display()
+    ));
+    let params = WorldParams::default();
+    let data = generate(&params, true)?;
+    write_world(dir, &data, true)
+}
+
+fn experiments_file(requested: &Path, run_dir: &Path) -> Result<PathBuf> {
+    if requested.exists() {
+        return Ok(requested.to_path_buf());
+    }
+    let shipped = run_dir.join("experiments.toml");
+    std::fs::create_dir_all(run_dir)?;
+    std::fs::write(&shipped, SHIPPED_EXPERIMENTS)?;
+    eprintln!(
+        "{} not found; using the shipped default, copied to {}",
+        requested.display(),
+        shipped.display()
+    );
+    Ok(shipped)
+}
+
+/// Runs `analysis` with these arguments, as its binary would.
+fn analysis(args: &[&str]) -> Result<()> {
+    let argv = std::iter::once("analysis").chain(args.iter().copied());
+    analysis::cli::run(analysis::cli::Cli::try_parse_from(argv)?)
+}
+
+pub fn run(args: ExperimentArgs) -> Result<()> {
+    let started = Instant::now();
+    if args.episodes == 0 || args.training_episodes == 0 {
+        bail!("--episodes and --training-episodes must be at least 1");
+    }
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("experiment-{}", botify::events::now_millis()));
+    let dirs = RunDirs::new(&name);
+    ensure_world(&args.world)?;
+    let world = load_world(&args.world)?;
+    let experiments = experiments_file(&args.experiments, &PathBuf::from("data").join(&name))?;
+    let active = botify::experiments::Experiments::load(&experiments)?.active;
+
+    let mut config =
+        botify::config::Config::for_catalog(args.world.join(crate::world::TRACKS_FILE));
+    config.port = 0;
+    config.host = "127.0.0.1".into();
+    config.experiments = experiments.clone();
+    config.models = dirs.models.clone();
+    config.log_dir = dirs.service_log.clone();
+    config.redis_url = args.redis_url.clone();
+    config.redis_namespace = format!("botify-{name}");
+    let token = format!("{:032x}", rand::rngs::StdRng::from_entropy().gen::<u128>());
+    config.admin_token = Some(token.clone());
+    config.workers = Some(2);
+
+    step(&format!(
+        "starting botify (state in {})",
+        if args.redis_url.is_some() {
+            "Redis"
+        } else {
+            "memory"
+        }
+    ));
+    let service = botify::app::Background::start(config.clone())?;
+    let base = format!("http://127.0.0.1:{}", service.port);
+    eprintln!(
+        "botify listening on {base}, experiment {active}, logs in {}",
+        dirs.service_log.display()
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+
+    step(&format!(
+        "day 0: {} training sessions in-process, log in {}",
+        args.training_episodes,
+        dirs.training_log.display()
+    ));
+    {
+        let mut offline = config.clone();
+        offline.redis_url = None;
+        offline.log_dir = dirs.training_log.clone();
+        let log = botify::events::EventLog::open(&offline.log_dir, offline.log_max_bytes)?;
+        let engine = botify::app::build_engine(&offline, Some(&log))?;
+        let plan = Plan {
+            seed: args.seed,
+            first: 0,
+            episodes: args.training_episodes,
+        };
+        let bar = progress_bar(plan.episodes, "day 0");
+        let summary = in_process::run(&world, plan, &mut Policy::Engine(&engine, &runtime), &bar)?;
+        bar.finish_and_clear();
+        println!("{}", summary.report("day 0 (training)"));
+        drop(engine);
+        log.close();
+    }
+
+    step(&format!("training on day 0 into {}", dirs.models.display()));
+    let training_logs = dirs.training_log.display().to_string();
+    let models = dirs.models.display().to_string();
+    analysis(&["train", "--logs", &training_logs, "--out", &models])?;
+
+    let botify = Botify::new(&base, args.concurrency);
+    runtime.block_on(async {
+        let reloaded = botify.reload(&token).await?;
+        eprintln!("botify reloaded: {reloaded}");
+        for day in 1..=args.days {
+            step(&format!("day {day}: {} sessions over HTTP", args.episodes));
+            let plan = Plan {
+                seed: args.seed,
+                first: day * args.episodes,
+                episodes: args.episodes,
+            };
+            let bar = progress_bar(plan.episodes, &format!("day {day}"));
+            let result = http::run(&world, plan, &botify, args.concurrency, &bar).await;
+            bar.finish_and_clear();
+            match result {
+                Ok(summary) => println!("{}", summary.report(&format!("day {day}"))),
+                Err(stopped) => bail!(
+                    "day {day} stopped after {} of {} sessions: {:#}",
+                    stopped.completed,
+                    args.episodes,
+                    stopped.error
+                ),
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    let written = service.stop().context("stopping botify")?;
+    eprintln!(
+        "botify stopped; {written} event lines in {}",
+        dirs.service_log.display()
+    );
+
+    step(&format!("A/B table of experiment {active}"));
+    let service_logs = dirs.service_log.display().to_string();
+    let report = dirs.report.display().to_string();
+    let experiments = experiments.display().to_string();
+    analysis(&[
+        "ab",
+        "--logs",
+        &service_logs,
+        "--experiment",
+        &active,
+        "--config",
+        &experiments,
+        "--report",
+        &report,
+    ])?;
+    eprintln!(
+        "done in {:.0} s: report {}/index.html, logs log/{name}/, models {}",
+        started.elapsed().as_secs_f64(),
+        dirs.report.display(),
+        dirs.models.display()
+    );
+    Ok(())
+}
