@@ -148,11 +148,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             AgentName::Oracle => Box::new(OracleAgent::default()),
         };
         for day in 0..args.days {
-            let plan = Plan {
-                seed: args.seed,
-                first: day * args.episodes,
-                episodes: args.episodes,
-            };
+            let plan = Plan::day(args.seed, day, args.episodes);
             let bar = progress_bar(args.episodes, &format!("day {}", day + 1));
             let summary = in_process::run(&world, plan, &mut Policy::Agent(agent.as_mut()), &bar)?;
             bar.finish_and_clear();
@@ -177,11 +173,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             let log = botify::events::EventLog::open(&log_dir, config.log_max_bytes)
                 .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
             engine.set_event_log(Some(log.sender()));
-            let plan = Plan {
-                seed: args.seed,
-                first: day * args.episodes,
-                episodes: args.episodes,
-            };
+            let plan = Plan::day(args.seed, day, args.episodes);
             let bar = progress_bar(args.episodes, &format!("day {}", day + 1));
             let summary =
                 in_process::run(&world, plan, &mut Policy::Engine(&engine, &runtime), &bar)?;
@@ -210,11 +202,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     runtime.block_on(async {
         botify.check_reachable().await?;
         for day in 0..args.days {
-            let plan = Plan {
-                seed: args.seed,
-                first: day * args.episodes,
-                episodes: args.episodes,
-            };
+            let plan = Plan::day(args.seed, day, args.episodes);
             let bar = progress_bar(args.episodes, &format!("day {}", day + 1));
             let started = Instant::now();
             let result = http::run(&world, plan, &botify, args.concurrency, &bar).await;

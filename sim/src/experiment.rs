@@ -187,11 +187,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         offline.log_dir = dirs.training_log.clone();
         let log = botify::events::EventLog::open(&offline.log_dir, offline.log_max_bytes)?;
         let engine = botify::app::build_engine(&offline, Some(&log))?;
-        let plan = Plan {
-            seed: args.seed,
-            first: 0,
-            episodes: args.training_episodes,
-        };
+        let plan = Plan::day(args.seed, 0, args.training_episodes);
         let bar = progress_bar(plan.episodes, "day 0");
         let summary = in_process::run(&world, plan, &mut Policy::Engine(&engine, &runtime), &bar)?;
         bar.finish_and_clear();
@@ -211,9 +207,10 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         eprintln!("botify reloaded: {reloaded}");
         for day in 1..=args.days {
             step(&format!("day {day}: {} sessions over HTTP", args.episodes));
+            // Fresh listeners' sessions after the training day's.
             let plan = Plan {
                 seed: args.seed,
-                first: day * args.episodes,
+                first: args.training_episodes + (day - 1) * args.episodes,
                 episodes: args.episodes,
             };
             let bar = progress_bar(plan.episodes, &format!("day {day}"));

@@ -29,6 +29,15 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Day `day` (0-based) of a multi-day run: fresh sessions each day.
+    pub fn day(seed: u64, day: u64, episodes: u64) -> Plan {
+        Plan {
+            seed,
+            first: day * episodes,
+            episodes,
+        }
+    }
+
     /// Starts session number `offset` of the plan: its own random stream,
     /// its user (uniform over the world's users) and its first track.
     pub fn start<'w>(&self, world: &'w World, offset: u64) -> (Session<'w>, SimRng) {

@@ -35,13 +35,14 @@
 use std::collections::HashSet;
 
 use anyhow::{ensure, Result};
+use botify::catalog::Track;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Exp, LogNormal, StandardNormal};
 
-use super::{names, TrackRecord, User, WorldData};
+use super::{names, User, WorldData};
 use super::{DEFAULT_ARTIST_DISCOUNT_GAMMA, DEFAULT_INTEREST_NEIGHBOURS, DEFAULT_SESSION_BUDGET};
 use crate::rng::{derived_rng, SimRng};
 
@@ -261,7 +262,7 @@ pub fn generate(params: &WorldParams, progress: bool) -> Result<WorldData> {
     let mut rng = derived_rng(seed, STAGE_TRACKS, 0);
     let share_weight = LogNormal::new(0.0, TRACK_SHARE_SIGMA)?;
     let mut embeddings = vec![0.0f32; n_tracks * dim];
-    let mut tracks: Vec<Option<TrackRecord>> = vec![None; n_tracks];
+    let mut tracks: Vec<Option<Track>> = vec![None; n_tracks];
     let mut artist_of = vec![0usize; n_tracks];
     let mut share = vec![0.0f64; n_tracks];
     let mut slot = 0;
@@ -278,7 +279,7 @@ pub fn generate(params: &WorldParams, progress: bool) -> Result<WorldData> {
             share[id] = share_weight.sample(&mut rng);
             artist_of[id] = a;
             let year = (artist.debut + rng.gen_range(0..=MAX_CAREER_YEARS)).min(LAST_YEAR);
-            tracks[id] = Some(TrackRecord {
+            tracks[id] = Some(Track {
                 track: id as u32,
                 artist: artist.name.clone(),
                 title: names::title(&mut rng),
@@ -302,10 +303,10 @@ pub fn generate(params: &WorldParams, progress: bool) -> Result<WorldData> {
         .map(|t| artist_popularity[artist_of[t]] * share[t] / artist_share_total[artist_of[t]])
         .collect();
     let catalog_popularity = log_scaled(&play_weight);
-    let tracks: Vec<TrackRecord> = tracks
+    let tracks: Vec<Track> = tracks
         .into_iter()
         .zip(catalog_popularity)
-        .map(|(record, popularity)| TrackRecord {
+        .map(|(record, popularity)| Track {
             popularity: Some(popularity),
             ..record.expect("every id was assigned a track")
         })

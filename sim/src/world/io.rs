@@ -9,13 +9,14 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context, Result};
+use botify::catalog::Track;
 use ndarray::{Array2, ArrayView2};
 use ndarray_npy::{ReadNpyExt, ViewNpyError, ViewNpyExt, WriteNpyExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::generate::progress_bar;
-use super::{TrackRecord, User, WorldData};
+use super::{User, WorldData};
 
 pub const TRACKS_FILE: &str = "tracks.jsonl";
 pub const EMBEDDINGS_FILE: &str = "embeddings.npy";
@@ -78,7 +79,7 @@ fn write_atomically(
 
 /// Reads the world files in `dir` as records (validated by [`super::World::new`]).
 pub fn read_world_data(dir: &Path) -> Result<WorldData> {
-    let tracks: Vec<TrackRecord> = read_jsonl(
+    let tracks: Vec<Track> = read_jsonl(
         dir,
         TRACKS_FILE,
         r#"{"track": <id>, "artist": "...", "title": "..."}"#,

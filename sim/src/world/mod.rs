@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use anyhow::{bail, ensure, Result};
+use botify::catalog::Track;
 use serde::{Deserialize, Serialize};
 
 pub use generate::{generate, WorldParams};
@@ -36,22 +37,6 @@ pub const DEFAULT_INTEREST_NEIGHBOURS: u32 = 10;
 /// float32 rounding of a normalised row stays far below this, a row that was
 /// never normalised does not.
 const UNIT_NORM_TOLERANCE: f64 = 1e-3;
-
-/// One line of `tracks.jsonl`: catalog metadata, the only thing botify sees.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrackRecord {
-    pub track: u32,
-    pub artist: String,
-    pub title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub genre: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub year: Option<i32>,
-    /// Catalog popularity in 0..=1, derived from artist and track popularity
-    /// only (never from embeddings), for cold-start recommenders.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub popularity: Option<f64>,
-}
 
 /// One line of `users.jsonl`: a simulated listener (DESIGN sections 3 and 4).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,8 +89,10 @@ fn is_default_interest_neighbours(v: &u32) -> bool {
 /// The world as plain records: what the generator makes and the files hold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorldData {
-    /// Catalog records; `tracks[i].track == i`.
-    pub tracks: Vec<TrackRecord>,
+    /// Catalog records (`tracks.jsonl`, botify's own [`Track`] type: the only
+    /// thing botify sees); `tracks[i].track == i`. Popularity is derived from
+    /// artist and track popularity only, never from embeddings.
+    pub tracks: Vec<Track>,
     /// Embedding dimension.
     pub dim: usize,
     /// Row-major `[tracks, dim]` unit-norm embeddings.
@@ -419,7 +406,7 @@ pub(crate) mod tests {
         let tracks = artists
             .iter()
             .enumerate()
-            .map(|(i, a)| TrackRecord {
+            .map(|(i, a)| Track {
                 track: i as u32,
                 artist: a.to_string(),
                 title: format!("t{i}"),
@@ -504,7 +491,7 @@ pub(crate) mod tests {
     #[test]
     fn invalid_worlds_are_rejected_with_the_file_named() {
         let data = || WorldData {
-            tracks: vec![TrackRecord {
+            tracks: vec![Track {
                 track: 0,
                 artist: "A".into(),
                 title: "t".into(),
@@ -557,7 +544,7 @@ pub(crate) mod tests {
     #[test]
     fn nan_embeddings_are_rejected() {
         let w = World::new(WorldData {
-            tracks: vec![TrackRecord {
+            tracks: vec![Track {
                 track: 0,
                 artist: "A".into(),
                 title: "t".into(),
