@@ -45,31 +45,6 @@ pub fn play(world: &World, agent: &mut dyn Agent, sessions: u64, seed: u64) -> R
     )
 }
 
-// --- Transitional: `sim calibrate` in main.rs still reads these fields. Once
-// it calls `play` (see the lead's note), delete from here to the tests.
-
-/// One agent's calibration numbers, read off the runner's [`Summary`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Row {
-    pub sessions: u64,
-    pub mean_time: f64,
-    pub std_error: f64,
-    pub mean_steps: f64,
-}
-
-/// [`play`], as the numbers `sim calibrate` prints.
-pub fn simulate(world: &World, agent: &mut dyn Agent, sessions: u64, seed: u64) -> Row {
-    let s = play(world, agent, sessions, seed).expect("a simulator-side agent cannot fail");
-    Row {
-        sessions: s.sessions(),
-        mean_time: s.reward.mean(),
-        std_error: s.reward.standard_error(),
-        mean_steps: s.steps.mean(),
-    }
-}
-
-// --- End of transitional code.
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,8 +10,8 @@
 pub mod agents;
 pub mod calibration;
 pub mod commands;
+pub mod experiment;
 pub mod rng;
 pub mod runner;
 pub mod user_model;
 pub mod world;
-pub mod experiment;

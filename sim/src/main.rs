@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use sim::agents::{Agent, OracleAgent, RandomAgent, StickyArtistAgent};
-use sim::calibration::{simulate, RANDOM_TARGET, STICKY_EFFECT_TARGET};
+use sim::calibration::{play, RANDOM_TARGET, STICKY_EFFECT_TARGET};
 use sim::world::{generate, write_world, World, WorldParams};
 
 #[derive(Debug, Parser)]
@@ -122,19 +122,19 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             let mut random_mean = None;
             for (name, mut agent) in agents {
-                let started = Instant::now();
-                let s = simulate(&world, agent.as_mut(), sessions, seed);
-                let base = *random_mean.get_or_insert(s.mean_time);
-                let listens = s.mean_steps * s.sessions as f64;
+                let s = play(&world, agent.as_mut(), sessions, seed)?;
+                let mean_time = s.reward.mean();
+                let base = *random_mean.get_or_insert(mean_time);
+                let listens = s.steps.mean() * s.sessions() as f64;
                 writeln!(
                     out,
                     "{name:<14} {:>9} {:>10.4} {:>9.4} {:>11.2} {:>+11.1}%   ({:.0} listens/s)",
-                    s.sessions,
-                    s.mean_time,
-                    s.std_error,
-                    s.mean_steps,
-                    (s.mean_time / base - 1.0) * 100.0,
-                    listens / started.elapsed().as_secs_f64()
+                    s.sessions(),
+                    mean_time,
+                    s.reward.standard_error(),
+                    s.steps.mean(),
+                    (mean_time / base - 1.0) * 100.0,
+                    listens / s.elapsed.as_secs_f64().max(1e-9)
                 )?;
             }
             writeln!(
