@@ -38,10 +38,23 @@ pub struct RedisSettings {
     pub ttls: Ttls,
 }
 
+/// Connections per store: one per HTTP worker thread on a small machine.
+const CONNECTIONS: usize = 4;
+
 pub struct RedisStore {
-    connection: ConnectionManager,
+    /// Each thread sticks to one connection, whose driver task then runs on
+    /// that same thread: no cross-thread wake-up per round trip. A user's
+    /// requests are sequential (each answer waits for its write), so they
+    /// need no common connection to stay ordered.
+    connections: Vec<ConnectionManager>,
     settings: RedisSettings,
 }
+
+thread_local! {
+    /// This thread's connection slot, assigned round-robin on first use.
+    static SLOT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+static NEXT_SLOT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl RedisStore {
     /// Creates the store without connecting: Redis may come up later.
@@ -52,11 +65,26 @@ impl RedisStore {
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(200));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        let connections = (0..CONNECTIONS)
+            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(RedisStore {
-            connection,
+            connections,
             settings,
         })
+    }
+
+    /// This thread's connection (a cheap clone of a shared handle).
+    fn connection(&self) -> ConnectionManager {
+        let slot = SLOT.with(|slot| match slot.get() {
+            Some(assigned) => assigned,
+            None => {
+                let assigned = NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                slot.set(Some(assigned));
+                assigned
+            }
+        });
+        self.connections[slot % self.connections.len()].clone()
     }
 
     fn key(&self, user: u64, what: &str) -> String {
@@ -123,7 +151,7 @@ fn decode_session(text: &str) -> Result<SessionMemory, StoreError> {
 #[async_trait]
 impl StateStore for RedisStore {
     async fn load(&self, user: u64, query: StateQuery) -> Result<UserState, StoreError> {
-        let mut conn = self.connection.clone();
+        let mut conn = self.connection();
         let session_key = self.key(user, "session");
         let session: HashMap<String, String> = if !query.memory {
             self.bounded(conn.hgetall(session_key)).await?
@@ -213,12 +241,12 @@ impl StateStore for RedisStore {
             pipe.expire(&profile_key, ttls.profile.as_secs() as i64)
                 .ignore();
         }
-        let mut conn = self.connection.clone();
+        let mut conn = self.connection();
         self.bounded(pipe.query_async::<()>(&mut conn)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.connection.clone();
+        let mut conn = self.connection();
         self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
             .await
             .map(|_| ())
