@@ -7,11 +7,12 @@
 //! - `{ns}:user:{id}:profile` HASH, profile TTL: `fav` = `artist mean`,
 //!   `s:{artist}` listen-time sum, `n:{artist}` listen count
 //!
-//! Round trips and commands are what cost under load, so a load is one
-//! pipeline of one or two commands and an update one script call
-//! ([`APPLY_UPDATE`], atomic), each bounded by a timeout. Every write touches
-//! self-contained fields (a heard-track field, a counter, a whole value), so
-//! concurrent requests for one user interleave without corrupting anything. The connection is made lazily and re-made by the connection
+//! Redis, not the network, is the bottleneck under load, so the layout
+//! minimises commands: a load is one pipeline of one or two commands, an
+//! update one pipeline of two (six for `memory`), each bounded by a timeout.
+//! Every command touches self-contained fields (a set member, a counter, a
+//! whole value), so concurrent updates of one user interleave without
+//! corrupting anything and need no MULTI/EXEC. The connection is made lazily and re-made by the connection
 //! manager after Redis restarts, so the service starts and recovers without
 //! Redis; failures surface as [`StoreError`] and the engine falls back.
 
@@ -100,33 +101,6 @@ impl RedisStore {
         }
     }
 }
-
-/// Applies a [`StateUpdate`] in one command: one script call costs the
-/// service far less than the six commands a `memory` update would take, and
-/// runs atomically. Arguments: heard-track field, session value, session TTL,
-/// artist, listen time, favourite value, profile TTL, end-of-session flag
-/// (an empty string means "no change").
-static APPLY_UPDATE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
-    redis::Script::new(
-        r"
-        local session, profile = KEYS[1], KEYS[2]
-        if ARGV[8] == '1' then
-            redis.call('DEL', session)
-        elseif ARGV[1] ~= '' or ARGV[2] ~= '' then
-            if ARGV[1] ~= '' then redis.call('HSET', session, ARGV[1], '') end
-            if ARGV[2] ~= '' then redis.call('HSET', session, 'm', ARGV[2]) end
-            redis.call('EXPIRE', session, ARGV[3])
-        end
-        if ARGV[4] ~= '' then
-            redis.call('HINCRBYFLOAT', profile, 's:' .. ARGV[4], ARGV[5])
-            redis.call('HINCRBY', profile, 'n:' .. ARGV[4], 1)
-        end
-        if ARGV[6] ~= '' then redis.call('HSET', profile, 'fav', ARGV[6]) end
-        if ARGV[4] ~= '' or ARGV[6] ~= '' then redis.call('EXPIRE', profile, ARGV[7]) end
-        return 0
-        ",
-    )
-});
 
 /// The `t:{track}` fields of a session hash.
 fn heard_tracks(session: &HashMap<String, String>) -> Result<Vec<TrackId>, StoreError> {
@@ -236,33 +210,39 @@ impl StateStore for RedisStore {
             return Ok(());
         }
         let ttls = self.settings.ttls;
-        let (artist, time) = match update.artist_listen {
-            Some((artist, time)) => (artist.to_string(), time),
-            None => (String::new(), 0.0),
-        };
-        let mut invocation = APPLY_UPDATE.prepare_invoke();
-        invocation
-            .key(self.key(user, "session"))
-            .key(self.key(user, "profile"))
-            .arg(update.heard.map_or(String::new(), |t| format!("t:{t}")))
-            .arg(
-                update
-                    .session
-                    .as_ref()
-                    .map_or(String::new(), encode_session),
-            )
-            .arg(ttls.session.as_secs())
-            .arg(artist)
-            .arg(time)
-            .arg(
-                update
-                    .favourite
-                    .map_or(String::new(), |(a, mean)| format!("{a} {mean}")),
-            )
-            .arg(ttls.profile.as_secs())
-            .arg(if update.end_session { "1" } else { "" });
+        let (session_key, profile_key) = (self.key(user, "session"), self.key(user, "profile"));
+        let mut pipe = redis::pipe();
+        let mut fields: Vec<(String, String)> = Vec::with_capacity(2);
+        if let Some(track) = update.heard {
+            fields.push((format!("t:{track}"), String::new()));
+        }
+        if let Some(session) = &update.session {
+            fields.push(("m".to_string(), encode_session(session)));
+        }
+        if update.end_session {
+            pipe.del(&session_key).ignore();
+        } else if !fields.is_empty() {
+            pipe.hset_multiple(&session_key, &fields)
+                .ignore()
+                .expire(&session_key, ttls.session.as_secs() as i64)
+                .ignore();
+        }
+        if let Some((artist, time)) = update.artist_listen {
+            pipe.hincr(&profile_key, format!("s:{artist}"), time)
+                .ignore()
+                .hincr(&profile_key, format!("n:{artist}"), 1)
+                .ignore();
+        }
+        if let Some((artist, mean)) = update.favourite {
+            pipe.hset(&profile_key, "fav", format!("{artist} {mean}"))
+                .ignore();
+        }
+        if update.artist_listen.is_some() || update.favourite.is_some() {
+            pipe.expire(&profile_key, ttls.profile.as_secs() as i64)
+                .ignore();
+        }
         let mut conn = self.connection();
-        self.bounded(invocation.invoke_async::<()>(&mut conn)).await
+        self.bounded(pipe.query_async::<()>(&mut conn)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
