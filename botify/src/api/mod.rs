@@ -34,17 +34,47 @@ pub struct AppState {
 
 type Reply = Result<HttpResponse, ApiError>;
 
-/// Registers every route on an actix app.
+/// Route patterns, shared by the router and the metrics labels.
+const NEXT: &str = "/next/{user}";
+const LAST: &str = "/last/{user}";
+const TRACK: &str = "/track/{track}";
+const SIMILAR: &str = "/similar/{track}";
+
+/// Registers every route on an actix app. `/next` and `/last` come first:
+/// the router tries patterns in order, and they carry nearly all traffic.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(root))
-        .service(resource("/track/{track}").route(web::get().to(track)))
-        .service(resource("/next/{user}").route(web::post().to(next)))
-        .service(resource("/last/{user}").route(web::post().to(last)))
-        .service(resource("/similar/{track}").route(web::get().to(similar)))
+    cfg.service(resource(NEXT).route(web::post().to(next)))
+        .service(resource(LAST).route(web::post().to(last)))
+        .route("/", web::get().to(root))
+        .service(resource(TRACK).route(web::get().to(track)))
+        .service(resource(SIMILAR).route(web::get().to(similar)))
         .service(resource("/top").route(web::get().to(top)))
         .service(resource("/metrics").route(web::get().to(metrics)))
         .service(resource("/health").route(web::get().to(health)));
     admin::configure(cfg);
+}
+
+/// The metrics label of a request path: its route pattern. Computed from the
+/// first segment rather than with `match_pattern()`, which would run the
+/// router's regexes a second time on every request.
+fn route_label(path: &str) -> &'static str {
+    let mut segments = path.trim_start_matches('/').splitn(2, '/');
+    let first = segments.next().unwrap_or("");
+    let has_id = segments
+        .next()
+        .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+    match (first, has_id) {
+        ("", false) => "/",
+        ("next", true) => NEXT,
+        ("last", true) => LAST,
+        ("track", true) => TRACK,
+        ("similar", true) => SIMILAR,
+        ("top", false) => "/top",
+        ("metrics", false) => "/metrics",
+        ("health", false) => "/health",
+        ("admin", _) => "/admin",
+        _ => "unmatched",
+    }
 }
 
 /// A resource that answers a wrong method with a JSON 405.
@@ -86,9 +116,7 @@ where
         Error = actix_web::Error,
     >,
 {
-    let route = req
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = route_label(req.path());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let started = Instant::now();
     let response = srv.call(req);
@@ -99,11 +127,11 @@ where
             let status = response.status();
             metrics
                 .http_requests
-                .with_label_values(&[route.as_str(), status.as_str()])
+                .with_label_values(&[route, status.as_str()])
                 .inc();
             metrics
                 .http_duration
-                .with_label_values(&[route.as_str()])
+                .with_label_values(&[route])
                 .observe(started.elapsed().as_secs_f64());
             if let Some(err) = response.response().error() {
                 if let Some(api) = err.as_error::<ApiError>() {
@@ -227,4 +255,23 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
         },
         "catalog_tracks": engine.catalog().len(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_label;
+
+    #[test]
+    fn route_labels_match_the_router_patterns() {
+        assert_eq!(route_label("/next/42"), "/next/{user}");
+        assert_eq!(route_label("/last/7"), "/last/{user}");
+        assert_eq!(route_label("/track/3"), "/track/{track}");
+        assert_eq!(route_label("/similar/3"), "/similar/{track}");
+        assert_eq!(route_label("/"), "/");
+        assert_eq!(route_label("/top"), "/top");
+        assert_eq!(route_label("/admin/reload"), "/admin");
+        assert_eq!(route_label("/next/"), "unmatched");
+        assert_eq!(route_label("/next/1/2"), "unmatched");
+        assert_eq!(route_label("/nothing"), "unmatched");
+    }
 }
