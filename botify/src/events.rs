@@ -95,7 +95,6 @@ pub struct EventLog {
     sender: Option<EventSender>,
     writer: Option<JoinHandle<()>>,
     counters: Arc<LogCounters>,
-    dir: PathBuf,
 }
 
 impl EventLog {
@@ -124,7 +123,6 @@ impl EventLog {
             sender: Some(EventSender { tx }),
             writer: Some(writer),
             counters,
-            dir: dir.to_path_buf(),
         })
     }
 
@@ -134,10 +132,6 @@ impl EventLog {
 
     pub fn counters(&self) -> Arc<LogCounters> {
         self.counters.clone()
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Waits until every event sent so far is on disk, then stops the writer.
