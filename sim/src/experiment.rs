@@ -66,8 +66,9 @@ pub struct ExperimentArgs {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
-    /// Where this run's logs, models and report go (default: a new folder
-    /// per run under log/, data/ and reports/).
+    /// Name of this run: its logs go to log/NAME/, its models to
+    /// data/NAME/models, its report to reports/NAME/ (default:
+    /// experiment-<epoch ms>, a new name each run).
     #[arg(long)]
     pub name: Option<String>,
 }
