@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::ab::{Analysis, METRICS};
+use crate::ab::{Analysis, ArmSummary, METRICS};
 use crate::logs::ReadReport;
 use crate::output::{self, Tone};
 
@@ -178,38 +178,19 @@ fn session_length(path: &Path, analysis: &Analysis) -> Result<()> {
         top = points.iter().map(|p| p.1).fold(top, f64::max);
         series.push((summary, points));
     }
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("Session length distribution per arm", ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..bins as f64 * WIDTH, 0.0..top * 1.1 + 0.1)?;
-    chart
-        .configure_mesh()
-        .x_desc(format!(
-            "session listen time (sum of listened fractions; last bin ≥ {:.1})",
-            (bins - 1) as f64 * WIDTH
-        ))
-        .y_desc("% of the arm's sessions")
-        .draw()?;
-    for (summary, points) in series {
-        let color = arm_color(summary.arm);
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(summary.label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    let x_desc = format!(
+        "session listen time (sum of listened fractions; last bin ≥ {:.1})",
+        (bins - 1) as f64 * WIDTH
+    );
+    let axes = Axes {
+        caption: "Session length distribution per arm",
+        x: 0.0..bins as f64 * WIDTH,
+        y: 0.0..top * 1.1 + 0.1,
+        x_desc: &x_desc,
+        y_desc: "% of the arm's sessions",
+        legend: SeriesLabelPosition::MiddleRight,
+    };
+    arm_lines(path, &axes, series)
 }
 
 /// Cumulative listen time per user of each arm (so unequal arms compare), by
@@ -254,21 +235,45 @@ fn cumulative_time(path: &Path, analysis: &Analysis) -> Result<()> {
         top = top.max(total);
         series.push((summary, points));
     }
+    let axes = Axes {
+        caption: "Cumulative listen time per user, by arm",
+        x: 0.0..hours(end),
+        y: 0.0..top * 1.05 + 1e-9,
+        x_desc: "hours since the first event",
+        y_desc: "listen time per user",
+        legend: SeriesLabelPosition::UpperLeft,
+    };
+    arm_lines(path, &axes, series)
+}
+
+/// Layout of a line chart with one line per arm.
+struct Axes<'a> {
+    caption: &'a str,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    legend: SeriesLabelPosition,
+}
+
+/// Draws one line per arm, in the arm's colour, with a legend, as an SVG.
+fn arm_lines(
+    path: &Path,
+    axes: &Axes<'_>,
+    series: Vec<(&ArmSummary, Vec<(f64, f64)>)>,
+) -> Result<()> {
     let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Cumulative listen time per user, by arm",
-            ("sans-serif", 18),
-        )
+        .caption(axes.caption, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..hours(end), 0.0..top * 1.05 + 1e-9)?;
+        .build_cartesian_2d(axes.x.clone(), axes.y.clone())?;
     chart
         .configure_mesh()
-        .x_desc("hours since the first event")
-        .y_desc("listen time per user")
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
         .draw()?;
     for (summary, points) in series {
         let color = arm_color(summary.arm);
@@ -281,7 +286,7 @@ fn cumulative_time(path: &Path, analysis: &Analysis) -> Result<()> {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(axes.legend.clone())
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;

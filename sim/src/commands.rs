@@ -6,12 +6,11 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::agents::{Agent, OracleAgent, RandomAgent};
 use crate::runner::http::{self, Botify};
 use crate::runner::in_process::{self, Policy};
-use crate::runner::Plan;
+use crate::runner::{progress_bar, Plan};
 use crate::world::World;
 
 /// Simulator-side agents that replace botify entirely.
@@ -82,19 +81,6 @@ pub struct RunArgs {
     /// botify's admin token, for --reload over HTTP.
     #[arg(long, env = "BOTIFY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-}
-
-pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:40}] {pos}/{len} sessions ({per_sec}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
-    bar
 }
 
 /// Worlds up to this many tracks get every interest's neighbours computed at
@@ -170,17 +156,18 @@ pub fn run(args: RunArgs) -> Result<()> {
             } else {
                 args.log_dir.clone()
             };
-            let log = botify::events::EventLog::open(&log_dir, config.log_max_bytes)
-                .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
-            engine.set_event_log(Some(log.sender()));
             let plan = Plan::day(args.seed, day, args.episodes);
-            let bar = progress_bar(args.episodes, &format!("day {}", day + 1));
-            let summary =
-                in_process::run(&world, plan, &mut Policy::Engine(&engine, &runtime), &bar)?;
-            bar.finish_and_clear();
-            engine.set_event_log(None);
-            let written = log.close();
-            println!("{}", summary.report(&format!("day {}", day + 1)));
+            let label = format!("day {}", day + 1);
+            let (summary, written) = in_process::run_logged(
+                &world,
+                &engine,
+                &runtime,
+                plan,
+                &log_dir,
+                config.log_max_bytes,
+                &label,
+            )?;
+            println!("{}", summary.report(&label));
             eprintln!("event log: {written} lines in {}", log_dir.display());
             if day + 1 < args.days {
                 if let Some(hook) = &args.between_days {

@@ -21,10 +21,10 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser};
 use rand::{Rng, SeedableRng};
 
-use crate::commands::{load_world, progress_bar};
+use crate::commands::load_world;
 use crate::runner::http::{self, Botify};
-use crate::runner::in_process::{self, Policy};
-use crate::runner::Plan;
+use crate::runner::in_process;
+use crate::runner::{progress_bar, Plan};
 use crate::world::{generate, write_world, WorldParams};
 
 /// The experiments file shipped at the repository root, used when
@@ -182,20 +182,21 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         args.training_episodes,
         dirs.training_log.display()
     ));
-    {
-        let mut offline = config.clone();
-        offline.redis_url = None;
-        offline.log_dir = dirs.training_log.clone();
-        let log = botify::events::EventLog::open(&offline.log_dir, offline.log_max_bytes)?;
-        let engine = botify::app::build_engine(&offline, Some(&log))?;
-        let plan = Plan::day(args.seed, 0, args.training_episodes);
-        let bar = progress_bar(plan.episodes, "day 0");
-        let summary = in_process::run(&world, plan, &mut Policy::Engine(&engine, &runtime), &bar)?;
-        bar.finish_and_clear();
-        println!("{}", summary.report("day 0 (training)"));
-        drop(engine);
-        log.close();
-    }
+    let mut offline = config.clone();
+    offline.redis_url = None;
+    let engine = botify::app::build_engine(&offline, None)?;
+    let plan = Plan::day(args.seed, 0, args.training_episodes);
+    let (summary, _) = in_process::run_logged(
+        &world,
+        &engine,
+        &runtime,
+        plan,
+        &dirs.training_log,
+        offline.log_max_bytes,
+        "day 0",
+    )?;
+    println!("{}", summary.report("day 0 (training)"));
+    drop(engine);
 
     step(&format!("training on day 0 into {}", dirs.models.display()));
     let training_logs = dirs.training_log.display().to_string();

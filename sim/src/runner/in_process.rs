@@ -12,9 +12,12 @@ use std::time::Instant;
 
 use botify::engine::Engine;
 use futures_util::FutureExt;
+use std::path::Path;
+
+use anyhow::Context as _;
 use indicatif::ProgressBar;
 
-use super::{Plan, Summary};
+use super::{progress_bar, Plan, Summary};
 use crate::agents::Agent;
 use crate::world::World;
 
@@ -82,4 +85,28 @@ pub fn run(
     progress.set_position(plan.episodes);
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Plays `plan` against `engine` with its events going to a new log in
+/// `log_dir`, closed (every line on disk) before returning. The engine's
+/// state store carries over between calls, so successive days see the same
+/// listeners' long-term state. Returns the summary and the lines written.
+pub fn run_logged(
+    world: &World,
+    engine: &Engine,
+    runtime: &tokio::runtime::Runtime,
+    plan: Plan,
+    log_dir: &Path,
+    max_log_bytes: u64,
+    label: &str,
+) -> anyhow::Result<(Summary, u64)> {
+    let log = botify::events::EventLog::open(log_dir, max_log_bytes)
+        .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
+    engine.set_event_log(Some(log.sender()));
+    let bar = progress_bar(plan.episodes, label);
+    let result = run(world, plan, &mut Policy::Engine(engine, runtime), &bar);
+    bar.finish_and_clear();
+    engine.set_event_log(None);
+    let written = log.close();
+    Ok((result?, written))
 }

@@ -13,11 +13,26 @@ pub mod in_process;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 
 use crate::rng::{session_rng, SimRng};
 use crate::user_model::Session;
 use crate::world::World;
+
+/// A progress bar over a run's sessions (hidden when stderr is not a terminal).
+pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:>12} [{bar:40}] {pos}/{len} sessions ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar
+}
 
 /// Which sessions a run plays.
 #[derive(Debug, Clone, Copy)]

@@ -488,9 +488,9 @@ pub(crate) mod tests {
         assert!(!json.contains("session_budget"), "{json}");
     }
 
-    #[test]
-    fn invalid_worlds_are_rejected_with_the_file_named() {
-        let data = || WorldData {
+    /// One track by one artist in 2 dimensions, one user interested in it.
+    fn one_track_world(embeddings: Vec<f32>) -> WorldData {
+        WorldData {
             tracks: vec![Track {
                 track: 0,
                 artist: "A".into(),
@@ -500,9 +500,14 @@ pub(crate) mod tests {
                 popularity: None,
             }],
             dim: 2,
-            embeddings: vec![1.0, 0.0],
+            embeddings,
             users: vec![user(vec![0], 0.0, 1.0)],
-        };
+        }
+    }
+
+    #[test]
+    fn invalid_worlds_are_rejected_with_the_file_named() {
+        let data = || one_track_world(vec![1.0, 0.0]);
         assert!(World::new(data()).is_ok());
 
         let mut d = data();
@@ -543,19 +548,7 @@ pub(crate) mod tests {
 
     #[test]
     fn nan_embeddings_are_rejected() {
-        let w = World::new(WorldData {
-            tracks: vec![Track {
-                track: 0,
-                artist: "A".into(),
-                title: "t".into(),
-                genre: None,
-                year: None,
-                popularity: None,
-            }],
-            dim: 2,
-            embeddings: vec![f32::NAN, 0.0],
-            users: vec![user(vec![0], 0.0, 1.0)],
-        });
+        let w = World::new(one_track_world(vec![f32::NAN, 0.0]));
         assert!(w.is_err());
     }
 }
