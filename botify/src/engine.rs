@@ -26,7 +26,7 @@ use crate::filters::Filters;
 use crate::metrics::Metrics;
 use crate::models::{Models, ModelsError};
 use crate::recommenders::{self, Allowed, Context, Recommender};
-use crate::state::{StateStore, StateUpdate, UserState};
+use crate::state::{Listen, StateStore, StateUpdate, StoreError, UserState};
 
 /// Why a request was refused. The API maps each to a 4xx.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -188,29 +188,43 @@ impl Engine {
         }
     }
 
-    /// Loads state unless the store is down; `None` means serve statelessly.
-    async fn load_state(&self, user: u64, query: crate::state::StateQuery) -> Option<UserState> {
+    /// Runs a store call unless the store is down; `None` means serve
+    /// statelessly. A failure opens the circuit, an answer closes it.
+    async fn with_store<T>(
+        &self,
+        op: &str,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Option<T> {
         if self.store_is_down() {
             return None;
         }
-        match self.store.load(user, query).await {
-            Ok(state) => {
+        match call.await {
+            Ok(value) => {
                 if self.store_down_until.load(Ordering::Relaxed) != 0 {
                     self.store_down_until.store(0, Ordering::Relaxed);
                     tracing::info!("state store answers again");
                 }
-                Some(state)
+                Some(value)
+            }
+            Err(StoreError::Corrupt(what)) => {
+                // One user's bad data says nothing about the store's health:
+                // serve this request statelessly, keep the circuit closed.
+                self.metrics.state_errors.with_label_values(&[op]).inc();
+                tracing::warn!(what, op, "corrupt state; serving stateless fallback");
+                None
             }
             Err(err) => {
-                self.store_failed("load", &err);
+                self.store_failed(op, &err);
                 None
             }
         }
     }
 
+    /// Writes what a recommender decided, if anything.
     async fn apply_state(&self, user: u64, update: &StateUpdate) {
-        if let Err(err) = self.store.apply(user, update).await {
-            self.store_failed("apply", &err);
+        if !update.is_empty() {
+            self.with_store("apply", self.store.apply(user, update))
+                .await;
         }
     }
 
@@ -231,20 +245,19 @@ impl Engine {
         let arm = &self.arms[arm_index];
 
         let query = arm.recommender.state_query(&catalog, track);
-        let loaded = self.load_state(user, query).await;
-        let stateful = loaded.is_some();
-        let state = loaded.unwrap_or_default();
-        let mut heard = state.heard.clone();
-        heard.push(track);
+        let listen = Listen { track, time };
+        let recorded = self
+            .with_store("record", self.store.record(user, listen, query))
+            .await;
+        let stateful = recorded.is_some();
+        let state = recorded.unwrap_or_else(|| UserState::stateless(listen, query));
+        let heard = state.heard();
         let allowed = Allowed {
             catalog: &catalog,
             filters: &filters,
             heard: &heard,
         };
-        let mut update = StateUpdate {
-            heard: Some(track),
-            ..StateUpdate::default()
-        };
+        let mut update = StateUpdate::default();
         let mut ctx = Context {
             user,
             track,
@@ -306,8 +319,12 @@ impl Engine {
         Self::validate(&catalog, track, time)?;
         let arm = &self.arms[self.experiments.active().arm_of(user)];
         let query = arm.recommender.state_query(&catalog, track);
-        let mut fallback = false;
-        if let Some(state) = self.load_state(user, query).await {
+        let listen = Listen { track, time };
+        let ended = self
+            .with_store("end_session", self.store.end_session(user, listen, query))
+            .await;
+        let fallback = ended.is_none();
+        if let Some(state) = ended {
             let models = self.models.load();
             let filters = self.filters.load();
             let mut rng = rand::thread_rng();
@@ -321,18 +338,14 @@ impl Engine {
                 allowed: Allowed {
                     catalog: &catalog,
                     filters: &filters,
-                    heard: &state.heard,
+                    heard: &[],
                 },
                 rng: &mut rng,
             };
-            let mut update = StateUpdate {
-                end_session: true,
-                ..StateUpdate::default()
-            };
+            let mut update = StateUpdate::default();
             arm.recommender.end_session(&ctx, &mut update);
             self.apply_state(user, &update).await;
         } else {
-            fallback = true;
             self.metrics
                 .fallbacks
                 .with_label_values(&[FALLBACK_STATE])

@@ -17,3 +17,8 @@ pub mod metrics;
 pub mod models;
 pub mod recommenders;
 pub mod state;
+
+// Lets test code shared with integration tests (`state/contract.rs`) name
+// this crate `botify` from inside it too.
+#[cfg(test)]
+extern crate self as botify;

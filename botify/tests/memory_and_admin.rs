@@ -7,21 +7,23 @@ use std::collections::HashMap;
 use common::{test_config, RedisServer, TestApp};
 use redis::Commands;
 
-/// Reads the stored memory fields of `user`.
-fn stored(redis: &RedisServer, user: u64) -> (Vec<u32>, Option<String>, HashMap<String, String>) {
+/// The stored state of `user`: the session's listens as `(track, time)`,
+/// oldest first, and the profile hash.
+fn stored(redis: &RedisServer, user: u64) -> (Vec<(u32, f64)>, HashMap<String, String>) {
     let mut conn = redis.connection();
-    let fields: HashMap<String, String> =
-        conn.hgetall(format!("botify:user:{user}:session")).unwrap();
-    let mut heard: Vec<u32> = fields
-        .keys()
-        .filter_map(|f| f.strip_prefix("t:"))
-        .map(|t| t.parse().unwrap())
+    let entries: Vec<String> = conn
+        .lrange(format!("botify:user:{user}:session"), 0, -1)
+        .unwrap();
+    let listens = entries
+        .iter()
+        .map(|e| {
+            let (track, time) = e.split_once(' ').expect("a \"track time\" entry");
+            (track.parse().unwrap(), time.parse().unwrap())
+        })
         .collect();
-    heard.sort();
-    let session = fields.get("m").cloned();
     let profile: HashMap<String, String> =
         conn.hgetall(format!("botify:user:{user}:profile")).unwrap();
-    (heard, session, profile)
+    (listens, profile)
 }
 
 #[actix_web::test]
@@ -33,15 +35,11 @@ async fn memory_walks_a_session_with_state_in_redis() {
     let app = TestApp::spawn(&config).await;
     let user = 9;
 
-    // Step 1: the first track (0, artist0) fully listened: liked.
+    // Step 1: the first track (0, artist0) fully listened: liked, and the
+    // first listen ever makes artist0 the favourite.
     let r1 = app.next(user, 0, 1.0).await;
-    let (heard, session, profile) = stored(&redis, user);
-    assert_eq!(heard, vec![0]);
-    assert_eq!(
-        session.as_deref(),
-        Some("0 0 1 0"),
-        "last_good=0 best=(0,1) fails=0"
-    );
+    let (listens, profile) = stored(&redis, user);
+    assert_eq!(listens, vec![(0, 1.0)]);
     assert_eq!(profile["fav"], "0 1");
     assert_eq!(
         (profile["s:0"].as_str(), profile["n:0"].as_str()),
@@ -50,36 +48,32 @@ async fn memory_walks_a_session_with_state_in_redis() {
     // Cold start: the anchor's neighbour is another track of artist0.
     assert_eq!(r1 % 20, 0, "artist0's tracks are 0, 20, 40, …");
 
-    // Step 2: r1 skipped (time 0.1): a miss, anchor stays on track 0.
+    // Step 2: r1 skipped (time 0.1): a miss, the anchor stays on track 0.
     let r2 = app.next(user, r1, 0.1).await;
-    let (heard, session, profile) = stored(&redis, user);
-    assert_eq!(heard.len(), 2);
-    assert_eq!(session.as_deref(), Some("0 0 1 1"), "fails=1");
+    let (listens, profile) = stored(&redis, user);
+    assert_eq!(listens, vec![(0, 1.0), (r1, 0.1)]);
     assert_eq!(profile["n:0"], "2");
     assert_eq!(profile["fav"], "0 0.55", "artist0's mean is now (1+0.1)/2");
+    assert_eq!(r2 % 20, 0, "still anchored on track 0, by artist0");
     assert_ne!(r2, r1);
 
     // Step 3: a track of artist 3 liked at 0.9: artist0's mean 0.55 is
-    // beaten, artist 3 becomes the favourite.
+    // beaten, artist 3 becomes the favourite and track 3 the anchor.
     let r3 = app.next(user, 3, 0.9).await;
-    let (_, session, profile) = stored(&redis, user);
-    assert_eq!(
-        session.as_deref(),
-        Some("3 0 1 0"),
-        "last_good=3, fails reset"
-    );
+    let (listens, profile) = stored(&redis, user);
+    assert_eq!(listens, vec![(0, 1.0), (r1, 0.1), (3, 0.9)]);
     assert_eq!(profile["fav"], "3 0.9");
     assert_eq!(r3 % 20, 3, "anchor 3: a neighbour by artist 3");
 
-    // /last: session fields go, long-term fields stay.
+    // /last: the session goes, the long-term profile stays.
     app.last(user, r3, 0.4).await;
-    let (heard, session, profile) = stored(&redis, user);
-    assert!(heard.is_empty());
-    assert_eq!(session, None);
+    let (listens, profile) = stored(&redis, user);
+    assert!(listens.is_empty());
     assert_eq!(
         profile["n:3"], "2",
         "the last listen counts toward the artist mean"
     );
+    assert_eq!(profile["fav"], "3 0.65", "the favourite's mean follows");
     app.stop().await;
 }
 
@@ -92,22 +86,31 @@ async fn concurrent_requests_for_one_user_never_corrupt_state() {
     let app = TestApp::spawn(&config).await;
     let requests = (0..64u32).map(|i| app.next(11, i % 200, if i % 2 == 0 { 1.0 } else { 0.2 }));
     futures_util::future::join_all(requests).await;
-    let (heard, session, profile) = stored(&redis, 11);
+    // `stored` panics on any entry that is not a whole listen.
+    let (listens, profile) = stored(&redis, 11);
+    let mut heard: Vec<u32> = listens.iter().map(|&(track, _)| track).collect();
+    heard.sort();
     assert_eq!(
         heard,
         (0..64).collect::<Vec<_>>(),
         "every listen recorded once"
     );
-    let fields: Vec<&str> = session.as_deref().unwrap().split(' ').collect();
-    assert_eq!(fields.len(), 4, "session value intact: {session:?}");
-    let listens: u32 = profile
+    let counted: u32 = profile
         .iter()
         .filter(|(k, _)| k.starts_with("n:"))
         .map(|(_, v)| v.parse::<u32>().unwrap())
         .sum();
-    assert_eq!(listens, 64, "no artist increment lost");
-    // The user's state is still usable.
+    assert_eq!(counted, 64, "no artist increment lost");
+    let (artist, mean) = profile["fav"].split_once(' ').unwrap();
+    assert!(profile.contains_key(&format!("n:{artist}")), "{profile:?}");
+    assert!(mean.parse::<f64>().is_ok(), "favourite intact: {profile:?}");
+    // The user's state is still usable: read without a stateless fallback.
     app.next(11, 100, 1.0).await;
+    assert_eq!(
+        app.metric("botify_fallbacks_total{reason=\"state_unavailable\"}")
+            .await,
+        0.0
+    );
     app.stop().await;
 }
 

@@ -4,7 +4,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use botify::state::{RedisSettings, RedisStore, StateQuery, StateStore, StateUpdate, Ttls};
+use botify::state::{
+    Listen, RedisSettings, RedisStore, StateQuery, StateStore, StoreError, Ttls,
+};
 use common::{test_config, RedisServer, TestApp};
 use redis::Commands;
 
@@ -18,36 +20,50 @@ fn store(redis: &RedisServer, namespace: &str) -> RedisStore {
     .unwrap()
 }
 
+// The behaviour every store must have, here against a real Redis.
+#[path = "../src/state/contract.rs"]
+mod contract;
+
 #[tokio::test]
-async fn redis_store_keeps_heard_tracks_and_memory_fields() {
+async fn redis_store_keeps_listens_in_order_and_clears_them_on_session_end() {
     let redis = RedisServer::start();
-    let store = store(&redis, "t1");
-    for track in [3, 5, 3] {
-        let update = StateUpdate {
-            heard: Some(track),
-            artist_listen: Some((6, 0.5)),
-            ..Default::default()
-        };
-        store.apply(77, &update).await.unwrap();
-    }
+    contract::listens_accumulate_in_order_and_clear_on_session_end(&store(&redis, "t1")).await;
+}
+
+#[tokio::test]
+async fn redis_store_accumulates_the_profile_and_sets_a_first_favourite() {
+    let redis = RedisServer::start();
+    contract::profile_accumulates_and_first_listen_sets_the_favourite(&store(&redis, "t2"))
+        .await;
+}
+
+#[tokio::test]
+async fn redis_store_keeps_only_a_sessions_latest_listens() {
+    let redis = RedisServer::start();
+    contract::a_session_keeps_only_its_latest_listens(&store(&redis, "t3")).await;
+}
+
+#[tokio::test]
+async fn corrupt_stored_state_is_an_error_not_a_panic() {
+    let redis = RedisServer::start();
+    let store = store(&redis, "t4");
+    let mut conn = redis.connection();
+    let _: () = conn.rpush("t4:user:1:session", "not a listen").unwrap();
+    let listen = Listen {
+        track: 1,
+        time: 0.5,
+    };
+    let err = store
+        .record(1, listen, StateQuery::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+    let _: () = conn.hset("t4:user:2:profile", "fav", "garbage").unwrap();
     let query = StateQuery {
-        memory: true,
-        artist: Some(6),
+        profile_artist: Some(3),
     };
-    let state = store.load(77, query).await.unwrap();
-    let mut heard = state.heard.clone();
-    heard.sort();
-    assert_eq!(heard, vec![3, 5]);
-    assert_eq!(state.artist.count, 3);
-    assert!((state.artist.sum - 1.5).abs() < 1e-9);
-    let end = StateUpdate {
-        end_session: true,
-        ..Default::default()
-    };
-    store.apply(77, &end).await.unwrap();
-    let state = store.load(77, query).await.unwrap();
-    assert!(state.heard.is_empty(), "session cleared");
-    assert_eq!(state.artist.count, 3, "profile kept");
+    let err = store.record(2, listen, query).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
 }
 
 #[actix_web::test]
@@ -68,9 +84,8 @@ async fn keys_are_namespaced_and_expire() {
         let ttl: i64 = conn.ttl(key).unwrap();
         assert!(ttl > 0, "{key} has no expiry ({ttl})");
     }
-    let fields: Vec<String> = conn.hkeys("ns:user:5:session").unwrap();
-    let heard = fields.iter().filter(|f| f.starts_with("t:")).count();
-    assert_eq!(heard, 2, "{fields:?}");
+    let listens: Vec<String> = conn.lrange("ns:user:5:session", 0, -1).unwrap();
+    assert_eq!(listens, vec!["0 1".to_string(), format!("{rec} 0.9")]);
     app.last(5, rec, 0.2).await;
     let keys: Vec<String> = conn.keys("*").unwrap();
     assert_eq!(

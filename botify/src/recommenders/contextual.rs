@@ -46,7 +46,7 @@ mod tests {
             .insert("item2item".into(), ItemTable::from_pairs([(0, vec![5, 4])]));
         let (track, _) = f.recommend(&rec(), 0, 1.0);
         assert_eq!(track, Some(5));
-        f.state.heard = vec![5];
+        f.heard(&[5]);
         let (track, _) = f.recommend(&rec(), 0, 1.0);
         assert_eq!(track, Some(4));
     }

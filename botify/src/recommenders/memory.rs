@@ -1,9 +1,11 @@
 //! The session-memory recommender (seed `002`).
 //!
-//! It remembers, per user, the last track they liked, the best track of the
+//! It knows, per user, the last track they liked, the best track of the
 //! session, how many recommendations in a row missed, and their favourite
-//! artist. Each request first picks an *anchor* — the track to recommend
-//! from — then a contextual neighbour of it:
+//! artist. The session facts are derived from the session's listens, which
+//! the state store keeps in order; the favourite artist is kept in the
+//! user's long-term profile. Each request first picks an *anchor* — the
+//! track to recommend from — then a contextual neighbour of it:
 //! - the previous track, if it was liked (`time >= liked_threshold`);
 //! - otherwise the last liked track (a miss should not steer the session);
 //! - past `fail_limit` misses in a row, the best track of the session.
@@ -12,9 +14,9 @@
 //! favourite artist, and failing that, the engine's fallback.
 
 use super::{neighbours, Context, Recommender};
-use crate::catalog::{Catalog, TrackId};
+use crate::catalog::{ArtistId, Catalog, TrackId};
 use crate::models::DEFAULT_TABLE;
-use crate::state::{ArtistStats, StateQuery, StateUpdate};
+use crate::state::{Listen, StateQuery, StateUpdate};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemorySettings {
@@ -36,6 +38,37 @@ impl Default for MemorySettings {
     }
 }
 
+/// What a session's listens say about the listener so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct SessionMemory {
+    /// The last track liked this session.
+    last_good: Option<TrackId>,
+    /// The best-liked track this session and its listen time (the first
+    /// of equals).
+    best: Option<(TrackId, f64)>,
+    /// Listens in a row, up to the last one, that were not liked.
+    misses: u32,
+}
+
+impl SessionMemory {
+    /// Applies the rules listen by listen, oldest first.
+    fn of(listens: &[Listen], liked_threshold: f64) -> SessionMemory {
+        let mut memory = SessionMemory::default();
+        for listen in listens {
+            if listen.time >= liked_threshold {
+                memory.last_good = Some(listen.track);
+                memory.misses = 0;
+            } else {
+                memory.misses += 1;
+            }
+            if memory.best.is_none_or(|(_, best)| listen.time > best) {
+                memory.best = Some((listen.track, listen.time));
+            }
+        }
+        memory
+    }
+}
+
 pub struct Memory {
     settings: MemorySettings,
 }
@@ -45,23 +78,19 @@ impl Memory {
         Memory { settings }
     }
 
-    /// Adds the listen to the artist's running mean and refreshes the
-    /// favourite artist: the listened artist becomes favourite when its mean
-    /// beats the current favourite's, and the favourite's own mean is kept
-    /// current when it is the one listened to.
-    fn record_artist(ctx: &Context<'_>, update: &mut StateUpdate) {
+    /// The favourite artist after this listen, when it changes: the
+    /// listened artist becomes favourite when its mean (this listen
+    /// included) beats the favourite's, and the favourite's own mean is
+    /// kept current when it is the one listened to.
+    fn new_favourite(ctx: &Context<'_>) -> Option<(ArtistId, f64)> {
         let artist = ctx.catalog.artist_of(ctx.track);
-        let stats = ArtistStats {
-            sum: ctx.state.artist.sum + ctx.time,
-            count: ctx.state.artist.count + 1,
+        let mean = ctx.state.artist.mean();
+        let favourite = match ctx.state.favourite {
+            Some((favourite, _)) if favourite == artist => (artist, mean),
+            Some((favourite, best_mean)) if best_mean >= mean => (favourite, best_mean),
+            _ => (artist, mean),
         };
-        let mean = stats.mean();
-        update.artist_listen = Some((artist, ctx.time));
-        update.favourite = match ctx.state.favourite {
-            Some((favourite, _)) if favourite == artist => Some((artist, mean)),
-            Some((_, best_mean)) if best_mean >= mean => None,
-            _ => Some((artist, mean)),
-        };
+        (ctx.state.favourite != Some(favourite)).then_some(favourite)
     }
 }
 
@@ -72,36 +101,21 @@ impl Recommender for Memory {
 
     fn state_query(&self, catalog: &Catalog, track: TrackId) -> StateQuery {
         StateQuery {
-            memory: true,
-            artist: Some(catalog.artist_of(track)),
+            profile_artist: Some(catalog.artist_of(track)),
         }
     }
 
     fn recommend(&self, ctx: &mut Context<'_>, update: &mut StateUpdate) -> Option<TrackId> {
-        Memory::record_artist(ctx, update);
+        update.favourite = Memory::new_favourite(ctx);
 
-        let before = ctx.state.session;
-        let mut session = before;
-        let liked = ctx.time >= self.settings.liked_threshold;
-        let mut anchor = if liked {
-            session.last_good = Some(ctx.track);
-            session.fails = 0;
+        let session = SessionMemory::of(&ctx.state.listens, self.settings.liked_threshold);
+        let mut anchor = if ctx.time >= self.settings.liked_threshold {
             ctx.track
         } else {
-            session.fails += 1;
             session.last_good.unwrap_or(ctx.track)
         };
-        if session
-            .best
-            .is_none_or(|(_, best_time)| ctx.time > best_time)
-        {
-            session.best = Some((ctx.track, ctx.time));
-        }
-        if session.fails > self.settings.fail_limit {
+        if session.misses > self.settings.fail_limit {
             anchor = session.best.map_or(anchor, |(best, _)| best);
-        }
-        if session != before {
-            update.session = Some(session);
         }
 
         let table = &self.settings.table;
@@ -115,7 +129,7 @@ impl Recommender for Memory {
     }
 
     fn end_session(&self, ctx: &Context<'_>, update: &mut StateUpdate) {
-        Memory::record_artist(ctx, update);
+        update.favourite = Memory::new_favourite(ctx);
     }
 }
 
@@ -124,10 +138,17 @@ mod tests {
     use super::super::testing::Fixture;
     use super::*;
     use crate::models::ItemTable;
-    use crate::state::SessionMemory;
+    use crate::state::ArtistStats;
 
     fn memory() -> Memory {
         Memory::new(MemorySettings::default())
+    }
+
+    fn listens(pairs: &[(TrackId, f64)]) -> Vec<Listen> {
+        pairs
+            .iter()
+            .map(|&(track, time)| Listen { track, time })
+            .collect()
     }
 
     /// A table where every track's only neighbour is `n(t)`, so the anchor
@@ -142,70 +163,72 @@ mod tests {
     }
 
     #[test]
-    fn liked_track_becomes_last_good_and_resets_fails() {
+    fn liked_track_becomes_last_good_and_resets_misses() {
+        let session = SessionMemory::of(&listens(&[(3, 0.1), (4, 0.1), (0, 0.9)]), 0.5);
+        assert_eq!((session.last_good, session.misses), (Some(0), 0));
+
         let mut f = fixture_with_marker_table();
-        f.state.session.fails = 2;
-        let (track, update) = f.recommend(&memory(), 0, 0.9);
-        let session = update.session.unwrap();
-        assert_eq!(session.last_good, Some(0));
-        assert_eq!(session.fails, 0);
+        f.state.listens = listens(&[(3, 0.1), (4, 0.1)]);
+        let (track, _) = f.recommend(&memory(), 0, 0.9);
         assert_eq!(track, Some(1), "anchored on the liked track");
     }
 
     #[test]
-    fn miss_grows_fails_and_anchors_on_last_good() {
+    fn miss_grows_misses_and_anchors_on_last_good() {
+        let session = SessionMemory::of(&listens(&[(3, 0.9), (0, 0.1)]), 0.5);
+        assert_eq!((session.last_good, session.misses), (Some(3), 1));
+
         let mut f = fixture_with_marker_table();
-        f.state.session = SessionMemory {
-            last_good: Some(3),
-            best: Some((3, 0.9)),
-            fails: 0,
-        };
-        let (track, update) = f.recommend(&memory(), 0, 0.1);
-        assert_eq!(update.session.unwrap().fails, 1);
+        f.state.listens = listens(&[(3, 0.9)]);
+        let (track, _) = f.recommend(&memory(), 0, 0.1);
         assert_eq!(track, Some(4), "neighbour of last good track 3");
     }
 
     #[test]
     fn past_fail_limit_anchors_on_best_track() {
         let mut f = fixture_with_marker_table();
-        f.state.session = SessionMemory {
-            last_good: Some(3),
-            best: Some((1, 1.0)),
-            fails: 2,
-        };
-        let (track, update) = f.recommend(&memory(), 0, 0.1);
-        assert_eq!(update.session.unwrap().fails, 3);
+        // last good 3, best 1, two misses so far.
+        f.state.listens = listens(&[(1, 1.0), (3, 0.6), (4, 0.1), (5, 0.1)]);
+        let (track, _) = f.recommend(&memory(), 0, 0.1);
+        assert_eq!(
+            SessionMemory::of(&f.state.listens, 0.5).misses,
+            3,
+            "past the limit of 2"
+        );
         assert_eq!(track, Some(2), "neighbour of best track 1");
     }
 
     #[test]
-    fn best_track_tracks_the_highest_time() {
-        let mut f = fixture_with_marker_table();
-        f.state.session.best = Some((1, 0.7));
-        let (_, update) = f.recommend(&memory(), 2, 0.8);
-        assert_eq!(update.session.unwrap().best, Some((2, 0.8)));
-        let (_, update) = f.recommend(&memory(), 4, 0.6);
-        assert_eq!(update.session.unwrap().best, Some((1, 0.7)));
+    fn best_track_is_the_first_with_the_highest_time() {
+        let best = |pairs: &[(TrackId, f64)]| SessionMemory::of(&listens(pairs), 0.5).best;
+        assert_eq!(best(&[(1, 0.7), (2, 0.8)]), Some((2, 0.8)));
+        assert_eq!(best(&[(1, 0.7), (4, 0.6)]), Some((1, 0.7)));
+        assert_eq!(best(&[(1, 0.7), (4, 0.7)]), Some((1, 0.7)));
+        assert_eq!(best(&[]), None);
     }
 
     #[test]
-    fn artist_mean_updates_and_favourite_switches_when_beaten() {
+    fn favourite_switches_when_beaten_and_keeps_its_mean_current() {
         let mut f = Fixture::new();
         let b = f.catalog.artist_id("B").unwrap();
         let a = f.catalog.artist_id("A").unwrap();
+        // Listening to B (track 3) at 1.0 after a 0.4: B's mean is 0.7.
         f.state.favourite = Some((a, 0.5));
-        f.state.artist = ArtistStats { sum: 0.4, count: 1 };
+        f.state.artist = ArtistStats { sum: 1.4, count: 2 };
         let (_, update) = f.recommend(&memory(), 3, 1.0);
-        assert_eq!(update.artist_listen, Some((b, 1.0)));
-        assert_eq!(
-            update.favourite,
-            Some((b, 0.7)),
-            "B's mean 0.7 beats A's 0.5"
-        );
+        assert_eq!(update.favourite, Some((b, 0.7)), "0.7 beats A's 0.5");
 
-        f.state.artist = ArtistStats { sum: 0.0, count: 1 };
+        f.state.artist = ArtistStats { sum: 0.2, count: 2 };
         let (_, update) = f.recommend(&memory(), 3, 0.2);
         assert_eq!(update.favourite, None, "B's mean 0.1 does not beat A's 0.5");
+
+        // Listening to the favourite A (track 0): its mean follows, up or down.
+        f.state.artist = ArtistStats { sum: 0.6, count: 2 };
+        let (_, update) = f.recommend(&memory(), 0, 0.1);
+        assert_eq!(update.favourite, Some((a, 0.3)));
+        f.state.artist = ArtistStats { sum: 1.0, count: 2 };
+        let (_, update) = f.recommend(&memory(), 0, 0.5);
+        assert_eq!(update.favourite, None, "A's mean is still 0.5: nothing to write");
     }
 
     #[test]
@@ -213,9 +236,9 @@ mod tests {
         let mut f = Fixture::new();
         let c = f.catalog.artist_id("C").unwrap();
         f.state.favourite = Some((c, 0.9));
-        f.state.artist = ArtistStats { sum: 0.0, count: 5 };
+        f.state.artist = ArtistStats { sum: 0.1, count: 5 };
         // Every neighbour of track 0 (artist A, then rock) is heard.
-        f.state.heard = vec![1, 2, 3, 4];
+        f.heard(&[1, 2, 3, 4]);
         let (track, _) = f.recommend(&memory(), 0, 0.1);
         assert_eq!(track, Some(5), "artist C's only track, not the last played");
     }
@@ -223,7 +246,7 @@ mod tests {
     #[test]
     fn returns_none_for_the_fallback_when_nothing_fits() {
         let mut f = Fixture::new();
-        f.state.heard = vec![1, 2, 3, 4, 5];
+        f.heard(&[1, 2, 3, 4, 5]);
         let (track, _) = f.recommend(&memory(), 0, 0.1);
         assert_eq!(track, None);
     }

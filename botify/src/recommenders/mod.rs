@@ -1,9 +1,9 @@
 //! Recommenders: given what the user just heard, pick the next track.
 //!
 //! Every recommender implements [`Recommender`] and is pure with respect to
-//! I/O: the engine loads the user's state before and writes the returned
-//! [`StateUpdate`] after, so the same code runs behind HTTP and in-process in
-//! the simulator. A recommender proposes only tracks [`Allowed`] accepts (not
+//! I/O: the engine records the listen and reads the user's state before and
+//! writes the returned [`StateUpdate`] after, so the same code runs behind
+//! HTTP and in-process in the simulator. A recommender proposes only tracks [`Allowed`] accepts (not
 //! heard this session, not blocked); when it has none, it returns `None` and
 //! the engine's fallback answers.
 
@@ -28,6 +28,8 @@ use crate::experiments::ArmSpec;
 use crate::filters::Filters;
 use crate::models::{Models, DEFAULT_TABLE};
 use crate::state::{StateQuery, StateUpdate, UserState};
+#[cfg(test)]
+use crate::state::Listen;
 
 /// Which tracks may be served now.
 pub struct Allowed<'a> {
@@ -82,17 +84,18 @@ pub trait Recommender: Send + Sync {
     /// The name used in experiment files and logs.
     fn name(&self) -> &'static str;
 
-    /// What state this recommender needs loaded for a request about `track`.
+    /// What state this recommender needs for a request about `track`.
     fn state_query(&self, _catalog: &Catalog, _track: TrackId) -> StateQuery {
         StateQuery::default()
     }
 
-    /// The next track, or `None` to let the engine's fallback answer. State
-    /// changes go into `update`; the engine records the heard track itself.
+    /// The next track, or `None` to let the engine's fallback answer. The
+    /// engine has already recorded the listen (`ctx.state` includes it);
+    /// anything else to store goes into `update`.
     fn recommend(&self, ctx: &mut Context<'_>, update: &mut StateUpdate) -> Option<TrackId>;
 
-    /// Called on `/last` with the session's final track, before the engine
-    /// clears session-scoped state.
+    /// Called on `/last` with the session's final listen, after the store
+    /// recorded it in the profile and forgot the session.
     fn end_session(&self, _ctx: &Context<'_>, _update: &mut StateUpdate) {}
 }
 
@@ -189,16 +192,22 @@ pub(crate) mod testing {
             }
         }
 
-        /// Runs `rec` for `track` listened for `time`; the engine's rule that
-        /// the current track counts as heard is applied here too.
+        /// Puts fully listened `tracks` in the session.
+        pub fn heard(&mut self, tracks: &[TrackId]) {
+            let listens = tracks.iter().map(|&track| Listen { track, time: 1.0 });
+            self.state.listens.extend(listens);
+        }
+
+        /// Runs `rec` for `track` listened for `time`, appending the listen
+        /// to the session first, as the store does for the engine.
         pub fn recommend(
             &mut self,
             rec: &dyn Recommender,
             track: TrackId,
             time: f64,
         ) -> (Option<TrackId>, StateUpdate) {
-            let mut heard = self.state.heard.clone();
-            heard.push(track);
+            self.state.listens.push(Listen { track, time });
+            let heard = self.state.heard();
             let mut ctx = Context {
                 user: 1,
                 track,

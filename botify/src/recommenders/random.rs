@@ -32,7 +32,7 @@ mod tests {
     #[test]
     fn never_returns_a_heard_track() {
         let mut f = Fixture::new();
-        f.state.heard = vec![0, 1, 2, 3];
+        f.heard(&[0, 1, 2, 3]);
         for _ in 0..50 {
             let (track, _) = f.recommend(&Random, 4, 1.0);
             if let Some(t) = track {

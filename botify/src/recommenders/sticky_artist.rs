@@ -27,7 +27,7 @@ mod tests {
         let mut f = Fixture::new();
         let (track, _) = f.recommend(&StickyArtist, 3, 1.0);
         assert_eq!(track, Some(4), "artist B has tracks 3 and 4");
-        f.state.heard = vec![4];
+        f.heard(&[4]);
         let (track, _) = f.recommend(&StickyArtist, 3, 1.0);
         assert_eq!(track, None, "nothing left: the engine falls back");
     }

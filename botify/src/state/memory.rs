@@ -4,16 +4,17 @@
 //! cost next to nothing per request. Expiry is lazy (checked on read) plus an
 //! occasional sweep so abandoned users do not accumulate forever.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use async_trait::async_trait;
 
 use super::{
-    ArtistStats, SessionMemory, StateQuery, StateStore, StateUpdate, StoreError, Ttls, UserState,
+    ArtistStats, Listen, StateQuery, StateStore, StateUpdate, StoreError, Ttls, UserState,
+    MAX_SESSION_LISTENS,
 };
-use crate::catalog::{ArtistId, TrackId};
+use crate::catalog::ArtistId;
 
 const SHARDS: usize = 64;
 /// Sweep a shard for expired users once per this many writes to it.
@@ -21,12 +22,29 @@ const SWEEP_EVERY: u32 = 4096;
 
 #[derive(Default)]
 struct Entry {
-    heard: Vec<TrackId>,
-    session: SessionMemory,
+    listens: VecDeque<Listen>,
     session_touched: Option<Instant>,
     favourite: Option<(ArtistId, f64)>,
     artists: HashMap<ArtistId, ArtistStats>,
     profile_touched: Option<Instant>,
+}
+
+impl Entry {
+    /// Adds `listen` to `artist`'s stats (the first listen ever also sets
+    /// the favourite) and returns the long-term state.
+    fn add_to_profile(&mut self, artist: ArtistId, listen: Listen, now: Instant) -> UserState {
+        let stats = self.artists.entry(artist).or_default();
+        stats.sum += listen.time;
+        stats.count += 1;
+        let stats = *stats;
+        let favourite = *self.favourite.get_or_insert((artist, listen.time));
+        self.profile_touched = Some(now);
+        UserState {
+            listens: Vec::new(),
+            favourite: Some(favourite),
+            artist: stats,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -48,12 +66,27 @@ impl MemoryStore {
         }
     }
 
-    fn shard(&self, user: u64) -> std::sync::MutexGuard<'_, Shard> {
+    /// Runs `change` on the user's entry (created if missing, expired parts
+    /// dropped) under its shard's lock.
+    fn with_entry<T>(&self, user: u64, change: impl FnOnce(&mut Entry, Instant) -> T) -> T {
+        let now = Instant::now();
         // A panic while holding the lock cannot leave an entry half-written
         // in a way later requests would misread, so recover from poisoning.
-        self.shards[(user % SHARDS as u64) as usize]
+        let mut shard = self.shards[(user % SHARDS as u64) as usize]
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        shard.writes = shard.writes.wrapping_add(1);
+        if shard.writes.is_multiple_of(SWEEP_EVERY) {
+            let ttls = self.ttls;
+            shard.users.retain(|_, e| {
+                let alive =
+                    |t: Option<Instant>, ttl| t.is_some_and(|t| now.duration_since(t) <= ttl);
+                alive(e.session_touched, ttls.session) || alive(e.profile_touched, ttls.profile)
+            });
+        }
+        let entry = shard.users.entry(user).or_default();
+        self.expire(entry, now);
+        change(entry, now)
     }
 
     fn expire(&self, entry: &mut Entry, now: Instant) {
@@ -61,8 +94,7 @@ impl MemoryStore {
             .session_touched
             .is_some_and(|t| now.duration_since(t) > self.ttls.session)
         {
-            entry.heard.clear();
-            entry.session = SessionMemory::default();
+            entry.listens.clear();
             entry.session_touched = None;
         }
         if entry
@@ -78,64 +110,49 @@ impl MemoryStore {
 
 #[async_trait]
 impl StateStore for MemoryStore {
-    async fn load(&self, user: u64, query: StateQuery) -> Result<UserState, StoreError> {
-        let mut shard = self.shard(user);
-        let Some(entry) = shard.users.get_mut(&user) else {
-            return Ok(UserState::default());
-        };
-        self.expire(entry, Instant::now());
-        let mut state = UserState {
-            heard: entry.heard.clone(),
-            ..UserState::default()
-        };
-        if query.memory {
-            state.session = entry.session;
-            state.favourite = entry.favourite;
-            if let Some(artist) = query.artist {
-                state.artist = entry.artists.get(&artist).copied().unwrap_or_default();
+    async fn record(
+        &self,
+        user: u64,
+        listen: Listen,
+        query: StateQuery,
+    ) -> Result<UserState, StoreError> {
+        Ok(self.with_entry(user, |entry, now| {
+            if entry.listens.len() == MAX_SESSION_LISTENS {
+                entry.listens.pop_front();
             }
-        }
-        Ok(state)
+            entry.listens.push_back(listen);
+            entry.session_touched = Some(now);
+            let mut state = match query.profile_artist {
+                Some(artist) => entry.add_to_profile(artist, listen, now),
+                None => UserState::default(),
+            };
+            state.listens = entry.listens.iter().copied().collect();
+            state
+        }))
+    }
+
+    async fn end_session(
+        &self,
+        user: u64,
+        listen: Listen,
+        query: StateQuery,
+    ) -> Result<UserState, StoreError> {
+        Ok(self.with_entry(user, |entry, now| {
+            entry.listens.clear();
+            entry.session_touched = None;
+            match query.profile_artist {
+                Some(artist) => entry.add_to_profile(artist, listen, now),
+                None => UserState::default(),
+            }
+        }))
     }
 
     async fn apply(&self, user: u64, update: &StateUpdate) -> Result<(), StoreError> {
-        let now = Instant::now();
-        let mut shard = self.shard(user);
-        shard.writes = shard.writes.wrapping_add(1);
-        if shard.writes.is_multiple_of(SWEEP_EVERY) {
-            let ttls = self.ttls;
-            shard.users.retain(|_, e| {
-                let alive =
-                    |t: Option<Instant>, ttl| t.is_some_and(|t| now.duration_since(t) <= ttl);
-                alive(e.session_touched, ttls.session) || alive(e.profile_touched, ttls.profile)
-            });
-        }
-        let entry = shard.users.entry(user).or_default();
-        self.expire(entry, now);
-        if let Some(track) = update.heard {
-            if !entry.heard.contains(&track) {
-                entry.heard.push(track);
-            }
-            entry.session_touched = Some(now);
-        }
-        if let Some(session) = update.session {
-            entry.session = session;
-            entry.session_touched = Some(now);
-        }
-        if let Some((artist, time)) = update.artist_listen {
-            let stats = entry.artists.entry(artist).or_default();
-            stats.sum += time;
-            stats.count += 1;
-            entry.profile_touched = Some(now);
-        }
         if let Some(favourite) = update.favourite {
-            entry.favourite = Some(favourite);
-            entry.profile_touched = Some(now);
-        }
-        if update.end_session {
-            entry.heard.clear();
-            entry.session = SessionMemory::default();
-            entry.session_touched = None;
+            self.with_entry(user, |entry, now| {
+                entry.favourite = Some(favourite);
+                entry.profile_touched = Some(now);
+            });
         }
         Ok(())
     }
@@ -155,20 +172,23 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[tokio::test]
-    async fn heard_tracks_accumulate_and_clear_on_session_end() {
-        contract::heard_tracks_accumulate_and_clear_on_session_end(&MemoryStore::new(
-            Ttls::default(),
-        ))
-        .await;
+    fn store() -> MemoryStore {
+        MemoryStore::new(Ttls::default())
     }
 
     #[tokio::test]
-    async fn memory_fields_round_trip_and_session_fields_reset() {
-        contract::memory_fields_round_trip_and_session_fields_reset(&MemoryStore::new(
-            Ttls::default(),
-        ))
-        .await;
+    async fn listens_accumulate_in_order_and_clear_on_session_end() {
+        contract::listens_accumulate_in_order_and_clear_on_session_end(&store()).await;
+    }
+
+    #[tokio::test]
+    async fn profile_accumulates_and_first_listen_sets_the_favourite() {
+        contract::profile_accumulates_and_first_listen_sets_the_favourite(&store()).await;
+    }
+
+    #[tokio::test]
+    async fn a_session_keeps_only_its_latest_listens() {
+        contract::a_session_keeps_only_its_latest_listens(&store()).await;
     }
 
     #[tokio::test]
@@ -177,19 +197,17 @@ mod tests {
             session: Duration::from_millis(20),
             profile: Duration::from_secs(60),
         });
-        let update = StateUpdate {
-            heard: Some(1),
-            artist_listen: Some((2, 1.0)),
-            ..Default::default()
-        };
-        store.apply(5, &update).await.unwrap();
-        std::thread::sleep(Duration::from_millis(40));
         let query = StateQuery {
-            memory: true,
-            artist: Some(2),
+            profile_artist: Some(2),
         };
-        let state = store.load(5, query).await.unwrap();
-        assert!(state.heard.is_empty(), "session expired");
-        assert_eq!(state.artist.count, 1, "profile still alive");
+        let listen = Listen {
+            track: 1,
+            time: 1.0,
+        };
+        store.record(5, listen, query).await.unwrap();
+        std::thread::sleep(Duration::from_millis(40));
+        let state = store.record(5, listen, query).await.unwrap();
+        assert_eq!(state.listens, vec![listen], "the old session expired");
+        assert_eq!(state.artist.count, 2, "the profile is still alive");
     }
 }

@@ -1,11 +1,18 @@
 //! Per-user state: what the service remembers between requests.
 //!
-//! A request loads the state once ([`StateStore::load`]), recommenders work
-//! on the loaded copy and describe what changed in a [`StateUpdate`], and the
-//! update is written once ([`StateStore::apply`]) — one round trip each way
-//! however many fields a recommender touches. Updates are deltas (add a heard
-//! track, add a listen to an artist's running mean), not whole-state
-//! overwrites, so concurrent requests for one user never corrupt the state.
+//! The store keeps *facts*, not conclusions: the listens of the current
+//! session, in order, and per-artist listen-time totals. Whatever a
+//! recommender concludes from them (the `memory` recommender's last liked
+//! track, best track and miss streak) is derived on each request, so a
+//! request's own listen can be recorded and the state read back in a single
+//! round trip ([`StateStore::record`]), and changing a threshold never
+//! invalidates stored state. The one conclusion that is stored, the
+//! favourite artist, is written by a second round trip only when a request
+//! changes it ([`StateStore::apply`]).
+//!
+//! Every write is a delta (append a listen, add to a counter) or a whole
+//! value, so concurrent requests for one user interleave without corrupting
+//! anything.
 
 mod memory;
 mod redis;
@@ -19,15 +26,15 @@ use async_trait::async_trait;
 
 use crate::catalog::{ArtistId, TrackId};
 
-/// Session-scoped fields of the `memory` recommender (reset on `/last`).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct SessionMemory {
-    /// The last track the user liked this session.
-    pub last_good: Option<TrackId>,
-    /// The best-liked track this session and its listen time.
-    pub best: Option<(TrackId, f64)>,
-    /// Consecutive recommendations the user did not like.
-    pub fails: u32,
+/// A session remembers at most this many listens (the most recent ones), so
+/// a listener who never stops costs bounded memory and bounded reads.
+pub const MAX_SESSION_LISTENS: usize = 500;
+
+/// One listen: a track and how much of it was played, `0..=1`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Listen {
+    pub track: TrackId,
+    pub time: f64,
 }
 
 /// A user's running listen-time total for one artist.
@@ -47,40 +54,53 @@ impl ArtistStats {
     }
 }
 
-/// What a request needs loaded; the store reads only that.
+/// What a request needs beyond the session's listens.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StateQuery {
-    /// Load the `memory` recommender's fields.
-    pub memory: bool,
-    /// Load this artist's running stats (the previous track's artist).
-    pub artist: Option<ArtistId>,
+    /// Add the listen to this artist's long-term stats and read the profile
+    /// back (the listened track's artist; used by `memory`).
+    pub profile_artist: Option<ArtistId>,
 }
 
-/// One user's state as loaded for a request.
+/// One user's state as a request sees it, the request's own listen included.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserState {
-    /// Tracks played this session, in no particular order.
-    pub heard: Vec<TrackId>,
-    pub session: SessionMemory,
+    /// This session's listens, oldest first (the last
+    /// [`MAX_SESSION_LISTENS`] of them).
+    pub listens: Vec<Listen>,
     /// Favourite artist and its mean listen time (long-term).
     pub favourite: Option<(ArtistId, f64)>,
-    /// Stats of the queried artist (long-term).
+    /// Stats of the queried artist, this listen included (long-term).
     pub artist: ArtistStats,
 }
 
-/// What one request changes. Applied atomically per user.
-#[derive(Debug, Clone, Default, PartialEq)]
+impl UserState {
+    /// What a request knows when the store is unavailable: its own listen.
+    pub fn stateless(listen: Listen, query: StateQuery) -> UserState {
+        UserState {
+            listens: vec![listen],
+            favourite: None,
+            artist: match query.profile_artist {
+                Some(_) => ArtistStats {
+                    sum: listen.time,
+                    count: 1,
+                },
+                None => ArtistStats::default(),
+            },
+        }
+    }
+
+    /// Tracks played this session.
+    pub fn heard(&self) -> Vec<TrackId> {
+        self.listens.iter().map(|l| l.track).collect()
+    }
+}
+
+/// What a recommender decided to store beyond the recorded listen.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StateUpdate {
-    /// A track played this session.
-    pub heard: Option<TrackId>,
-    /// New session-scoped memory fields.
-    pub session: Option<SessionMemory>,
-    /// A listen to add to an artist's running stats.
-    pub artist_listen: Option<(ArtistId, f64)>,
     /// The new favourite artist and its mean.
     pub favourite: Option<(ArtistId, f64)>,
-    /// The session ended: forget session-scoped fields (after the rest).
-    pub end_session: bool,
 }
 
 impl StateUpdate {
@@ -102,9 +122,9 @@ pub enum StoreError {
 /// How long state lives without being touched.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ttls {
-    /// Session-scoped fields (heard tracks, session memory).
+    /// Session-scoped state (the session's listens).
     pub session: Duration,
-    /// Long-term fields (artist stats, favourite artist).
+    /// Long-term state (artist stats, favourite artist).
     pub profile: Duration,
 }
 
@@ -121,9 +141,25 @@ impl Default for Ttls {
 /// one process) and [`RedisStore`] (shared by every replica).
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    /// Reads what `query` asks for in one round trip.
-    async fn load(&self, user: u64, query: StateQuery) -> Result<UserState, StoreError>;
-    /// Writes `update` in one round trip, atomically for this user.
+    /// Appends `listen` to the session (and to the queried artist's stats)
+    /// and returns the state with it, in one round trip. A user's first
+    /// listen ever also makes that artist the favourite.
+    async fn record(
+        &self,
+        user: u64,
+        listen: Listen,
+        query: StateQuery,
+    ) -> Result<UserState, StoreError>;
+    /// Ends the session after its final `listen`: forgets the session's
+    /// listens, adds the listen to the queried artist's stats, and returns
+    /// the long-term state, in one round trip.
+    async fn end_session(
+        &self,
+        user: u64,
+        listen: Listen,
+        query: StateQuery,
+    ) -> Result<UserState, StoreError>;
+    /// Writes what a recommender decided, in one round trip.
     async fn apply(&self, user: u64, update: &StateUpdate) -> Result<(), StoreError>;
     /// Checks the store answers (for `/health`).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -131,73 +167,8 @@ pub trait StateStore: Send + Sync {
     fn kind(&self) -> &'static str;
 }
 
+/// Behaviour every store must have, run against each implementation: by
+/// the unit tests for [`MemoryStore`], by `tests/redis_state.rs` (which
+/// includes this file) for [`RedisStore`] against a real Redis.
 #[cfg(test)]
-pub(crate) mod contract {
-    //! Behaviour every store must have; run against each implementation.
-    use super::*;
-
-    pub async fn heard_tracks_accumulate_and_clear_on_session_end(store: &dyn StateStore) {
-        let user = 77;
-        for track in [3, 5, 3] {
-            let update = StateUpdate {
-                heard: Some(track),
-                ..Default::default()
-            };
-            store.apply(user, &update).await.unwrap();
-        }
-        let mut heard = store.load(user, StateQuery::default()).await.unwrap().heard;
-        heard.sort();
-        assert_eq!(heard, vec![3, 5]);
-        let end = StateUpdate {
-            end_session: true,
-            ..Default::default()
-        };
-        store.apply(user, &end).await.unwrap();
-        let state = store.load(user, StateQuery::default()).await.unwrap();
-        assert!(state.heard.is_empty());
-    }
-
-    pub async fn memory_fields_round_trip_and_session_fields_reset(store: &dyn StateStore) {
-        let user = 78;
-        let session = SessionMemory {
-            last_good: Some(4),
-            best: Some((9, 0.75)),
-            fails: 2,
-        };
-        let update = StateUpdate {
-            heard: Some(4),
-            session: Some(session),
-            artist_listen: Some((6, 0.5)),
-            favourite: Some((6, 0.5)),
-            end_session: false,
-        };
-        store.apply(user, &update).await.unwrap();
-        let second = StateUpdate {
-            artist_listen: Some((6, 1.0)),
-            ..Default::default()
-        };
-        store.apply(user, &second).await.unwrap();
-        let query = StateQuery {
-            memory: true,
-            artist: Some(6),
-        };
-        let state = store.load(user, query).await.unwrap();
-        assert_eq!(state.session, session);
-        assert_eq!(state.favourite, Some((6, 0.5)));
-        assert_eq!(state.artist.count, 2);
-        assert!((state.artist.sum - 1.5).abs() < 1e-9);
-        let end = StateUpdate {
-            end_session: true,
-            ..Default::default()
-        };
-        store.apply(user, &end).await.unwrap();
-        let state = store.load(user, query).await.unwrap();
-        assert_eq!(
-            state.session,
-            SessionMemory::default(),
-            "session fields reset"
-        );
-        assert_eq!(state.favourite, Some((6, 0.5)), "long-term fields survive");
-        assert_eq!(state.artist.count, 2);
-    }
-}
+pub(crate) mod contract;

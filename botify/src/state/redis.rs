@@ -2,31 +2,32 @@
 //! can serve any request.
 //!
 //! Keys, all under a namespace (default `botify`) and all expiring:
-//! - `{ns}:user:{id}:session` HASH, session TTL: `t:{track}` for each track
-//!   played this session, `m` = `last_good best best_time fails`
-//! - `{ns}:user:{id}:profile` HASH, profile TTL: `fav` = `artist mean`,
-//!   `s:{artist}` listen-time sum, `n:{artist}` listen count
+//! - `{ns}:user:{id}:session` LIST, session TTL: one `"{track} {time}"`
+//!   entry per listen this session, oldest first, capped at
+//!   [`MAX_SESSION_LISTENS`]
+//! - `{ns}:user:{id}:profile` HASH, profile TTL: `s:{artist}` listen-time
+//!   sum, `n:{artist}` listen count, `fav` = `"{artist} {mean}"`
 //!
-//! Redis, not the network, is the bottleneck under load, so the layout
-//! minimises commands: a load is one pipeline of one or two commands, an
-//! update one pipeline of two (six for `memory`), each bounded by a timeout.
-//! Every command touches self-contained fields (a set member, a counter, a
-//! whole value), so concurrent updates of one user interleave without
-//! corrupting anything and need no MULTI/EXEC. The connection is made lazily and re-made by the connection
+//! A request is one pipeline: append the listen, bump the artist's counters,
+//! set `fav` if the user has none yet (`HSETNX`: a first listen is its own
+//! mean), and read everything back — the commands run in order, so the read
+//! sees the writes. Only a change of favourite costs a second pipeline.
+//! Every command is an append, a counter or a whole value, so concurrent
+//! requests of one user interleave without corrupting anything and need no
+//! MULTI/EXEC. The connection is made lazily and re-made by the connection
 //! manager after Redis restarts, so the service starts and recovers without
 //! Redis; failures surface as [`StoreError`] and the engine falls back.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncCommands;
 
 use super::{
-    ArtistStats, SessionMemory, StateQuery, StateStore, StateUpdate, StoreError, Ttls, UserState,
+    ArtistStats, Listen, StateQuery, StateStore, StateUpdate, StoreError, Ttls, UserState,
+    MAX_SESSION_LISTENS,
 };
-use crate::catalog::TrackId;
+use crate::catalog::ArtistId;
 
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
@@ -44,7 +45,7 @@ const CONNECTIONS: usize = 4;
 pub struct RedisStore {
     /// Each thread sticks to one connection, whose driver task then runs on
     /// that same thread: no cross-thread wake-up per round trip. A user's
-    /// requests are sequential (each answer waits for its write), so they
+    /// requests are sequential (each answer waits for its writes), so they
     /// need no common connection to stay ordered.
     connections: Vec<ConnectionManager>,
     settings: RedisSettings,
@@ -102,145 +103,127 @@ impl RedisStore {
     }
 }
 
-/// The `t:{track}` fields of a session hash.
-fn heard_tracks(session: &HashMap<String, String>) -> Result<Vec<TrackId>, StoreError> {
-    session
-        .keys()
-        .filter_map(|field| field.strip_prefix("t:"))
-        .map(|t| {
-            t.parse()
-                .map_err(|_| StoreError::Corrupt(format!("session field t:{t}")))
+fn parse_listen(entry: &str) -> Result<Listen, StoreError> {
+    entry
+        .split_once(' ')
+        .and_then(|(track, time)| {
+            Some(Listen {
+                track: track.parse().ok()?,
+                time: time.parse().ok()?,
+            })
         })
-        .collect()
+        .ok_or_else(|| StoreError::Corrupt(format!("session entry {entry:?}")))
 }
 
-fn encode_session(s: &SessionMemory) -> String {
-    let opt = |v: Option<TrackId>| v.map_or("-".to_string(), |t| t.to_string());
-    let (best, best_time) = match s.best {
-        Some((t, time)) => (t.to_string(), time.to_string()),
-        None => ("-".to_string(), "-".to_string()),
-    };
-    format!("{} {best} {best_time} {}", opt(s.last_good), s.fails)
+/// `fav` is `"{artist} {mean}"`.
+fn encode_favourite((artist, mean): (ArtistId, f64)) -> String {
+    format!("{artist} {mean}")
 }
 
-fn decode_session(text: &str) -> Result<SessionMemory, StoreError> {
-    let corrupt = || StoreError::Corrupt(format!("session value {text:?}"));
-    let parts: Vec<&str> = text.split(' ').collect();
-    let [last_good, best, best_time, fails] = parts.as_slice() else {
-        return Err(corrupt());
-    };
-    let track = |s: &str| -> Result<Option<TrackId>, StoreError> {
-        if s == "-" {
-            Ok(None)
-        } else {
-            s.parse().map(Some).map_err(|_| corrupt())
-        }
-    };
-    let best = match (track(best)?, best_time.parse::<f64>()) {
-        (Some(t), Ok(time)) => Some((t, time)),
-        (None, _) => None,
-        (Some(_), Err(_)) => return Err(corrupt()),
-    };
-    Ok(SessionMemory {
-        last_good: track(last_good)?,
-        best,
-        fails: fails.parse().map_err(|_| corrupt())?,
-    })
+fn decode_favourite(text: &str) -> Result<(ArtistId, f64), StoreError> {
+    text.split_once(' ')
+        .and_then(|(artist, mean)| Some((artist.parse().ok()?, mean.parse().ok()?)))
+        .ok_or_else(|| StoreError::Corrupt(format!("favourite {text:?}")))
+}
+
+/// What the profile part of a pipeline answers: the artist's sum and
+/// count after this listen, and the favourite.
+type ProfileReply = (f64, u32, Option<String>);
+
+impl RedisStore {
+    /// Queues the commands adding `listen` to `artist`'s stats (and making
+    /// it the favourite of a user who has none) and reading the profile
+    /// back: three replies, a [`ProfileReply`].
+    fn queue_profile(&self, pipe: &mut redis::Pipeline, user: u64, artist: ArtistId, listen: Listen) {
+        let profile = self.key(user, "profile");
+        pipe.hincr(&profile, format!("s:{artist}"), listen.time)
+            .hincr(&profile, format!("n:{artist}"), 1)
+            .hset_nx(&profile, "fav", encode_favourite((artist, listen.time)))
+            .ignore()
+            .hget(&profile, "fav")
+            .expire(&profile, self.settings.ttls.profile.as_secs() as i64)
+            .ignore();
+    }
+
+    fn profile_state(reply: ProfileReply) -> Result<UserState, StoreError> {
+        let (sum, count, favourite) = reply;
+        Ok(UserState {
+            listens: Vec::new(),
+            favourite: favourite.as_deref().map(decode_favourite).transpose()?,
+            artist: ArtistStats { sum, count },
+        })
+    }
 }
 
 #[async_trait]
 impl StateStore for RedisStore {
-    async fn load(&self, user: u64, query: StateQuery) -> Result<UserState, StoreError> {
+    async fn record(
+        &self,
+        user: u64,
+        listen: Listen,
+        query: StateQuery,
+    ) -> Result<UserState, StoreError> {
+        let session = self.key(user, "session");
+        let mut pipe = redis::pipe();
+        pipe.rpush(&session, format!("{} {}", listen.track, listen.time))
+            .ignore()
+            .ltrim(&session, -(MAX_SESSION_LISTENS as isize), -1)
+            .ignore()
+            .expire(&session, self.settings.ttls.session.as_secs() as i64)
+            .ignore()
+            .lrange(&session, 0, -1);
         let mut conn = self.connection();
-        let session_key = self.key(user, "session");
-        let session: HashMap<String, String> = if !query.memory {
-            self.bounded(conn.hgetall(session_key)).await?
-        } else {
-            let artist = query.artist.unwrap_or(u32::MAX);
-            let mut pipe = redis::pipe();
-            pipe.hgetall(session_key).hmget(
-                self.key(user, "profile"),
-                &[
-                    "fav".to_string(),
-                    format!("s:{artist}"),
-                    format!("n:{artist}"),
-                ],
-            );
-            type Loaded = (
-                HashMap<String, String>,
-                (Option<String>, Option<f64>, Option<u32>),
-            );
-            let (session, (fav, sum, count)): Loaded =
-                self.bounded(pipe.query_async(&mut conn)).await?;
-            let favourite = match fav {
-                Some(text) => {
-                    let parsed = text
-                        .split_once(' ')
-                        .and_then(|(a, m)| Some((a.parse().ok()?, m.parse().ok()?)));
-                    Some(parsed.ok_or_else(|| StoreError::Corrupt(format!("favourite {text:?}")))?)
-                }
-                None => None,
-            };
-            return Ok(UserState {
-                heard: heard_tracks(&session)?,
-                session: session
-                    .get("m")
-                    .map(|m| decode_session(m))
-                    .transpose()?
-                    .unwrap_or_default(),
-                favourite,
-                artist: if query.artist.is_some() {
-                    ArtistStats {
-                        sum: sum.unwrap_or(0.0),
-                        count: count.unwrap_or(0),
-                    }
-                } else {
-                    ArtistStats::default()
-                },
-            });
+        let (entries, mut state) = match query.profile_artist {
+            None => {
+                let (entries,): (Vec<String>,) = self.bounded(pipe.query_async(&mut conn)).await?;
+                (entries, UserState::default())
+            }
+            Some(artist) => {
+                self.queue_profile(&mut pipe, user, artist, listen);
+                let (entries, sum, count, favourite): (Vec<String>, f64, u32, Option<String>) =
+                    self.bounded(pipe.query_async(&mut conn)).await?;
+                (entries, Self::profile_state((sum, count, favourite))?)
+            }
         };
-        Ok(UserState {
-            heard: heard_tracks(&session)?,
-            ..UserState::default()
-        })
+        state.listens = entries
+            .iter()
+            .map(|entry| parse_listen(entry))
+            .collect::<Result<_, _>>()?;
+        Ok(state)
+    }
+
+    async fn end_session(
+        &self,
+        user: u64,
+        listen: Listen,
+        query: StateQuery,
+    ) -> Result<UserState, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.del(self.key(user, "session")).ignore();
+        let mut conn = self.connection();
+        match query.profile_artist {
+            None => {
+                self.bounded(pipe.query_async::<()>(&mut conn)).await?;
+                Ok(UserState::default())
+            }
+            Some(artist) => {
+                self.queue_profile(&mut pipe, user, artist, listen);
+                let reply: ProfileReply = self.bounded(pipe.query_async(&mut conn)).await?;
+                Self::profile_state(reply)
+            }
+        }
     }
 
     async fn apply(&self, user: u64, update: &StateUpdate) -> Result<(), StoreError> {
-        if update.is_empty() {
+        let Some(favourite) = update.favourite else {
             return Ok(());
-        }
-        let ttls = self.settings.ttls;
-        let (session_key, profile_key) = (self.key(user, "session"), self.key(user, "profile"));
+        };
+        let profile = self.key(user, "profile");
         let mut pipe = redis::pipe();
-        let mut fields: Vec<(String, String)> = Vec::with_capacity(2);
-        if let Some(track) = update.heard {
-            fields.push((format!("t:{track}"), String::new()));
-        }
-        if let Some(session) = &update.session {
-            fields.push(("m".to_string(), encode_session(session)));
-        }
-        if update.end_session {
-            pipe.del(&session_key).ignore();
-        } else if !fields.is_empty() {
-            pipe.hset_multiple(&session_key, &fields)
-                .ignore()
-                .expire(&session_key, ttls.session.as_secs() as i64)
-                .ignore();
-        }
-        if let Some((artist, time)) = update.artist_listen {
-            pipe.hincr(&profile_key, format!("s:{artist}"), time)
-                .ignore()
-                .hincr(&profile_key, format!("n:{artist}"), 1)
-                .ignore();
-        }
-        if let Some((artist, mean)) = update.favourite {
-            pipe.hset(&profile_key, "fav", format!("{artist} {mean}"))
-                .ignore();
-        }
-        if update.artist_listen.is_some() || update.favourite.is_some() {
-            pipe.expire(&profile_key, ttls.profile.as_secs() as i64)
-                .ignore();
-        }
+        pipe.hset(&profile, "fav", encode_favourite(favourite))
+            .ignore()
+            .expire(&profile, self.settings.ttls.profile.as_secs() as i64)
+            .ignore();
         let mut conn = self.connection();
         self.bounded(pipe.query_async::<()>(&mut conn)).await
     }
@@ -262,17 +245,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn session_encoding_round_trips() {
-        for s in [
-            SessionMemory::default(),
-            SessionMemory {
-                last_good: Some(4),
-                best: Some((9, 0.75)),
-                fails: 3,
-            },
-        ] {
-            assert_eq!(decode_session(&encode_session(&s)).unwrap(), s);
+    fn stored_values_round_trip_and_garbage_is_corrupt() {
+        let listen = Listen {
+            track: 12,
+            time: 0.123456789,
+        };
+        let entry = format!("{} {}", listen.track, listen.time);
+        assert_eq!(parse_listen(&entry).unwrap(), listen);
+        assert_eq!(
+            decode_favourite(&encode_favourite((4, 0.1 + 0.2))).unwrap(),
+            (4, 0.1 + 0.2)
+        );
+        for garbage in ["", "12", "x 0.5", "12 y"] {
+            assert!(parse_listen(garbage).is_err(), "{garbage:?}");
+            assert!(decode_favourite(garbage).is_err(), "{garbage:?}");
         }
-        assert!(decode_session("1 2").is_err());
     }
 }
