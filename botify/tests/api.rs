@@ -153,6 +153,15 @@ async fn specific_errors_say_what_was_wrong() {
         (status, json["error"].as_str()),
         (405, Some("method_not_allowed"))
     );
+    let body = r#"{"track": 1, "time": 1.0}"#;
+    for path in ["/next", "/next/", "/last/1/2", "/nextx/1"] {
+        let (status, json) = app.post(path, body).await;
+        assert_eq!(
+            (status, json["error"].as_str()),
+            (404, Some("not_found")),
+            "POST {path}"
+        );
+    }
     app.stop().await;
 }
 
