@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use botify::state::{
     Listen, RedisSettings, RedisStore, StateQuery, StateStore, StoreError, Ttls,
+    MAX_SESSION_LISTENS, TRIM_SLACK,
 };
 use common::{test_config, RedisServer, TestApp};
 use redis::Commands;
@@ -33,14 +34,41 @@ async fn redis_store_keeps_listens_in_order_and_clears_them_on_session_end() {
 #[tokio::test]
 async fn redis_store_accumulates_the_profile_and_sets_a_first_favourite() {
     let redis = RedisServer::start();
-    contract::profile_accumulates_and_first_listen_sets_the_favourite(&store(&redis, "t2"))
-        .await;
+    contract::profile_accumulates_and_first_listen_sets_the_favourite(&store(&redis, "t2")).await;
 }
 
 #[tokio::test]
 async fn redis_store_keeps_only_a_sessions_latest_listens() {
     let redis = RedisServer::start();
     contract::a_session_keeps_only_its_latest_listens(&store(&redis, "t3")).await;
+}
+
+#[tokio::test]
+async fn a_long_session_list_is_trimmed_in_batches() {
+    let redis = RedisServer::start();
+    let store = store(&redis, "t5");
+    let mut conn = redis.connection();
+    let length =
+        |conn: &mut redis::Connection| -> usize { conn.llen("t5:user:1:session").unwrap() };
+    let limit = MAX_SESSION_LISTENS + TRIM_SLACK;
+    for track in 0..limit as u32 {
+        let listen = Listen { track, time: 0.5 };
+        store
+            .record(1, listen, StateQuery::default())
+            .await
+            .unwrap();
+    }
+    assert_eq!(length(&mut conn), limit, "no trim up to the slack");
+    let listen = Listen {
+        track: 0,
+        time: 0.5,
+    };
+    let state = store
+        .record(1, listen, StateQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(length(&mut conn), MAX_SESSION_LISTENS, "trimmed past it");
+    assert_eq!(state.listens.len(), MAX_SESSION_LISTENS);
 }
 
 #[tokio::test]

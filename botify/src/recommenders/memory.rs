@@ -228,7 +228,10 @@ mod tests {
         assert_eq!(update.favourite, Some((a, 0.3)));
         f.state.artist = ArtistStats { sum: 1.0, count: 2 };
         let (_, update) = f.recommend(&memory(), 0, 0.5);
-        assert_eq!(update.favourite, None, "A's mean is still 0.5: nothing to write");
+        assert_eq!(
+            update.favourite, None,
+            "A's mean is still 0.5: nothing to write"
+        );
     }
 
     #[test]

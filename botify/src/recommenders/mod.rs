@@ -27,9 +27,9 @@ use crate::catalog::{Catalog, TrackId};
 use crate::experiments::ArmSpec;
 use crate::filters::Filters;
 use crate::models::{Models, DEFAULT_TABLE};
-use crate::state::{StateQuery, StateUpdate, UserState};
 #[cfg(test)]
 use crate::state::Listen;
+use crate::state::{StateQuery, StateUpdate, UserState};
 
 /// Which tracks may be served now.
 pub struct Allowed<'a> {

@@ -14,7 +14,10 @@ pub async fn listens_accumulate_in_order_and_clear_on_session_end(store: &dyn St
     let (user, query) = (77, StateQuery::default());
     let mut state = UserState::default();
     for (track, time) in [(3, 1.0), (5, 0.25), (3, 0.75)] {
-        state = store.record(user, listen(track, time), query).await.unwrap();
+        state = store
+            .record(user, listen(track, time), query)
+            .await
+            .unwrap();
     }
     assert_eq!(
         state.listens,
@@ -22,7 +25,10 @@ pub async fn listens_accumulate_in_order_and_clear_on_session_end(store: &dyn St
     );
     assert_eq!(state.heard(), vec![3, 5, 3]);
     assert_eq!(state.favourite, None, "no profile was asked for");
-    let ended = store.end_session(user, listen(5, 0.5), query).await.unwrap();
+    let ended = store
+        .end_session(user, listen(5, 0.5), query)
+        .await
+        .unwrap();
     assert!(ended.listens.is_empty());
     let state = store.record(user, listen(9, 0.5), query).await.unwrap();
     assert_eq!(
@@ -58,7 +64,13 @@ pub async fn profile_accumulates_and_first_listen_sets_the_favourite(store: &dyn
         .await
         .unwrap();
     assert!(ended.listens.is_empty());
-    assert_eq!(ended.artist, ArtistStats { sum: 0.25, count: 1 });
+    assert_eq!(
+        ended.artist,
+        ArtistStats {
+            sum: 0.25,
+            count: 1
+        }
+    );
     assert_eq!(ended.favourite, Some((6, 0.75)));
     let state = store.record(user, listen(4, 1.0), artist6).await.unwrap();
     assert_eq!(

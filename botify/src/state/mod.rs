@@ -18,7 +18,7 @@ mod memory;
 mod redis;
 
 pub use self::memory::MemoryStore;
-pub use self::redis::{RedisSettings, RedisStore};
+pub use self::redis::{RedisSettings, RedisStore, TRIM_SLACK};
 
 use std::time::Duration;
 

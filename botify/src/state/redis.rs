@@ -3,15 +3,16 @@
 //!
 //! Keys, all under a namespace (default `botify`) and all expiring:
 //! - `{ns}:user:{id}:session` LIST, session TTL: one `"{track} {time}"`
-//!   entry per listen this session, oldest first, capped at
-//!   [`MAX_SESSION_LISTENS`]
+//!   entry per listen this session, oldest first; the latest
+//!   [`MAX_SESSION_LISTENS`] are read, and the list is trimmed to them
+//!   once it outgrows them by [`TRIM_SLACK`]
 //! - `{ns}:user:{id}:profile` HASH, profile TTL: `s:{artist}` listen-time
 //!   sum, `n:{artist}` listen count, `fav` = `"{artist} {mean}"`
 //!
-//! A request is one pipeline: append the listen, bump the artist's counters,
-//! set `fav` if the user has none yet (`HSETNX`: a first listen is its own
-//! mean), and read everything back — the commands run in order, so the read
-//! sees the writes. Only a change of favourite costs a second pipeline.
+//! A request is one pipeline: append the listen, refresh the TTLs, bump the
+//! artist's counters, set `fav` if the user has none yet (`HSETNX`: a first
+//! listen is its own mean), and read everything back — the commands run in
+//! order, so the read sees the writes. Only a change of favourite costs a second pipeline.
 //! Every command is an append, a counter or a whole value, so concurrent
 //! requests of one user interleave without corrupting anything and need no
 //! MULTI/EXEC. The connection is made lazily and re-made by the connection
@@ -126,6 +127,11 @@ fn decode_favourite(text: &str) -> Result<(ArtistId, f64), StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("favourite {text:?}")))
 }
 
+/// A session list may outgrow [`MAX_SESSION_LISTENS`] by this much before it
+/// is trimmed: reads only ever take the latest listens, and trimming in a
+/// batch keeps the `LTRIM` off nearly every request of a long session.
+pub const TRIM_SLACK: usize = 100;
+
 /// What the profile part of a pipeline answers: the artist's sum and
 /// count after this listen, and the favourite.
 type ProfileReply = (f64, u32, Option<String>);
@@ -134,7 +140,13 @@ impl RedisStore {
     /// Queues the commands adding `listen` to `artist`'s stats (and making
     /// it the favourite of a user who has none) and reading the profile
     /// back: three replies, a [`ProfileReply`].
-    fn queue_profile(&self, pipe: &mut redis::Pipeline, user: u64, artist: ArtistId, listen: Listen) {
+    fn queue_profile(
+        &self,
+        pipe: &mut redis::Pipeline,
+        user: u64,
+        artist: ArtistId,
+        listen: Listen,
+    ) {
         let profile = self.key(user, "profile");
         pipe.hincr(&profile, format!("s:{artist}"), listen.time)
             .hincr(&profile, format!("n:{artist}"), 1)
@@ -166,25 +178,40 @@ impl StateStore for RedisStore {
         let session = self.key(user, "session");
         let mut pipe = redis::pipe();
         pipe.rpush(&session, format!("{} {}", listen.track, listen.time))
-            .ignore()
-            .ltrim(&session, -(MAX_SESSION_LISTENS as isize), -1)
-            .ignore()
             .expire(&session, self.settings.ttls.session.as_secs() as i64)
             .ignore()
-            .lrange(&session, 0, -1);
+            .lrange(&session, -(MAX_SESSION_LISTENS as isize), -1);
         let mut conn = self.connection();
-        let (entries, mut state) = match query.profile_artist {
+        let (length, entries, mut state) = match query.profile_artist {
             None => {
-                let (entries,): (Vec<String>,) = self.bounded(pipe.query_async(&mut conn)).await?;
-                (entries, UserState::default())
+                let (length, entries): (usize, Vec<String>) =
+                    self.bounded(pipe.query_async(&mut conn)).await?;
+                (length, entries, UserState::default())
             }
             Some(artist) => {
                 self.queue_profile(&mut pipe, user, artist, listen);
-                let (entries, sum, count, favourite): (Vec<String>, f64, u32, Option<String>) =
-                    self.bounded(pipe.query_async(&mut conn)).await?;
-                (entries, Self::profile_state((sum, count, favourite))?)
+                let (length, entries, sum, count, favourite): (
+                    usize,
+                    Vec<String>,
+                    f64,
+                    u32,
+                    Option<String>,
+                ) = self.bounded(pipe.query_async(&mut conn)).await?;
+                (
+                    length,
+                    entries,
+                    Self::profile_state((sum, count, favourite))?,
+                )
             }
         };
+        if length > MAX_SESSION_LISTENS + TRIM_SLACK {
+            let trim = redis::cmd("LTRIM")
+                .arg(&session)
+                .arg(-(MAX_SESSION_LISTENS as isize))
+                .arg(-1)
+                .to_owned();
+            self.bounded(trim.query_async::<()>(&mut conn)).await?;
+        }
         state.listens = entries
             .iter()
             .map(|entry| parse_listen(entry))
