@@ -1,10 +1,15 @@
 //! The reference point for the `/next` benchmark: an actix handler that
 //! parses the same JSON body and path as botify's `/next` and returns a
-//! constant, so the ratio isolates what botify itself costs.
+//! constant, so the ratio isolates what botify itself costs. It runs on the
+//! same allocator as botify (mimalloc), so the ratio compares code, not
+//! allocators.
 //!
 //! `cargo run --release -p botify --example trivial_next -- 5002`
 
 use actix_web::{web, App, HttpResponse, HttpServer};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn next(path: web::Path<u64>, body: web::Bytes) -> HttpResponse {
     match serde_json::from_slice::<serde_json::Value>(&body) {
