@@ -30,9 +30,13 @@ struct Entry {
 }
 
 impl Entry {
-    /// Adds `listen` to `artist`'s stats (the first listen ever also sets
-    /// the favourite) and returns the long-term state.
-    fn add_to_profile(&mut self, artist: ArtistId, listen: Listen, now: Instant) -> UserState {
+    /// Adds `listen` to the queried artist's stats (the first listen ever
+    /// also sets the favourite) and returns the long-term state; nothing
+    /// when the query asks for no profile.
+    fn add_to_profile(&mut self, query: StateQuery, listen: Listen, now: Instant) -> UserState {
+        let Some(artist) = query.profile_artist else {
+            return UserState::default();
+        };
         let stats = self.artists.entry(artist).or_default();
         stats.sum += listen.time;
         stats.count += 1;
@@ -122,10 +126,7 @@ impl StateStore for MemoryStore {
             }
             entry.listens.push_back(listen);
             entry.session_touched = Some(now);
-            let mut state = match query.profile_artist {
-                Some(artist) => entry.add_to_profile(artist, listen, now),
-                None => UserState::default(),
-            };
+            let mut state = entry.add_to_profile(query, listen, now);
             state.listens = entry.listens.iter().copied().collect();
             state
         }))
@@ -140,10 +141,7 @@ impl StateStore for MemoryStore {
         Ok(self.with_entry(user, |entry, now| {
             entry.listens.clear();
             entry.session_touched = None;
-            match query.profile_artist {
-                Some(artist) => entry.add_to_profile(artist, listen, now),
-                None => UserState::default(),
-            }
+            entry.add_to_profile(query, listen, now)
         }))
     }
 
