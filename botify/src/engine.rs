@@ -223,6 +223,7 @@ impl Engine {
     /// Writes what a recommender decided, if anything.
     async fn apply_state(&self, user: u64, update: &StateUpdate) {
         if !update.is_empty() {
+            self.metrics.state_updates.inc();
             self.with_store("apply", self.store.apply(user, update))
                 .await;
         }

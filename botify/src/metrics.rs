@@ -30,6 +30,9 @@ pub struct Metrics {
     pub fallbacks: IntCounterVec,
     /// Failed state store operations, by operation.
     pub state_errors: IntCounterVec,
+    /// Requests that needed a second store round trip to write what a
+    /// recommender decided (today: a change of favourite artist).
+    pub state_updates: IntCounter,
     /// Event lines written and failed writes (refreshed on scrape).
     pub events_written: IntGauge,
     pub event_write_errors: IntGauge,
@@ -83,6 +86,11 @@ impl Metrics {
                 "Failed state store operations",
                 &["op"],
             ),
+            state_updates: IntCounter::new(
+                "state_updates_total",
+                "Second state store round trips, to write a recommender's decision",
+            )
+            .expect("valid counter"),
             events_written: IntGauge::new("events_written_total", "Event log lines written")
                 .expect("valid gauge"),
             event_write_errors: IntGauge::new(
@@ -108,6 +116,7 @@ impl Metrics {
             .unwrap();
         r.register(Box::new(metrics.fallbacks.clone())).unwrap();
         r.register(Box::new(metrics.state_errors.clone())).unwrap();
+        r.register(Box::new(metrics.state_updates.clone())).unwrap();
         r.register(Box::new(metrics.events_written.clone()))
             .unwrap();
         r.register(Box::new(metrics.event_write_errors.clone()))

@@ -74,6 +74,9 @@ async fn memory_walks_a_session_with_state_in_redis() {
         "the last listen counts toward the artist mean"
     );
     assert_eq!(profile["fav"], "3 0.65", "the favourite's mean follows");
+    // Steps 2, 3 and /last changed the favourite; step 1 set it in the
+    // first pipeline (HSETNX), so it needed no second round trip.
+    assert_eq!(app.metric("botify_state_updates_total").await, 3.0);
     app.stop().await;
 }
 
