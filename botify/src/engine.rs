@@ -188,6 +188,10 @@ impl Engine {
         }
     }
 
+    fn count_fallback(&self, reason: &str) {
+        self.metrics.fallbacks.with_label_values(&[reason]).inc();
+    }
+
     /// Runs a store call unless the store is down; `None` means serve
     /// statelessly. A failure opens the circuit, an answer closes it.
     async fn with_store<T>(
@@ -272,19 +276,13 @@ impl Engine {
         let proposed = arm.recommender.recommend(&mut ctx, &mut update);
         let mut fallback = !stateful;
         if !stateful {
-            self.metrics
-                .fallbacks
-                .with_label_values(&[FALLBACK_STATE])
-                .inc();
+            self.count_fallback(FALLBACK_STATE);
         }
         let recommendation = match proposed {
             Some(t) => t,
             None => {
                 fallback = true;
-                self.metrics
-                    .fallbacks
-                    .with_label_values(&[FALLBACK_NO_CANDIDATE])
-                    .inc();
+                self.count_fallback(FALLBACK_NO_CANDIDATE);
                 fallback_track(&ctx.allowed, &catalog, &filters, track, ctx.rng)
             }
         };
@@ -347,10 +345,7 @@ impl Engine {
             arm.recommender.end_session(&ctx, &mut update);
             self.apply_state(user, &update).await;
         } else {
-            self.metrics
-                .fallbacks
-                .with_label_values(&[FALLBACK_STATE])
-                .inc();
+            self.count_fallback(FALLBACK_STATE);
         }
         self.log(
             Message::Last,

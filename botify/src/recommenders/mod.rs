@@ -27,8 +27,6 @@ use crate::catalog::{Catalog, TrackId};
 use crate::experiments::ArmSpec;
 use crate::filters::Filters;
 use crate::models::{Models, DEFAULT_TABLE};
-#[cfg(test)]
-use crate::state::Listen;
 use crate::state::{StateQuery, StateUpdate, UserState};
 
 /// Which tracks may be served now.
@@ -170,6 +168,7 @@ pub fn neighbours<'a>(
 pub(crate) mod testing {
     //! A fixture for recommender unit tests.
     use super::*;
+    use crate::state::Listen;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
 
