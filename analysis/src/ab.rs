@@ -20,6 +20,7 @@ use statrs::distribution::{ChiSquared, ContinuousCDF, Normal, StudentsT};
 use crate::logs::{Record, NO_ARM};
 use crate::output::{self, Table, Tone};
 use crate::sessions::{self, Session, SessionReport};
+use crate::stats::Moments;
 
 /// The notebook's metric names, in its column order.
 pub const METRICS: [&str; 5] = [
@@ -62,26 +63,6 @@ pub fn user_metrics(sessions: &[Session]) -> Vec<UserMetrics> {
     users
 }
 
-/// Count, mean and sample variance (ddof = 1, as pandas' `var`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Moments {
-    pub count: u64,
-    pub mean: f64,
-    pub var: f64,
-}
-
-/// Two-pass moments: as accurate as pandas on large samples.
-pub fn moments(values: &[f64]) -> Moments {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    Moments {
-        count: values.len() as u64,
-        mean,
-        var,
-    }
-}
-
 /// The `p` quantile of Student's t with `dof` degrees of freedom (scipy's
 /// `t.ppf`); the normal quantile for infinite `dof`, NaN when undefined.
 pub fn t_quantile(p: f64, dof: f64) -> f64 {
@@ -112,21 +93,22 @@ pub struct Row {
 
 /// Welch's 95% interval of `treatment` − `control`, relative to the control mean.
 pub fn welch(metric: &str, treatment: &str, control: Moments, treated: Moments) -> Row {
-    let diff = treated.mean - control.mean;
-    let vc = control.var / control.count as f64;
-    let vt = treated.var / treated.count as f64;
+    let (control_mean, treated_mean) = (control.mean(), treated.mean());
+    let (control_n, treated_n) = (control.count() as f64, treated.count() as f64);
+    let diff = treated_mean - control_mean;
+    let vc = control.var() / control_n;
+    let vt = treated.var() / treated_n;
     let se = (vc + vt).sqrt();
-    let dof = (vc + vt).powi(2)
-        / (vc.powi(2) / (control.count as f64 - 1.0) + vt.powi(2) / (treated.count as f64 - 1.0));
+    let dof = (vc + vt).powi(2) / (vc.powi(2) / (control_n - 1.0) + vt.powi(2) / (treated_n - 1.0));
     let half = t_quantile(0.975, dof) * se;
-    let lower = (diff - half) / control.mean * 100.0;
-    let upper = (diff + half) / control.mean * 100.0;
+    let lower = (diff - half) / control_mean * 100.0;
+    let upper = (diff + half) / control_mean * 100.0;
     Row {
         treatment: treatment.to_string(),
         metric: metric.to_string(),
-        control_mean: control.mean,
-        treatment_mean: treated.mean,
-        effect: diff / control.mean * 100.0,
+        control_mean,
+        treatment_mean: treated_mean,
+        effect: diff / control_mean * 100.0,
         lower,
         upper,
         // NaN bounds (too few users) compare false: not significant, as in pandas.
@@ -223,7 +205,7 @@ pub fn table(experiment: &str, users: &[UserMetrics], arms: usize, control: u8) 
         .map(|a| ArmSummary {
             arm: a as u8,
             label: label(a),
-            metrics: std::array::from_fn(|m| moments(&values[a][m])),
+            metrics: std::array::from_fn(|m| Moments::of(&values[a][m])),
         })
         .collect();
     let control_summary = summaries
@@ -410,28 +392,15 @@ mod tests {
     }
 
     #[test]
-    fn moments_use_sample_variance() {
-        let m = moments(&[1.0, 2.0, 3.0, 4.0]);
-        assert_eq!((m.count, m.mean), (4, 2.5));
-        assert!(close(m.var, 5.0 / 3.0, 1e-15));
-        assert!(moments(&[1.0]).var.is_nan());
-    }
-
-    #[test]
     fn welch_row_matches_hand_computation() {
         // control: n=4, mean 10, var 4; treatment: n=5, mean 12, var 9.
         // vc = 1, vt = 1.8, se = sqrt(2.8); dof = 2.8^2 / (1/3 + 1.8^2/4) = 7.84/1.1433… = 6.857…
         // scipy.stats.t.ppf(0.975, 6.857142857142857) = 2.3746474956860073
-        let c = Moments {
-            count: 4,
-            mean: 10.0,
-            var: 4.0,
-        };
-        let t = Moments {
-            count: 5,
-            mean: 12.0,
-            var: 9.0,
-        };
+        // Values with exactly these moments: deviations (3, −1, −1, −1) and (3, 3, −3, −3, 0).
+        let c = Moments::of(&[13.0, 9.0, 9.0, 9.0]);
+        let t = Moments::of(&[15.0, 15.0, 9.0, 9.0, 12.0]);
+        assert_eq!((c.count(), c.mean(), c.var()), (4, 10.0, 4.0));
+        assert_eq!((t.count(), t.mean(), t.var()), (5, 12.0, 9.0));
         let row = welch("time", "T1", c, t);
         let dof: f64 = 7.84 / (1.0 / 3.0 + 3.24 / 4.0);
         let half = t_quantile(0.975, dof) * 2.8f64.sqrt();

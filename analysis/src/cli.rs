@@ -3,6 +3,7 @@
 //! does. See `analysis --help` and each subcommand's `--help`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anstream::{eprintln, print, println};
@@ -12,11 +13,13 @@ pub use clap::Parser;
 use clap::{Args, Subcommand, ValueEnum};
 
 use crate::logs::{self, Logs, ReadOptions};
-use crate::output::{self, Format};
+use crate::output::Format;
+use crate::progress::{self, Unit};
 use crate::sessions::{self, Session, SessionReport};
 use crate::synth::{self, SynthExperiment, SynthParams};
-use crate::train::{self, als, colisten, popularity::Popularity, Data};
+use crate::train::{self, als, colisten, item2vec, popularity::Popularity, recent_sessions, Data};
 use crate::{ab, eval, report};
+use botify::catalog::Catalog;
 
 #[derive(Parser)]
 #[command(
@@ -31,7 +34,7 @@ use crate::{ab, eval, report};
     after_help = "Examples:\n  \
         analysis ab --logs 'log/**/*.jsonl*' --experiment ALL --report reports/all\n  \
         analysis train --logs log/ --out data/models --model all\n  \
-        analysis eval --logs log/ --models data/models --k 10,50"
+        analysis eval --logs log/ --models data/models --k 10,50 --catalog data/world/tracks.jsonl"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,23 +54,41 @@ enum Command {
         Sessions still open when the log ends are left out and counted."
     )]
     Ab(AbArgs),
-    /// Train top_tracks.json, item2item.jsonl (co-listening) and item2item_als.jsonl (ALS).
+    /// Train the models botify serves: popularity, co-listening and ALS tables, the
+    /// learned embedding and session_knn's recent sessions.
     #[command(
         long_about = "Train the models botify loads from its --models folder.\n\n\
         Always writes top_tracks.json (track ids by total listen time, most popular first). \
-        --model colisten writes item2item.jsonl: for consecutive tracks a -> b in a session, \
-        S(a,b) = sum of b's listen time, ranked by S(a,b) / popularity(b)^alpha. --model als \
-        writes item2item_als.jsonl: nearest tracks by cosine of implicit-ALS item factors \
-        (user x track listen time). Files are written to a temporary file and renamed, so a \
-        service reloading mid-write never reads half a file."
+        --model colisten writes item2item.jsonl: tracks liked in the same session (within \
+        --window likes) earn each other their listen time, a skip after a like costs the pair \
+        skip_weight, and a pair is served only with at least --min-evidence net evidence, \
+        ranked by S(a,b) / popularity(b)^alpha; below the threshold botify keeps its catalog \
+        fallback. --model als writes item2item_als.jsonl: nearest tracks by cosine of \
+        implicit-ALS item factors (user x track listen time). --model embedding writes \
+        embedding.jsonl: item2vec vectors over tracks, artists and genres (needs --catalog) \
+        with each track's nearest neighbours. --model session-knn writes sessions.jsonl: the \
+        latest --keep-sessions sessions with a like. --model all (the default) writes \
+        everything. Files are written to a temporary file and renamed, so a service \
+        reloading mid-write never reads half a file."
     )]
     Train(TrainArgs),
-    /// Offline next-track precision/recall/F1/NDCG@k of trained tables on held-out sessions.
+    /// Offline next-track precision/recall/F1/NDCG@k of trained tables and of botify's
+    /// recommenders on held-out sessions.
     #[command(long_about = "Offline next-track evaluation on held-out sessions.\n\n\
         The latest --holdout fraction of sessions (by start time) is held out; for each track \
         played in them, each model proposes its list (minus tracks already heard in the session) \
         and is scored on whether the next track, if listened at least --liked, is in its top k. \
-        Train on the same logs with the same --holdout so the held-out sessions were not seen.")]
+        Train on the same logs with the same --holdout so the held-out sessions were not seen.\n\n\
+        Models are the trained tables in --models (top_tracks.json as `popularity`, every \
+        item2item*.jsonl by its name) and botify's own recommenders (--recommenders, by their \
+        experiment names, default parameters), run by the code that serves traffic: each reads \
+        --catalog and the --models folder as botify loads it, and gets the state botify's store \
+        would hold (the session's listens up to and including the current one; no long-term \
+        profile). Its list is its successive choices: `recommend` is called up to k times, each \
+        pick added to the heard tracks, until it has none. Random choices use a generator seeded \
+        from --seed per query, so runs are reproducible on any number of threads. Recommenders \
+        are scored on the first --max-queries queries in session order (tables on all of them). \
+        Without the catalog file only the tables are evaluated, with a warning.")]
     Eval(EvalArgs),
     /// Write synthetic botify logs (several replicas, rotated files), for benchmarks and tests.
     Synth(SynthArgs),
@@ -111,6 +132,8 @@ struct AbArgs {
 enum ModelKind {
     Colisten,
     Als,
+    Embedding,
+    SessionKnn,
     All,
 }
 
@@ -122,7 +145,7 @@ struct TrainArgs {
     #[arg(long, default_value = "data/models", value_name = "DIR")]
     out: PathBuf,
     /// Item-to-item model(s) to train; popularity is always written.
-    #[arg(long, value_enum, default_value_t = ModelKind::Colisten)]
+    #[arg(long, value_enum, default_value_t = ModelKind::All)]
     model: ModelKind,
     /// Neighbours kept per track in item-to-item tables.
     #[arg(long, default_value_t = 50)]
@@ -130,6 +153,23 @@ struct TrainArgs {
     /// Co-listening: popularity exponent (score = S(a,b) / popularity(b)^alpha).
     #[arg(long, default_value_t = 0.5)]
     alpha: f64,
+    /// Co-listening: least net evidence S(a,b) (sum of co-liked listen time, minus
+    /// skip_weight per skip) for b to be served after a; below it botify keeps its
+    /// catalog fallback.
+    #[arg(long, default_value_t = colisten::Params::default().min_evidence)]
+    min_evidence: f64,
+    /// Catalog (tracks.jsonl) for the embedding's artist and genre tokens.
+    #[arg(long, default_value = "data/world/tracks.jsonl", value_name = "FILE")]
+    catalog: PathBuf,
+    /// Embedding: vector dimensions.
+    #[arg(long, default_value_t = item2vec::Params::default().dim)]
+    dim: usize,
+    /// Embedding: passes over the sessions.
+    #[arg(long, default_value_t = item2vec::Params::default().epochs)]
+    epochs: usize,
+    /// session_knn: most recent sessions kept.
+    #[arg(long, default_value_t = 50_000)]
+    keep_sessions: usize,
     /// Leave out the latest fraction of sessions (by start time), for `eval --holdout`.
     #[arg(long, default_value_t = 0.0)]
     holdout: f64,
@@ -154,9 +194,25 @@ struct TrainArgs {
 struct EvalArgs {
     #[command(flatten)]
     input: Input,
-    /// Folder with top_tracks.json / item2item.jsonl / item2item_als.jsonl.
+    /// Folder with top_tracks.json / item2item*.jsonl, and whatever else botify loads
+    /// from its --models (embedding.jsonl, sessions.jsonl, …) for the recommenders.
     #[arg(long, value_name = "DIR")]
     models: PathBuf,
+    /// botify recommenders to evaluate, comma-separated experiment names (default
+    /// parameters), or `none` for the tables only.
+    #[arg(long, value_delimiter = ',', default_value = eval::DEFAULT_RECOMMENDERS, value_name = "LIST")]
+    recommenders: Vec<String>,
+    /// botify's catalog (tracks.jsonl), which the recommenders read; when the file is
+    /// missing only the tables are evaluated.
+    #[arg(long, default_value = "data/world/tracks.jsonl", value_name = "FILE")]
+    catalog: PathBuf,
+    /// Recommenders are scored on at most this many queries, the first ones in session
+    /// order (each costs up to k calls); tables on all.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    max_queries: u64,
+    /// Seed of the recommenders' random choices.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
     /// Cut-offs, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10")]
     k: Vec<usize>,
@@ -241,7 +297,7 @@ fn read_logs(input: &Input, experiment: Option<&str>) -> Result<Logs> {
 /// Records → sorted → sessions, for train and eval (no experiment).
 fn load_sessions(input: &Input) -> Result<(Vec<logs::Record>, Vec<Session>, SessionReport)> {
     let mut records = read_logs(input, None)?.records;
-    let spinner = output::spinner("sessionizing");
+    let spinner = progress::spinner("sessionizing");
     sessions::sort(&mut records);
     let (sessions, report) = sessions::sessionize(&records);
     spinner.finish_and_clear();
@@ -289,7 +345,7 @@ fn run_ab(args: AbArgs) -> Result<()> {
     };
     let logs = read_logs(&args.input, Some(&args.experiment))?;
     let read_report = logs.report;
-    let spinner = output::spinner("computing");
+    let spinner = progress::spinner("computing");
     let analysis = ab::analyze(logs.records, &args.experiment, arms, control)?;
     spinner.finish_and_clear();
     note(&analysis.session_report);
@@ -380,11 +436,13 @@ fn run_train(args: TrainArgs) -> Result<()> {
         ranking.len()
     ));
     if matches!(args.model, ModelKind::Colisten | ModelKind::All) {
-        let spinner = output::spinner("co-listening");
+        let spinner = progress::spinner("co-listening");
         let params = colisten::Params {
             neighbours: args.neighbours,
             alpha: args.alpha,
+            min_evidence: args.min_evidence,
             threads,
+            ..colisten::Params::default()
         };
         let table = colisten::build(data, &pop, params);
         spinner.finish_and_clear();
@@ -399,10 +457,10 @@ fn run_train(args: TrainArgs) -> Result<()> {
             seed: args.seed,
             threads,
         };
-        let bar = output::steps_bar(2 * args.iterations as u64, "ALS half-steps");
+        let bar = progress::bar(Unit::Steps, 2 * args.iterations as u64, "ALS half-steps");
         let model = als::fit(data, &pop.vocab, params, &bar);
         bar.finish_and_clear();
-        let bar = output::steps_bar(pop.vocab.len() as u64, "ALS neighbours");
+        let bar = progress::bar(Unit::Steps, pop.vocab.len() as u64, "ALS neighbours");
         let table = als::item_table(
             &model.item_factors,
             &pop.vocab,
@@ -412,6 +470,54 @@ fn run_train(args: TrainArgs) -> Result<()> {
         );
         bar.finish_and_clear();
         write_table(&args.out.join(train::ITEM2ITEM_ALS), &table)?;
+    }
+    let embedding_catalog = match args.model {
+        ModelKind::Embedding => Some(Catalog::load(&args.catalog).with_context(|| {
+            "the embedding needs the catalog for its artist and genre tokens; \
+             pass --catalog FILE (botify's tracks.jsonl)"
+        })?),
+        ModelKind::All => match Catalog::load(&args.catalog) {
+            Ok(catalog) => Some(catalog),
+            Err(err) => {
+                warn(format!(
+                    "skipping the embedding: {err}; pass --catalog FILE (botify's tracks.jsonl) \
+                     to train it"
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some(catalog) = embedding_catalog {
+        let params = item2vec::Params {
+            dim: args.dim.max(1),
+            epochs: args.epochs.max(1),
+            neighbours: args.neighbours,
+            seed: args.seed,
+            threads,
+            ..item2vec::Params::default()
+        };
+        let bar = progress::bar(Unit::Steps, params.epochs as u64 + 1, "embedding epochs");
+        let embedding = item2vec::fit(data, &catalog, params, &bar);
+        bar.finish_and_clear();
+        let path = args.out.join(train::EMBEDDING);
+        train::write_embedding(&path, &embedding)?;
+        note(format!(
+            "wrote {} ({} tracks, {} dimensions)",
+            path.display(),
+            embedding.tracks(),
+            embedding.dim
+        ));
+    }
+    if matches!(args.model, ModelKind::SessionKnn | ModelKind::All) {
+        let kept = recent_sessions::select(data, args.keep_sessions, botify::models::LIKED.into());
+        let path = args.out.join(train::SESSIONS);
+        train::write_sessions(&path, &kept)?;
+        note(format!(
+            "wrote {} ({} sessions)",
+            path.display(),
+            kept.len()
+        ));
     }
     note(format!("done in {:.2}s", started.elapsed().as_secs_f64()));
     Ok(())
@@ -434,7 +540,34 @@ fn run_eval(args: EvalArgs) -> Result<()> {
     if args.k.is_empty() || args.k.contains(&0) {
         bail!("--k takes positive cut-offs, e.g. --k 10 or --k 5,10,50");
     }
-    let models = eval::load_models(&args.models)?;
+    if args.max_queries == 0 {
+        bail!("--max-queries must be at least 1; use --recommenders none to skip the recommenders");
+    }
+    let mut names = eval::recommender_names(&args.recommenders)?;
+    let catalog = if names.is_empty() {
+        None
+    } else if args.catalog.exists() {
+        Some(Arc::new(Catalog::load(&args.catalog)?))
+    } else {
+        warn(format!(
+            "no catalog at {}: evaluating the trained tables only; pass --catalog FILE \
+             (botify's tracks.jsonl) to evaluate the recommenders too",
+            args.catalog.display()
+        ));
+        names.clear();
+        None
+    };
+    let mut models = match &catalog {
+        Some(_) => eval::load_tables(&args.models)?,
+        None => eval::load_models(&args.models)?,
+    };
+    if let Some(catalog) = &catalog {
+        models.extend(eval::load_recommenders(
+            &names,
+            Arc::clone(catalog),
+            &args.models,
+        )?);
+    }
     let (records, mut sessions, _) = load_sessions(&args.input)?;
     match sessions::holdout_cutoff(&sessions, args.holdout) {
         Some(cutoff) => {
@@ -447,7 +580,40 @@ fn run_eval(args: EvalArgs) -> Result<()> {
         }
         None => warn("--holdout 0: evaluating on every session, including those the tables may have been trained on"),
     }
-    let rows = eval::evaluate(&records, &sessions, &models, &args.k, args.liked);
+    if let Some(catalog) = &catalog {
+        let (outside, events) = eval::tracks_outside(&records, &sessions, catalog);
+        if outside > 0 {
+            warn(format!(
+                "{outside} of {events} held-out events play tracks not in {}: botify refuses \
+                 them, so the recommenders get no list there; is --catalog the world these \
+                 logs came from?",
+                args.catalog.display()
+            ));
+        }
+        let queries = eval::count_queries(&records, &sessions, args.liked);
+        let names = names.join(", ");
+        if queries > args.max_queries {
+            note(format!(
+                "recommenders ({names}) are scored on the first {} of {queries} queries in \
+                 session order (--max-queries); the tables on all {queries}",
+                args.max_queries
+            ));
+        } else {
+            note(format!(
+                "recommenders ({names}) and tables are scored on all {queries} queries \
+                 (at most --max-queries {} for recommenders)",
+                args.max_queries
+            ));
+        }
+    }
+    let options = eval::Options {
+        liked: args.liked,
+        max_queries: args.max_queries,
+        seed: args.seed,
+        threads: args.input.threads.max(1),
+        progress: true,
+    };
+    let rows = eval::evaluate(&records, &sessions, &models, &args.k, &options);
     let table = eval::to_table(&rows);
     match args.format {
         Format::Table => print!("{}", table.to_terminal()),
@@ -472,7 +638,7 @@ fn run_synth(args: SynthArgs) -> Result<()> {
         seed: args.seed,
         ..SynthParams::default()
     };
-    let bar = output::steps_bar(args.events, "events");
+    let bar = progress::bar(Unit::Steps, args.events, "events");
     let files = synth::generate(&args.out, &params, &bar)?;
     note(format!(
         "wrote {} events in {} files under {} in {:.2}s",

@@ -1,65 +1,208 @@
-//! Offline next-track evaluation of trained tables on held-out sessions.
+//! Offline next-track evaluation on held-out sessions: of the trained tables
+//! botify loads, and of botify's recommenders themselves, run by the very
+//! code that serves traffic.
 //!
 //! Protocol, mirroring how botify serves: at each position of a held-out
-//! session the model sees the track just played (`a`) and proposes its list —
-//! an item-to-item table its row for `a`, popularity its global top — minus
-//! the tracks already heard in the session (botify never repeats one), cut at
-//! k. The query counts when the listener then played the next track for at
-//! least `liked` of its length; that track is the one relevant item. Per query,
-//! with a hit at rank r (1-based): precision@k = 1/k, recall@k = 1,
+//! session the model sees the track just played (`a`) and proposes its list,
+//! minus the tracks already heard in the session (botify never repeats one),
+//! cut at k:
+//! - an item-to-item table: its row for `a`; popularity: its global top;
+//! - a recommender ([`Model::Recommender`], built by
+//!   `botify::recommenders::build` from its experiment name): its successive
+//!   choices. It is given the [`UserState`] botify's state store would hold —
+//!   the session's listens (track, listened fraction) up to and including
+//!   `a`, the last [`MAX_SESSION_LISTENS`] of them, no long-term profile — and
+//!   `recommend` is called up to k times, each pick joining the heard tracks
+//!   [`Allowed`] excludes, so rank r is what it would have served had the
+//!   first r − 1 picks been turned down; a `None` ends the list. Its random
+//!   choices come from a `SmallRng` seeded per query from
+//!   [`Options::seed`] and the query's index, so results do not depend on
+//!   the number of threads. Tracks missing from the catalog are ones botify
+//!   refuses: they never enter the state, and a query after one gets no list.
+//!
+//! The query counts when the listener then played the next track for at
+//! least `liked` of its length; that track is the one relevant item. Per
+//! query, with a hit at rank r (1-based): precision@k = 1/k, recall@k = 1,
 //! F1@k = 2/(k + 1), NDCG@k = 1/log2(r + 1); all 0 without a hit. Reported
 //! numbers are means over queries, plus `coverage`: the share of queries for
-//! which the model had any candidate (an i2i table has no row for unseen tracks).
+//! which the model had any candidate (an i2i table has no row for unseen
+//! tracks).
+//!
+//! Tables are scored on every query. A recommender costs up to k calls per
+//! query, so it is scored on the first [`Options::max_queries`] queries in
+//! session order only (its rows' `queries` says how many).
 //!
 //! The logs' next tracks were chosen by the recommender that produced them,
 //! so absolute numbers favour models resembling it; compare models on the
 //! same logs rather than reading the numbers alone.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Context as _, Result};
+use botify::catalog::Catalog;
+use botify::experiments::ArmSpec;
+use botify::filters::Filters;
+use botify::models::Models;
+use botify::recommenders::{self, Allowed, Context, Recommender};
+use botify::state::{Listen, StateUpdate, UserState, MAX_SESSION_LISTENS};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::logs::Record;
 use crate::output::{self, Table, Tone};
+use crate::progress::{self, Unit};
 use crate::sessions::Session;
 use crate::train::{self, ITEM2ITEM, ITEM2ITEM_ALS, TOP_TRACKS};
 
+/// Recommenders `analysis eval` runs unless `--recommenders` says otherwise.
+pub const DEFAULT_RECOMMENDERS: &str = "sticky_artist,contextual,memory,session_knn,embedding";
+
 /// A model as botify would serve it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Model {
     /// Global ranking, most popular first.
     Popularity(Vec<u32>),
     /// Per-track neighbours, best first.
     ItemToItem(HashMap<u32, Vec<u32>>),
+    /// One of botify's recommenders with what it reads.
+    Recommender(Arc<Served>),
+}
+
+impl PartialEq for Model {
+    /// Tables by content; recommenders by identity (the same loaded one).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Model::Popularity(a), Model::Popularity(b)) => a == b,
+            (Model::ItemToItem(a), Model::ItemToItem(b)) => a == b,
+            (Model::Recommender(a), Model::Recommender(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 impl Model {
-    /// Up to `k` candidates after `track`, skipping `heard`.
+    /// Up to `k` candidates after `track`, skipping `heard` (tables only).
     fn candidates(&self, track: u32, heard: &[u32], k: usize, out: &mut Vec<u32>) {
         out.clear();
         let list = match self {
             Model::Popularity(top) => top.as_slice(),
             Model::ItemToItem(table) => table.get(&track).map_or(&[][..], |v| v.as_slice()),
+            Model::Recommender(_) => &[],
         };
         out.extend(list.iter().filter(|t| !heard.contains(t)).take(k));
     }
 }
 
-/// A model file found in the models folder.
+/// A botify recommender and everything it reads, as the engine holds them.
+pub struct Served {
+    pub recommender: Box<dyn Recommender>,
+    pub catalog: Arc<Catalog>,
+    pub models: Arc<Models>,
+    /// No blocked tracks offline: the logs say nothing about past filters.
+    pub filters: Filters,
+}
+
+impl fmt::Debug for Served {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Served")
+            .field("recommender", &self.recommender.name())
+            .field("catalog_tracks", &self.catalog.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Served {
+    /// The recommender's list after `events[at]` of `user`'s session: up to
+    /// `k` successive picks, each excluded from the next (see the module doc).
+    pub fn recommend_list(
+        &self,
+        user: u64,
+        events: &[Record],
+        at: usize,
+        k: usize,
+        rng: &mut SmallRng,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        let now = &events[at];
+        let catalog = &*self.catalog;
+        if !catalog.contains(now.track) {
+            return; // botify answers 400: no recommendation
+        }
+        let mut listens: Vec<Listen> = events[..=at]
+            .iter()
+            .filter(|e| catalog.contains(e.track))
+            .map(|e| Listen {
+                track: e.track,
+                time: e.time,
+            })
+            .collect();
+        if listens.len() > MAX_SESSION_LISTENS {
+            listens.drain(..listens.len() - MAX_SESSION_LISTENS);
+        }
+        let state = UserState {
+            listens,
+            ..UserState::default()
+        };
+        let mut heard = state.heard();
+        for _ in 0..k {
+            let mut ctx = Context {
+                user,
+                track: now.track,
+                time: now.time,
+                catalog,
+                models: &self.models,
+                state: &state,
+                allowed: Allowed {
+                    catalog,
+                    filters: &self.filters,
+                    heard: &heard,
+                },
+                rng: &mut *rng,
+            };
+            let mut update = StateUpdate::default();
+            let Some(pick) = self.recommender.recommend(&mut ctx, &mut update) else {
+                break;
+            };
+            out.push(pick);
+            heard.push(pick);
+        }
+    }
+}
+
+/// A model file found in the models folder, or a recommender.
 #[derive(Debug, Clone)]
 pub struct NamedModel {
     /// `popularity` for `top_tracks.json`; the file stem for item-to-item
-    /// tables (`item2item`, `item2item_als`, …), the name botify knows them by.
+    /// tables (`item2item`, `item2item_als`, …), the name botify knows them
+    /// by; a recommender's experiment name (`sticky_artist`, …).
     pub name: String,
     pub model: Model,
 }
 
 /// Loads the model files in `dir` the way botify does: `top_tracks.json` and
-/// every `item2item*.jsonl` table (by name order).
+/// every `item2item*.jsonl` table (by name order). Fails when there is none.
 pub fn load_models(dir: &Path) -> Result<Vec<NamedModel>> {
+    let models = load_tables(dir)?;
+    if models.is_empty() {
+        bail!(
+            "no model files in {}: expected {TOP_TRACKS}, {ITEM2ITEM} or {ITEM2ITEM_ALS}; \
+             create them with `analysis train --out {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(models)
+}
+
+/// [`load_models`], but a folder without tables gives an empty list (the
+/// recommenders still run, on catalog metadata).
+pub fn load_tables(dir: &Path) -> Result<Vec<NamedModel>> {
     let mut models = Vec::new();
     let top = dir.join(TOP_TRACKS);
     if top.is_file() {
@@ -94,15 +237,92 @@ pub fn load_models(dir: &Path) -> Result<Vec<NamedModel>> {
             model: Model::ItemToItem(train::read_item_table(&path)?),
         });
     }
-    if models.is_empty() {
-        bail!(
-            "no model files in {}: expected {TOP_TRACKS}, {ITEM2ITEM} or {ITEM2ITEM_ALS}; \
-             create them with `analysis train --out {}`",
-            dir.display(),
-            dir.display()
-        );
-    }
     Ok(models)
+}
+
+/// The recommender names of a `--recommenders` list: checked against
+/// botify's, in the order given; `none` alone gives none.
+pub fn recommender_names(list: &[String]) -> Result<Vec<String>> {
+    let names: Vec<String> = list
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names == ["none"] {
+        return Ok(Vec::new());
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            bail!("--recommenders lists {name:?} twice");
+        }
+        if let Err(err) = recommenders::build(&ArmSpec::Name(name.clone())) {
+            bail!("--recommenders: {err}; or `none` to evaluate the tables only");
+        }
+    }
+    Ok(names)
+}
+
+/// Builds each named recommender with default parameters, as an experiment
+/// arm `"name"` would, all sharing `catalog` and botify's models loaded once
+/// from `dir` (`Models::load`: the tables, embedding and sessions botify
+/// serves from).
+pub fn load_recommenders(
+    names: &[String],
+    catalog: Arc<Catalog>,
+    dir: &Path,
+) -> Result<Vec<NamedModel>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let models = Arc::new(
+        Models::load(dir)
+            .with_context(|| format!("botify cannot load --models {}", dir.display()))?,
+    );
+    names
+        .iter()
+        .map(|name| recommender(name, Arc::clone(&catalog), Arc::clone(&models)))
+        .collect()
+}
+
+/// botify's recommender `name` with default parameters, reading `catalog`
+/// and `models`.
+pub fn recommender(name: &str, catalog: Arc<Catalog>, models: Arc<Models>) -> Result<NamedModel> {
+    let recommender = recommenders::build(&ArmSpec::Name(name.to_string()))
+        .map_err(|err| anyhow::anyhow!("--recommenders: {err}"))?;
+    Ok(NamedModel {
+        name: name.to_string(),
+        model: Model::Recommender(Arc::new(Served {
+            recommender,
+            catalog,
+            models,
+            filters: Filters::default(),
+        })),
+    })
+}
+
+/// Held-out events whose track is not in `catalog`, and all held-out events:
+/// many outside means the catalog is not the world the logs came from.
+pub fn tracks_outside(records: &[Record], sessions: &[Session], catalog: &Catalog) -> (u64, u64) {
+    let mut outside = 0;
+    let mut total = 0;
+    for session in sessions {
+        for event in session.events(records) {
+            total += 1;
+            outside += !catalog.contains(event.track) as u64;
+        }
+    }
+    (outside, total)
+}
+
+/// Next-track queries in `sessions`: positions whose next track was liked.
+pub fn count_queries(records: &[Record], sessions: &[Session], liked: f64) -> u64 {
+    sessions
+        .iter()
+        .map(|s| {
+            let events = s.events(records);
+            events.iter().skip(1).filter(|e| e.time >= liked).count() as u64
+        })
+        .sum()
 }
 
 /// One model at one cut-off.
@@ -118,56 +338,76 @@ pub struct EvalRow {
     pub ndcg: f64,
 }
 
-/// Scores `models` on the next-track queries of `sessions`.
-pub fn evaluate(
-    records: &[Record],
-    sessions: &[Session],
-    models: &[NamedModel],
-    ks: &[usize],
-    liked: f64,
-) -> Vec<EvalRow> {
-    let max_k = ks.iter().copied().max().unwrap_or(0);
-    let mut rows = Vec::new();
-    let mut heard = Vec::new();
-    let mut list = Vec::new();
-    for named in models {
-        let mut queries = 0u64;
-        let mut covered = 0u64;
-        // Per k: sums of precision, recall, F1, NDCG.
-        let mut sums = vec![[0.0f64; 4]; ks.len()];
-        for session in sessions {
-            let events = session.events(records);
-            heard.clear();
-            for pair in events.windows(2) {
-                let (now, next) = (&pair[0], &pair[1]);
-                heard.push(now.track);
-                if next.time < liked {
-                    continue;
-                }
-                queries += 1;
-                named.model.candidates(now.track, &heard, max_k, &mut list);
-                covered += !list.is_empty() as u64;
-                let Some(rank) = list.iter().position(|&t| t == next.track) else {
-                    continue;
-                };
-                for (sum, &k) in sums.iter_mut().zip(ks) {
-                    if rank < k {
-                        let precision = 1.0 / k as f64;
-                        sum[0] += precision;
-                        sum[1] += 1.0;
-                        sum[2] += 2.0 * precision / (precision + 1.0);
-                        sum[3] += 1.0 / ((rank + 2) as f64).log2();
-                    }
-                }
+/// How [`evaluate`] runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// A next track is relevant when listened at least this fraction.
+    pub liked: f64,
+    /// Most queries a recommender is scored on: the first ones in session
+    /// order (tables are scored on all).
+    pub max_queries: u64,
+    /// Seed of the recommenders' random choices.
+    pub seed: u64,
+    /// Worker threads for the recommenders.
+    pub threads: usize,
+    /// Show a progress bar per recommender (on a terminal).
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            liked: 0.5,
+            max_queries: 20_000,
+            seed: 42,
+            threads: 1,
+            progress: false,
+        }
+    }
+}
+
+/// Running sums of one model's metrics.
+struct Scores {
+    queries: u64,
+    covered: u64,
+    /// Per k: sums of precision, recall, F1, NDCG.
+    sums: Vec<[f64; 4]>,
+}
+
+impl Scores {
+    fn new(ks: &[usize]) -> Scores {
+        Scores {
+            queries: 0,
+            covered: 0,
+            sums: vec![[0.0; 4]; ks.len()],
+        }
+    }
+
+    /// One query: whether the model had a candidate, and the 0-based rank
+    /// of the next track in its list.
+    fn add(&mut self, ks: &[usize], covered: bool, rank: Option<usize>) {
+        self.queries += 1;
+        self.covered += covered as u64;
+        let Some(rank) = rank else { return };
+        for (sum, &k) in self.sums.iter_mut().zip(ks) {
+            if rank < k {
+                let precision = 1.0 / k as f64;
+                sum[0] += precision;
+                sum[1] += 1.0;
+                sum[2] += 2.0 * precision / (precision + 1.0);
+                sum[3] += 1.0 / ((rank + 2) as f64).log2();
             }
         }
-        let q = queries.max(1) as f64;
-        for (sum, &k) in sums.iter().zip(ks) {
+    }
+
+    fn rows(&self, name: &str, ks: &[usize], rows: &mut Vec<EvalRow>) {
+        let q = self.queries.max(1) as f64;
+        for (sum, &k) in self.sums.iter().zip(ks) {
             rows.push(EvalRow {
-                model: named.name.clone(),
+                model: name.to_string(),
                 k,
-                queries,
-                coverage: covered as f64 / q,
+                queries: self.queries,
+                coverage: self.covered as f64 / q,
                 precision: sum[0] / q,
                 recall: sum[1] / q,
                 f1: sum[2] / q,
@@ -175,9 +415,162 @@ pub fn evaluate(
             });
         }
     }
+}
+
+/// Scores `models` on the next-track queries of `sessions`: rows per model
+/// (in the order given), per k.
+pub fn evaluate(
+    records: &[Record],
+    sessions: &[Session],
+    models: &[NamedModel],
+    ks: &[usize],
+    options: &Options,
+) -> Vec<EvalRow> {
+    let max_k = ks.iter().copied().max().unwrap_or(0);
+    let mut rows = Vec::new();
+    let mut queries: Option<Vec<Query>> = None;
+    for named in models {
+        let scores = match &named.model {
+            Model::Recommender(served) => {
+                let queries = queries.get_or_insert_with(|| {
+                    first_queries(records, sessions, options.liked, options.max_queries)
+                });
+                score_recommender(
+                    served,
+                    &named.name,
+                    records,
+                    sessions,
+                    queries,
+                    ks,
+                    max_k,
+                    options,
+                )
+            }
+            table => score_table(table, records, sessions, ks, max_k, options.liked),
+        };
+        scores.rows(&named.name, ks, &mut rows);
+    }
     rows
 }
 
+fn score_table(
+    model: &Model,
+    records: &[Record],
+    sessions: &[Session],
+    ks: &[usize],
+    max_k: usize,
+    liked: f64,
+) -> Scores {
+    let mut scores = Scores::new(ks);
+    let mut heard = Vec::new();
+    let mut list = Vec::new();
+    for session in sessions {
+        let events = session.events(records);
+        heard.clear();
+        for pair in events.windows(2) {
+            let (now, next) = (&pair[0], &pair[1]);
+            heard.push(now.track);
+            if next.time < liked {
+                continue;
+            }
+            model.candidates(now.track, &heard, max_k, &mut list);
+            let rank = list.iter().position(|&t| t == next.track);
+            scores.add(ks, !list.is_empty(), rank);
+        }
+    }
+    scores
+}
+
+/// A query: a session (its index) and the position of the track just played.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Query {
+    session: u32,
+    at: u32,
+}
+
+/// The first `max` queries, in session order.
+fn first_queries(records: &[Record], sessions: &[Session], liked: f64, max: u64) -> Vec<Query> {
+    let mut queries = Vec::new();
+    'sessions: for (index, session) in sessions.iter().enumerate() {
+        let events = session.events(records);
+        for at in 0..events.len().saturating_sub(1) {
+            if queries.len() as u64 >= max {
+                break 'sessions;
+            }
+            if events[at + 1].time >= liked {
+                queries.push(Query {
+                    session: index as u32,
+                    at: at as u32,
+                });
+            }
+        }
+    }
+    queries
+}
+
+/// The recommender's (covered, rank) per query, computed in parallel, each
+/// query with its own seeded generator, then summed in query order: the
+/// result does not depend on `options.threads`.
+#[allow(clippy::too_many_arguments)]
+fn score_recommender(
+    served: &Served,
+    name: &str,
+    records: &[Record],
+    sessions: &[Session],
+    queries: &[Query],
+    ks: &[usize],
+    max_k: usize,
+    options: &Options,
+) -> Scores {
+    let bar = progress::bar_if(
+        options.progress,
+        Unit::Steps,
+        queries.len() as u64,
+        name.to_string(),
+    );
+    let threads = options.threads.max(1);
+    let chunk = queries.len().div_ceil(threads).max(1);
+    let outcomes: Vec<(bool, Option<usize>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = queries
+            .chunks(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                let bar = &bar;
+                scope.spawn(move || {
+                    let mut list = Vec::with_capacity(max_k);
+                    let mut out = Vec::with_capacity(part.len());
+                    for (i, query) in part.iter().enumerate() {
+                        let index = (c * chunk + i) as u64;
+                        let mut rng = SmallRng::seed_from_u64(query_seed(options.seed, index));
+                        let session = &sessions[query.session as usize];
+                        let events = session.events(records);
+                        let at = query.at as usize;
+                        served.recommend_list(session.user, events, at, max_k, &mut rng, &mut list);
+                        let next = events[at + 1].track;
+                        out.push((!list.is_empty(), list.iter().position(|&t| t == next)));
+                        bar.inc(1);
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("recommender evaluation thread panicked"))
+            .collect()
+    });
+    bar.finish_and_clear();
+    let mut scores = Scores::new(ks);
+    for (covered, rank) in outcomes {
+        scores.add(ks, covered, rank);
+    }
+    scores
+}
+
+/// The seed of query `index`'s generator.
+fn query_seed(seed: u64, index: u64) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index
+}
 /// The rows as a table; the best NDCG at each k is highlighted.
 pub fn to_table(rows: &[EvalRow]) -> Table {
     let mut t = Table::new(&[
@@ -216,21 +609,80 @@ pub fn to_table(rows: &[EvalRow]) -> Table {
 mod tests {
     use super::*;
     use crate::sessions;
+    use botify::catalog::Track;
+
+    /// Artists A (tracks 0, 1), B (2, 3, 4), C (5); genres rock (A, B) and
+    /// jazz (C). Catalog popularity: 3 > 1 > 5 > 2 > 4 > 0.
+    fn catalog() -> Arc<Catalog> {
+        let rows = [
+            ("A", "rock", 0.1),
+            ("A", "rock", 0.5),
+            ("B", "rock", 0.3),
+            ("B", "rock", 0.9),
+            ("B", "rock", 0.2),
+            ("C", "jazz", 0.4),
+        ];
+        let tracks = rows
+            .iter()
+            .enumerate()
+            .map(|(i, &(artist, genre, popularity))| Track {
+                track: i as u32,
+                artist: artist.into(),
+                title: format!("t{i}"),
+                genre: Some(genre.into()),
+                year: None,
+                popularity: Some(popularity),
+            })
+            .collect();
+        Arc::new(Catalog::from_tracks(tracks))
+    }
+
+    /// Sorted records and the closed sessions of `sessions`, one per user
+    /// (user i + 1), each a list of (track, time) ending with `last`.
+    fn logs(sessions: &[Vec<(u32, f64)>]) -> (Vec<Record>, Vec<Session>) {
+        let mut records = Vec::new();
+        for (u, listens) in sessions.iter().enumerate() {
+            for (i, &(track, time)) in listens.iter().enumerate() {
+                let next = listens.get(i + 1).map(|x| x.0);
+                let ts = 1_000 * u as u64 + i as u64;
+                records.push(Record::new(
+                    u as u64 + 1,
+                    ts,
+                    track,
+                    time,
+                    0.001,
+                    next,
+                    0,
+                    next.is_none(),
+                ));
+            }
+        }
+        sessions::sort(&mut records);
+        let (sessions, _) = sessions::sessionize(&records);
+        (records, sessions)
+    }
+
+    fn served(name: &str) -> NamedModel {
+        recommender(name, catalog(), Arc::new(Models::default())).unwrap()
+    }
+
+    /// The list `named` (a recommender) proposes after position `at` of the
+    /// first session.
+    fn list(named: &NamedModel, records: &[Record], sessions: &[Session], at: usize) -> Vec<u32> {
+        let Model::Recommender(served) = &named.model else {
+            panic!("{} is a table", named.name)
+        };
+        let mut out = Vec::new();
+        let mut rng = SmallRng::seed_from_u64(1);
+        let events = sessions[0].events(records);
+        served.recommend_list(sessions[0].user, events, at, 6, &mut rng, &mut out);
+        out
+    }
 
     #[test]
     fn scores_hits_by_rank_and_skips_heard_tracks() {
         // One session 1 → 2 (liked) → 3 (skipped, not a query) → 4 (liked).
-        let tracks = [(1, 1.0), (2, 0.9), (3, 0.1), (4, 0.6)];
-        let mut records: Vec<Record> = tracks
-            .iter()
-            .enumerate()
-            .map(|(i, &(t, time))| {
-                let next = tracks.get(i + 1).map(|x| x.0);
-                Record::new(7, i as u64, t, time, 0.001, next, 0, next.is_none())
-            })
-            .collect();
-        sessions::sort(&mut records);
-        let (sessions, _) = sessions::sessionize(&records);
+        let (records, sessions) = logs(&[vec![(1, 1.0), (2, 0.9), (3, 0.1), (4, 0.6)]]);
         let table = HashMap::from([
             (1, vec![9, 2]),    // query 1 → 2: hit at rank 2
             (3, vec![1, 2, 4]), // query 3 → 4: 1 and 2 were heard, so 4 is rank 1
@@ -239,9 +691,10 @@ mod tests {
             name: "item2item".to_string(),
             model: Model::ItemToItem(table),
         }];
-        let rows = evaluate(&records, &sessions, &models, &[1, 2], 0.5);
+        let rows = evaluate(&records, &sessions, &models, &[1, 2], &Options::default());
         let (at1, at2) = (&rows[0], &rows[1]);
         assert_eq!((at1.queries, at1.coverage), (2, 1.0));
+        assert_eq!(count_queries(&records, &sessions, 0.5), 2);
         // k = 1: only the second query hits.
         assert_eq!((at1.precision, at1.recall, at1.ndcg), (0.5, 0.5, 0.5));
         assert!((at1.f1 - 0.5).abs() < 1e-12);
@@ -249,6 +702,179 @@ mod tests {
         assert_eq!((at2.precision, at2.recall), (0.5, 1.0));
         assert!((at2.f1 - 2.0 / 3.0).abs() < 1e-12);
         assert!((at2.ndcg - (1.0 / 3f64.log2() + 1.0) / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn sticky_artist_hits_the_same_artist_at_rank_one_and_stops_when_exhausted() {
+        // 0 (A) → 1 (A) → 2 (B) → 5 (C): three queries, every next track liked.
+        let (records, sessions) = logs(&[vec![(0, 1.0), (1, 0.9), (2, 0.8), (5, 0.7)]]);
+        let sticky = served("sticky_artist");
+        // After 0 the only unheard A track is 1: 0 itself is in the state.
+        assert_eq!(list(&sticky, &records, &sessions, 0), [1]);
+        // After 0, 1 artist A is exhausted: the first `None` ends the list.
+        assert!(list(&sticky, &records, &sessions, 1).is_empty());
+        // After 2: the rest of B, each once, never a heard track.
+        let mut rest = list(&sticky, &records, &sessions, 2);
+        rest.sort_unstable();
+        assert_eq!(rest, [3, 4]);
+
+        let popularity = NamedModel {
+            name: "popularity".into(),
+            model: Model::Popularity(vec![4, 5]),
+        };
+        let models = [popularity, sticky];
+        let rows = evaluate(&records, &sessions, &models, &[1, 3], &Options::default());
+        let names: Vec<(&str, usize)> = rows.iter().map(|r| (r.model.as_str(), r.k)).collect();
+        assert_eq!(
+            names,
+            [
+                ("popularity", 1),
+                ("popularity", 3),
+                ("sticky_artist", 1),
+                ("sticky_artist", 3)
+            ]
+        );
+        let at1 = &rows[2];
+        assert_eq!(at1.queries, 3);
+        assert!((at1.coverage - 2.0 / 3.0).abs() < 1e-12, "{at1:?}");
+        assert!((at1.ndcg - 1.0 / 3.0).abs() < 1e-12, "{at1:?}");
+        assert!((at1.recall - 1.0 / 3.0).abs() < 1e-12, "{at1:?}");
+        // Popularity hits only 5, at rank 2: sticky_artist is best at both k.
+        assert_eq!(rows[0].ndcg, 0.0);
+        assert!((rows[1].ndcg - 1.0 / 3.0 / 3f64.log2()).abs() < 1e-12);
+        let tones: Vec<Tone> = to_table(&rows).rows.iter().map(|r| r.1).collect();
+        assert_eq!(tones, [Tone::Plain, Tone::Plain, Tone::Good, Tone::Good]);
+    }
+
+    #[test]
+    fn recommender_lists_never_hold_heard_tracks_or_repeats() {
+        let (records, sessions) = logs(&[vec![(0, 1.0), (3, 0.9), (1, 0.2), (2, 0.8), (5, 1.0)]]);
+        for name in recommenders::NAMES {
+            let named = served(name);
+            let events = sessions[0].events(&records);
+            for at in 0..events.len() - 1 {
+                let got = list(&named, &records, &sessions, at);
+                let heard: Vec<u32> = events[..=at].iter().map(|e| e.track).collect();
+                assert!(got.len() <= 6 - heard.len(), "{name} at {at}: {got:?}");
+                for (i, t) in got.iter().enumerate() {
+                    assert!(!heard.contains(t), "{name} at {at} served heard {t}");
+                    assert!(!got[..i].contains(t), "{name} at {at} repeats {t}");
+                }
+            }
+        }
+        // contextual after 0, 3: the other B tracks by popularity, then the
+        // rest of rock (A) minus 0; jazz is not a neighbour.
+        let contextual = served("contextual");
+        assert_eq!(list(&contextual, &records, &sessions, 1), [2, 4, 1]);
+    }
+
+    #[test]
+    fn recommenders_see_the_whole_session_so_far() {
+        // 0 liked, then 3 skipped: `embedding` (no trained index) anchors on
+        // the latest like, 0, and proposes its artist's 1 first; `contextual`
+        // only looks at 3, and ranks 1 third.
+        let (records, sessions) = logs(&[vec![(0, 1.0), (3, 0.1), (1, 0.9), (5, 1.0)]]);
+        let embedding = served("embedding");
+        assert_eq!(list(&embedding, &records, &sessions, 1).first(), Some(&1));
+        let contextual = served("contextual");
+        assert_eq!(list(&contextual, &records, &sessions, 1), [2, 4, 1]);
+        let rows = evaluate(
+            &records,
+            &sessions,
+            &[embedding, contextual],
+            &[1],
+            &Options::default(),
+        );
+        // Queries: 3 → 1 and 1 → 5 (0 → 3 was skipped).
+        assert_eq!((rows[0].queries, rows[1].queries), (2, 2));
+        assert!(
+            rows[0].ndcg >= 0.5 && rows[1].ndcg < rows[0].ndcg,
+            "{rows:?}"
+        );
+    }
+
+    #[test]
+    fn tracks_outside_the_catalog_never_reach_a_recommender() {
+        // botify refuses track 99: it is not in the state, and the query
+        // after it gets no list.
+        let (records, sessions) = logs(&[vec![(0, 1.0), (99, 1.0), (1, 0.9), (3, 1.0), (2, 1.0)]]);
+        assert_eq!(tracks_outside(&records, &sessions, &catalog()), (1, 5));
+        for name in recommenders::NAMES {
+            let named = served(name);
+            assert!(list(&named, &records, &sessions, 1).is_empty(), "{name}");
+            // Every other position runs (session_knn and embedding read the
+            // artist of every listen: 99 would panic).
+            for at in [0, 2, 3] {
+                let got = list(&named, &records, &sessions, at);
+                assert!(!got.contains(&99), "{name}: {got:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn recommenders_get_the_first_max_queries_reproducibly_on_any_threads() {
+        // 40 sessions of 6 listens over the catalog, all liked: 5 queries each.
+        let sessions: Vec<Vec<(u32, f64)>> = (0..40u32)
+            .map(|u| (0..6).map(|i| ((u + i * 5) % 6, 1.0)).collect())
+            .collect();
+        let (records, sessions) = logs(&sessions);
+        let models = [
+            NamedModel {
+                name: "popularity".into(),
+                model: Model::Popularity(vec![3, 1, 5, 2, 4, 0]),
+            },
+            served("random"),
+            served("sticky_artist"),
+        ];
+        let options = Options {
+            max_queries: 37,
+            ..Options::default()
+        };
+        let rows = evaluate(&records, &sessions, &models, &[2, 5], &options);
+        let queries: Vec<u64> = rows.iter().map(|r| r.queries).collect();
+        assert_eq!(queries, [200, 200, 37, 37, 37, 37]);
+        // The first 37 in session order: 7 whole sessions, then 2 queries.
+        let first = first_queries(&records, &sessions, 0.5, 37);
+        assert_eq!(first.len(), 37);
+        assert_eq!(first[36], Query { session: 7, at: 1 });
+        for threads in [2, 3, 8] {
+            let again = evaluate(
+                &records,
+                &sessions,
+                &models,
+                &[2, 5],
+                &Options { threads, ..options },
+            );
+            assert_eq!(again, rows, "{threads} threads");
+        }
+        // Tables ignore --max-queries: same rows as without recommenders.
+        let tables = evaluate(&records, &sessions, &models[..1], &[2, 5], &options);
+        assert_eq!(tables[..], rows[..2]);
+        // `random` over 6 tracks after 1–5 heard (16 draws, then `None`).
+        assert!(rows[2].coverage > 0.8 && rows[3].recall > 0.0, "{rows:?}");
+    }
+
+    #[test]
+    fn recommender_names_are_botify_names_or_none() {
+        let list = |s: &str| recommender_names(&s.split(',').map(String::from).collect::<Vec<_>>());
+        assert!(list("none").unwrap().is_empty());
+        assert_eq!(
+            list(DEFAULT_RECOMMENDERS).unwrap(),
+            [
+                "sticky_artist",
+                "contextual",
+                "memory",
+                "session_knn",
+                "embedding"
+            ]
+        );
+        let err = list("sticky_artist,magic").unwrap_err().to_string();
+        assert!(
+            err.contains("\"magic\"") && err.contains("session_knn") && err.contains("none"),
+            "{err}"
+        );
+        let err = list("memory,memory").unwrap_err().to_string();
+        assert!(err.contains("twice"), "{err}");
     }
 
     #[test]
@@ -281,6 +907,7 @@ mod tests {
             err.contains(TOP_TRACKS) && err.contains("analysis train"),
             "{err}"
         );
+        assert!(load_tables(dir.path()).unwrap().is_empty());
         train::write_top_tracks(&dir.path().join(TOP_TRACKS), &[3, 1]).unwrap();
         train::write_item_table(&dir.path().join("item2item_x.jsonl"), &vec![(1, vec![2])])
             .unwrap();
@@ -290,5 +917,16 @@ mod tests {
         let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["popularity", "item2item", "item2item_x"]);
         assert_eq!(models[0].model, Model::Popularity(vec![3, 1]));
+        // botify's loader reads the same folder for the recommenders.
+        let recs = load_recommenders(&["contextual".into()], catalog(), dir.path()).unwrap();
+        let Model::Recommender(served) = &recs[0].model else {
+            panic!("not a recommender")
+        };
+        assert_eq!(
+            served.models.table("item2item").unwrap().neighbours(1),
+            &[3]
+        );
+        assert_eq!(recs[0].model, recs[0].model.clone());
+        assert_ne!(recs[0].model, models[0].model);
     }
 }

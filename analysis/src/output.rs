@@ -1,15 +1,13 @@
-//! Shared output plumbing: tables in the four formats, progress bars, and
-//! atomic file writes.
+//! Shared output plumbing: tables in the four formats and atomic file writes
+//! (progress bars are in [`crate::progress`]).
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::path::Path;
-use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 /// How a table is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -188,37 +186,6 @@ pub fn percent(value: f64) -> String {
     } else {
         "n/a".to_string()
     }
-}
-
-/// A progress bar over bytes, on stderr (hidden when stderr is not a terminal).
-pub fn bytes_bar(total: u64, message: &'static str) -> ProgressBar {
-    let bar = ProgressBar::new(total).with_message(message);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>14} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        )
-        .expect("static template")
-        .progress_chars("=> "),
-    );
-    bar
-}
-
-/// A progress bar over steps (iterations, tracks), on stderr.
-pub fn steps_bar(total: u64, message: &'static str) -> ProgressBar {
-    let bar = ProgressBar::new(total).with_message(message);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} ({elapsed}, {eta})")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
-/// A spinner for work whose size is unknown up front (sorting, counting).
-pub fn spinner(message: &'static str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner().with_message(message);
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 /// Writes `path` through `write`, atomically: the content goes to a temporary

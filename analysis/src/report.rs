@@ -356,10 +356,10 @@ fn html(analysis: &Analysis, read: &ReadReport) -> String {
             page,
             "<tr><td>{}</td><td>{}</td>",
             escape(&arm.label),
-            arm.metrics[0].count
+            arm.metrics[0].count()
         );
         for m in &arm.metrics {
-            let _ = write!(page, "<td>{}</td>", output::num(m.mean, 4));
+            let _ = write!(page, "<td>{}</td>", output::num(m.mean(), 4));
         }
         page.push_str("</tr>\n");
     }

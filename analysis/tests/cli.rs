@@ -114,8 +114,13 @@ fn synth_ab_train_eval_end_to_end() {
     names.sort();
     assert_eq!(
         names,
-        ["item2item.jsonl", "item2item_als.jsonl", "top_tracks.json"],
-        "no temp files left"
+        [
+            "item2item.jsonl",
+            "item2item_als.jsonl",
+            "sessions.jsonl",
+            "top_tracks.json"
+        ],
+        "no temp files left; no catalog here, so no embedding"
     );
     let top: Vec<u32> =
         serde_json::from_str(&fs::read_to_string(models.join("top_tracks.json")).unwrap()).unwrap();
@@ -160,6 +165,151 @@ fn synth_ab_train_eval_end_to_end() {
     assert!(ndcg("item2item", 20) > ndcg("popularity", 20), "{stdout}");
     assert!(ndcg("item2item_als", 20) > 0.0, "{stdout}");
     assert!(ndcg("item2item", 20) >= ndcg("item2item", 5), "{stdout}");
+}
+
+#[test]
+fn eval_scores_botify_recommenders_next_to_the_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("log");
+    let models = tmp.path().join("models");
+    ok(&[
+        "synth",
+        "--out",
+        s(&logs),
+        "--events",
+        "20000",
+        "--users",
+        "300",
+        "--tracks",
+        "1000",
+        "--replicas",
+        "1",
+        "--experiment",
+        "AB:2",
+    ]);
+    // synth's sessions stick to clusters of 50 consecutive ids: one artist each.
+    let catalog = tmp.path().join("tracks.jsonl");
+    let lines: String = (0..1000)
+        .map(|t| {
+            format!(
+                "{{\"track\": {t}, \"artist\": \"artist-{}\", \"title\": \"t{t}\", \"genre\": \"g{}\"}}\n",
+                t / 50,
+                t / 250
+            )
+        })
+        .collect();
+    fs::write(&catalog, lines).unwrap();
+    ok(&[
+        "train",
+        "--logs",
+        s(&logs),
+        "--out",
+        s(&models),
+        "--model",
+        "colisten",
+        "--holdout",
+        "0.2",
+    ]);
+    let eval = |threads: &str| {
+        ok(&[
+            "eval",
+            "--logs",
+            s(&logs),
+            "--models",
+            s(&models),
+            "--holdout",
+            "0.2",
+            "--k",
+            "5,20",
+            "--catalog",
+            s(&catalog),
+            "--recommenders",
+            "sticky_artist,memory,random",
+            "--max-queries",
+            "300",
+            "--threads",
+            threads,
+            "--format",
+            "json",
+        ])
+    };
+    let (stdout, stderr) = eval("2");
+    assert!(stderr.contains("scored on the first 300 of"), "{stderr}");
+    assert!(!stderr.contains("WARNING"), "{stderr}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    let row = |model: &str, k: u64| {
+        rows.iter()
+            .find(|r| r["model"] == model && r["k"] == k)
+            .unwrap_or_else(|| panic!("{model}@{k} in {stdout}"))
+    };
+    let names: Vec<&str> = rows.iter().map(|r| r["model"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "popularity",
+            "popularity",
+            "item2item",
+            "item2item",
+            "sticky_artist",
+            "sticky_artist",
+            "memory",
+            "memory",
+            "random",
+            "random"
+        ]
+    );
+    // Tables on every query, recommenders on the first 300.
+    assert!(
+        row("item2item", 5)["queries"].as_u64().unwrap() > 300,
+        "{stdout}"
+    );
+    for model in ["sticky_artist", "memory", "random"] {
+        assert_eq!(row(model, 20)["queries"], 300, "{stdout}");
+        assert_eq!(row(model, 20)["coverage"], 1.0, "{stdout}");
+    }
+    // Staying in the session's cluster is what synth's listeners like.
+    let ndcg = |model: &str, k: u64| row(model, k)["ndcg"].as_f64().unwrap();
+    assert!(
+        ndcg("sticky_artist", 20) > 2.0 * ndcg("popularity", 20),
+        "{stdout}"
+    );
+    assert!(ndcg("memory", 20) > ndcg("random", 20), "{stdout}");
+    // Seeded per query: the same numbers on one thread.
+    assert_eq!(eval("1").0, stdout);
+
+    // Without the catalog: the tables only, and a warning naming the flag.
+    let missing = tmp.path().join("no-tracks.jsonl");
+    let (stdout, stderr) = ok(&[
+        "eval",
+        "--logs",
+        s(&logs),
+        "--models",
+        s(&models),
+        "--catalog",
+        s(&missing),
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        stderr.contains("WARNING") && stderr.contains("--catalog"),
+        "{stderr}"
+    );
+    let models_seen: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(models_seen, ["popularity", "item2item"], "{stdout}");
+    let err = fails(&[
+        "eval",
+        "--logs",
+        s(&logs),
+        "--models",
+        s(&models),
+        "--recommenders",
+        "sticky_artist,magic",
+    ]);
+    assert!(err.contains("unknown recommender \"magic\""), "{err}");
 }
 
 #[test]
@@ -238,6 +388,17 @@ fn help_documents_every_subcommand() {
         "--report",
         "--arms",
         "--config",
+    ] {
+        assert!(stdout.contains(flag), "{flag} in {stdout}");
+    }
+    let (stdout, _) = ok(&["eval", "--help"]);
+    for flag in [
+        "--models",
+        "--recommenders",
+        "--catalog",
+        "--max-queries",
+        "--seed",
+        "session_knn",
     ] {
         assert!(stdout.contains(flag), "{flag} in {stdout}");
     }

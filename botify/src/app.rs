@@ -14,13 +14,13 @@ use anyhow::Context as _;
 use crate::api::{self, AppState};
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::engine::{Engine, EngineSettings};
+use crate::engine::{Engine, EngineParts, EngineSettings};
 use crate::events::EventLog;
 use crate::experiments::Experiments;
 use crate::filters::Filters;
 use crate::metrics::Metrics;
 use crate::models::Models;
-use crate::state::{MemoryStore, RedisSettings, RedisStore, StateStore};
+use crate::state::{InProcessStore, RedisSettings, RedisStore, StateStore};
 
 pub struct Application {
     server: Server,
@@ -56,21 +56,21 @@ pub fn build_engine(config: &Config, event_log: Option<&EventLog>) -> anyhow::Re
             })
             .with_context(|| format!("invalid --redis-url {url:?}; expected redis://host:port"))?,
         ),
-        None => Arc::new(MemoryStore::new(config.ttls())),
+        None => Arc::new(InProcessStore::new(config.ttls())),
     };
-    let engine = Engine::new(
+    let engine = Engine::new(EngineParts {
         catalog,
         models,
         filters,
         experiments,
         store,
-        event_log.map(EventLog::sender),
-        Arc::new(Metrics::new()),
-        EngineSettings {
+        events: event_log.map(EventLog::sender),
+        metrics: Arc::new(Metrics::new()),
+        settings: EngineSettings {
             models_dir: config.models.clone(),
             store_cooldown: Duration::from_millis(config.state_cooldown_ms),
         },
-    )
+    })
     .map_err(|e| anyhow::anyhow!("{}: {e}", config.experiments.display()))?;
     Ok(engine)
 }

@@ -30,6 +30,10 @@ pub struct Metrics {
     pub fallbacks: IntCounterVec,
     /// Failed state store operations, by operation.
     pub state_errors: IntCounterVec,
+    /// Times the state store's circuit opened: requests then skip the store
+    /// for the cooldown. Errors say how often calls fail; this says how
+    /// often the store went down.
+    pub state_circuit_opened: IntCounter,
     /// Requests that needed a second store round trip to write what a
     /// recommender decided (today: a change of favourite artist).
     pub state_updates: IntCounter,
@@ -86,6 +90,11 @@ impl Metrics {
                 "Failed state store operations",
                 &["op"],
             ),
+            state_circuit_opened: IntCounter::new(
+                "state_circuit_opened_total",
+                "Times a state store failure opened the circuit, so requests skip the store for the cooldown",
+            )
+            .expect("valid counter"),
             state_updates: IntCounter::new(
                 "state_updates_total",
                 "Second state store round trips, to write a recommender's decision",
@@ -116,6 +125,8 @@ impl Metrics {
             .unwrap();
         r.register(Box::new(metrics.fallbacks.clone())).unwrap();
         r.register(Box::new(metrics.state_errors.clone())).unwrap();
+        r.register(Box::new(metrics.state_circuit_opened.clone()))
+            .unwrap();
         r.register(Box::new(metrics.state_updates.clone())).unwrap();
         r.register(Box::new(metrics.events_written.clone()))
             .unwrap();

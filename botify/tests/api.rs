@@ -1,10 +1,8 @@
 //! The HTTP API against the real server on a free loopback port.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::{test_config, TestApp};
+use testkit::{test_config, TestApp};
 
 #[actix_web::test]
 async fn session_never_repeats_a_track() {
@@ -228,7 +226,7 @@ async fn every_answered_request_is_logged_with_its_experiments() {
     }
     app.last(42, track, 0.25).await;
     assert_eq!(app.stop().await, 11);
-    let events = common::read_events(&config.log_dir);
+    let events = testkit::read_events(&config.log_dir);
     assert_eq!(events.len(), 11);
     let last = events.iter().find(|e| e.recommendation.is_none()).unwrap();
     assert_eq!((last.track, last.time), (track, 0.25));

@@ -1,11 +1,9 @@
 //! The `memory` recommender's state in real Redis, and the admin API.
 
-mod common;
-
 use std::collections::HashMap;
 
-use common::{test_config, RedisServer, TestApp};
 use redis::Commands;
+use testkit::{test_config, RedisServer, TestApp};
 
 /// The stored state of `user`: the session's listens as `(track, time)`,
 /// oldest first, and the profile hash.

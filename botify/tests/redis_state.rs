@@ -1,15 +1,13 @@
 //! State in a real Redis: layout, expiry, faults and recovery.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use botify::state::{
     Listen, RedisSettings, RedisStore, StateQuery, StateStore, StoreError, Ttls,
     MAX_SESSION_LISTENS, TRIM_SLACK,
 };
-use common::{test_config, RedisServer, TestApp};
 use redis::Commands;
+use testkit::{test_config, RedisServer, TestApp};
 
 fn store(redis: &RedisServer, namespace: &str) -> RedisStore {
     RedisStore::new(RedisSettings {

@@ -158,6 +158,112 @@ fn best_in(session: &Session<'_>, list: &[u32]) -> Option<u32> {
     None
 }
 
+/// Ground truth about tracks, none about the listener: the bound a
+/// recommender could reach if it had learned the catalog perfectly.
+///
+/// It knows every track's embedding (as a perfectly trained item model
+/// would) and the world's listening rule with its population-mean habits,
+/// but not the session's interest, the user's own habits or the budget. Like
+/// a recommender it sees only the first track and the listen time of each
+/// recommendation, and infers from them where the session points:
+///
+/// ```text
+/// query = emb(first) + Σ_k (time_k / γ^plays_k − ½) · emb(t_k)
+/// ```
+///
+/// (a like pulls the query towards a track, a skip pushes it away; dividing
+/// by the artist discount credits a repeated artist's low time to the
+/// discount, not to the track). It then serves the unheard track with the
+/// highest predicted time, `sigmoid((emb·querŷ − b̄)·s̄) · γ^plays`, among the
+/// nearest tracks to the first one (grown fourfold when exhausted, like the
+/// oracle's list).
+#[derive(Debug, Clone)]
+pub struct ItemOracleAgent {
+    candidates: usize,
+    lists: FxHashMap<u32, Vec<u32>>,
+}
+
+impl ItemOracleAgent {
+    /// Population means of the default world's habit ranges (consume_bias
+    /// uniform in 0.1..=0.3, consume_sharpness in 5..=10): what the agent
+    /// assumes of a listener it does not know.
+    const MEAN_BIAS: f64 = 0.2;
+    const MEAN_SHARPNESS: f64 = 7.5;
+    /// A listen time above this pulls the query towards the track.
+    const NEUTRAL_TIME: f64 = 0.5;
+
+    pub fn new(candidates: usize) -> ItemOracleAgent {
+        ItemOracleAgent {
+            candidates: candidates.max(1),
+            lists: FxHashMap::default(),
+        }
+    }
+
+    /// The session direction inferred from the feedback so far (not normalised).
+    fn query(session: &Session<'_>) -> Vec<f32> {
+        let world = session.world();
+        let gamma = session.user().artist_discount_gamma;
+        let mut query = world.embedding(session.first_track()).to_vec();
+        let mut plays: FxHashMap<u32, i32> = FxHashMap::default();
+        plays.insert(world.artist_of(session.first_track()), 1);
+        for &(track, time) in session.listens() {
+            let artist_plays = plays.entry(world.artist_of(track)).or_insert(0);
+            let discount = gamma.powi(*artist_plays);
+            *artist_plays += 1;
+            let weight = ((time / discount).min(1.0) - Self::NEUTRAL_TIME) as f32;
+            for (q, e) in query.iter_mut().zip(world.embedding(track)) {
+                *q += weight * e;
+            }
+        }
+        let norm = crate::world::dot(&query, &query).sqrt().max(f32::EPSILON);
+        query.iter_mut().for_each(|q| *q /= norm);
+        query
+    }
+}
+
+impl Default for ItemOracleAgent {
+    fn default() -> Self {
+        ItemOracleAgent::new(OracleAgent::DEFAULT_CANDIDATES)
+    }
+}
+
+impl Agent for ItemOracleAgent {
+    fn recommend(&mut self, session: &Session<'_>, _rng: &mut SimRng) -> u32 {
+        let world = session.world();
+        let first = session.first_track();
+        let query = Self::query(session);
+        let gamma = session.user().artist_discount_gamma;
+        if self.lists.len() >= OracleAgent::CACHE_LIMIT && !self.lists.contains_key(&first) {
+            self.lists.clear();
+        }
+        let list = self
+            .lists
+            .entry(first)
+            .or_insert_with(|| world.nearest(world.embedding(first), self.candidates));
+        loop {
+            let best = list
+                .iter()
+                .copied()
+                .filter(|&t| !session.has_heard(t))
+                .map(|t| {
+                    let affinity = f64::from(crate::world::dot(world.embedding(t), &query));
+                    let raw =
+                        1.0 / (1.0 + (-(affinity - Self::MEAN_BIAS) * Self::MEAN_SHARPNESS).exp());
+                    let plays = session.artist_plays_of(world.artist_of(t)) as i32;
+                    (raw * gamma.powi(plays), t)
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+            if let Some((_, track)) = best {
+                return track;
+            }
+            if list.len() >= world.num_tracks() {
+                return session.last_track();
+            }
+            *list = world.nearest(world.embedding(first), list.len() * 4);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

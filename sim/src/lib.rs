@@ -6,11 +6,12 @@
 //! - [`agents`]: simulator-side policies (random, sticky-artist, oracle).
 //! - [`calibration`]: agents simulated directly against the user model.
 //! - [`rng`]: reproducible per-session random streams.
+//! - [`runner`]: many sessions against botify (HTTP or in-process) or an agent.
+//! - [`commands`]: the `sim` subcommands, one file each.
 
 pub mod agents;
 pub mod calibration;
 pub mod commands;
-pub mod experiment;
 pub mod rng;
 pub mod runner;
 pub mod user_model;

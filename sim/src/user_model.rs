@@ -43,6 +43,9 @@ pub struct Session<'w> {
     heard: FxHashSet<u32>,
     /// Plays per artist in this session.
     artist_plays: FxHashMap<u32, u32>,
+    /// Recommended tracks and their listen times, in order: the feedback a
+    /// recommender sees, for agents that must infer the session from it.
+    listens: Vec<(u32, f64)>,
     reward: f64,
     steps: u32,
     /// Budget draws come from the session's own stream, so a runner need not
@@ -70,6 +73,7 @@ impl<'w> Session<'w> {
             budget: user.session_budget,
             heard: FxHashSet::default(),
             artist_plays: FxHashMap::default(),
+            listens: Vec::new(),
             reward: 0.0,
             steps: 0,
             rng: SimRng::new(rng.gen()),
@@ -112,6 +116,7 @@ impl<'w> Session<'w> {
             self.budget -= 1;
         }
         self.last_track = track;
+        self.listens.push((track, time));
         self.reward += time;
         self.steps += 1;
         time
@@ -135,6 +140,12 @@ impl<'w> Session<'w> {
             self.world.embedding(self.interest),
         ));
         sigmoid((affinity - self.user.consume_bias) * self.user.consume_sharpness)
+    }
+
+    /// The recommended tracks listened so far with their times, oldest
+    /// first (the first track, listened with [`FIRST_TRACK_TIME`], excluded).
+    pub fn listens(&self) -> &[(u32, f64)] {
+        &self.listens
     }
 
     pub fn is_over(&self) -> bool {

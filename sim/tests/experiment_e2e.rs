@@ -1,50 +1,13 @@
 //! End to end: `sim experiment` through the real binary, over HTTP, with a
 //! real Redis, on a small world; the A/B table must show every arm and metric.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis() -> (Redis, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server must be on PATH (scripts/test installs it)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Redis(child), port)
-}
+use testkit::RedisServer;
 
 #[test]
 fn experiment_prints_every_arm_and_metric() {
-    let (_redis, port) = start_redis();
+    let redis = RedisServer::start();
     let work = tempfile::tempdir().unwrap();
     let sim = env!("CARGO_BIN_EXE_sim");
     let world = work.path().join("world");
@@ -71,7 +34,7 @@ fn experiment_prints_every_arm_and_metric() {
         .args(["--name", "e2e", "--experiments", experiments])
         .arg("--world")
         .arg(&world)
-        .args(["--redis-url", &format!("redis://127.0.0.1:{port}/")])
+        .args(["--redis-url", &redis.url()])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -6,7 +6,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use botify::app::Background;
-use botify::config::Config;
+use testkit::config::config_with_catalog;
+use testkit::free_port;
 
 fn sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sim"))
@@ -37,19 +38,10 @@ fn small_world(dir: &Path) -> String {
 }
 
 fn service(dir: &Path, world: &str) -> Background {
-    let mut config = Config::for_catalog(Path::new(world).join("tracks.jsonl"));
-    config.port = 0;
     // `contextual` before training is deterministic (metadata neighbours), so
     // the sessions depend on the simulator's seed alone.
-    config.experiments = dir.join("experiments.toml");
-    std::fs::write(
-        &config.experiments,
-        "active = \"CTX\"\n[[experiment]]\nname = \"CTX\"\narms = [\"contextual\"]\n",
-    )
-    .unwrap();
-    config.models = dir.join("models");
-    config.log_dir = dir.join("log");
-    config.redis_url = None;
+    let catalog = Path::new(world).join("tracks.jsonl");
+    let mut config = config_with_catalog(dir, catalog, &["contextual"]);
     config.workers = Some(1);
     Background::start(config).unwrap()
 }
@@ -128,11 +120,7 @@ fn http_runs_are_reproducible_whatever_the_concurrency() {
 fn unreachable_service_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let world = small_world(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let out = sim(&[
         "run",
         "--world",

@@ -13,7 +13,9 @@
 
 pub mod als;
 pub mod colisten;
+pub mod item2vec;
 pub mod popularity;
+pub mod recent_sessions;
 
 use std::collections::HashMap;
 use std::fs;
@@ -33,6 +35,11 @@ pub const TOP_TRACKS: &str = "top_tracks.json";
 pub const ITEM2ITEM: &str = "item2item.jsonl";
 /// Item-to-item table from ALS item factors.
 pub const ITEM2ITEM_ALS: &str = "item2item_als.jsonl";
+
+/// Learned track vectors and their neighbour lists (`embedding`).
+pub const EMBEDDING: &str = botify::models::EMBEDDING_FILE;
+/// Recent sessions (`session_knn`).
+pub const SESSIONS: &str = botify::models::SESSIONS_FILE;
 
 /// A track's neighbours, best first, for each track that has any; sorted by track.
 pub type ItemTable = Vec<(u32, Vec<u32>)>;
@@ -103,6 +110,40 @@ pub fn write_item_table(path: &Path, table: &ItemTable) -> Result<()> {
                     recommendations: recommendations.clone(),
                 },
             )?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+/// One `{"track": t, "vector": [..], "neighbours": [..]}` line per track.
+pub fn write_embedding(path: &Path, embedding: &item2vec::Embedding) -> Result<()> {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        track: u32,
+        vector: &'a [f32],
+        neighbours: &'a [u32],
+    }
+    output::write_atomic(path, |w| {
+        for (track, neighbours) in embedding.neighbours.iter().enumerate() {
+            let track = track as u32;
+            let line = Line {
+                track,
+                vector: embedding.vector(track),
+                neighbours,
+            };
+            serde_json::to_writer(&mut *w, &line)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+}
+
+/// One `{"tracks": [..], "times": [..]}` line per session, oldest first.
+pub fn write_sessions(path: &Path, sessions: &[recent_sessions::PastSession]) -> Result<()> {
+    output::write_atomic(path, |w| {
+        for session in sessions {
+            serde_json::to_writer(&mut *w, session)?;
             w.write_all(b"\n")?;
         }
         Ok(())

@@ -78,18 +78,28 @@ impl Memory {
         Memory { settings }
     }
 
-    /// The favourite artist after this listen, when it changes: the
-    /// listened artist becomes favourite when its mean (this listen
-    /// included) beats the favourite's, and the favourite's own mean is
-    /// kept current when it is the one listened to.
-    fn new_favourite(ctx: &Context<'_>) -> Option<(ArtistId, f64)> {
-        let artist = ctx.catalog.artist_of(ctx.track);
-        let mean = ctx.state.artist.mean();
-        let favourite = match ctx.state.favourite {
+    /// The favourite-artist rule: the favourite (artist, mean) after a
+    /// listen to `artist`, whose mean listen time, this listen included, is
+    /// `mean`. The listened artist becomes favourite when its mean beats
+    /// the favourite's (or there is none yet), and the favourite's own mean
+    /// is kept current when it is the one listened to.
+    pub fn favourite_after(
+        favourite: Option<(ArtistId, f64)>,
+        artist: ArtistId,
+        mean: f64,
+    ) -> (ArtistId, f64) {
+        match favourite {
             Some((favourite, _)) if favourite == artist => (artist, mean),
             Some((favourite, best_mean)) if best_mean >= mean => (favourite, best_mean),
             _ => (artist, mean),
-        };
+        }
+    }
+
+    /// The favourite artist after this listen, when it changes.
+    fn new_favourite(ctx: &Context<'_>) -> Option<(ArtistId, f64)> {
+        let artist = ctx.catalog.artist_of(ctx.track);
+        let favourite =
+            Memory::favourite_after(ctx.state.favourite, artist, ctx.state.artist.mean());
         (ctx.state.favourite != Some(favourite)).then_some(favourite)
     }
 }

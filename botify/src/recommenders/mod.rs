@@ -8,16 +8,21 @@
 //! the engine's fallback answers.
 
 mod contextual;
+mod embedding;
 mod indexed;
 mod memory;
 mod random;
+pub mod session;
+mod session_knn;
 mod sticky_artist;
 mod toppop;
 
 pub use contextual::Contextual;
+pub use embedding::{Embedding, EmbeddingSettings};
 pub use indexed::Indexed;
 pub use memory::{Memory, MemorySettings};
 pub use random::Random;
+pub use session_knn::{SessionKnn, SessionKnnSettings};
 pub use sticky_artist::StickyArtist;
 pub use toppop::TopPop;
 
@@ -98,17 +103,35 @@ pub trait Recommender: Send + Sync {
 }
 
 /// Names accepted in experiment files.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 8] = [
     "random",
     "toppop",
     "sticky_artist",
     "contextual",
     "indexed",
     "memory",
+    "session_knn",
+    "embedding",
 ];
 
+/// Why an experiment arm names no recommender that can be built.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BuildError {
+    #[error("unknown recommender {name:?}; known: {}", NAMES.join(", "))]
+    Unknown { name: String },
+    /// A parameter outside the range the recommender accepts. `value` is
+    /// the value as the recommender read it (some parameters are `f32`),
+    /// formatted, so the message shows exactly what was checked.
+    #[error("{recommender}: {param} = {value} is outside 0..=1")]
+    InvalidParam {
+        recommender: String,
+        param: &'static str,
+        value: String,
+    },
+}
+
 /// Builds the recommender an arm describes, with its parameters.
-pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, String> {
+pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
     let table = || arm.param_str("table").unwrap_or(DEFAULT_TABLE).to_string();
     Ok(match arm.recommender() {
         "random" => Box::new(Random),
@@ -129,20 +152,66 @@ pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, String> {
                     .unwrap_or(defaults.fail_limit),
             };
             if !(0.0..=1.0).contains(&settings.liked_threshold) {
-                return Err(format!(
-                    "memory: liked = {} is outside 0..=1",
-                    settings.liked_threshold
-                ));
+                return Err(BuildError::InvalidParam {
+                    recommender: "memory".into(),
+                    param: "liked",
+                    value: settings.liked_threshold.to_string(),
+                });
             }
             Box::new(Memory::new(settings))
         }
+        "session_knn" => {
+            let defaults = SessionKnnSettings::default();
+            Box::new(SessionKnn {
+                settings: SessionKnnSettings {
+                    weighting: weighting(arm)?,
+                    k: arm.param_usize("k").unwrap_or(defaults.k).max(1),
+                    sample: arm.param_usize("sample").unwrap_or(defaults.sample).max(1),
+                    artist_penalty: arm
+                        .param_f64("artist_penalty")
+                        .map_or(defaults.artist_penalty, |v| v as f32),
+                },
+            })
+        }
+        "embedding" => {
+            let defaults = EmbeddingSettings::default();
+            Box::new(Embedding {
+                settings: EmbeddingSettings {
+                    weighting: weighting(arm)?,
+                    seeds: arm.param_usize("seeds").unwrap_or(defaults.seeds).max(1),
+                    artist_penalty: arm
+                        .param_f64("artist_penalty")
+                        .map_or(defaults.artist_penalty, |v| v as f32),
+                },
+            })
+        }
         other => {
-            return Err(format!(
-                "unknown recommender {other:?}; known: {}",
-                NAMES.join(", ")
-            ))
+            return Err(BuildError::Unknown {
+                name: other.to_string(),
+            })
         }
     })
+}
+
+/// How `session_knn` and `embedding` weigh the session's listens, from the
+/// arm's `recent`, `decay` and `skip_weight`.
+fn weighting(arm: &ArmSpec) -> Result<session::Weighting, BuildError> {
+    let defaults = session::Weighting::default();
+    let weighting = session::Weighting {
+        recent: arm.param_usize("recent").unwrap_or(defaults.recent).max(1),
+        decay: arm.param_f64("decay").map_or(defaults.decay, |v| v as f32),
+        skip_weight: arm
+            .param_f64("skip_weight")
+            .map_or(defaults.skip_weight, |v| v as f32),
+    };
+    if !(0.0..=1.0).contains(&weighting.decay) {
+        return Err(BuildError::InvalidParam {
+            recommender: arm.recommender().to_string(),
+            param: "decay",
+            value: weighting.decay.to_string(),
+        });
+    }
+    Ok(weighting)
 }
 
 /// Contextual neighbours of `anchor`: the trained table's when it has the
@@ -229,7 +298,10 @@ pub(crate) mod testing {
 
     #[test]
     fn build_rejects_unknown_names() {
-        let err = build(&ArmSpec::Name("magic".into())).err().unwrap();
+        let err = build(&ArmSpec::Name("magic".into()))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("unknown recommender \"magic\""), "{err}");
         for name in NAMES {
             assert_eq!(build(&ArmSpec::Name(name.into())).unwrap().name(), name);

@@ -14,10 +14,10 @@
 //! value, so concurrent requests for one user interleave without corrupting
 //! anything.
 
-mod memory;
+mod in_process;
 mod redis;
 
-pub use self::memory::MemoryStore;
+pub use self::in_process::InProcessStore;
 pub use self::redis::{RedisSettings, RedisStore, TRIM_SLACK};
 
 use std::time::Duration;
@@ -137,7 +137,7 @@ impl Default for Ttls {
     }
 }
 
-/// Where per-user state lives. Implementations: [`MemoryStore`] (embedded,
+/// Where per-user state lives. Implementations: [`InProcessStore`] (embedded,
 /// one process) and [`RedisStore`] (shared by every replica).
 #[async_trait]
 pub trait StateStore: Send + Sync {
@@ -168,7 +168,7 @@ pub trait StateStore: Send + Sync {
 }
 
 /// Behaviour every store must have, run against each implementation: by
-/// the unit tests for [`MemoryStore`], by `tests/redis_state.rs` (which
+/// the unit tests for [`InProcessStore`], by `tests/redis_state.rs` (which
 /// includes this file) for [`RedisStore`] against a real Redis.
 #[cfg(test)]
 pub(crate) mod contract;

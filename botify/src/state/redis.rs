@@ -9,6 +9,10 @@
 //! - `{ns}:user:{id}:profile` HASH, profile TTL: `s:{artist}` listen-time
 //!   sum, `n:{artist}` listen count, `fav` = `"{artist} {mean}"`
 //!
+//! The layout is code too, public so tests read Redis the way the store
+//! writes it: [`RedisStore::session_key`], [`RedisStore::profile_key`], the
+//! field names and the entry formats.
+//!
 //! A request is one pipeline: append the listen, refresh the TTLs, bump the
 //! artist's counters, set `fav` if the user has none yet (`HSETNX`: a first
 //! listen is its own mean), and read everything back — the commands run in
@@ -89,10 +93,6 @@ impl RedisStore {
         self.connections[slot % self.connections.len()].clone()
     }
 
-    fn key(&self, user: u64, what: &str) -> String {
-        format!("{}:user:{user}:{what}", self.settings.namespace)
-    }
-
     async fn bounded<T>(
         &self,
         work: impl std::future::Future<Output = redis::RedisResult<T>>,
@@ -104,27 +104,74 @@ impl RedisStore {
     }
 }
 
-fn parse_listen(entry: &str) -> Result<Listen, StoreError> {
-    entry
-        .split_once(' ')
-        .and_then(|(track, time)| {
-            Some(Listen {
-                track: track.parse().ok()?,
-                time: time.parse().ok()?,
+/// The key layout of the module docs. The store builds every key, field and
+/// entry through these; tests read Redis through them.
+impl RedisStore {
+    /// The profile field holding the favourite, `"{artist} {mean}"`.
+    pub const FAVOURITE_FIELD: &'static str = "fav";
+    /// The profile fields `s:{artist}`: the artist's listen-time sum.
+    pub const SUM_FIELD_PREFIX: &'static str = "s:";
+    /// The profile fields `n:{artist}`: the artist's listen count.
+    pub const COUNT_FIELD_PREFIX: &'static str = "n:";
+
+    /// `{namespace}:user:{user}:session`, the session's listens; a `user`
+    /// of `*` makes the `KEYS` pattern of every session.
+    pub fn session_key(namespace: &str, user: impl std::fmt::Display) -> String {
+        format!("{namespace}:user:{user}:session")
+    }
+
+    /// `{namespace}:user:{user}:profile`, the long-term profile hash.
+    pub fn profile_key(namespace: &str, user: impl std::fmt::Display) -> String {
+        format!("{namespace}:user:{user}:profile")
+    }
+
+    /// `s:{artist}`.
+    pub fn sum_field(artist: ArtistId) -> String {
+        format!("{}{artist}", Self::SUM_FIELD_PREFIX)
+    }
+
+    /// `n:{artist}`.
+    pub fn count_field(artist: ArtistId) -> String {
+        format!("{}{artist}", Self::COUNT_FIELD_PREFIX)
+    }
+
+    /// A session entry: `"{track} {time}"`.
+    pub fn encode_listen(listen: Listen) -> String {
+        format!("{} {}", listen.track, listen.time)
+    }
+
+    /// A session entry back; anything else is [`StoreError::Corrupt`].
+    pub fn parse_listen(entry: &str) -> Result<Listen, StoreError> {
+        entry
+            .split_once(' ')
+            .and_then(|(track, time)| {
+                Some(Listen {
+                    track: track.parse().ok()?,
+                    time: time.parse().ok()?,
+                })
             })
-        })
-        .ok_or_else(|| StoreError::Corrupt(format!("session entry {entry:?}")))
-}
+            .ok_or_else(|| StoreError::Corrupt(format!("session entry {entry:?}")))
+    }
 
-/// `fav` is `"{artist} {mean}"`.
-fn encode_favourite((artist, mean): (ArtistId, f64)) -> String {
-    format!("{artist} {mean}")
-}
+    /// The `fav` field: `"{artist} {mean}"`.
+    pub fn encode_favourite((artist, mean): (ArtistId, f64)) -> String {
+        format!("{artist} {mean}")
+    }
 
-fn decode_favourite(text: &str) -> Result<(ArtistId, f64), StoreError> {
-    text.split_once(' ')
-        .and_then(|(artist, mean)| Some((artist.parse().ok()?, mean.parse().ok()?)))
-        .ok_or_else(|| StoreError::Corrupt(format!("favourite {text:?}")))
+    /// The `fav` field back; anything else is [`StoreError::Corrupt`].
+    pub fn decode_favourite(text: &str) -> Result<(ArtistId, f64), StoreError> {
+        text.split_once(' ')
+            .and_then(|(artist, mean)| Some((artist.parse().ok()?, mean.parse().ok()?)))
+            .ok_or_else(|| StoreError::Corrupt(format!("favourite {text:?}")))
+    }
+
+    fn session(&self, user: u64) -> String {
+        Self::session_key(&self.settings.namespace, user)
+    }
+
+    fn profile(&self, user: u64) -> String {
+        Self::profile_key(&self.settings.namespace, user)
+    }
 }
 
 /// A session list may outgrow [`MAX_SESSION_LISTENS`] by this much before it
@@ -147,12 +194,16 @@ impl RedisStore {
         artist: ArtistId,
         listen: Listen,
     ) {
-        let profile = self.key(user, "profile");
-        pipe.hincr(&profile, format!("s:{artist}"), listen.time)
-            .hincr(&profile, format!("n:{artist}"), 1)
-            .hset_nx(&profile, "fav", encode_favourite((artist, listen.time)))
+        let profile = self.profile(user);
+        pipe.hincr(&profile, Self::sum_field(artist), listen.time)
+            .hincr(&profile, Self::count_field(artist), 1)
+            .hset_nx(
+                &profile,
+                Self::FAVOURITE_FIELD,
+                Self::encode_favourite((artist, listen.time)),
+            )
             .ignore()
-            .hget(&profile, "fav")
+            .hget(&profile, Self::FAVOURITE_FIELD)
             .expire(&profile, self.settings.ttls.profile.as_secs() as i64)
             .ignore();
     }
@@ -161,7 +212,10 @@ impl RedisStore {
         let (sum, count, favourite) = reply;
         Ok(UserState {
             listens: Vec::new(),
-            favourite: favourite.as_deref().map(decode_favourite).transpose()?,
+            favourite: favourite
+                .as_deref()
+                .map(Self::decode_favourite)
+                .transpose()?,
             artist: ArtistStats { sum, count },
         })
     }
@@ -175,9 +229,9 @@ impl StateStore for RedisStore {
         listen: Listen,
         query: StateQuery,
     ) -> Result<UserState, StoreError> {
-        let session = self.key(user, "session");
+        let session = self.session(user);
         let mut pipe = redis::pipe();
-        pipe.rpush(&session, format!("{} {}", listen.track, listen.time))
+        pipe.rpush(&session, Self::encode_listen(listen))
             .expire(&session, self.settings.ttls.session.as_secs() as i64)
             .ignore()
             .lrange(&session, -(MAX_SESSION_LISTENS as isize), -1);
@@ -214,7 +268,7 @@ impl StateStore for RedisStore {
         }
         state.listens = entries
             .iter()
-            .map(|entry| parse_listen(entry))
+            .map(|entry| Self::parse_listen(entry))
             .collect::<Result<_, _>>()?;
         Ok(state)
     }
@@ -226,7 +280,7 @@ impl StateStore for RedisStore {
         query: StateQuery,
     ) -> Result<UserState, StoreError> {
         let mut pipe = redis::pipe();
-        pipe.del(self.key(user, "session")).ignore();
+        pipe.del(self.session(user)).ignore();
         let mut conn = self.connection();
         match query.profile_artist {
             None => {
@@ -245,12 +299,16 @@ impl StateStore for RedisStore {
         let Some(favourite) = update.favourite else {
             return Ok(());
         };
-        let profile = self.key(user, "profile");
+        let profile = self.profile(user);
         let mut pipe = redis::pipe();
-        pipe.hset(&profile, "fav", encode_favourite(favourite))
-            .ignore()
-            .expire(&profile, self.settings.ttls.profile.as_secs() as i64)
-            .ignore();
+        pipe.hset(
+            &profile,
+            Self::FAVOURITE_FIELD,
+            Self::encode_favourite(favourite),
+        )
+        .ignore()
+        .expire(&profile, self.settings.ttls.profile.as_secs() as i64)
+        .ignore();
         let mut conn = self.connection();
         self.bounded(pipe.query_async::<()>(&mut conn)).await
     }
@@ -277,15 +335,18 @@ mod tests {
             track: 12,
             time: 0.123456789,
         };
-        let entry = format!("{} {}", listen.track, listen.time);
-        assert_eq!(parse_listen(&entry).unwrap(), listen);
+        let entry = RedisStore::encode_listen(listen);
+        assert_eq!(RedisStore::parse_listen(&entry).unwrap(), listen);
         assert_eq!(
-            decode_favourite(&encode_favourite((4, 0.1 + 0.2))).unwrap(),
+            RedisStore::decode_favourite(&RedisStore::encode_favourite((4, 0.1 + 0.2))).unwrap(),
             (4, 0.1 + 0.2)
         );
         for garbage in ["", "12", "x 0.5", "12 y"] {
-            assert!(parse_listen(garbage).is_err(), "{garbage:?}");
-            assert!(decode_favourite(garbage).is_err(), "{garbage:?}");
+            assert!(RedisStore::parse_listen(garbage).is_err(), "{garbage:?}");
+            assert!(
+                RedisStore::decode_favourite(garbage).is_err(),
+                "{garbage:?}"
+            );
         }
     }
 }

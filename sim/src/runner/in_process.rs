@@ -14,10 +14,11 @@ use botify::engine::Engine;
 use futures_util::FutureExt;
 use std::path::Path;
 
+use analysis::progress::{self, Unit};
 use anyhow::Context as _;
 use indicatif::ProgressBar;
 
-use super::{progress_bar, Plan, Summary};
+use super::{Plan, Summary};
 use crate::agents::Agent;
 use crate::world::World;
 
@@ -103,7 +104,7 @@ pub fn run_logged(
     let log = botify::events::EventLog::open(log_dir, max_log_bytes)
         .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
     engine.set_event_log(Some(log.sender()));
-    let bar = progress_bar(plan.episodes, label);
+    let bar = progress::bar(Unit::Sessions, plan.episodes, label.to_string());
     let result = run(world, plan, &mut Policy::Engine(engine, runtime), &bar);
     bar.finish_and_clear();
     engine.set_event_log(None);

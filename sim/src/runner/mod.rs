@@ -12,27 +12,13 @@ pub mod in_process;
 
 use std::time::Duration;
 
+use analysis::stats::Moments;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 
 use crate::rng::{session_rng, SimRng};
 use crate::user_model::Session;
 use crate::world::World;
-
-/// A progress bar over a run's sessions (hidden when stderr is not a terminal).
-pub fn progress_bar(len: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:40}] {pos}/{len} sessions ({per_sec}, eta {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
-    bar
-}
 
 /// Which sessions a run plays.
 #[derive(Debug, Clone, Copy)]
@@ -60,50 +46,6 @@ impl Plan {
         let user_index = rng.gen_range(0..world.num_users());
         let session = Session::start(world, user_index, &mut rng);
         (session, rng)
-    }
-}
-
-/// Running mean and variance (Welford), for rewards and steps.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Moments {
-    n: u64,
-    mean: f64,
-    m2: f64,
-}
-
-impl Moments {
-    pub fn add(&mut self, x: f64) {
-        self.n += 1;
-        let delta = x - self.mean;
-        self.mean += delta / self.n as f64;
-        self.m2 += delta * (x - self.mean);
-    }
-
-    pub fn merge(&mut self, other: &Moments) {
-        if other.n == 0 {
-            return;
-        }
-        let n = self.n + other.n;
-        let delta = other.mean - self.mean;
-        self.mean += delta * other.n as f64 / n as f64;
-        self.m2 += other.m2 + delta * delta * (self.n as f64 * other.n as f64) / n as f64;
-        self.n = n;
-    }
-
-    pub fn count(&self) -> u64 {
-        self.n
-    }
-
-    pub fn mean(&self) -> f64 {
-        self.mean
-    }
-
-    /// Standard error of the mean.
-    pub fn standard_error(&self) -> f64 {
-        if self.n < 2 {
-            return 0.0;
-        }
-        (self.m2 / (self.n - 1) as f64 / self.n as f64).sqrt()
     }
 }
 
@@ -189,26 +131,4 @@ impl Summary {
 /// Microseconds from 1 µs to 60 s at 3 significant digits.
 pub fn new_latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn moments_match_direct_formulas_and_merge() {
-        let xs = [1.0, 2.0, 4.0, 7.0, 11.0];
-        let mut all = Moments::default();
-        xs.iter().for_each(|&x| all.add(x));
-        let mean = xs.iter().sum::<f64>() / 5.0;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 4.0;
-        assert!((all.mean() - mean).abs() < 1e-12);
-        assert!((all.standard_error() - (var / 5.0).sqrt()).abs() < 1e-12);
-        let (mut a, mut b) = (Moments::default(), Moments::default());
-        xs[..2].iter().for_each(|&x| a.add(x));
-        xs[2..].iter().for_each(|&x| b.add(x));
-        a.merge(&b);
-        assert!((a.mean() - all.mean()).abs() < 1e-12);
-        assert!((a.standard_error() - all.standard_error()).abs() < 1e-12);
-    }
 }

@@ -34,9 +34,9 @@
 
 use std::collections::HashSet;
 
+use analysis::progress::{bar_if, Unit};
 use anyhow::{ensure, Result};
 use botify::catalog::Track;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -258,7 +258,7 @@ pub fn generate(params: &WorldParams, progress: bool) -> Result<WorldData> {
     let mut ids: Vec<u32> = (0..params.tracks).collect();
     ids.shuffle(&mut rng);
 
-    let bar = progress_bar(progress, n_tracks as u64, "tracks");
+    let bar = bar_if(progress, Unit::Steps, n_tracks as u64, "tracks");
     let mut rng = derived_rng(seed, STAGE_TRACKS, 0);
     let share_weight = LogNormal::new(0.0, TRACK_SHARE_SIGMA)?;
     let mut embeddings = vec![0.0f32; n_tracks * dim];
@@ -325,7 +325,7 @@ fn generate_users(params: &WorldParams, play_weight: &[f64], progress: bool) -> 
     let mut rng = derived_rng(params.seed, STAGE_USERS, 0);
     let interest_pick = WeightedIndex::new(play_weight)?;
     let n_tracks = play_weight.len();
-    let bar = progress_bar(progress, u64::from(params.users), "users");
+    let bar = bar_if(progress, Unit::Steps, u64::from(params.users), "users");
     let users = (0..params.users)
         .map(|user| {
             let wanted = (rng.gen_range(1..=params.max_interests) as usize).min(n_tracks);
@@ -417,19 +417,6 @@ fn unit(mut v: Vec<f64>) -> Vec<f64> {
 fn round_to(x: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (x * scale).round() / scale
-}
-
-pub(super) fn progress_bar(enabled: bool, len: u64, what: &str) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len).with_message(what.to_string());
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>16} [{bar:40}] {pos}/{len} ({elapsed})")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use analysis::progress::{bar_if, Unit};
 use anyhow::{anyhow, Context, Result};
 use botify::catalog::Track;
 use ndarray::{Array2, ArrayView2};
@@ -15,7 +16,6 @@ use ndarray_npy::{ReadNpyExt, ViewNpyError, ViewNpyExt, WriteNpyExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::generate::progress_bar;
 use super::{User, WorldData};
 
 pub const TRACKS_FILE: &str = "tracks.jsonl";
@@ -33,7 +33,7 @@ pub fn write_world(dir: &Path, data: &WorldData, progress: bool) -> Result<()> {
     let rows = data.embeddings.len() / data.dim.max(1);
     let array = ArrayView2::from_shape((rows, data.dim), &data.embeddings)
         .context("embeddings do not form a [tracks, dim] matrix")?;
-    let bar = progress_bar(progress, 1, EMBEDDINGS_FILE);
+    let bar = bar_if(progress, Unit::Steps, 1, EMBEDDINGS_FILE);
     write_atomically(&dir.join(EMBEDDINGS_FILE), |w| {
         array.write_npy(w).map_err(anyhow::Error::from)
     })?;
@@ -45,7 +45,7 @@ fn write_jsonl<T: Serialize>(path: &Path, records: &[T], progress: bool) -> Resu
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let bar = progress_bar(progress, records.len() as u64, &name);
+    let bar = bar_if(progress, Unit::Steps, records.len() as u64, name);
     write_atomically(path, |w| {
         for (i, record) in records.iter().enumerate() {
             serde_json::to_writer(&mut *w, record)?;

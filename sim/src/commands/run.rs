@@ -4,13 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use analysis::progress::{self, Unit};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
 
-use crate::agents::{Agent, OracleAgent, RandomAgent};
+use crate::agents::{Agent, ItemOracleAgent, OracleAgent, RandomAgent};
 use crate::runner::http::{self, Botify};
 use crate::runner::in_process::{self, Policy};
-use crate::runner::{progress_bar, Plan};
+use crate::runner::Plan;
 use crate::world::World;
 
 /// Simulator-side agents that replace botify entirely.
@@ -20,8 +21,14 @@ pub enum AgentName {
     Random,
     /// Knows the hidden embeddings; picks the highest expected listen time: the ceiling.
     Oracle,
+    /// Knows the hidden track embeddings but not the listener; infers the
+    /// session from feedback: the bound of a perfectly learned item model.
+    ItemOracle,
 }
 
+/// Play listening sessions against botify (over HTTP, or in-process with
+/// --in-process) or a simulator-side agent (--agent), for one or more
+/// days, and print the mean and standard error of reward and steps.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// World directory written by `sim world`.
@@ -81,6 +88,26 @@ pub struct RunArgs {
     /// botify's admin token, for --reload over HTTP.
     #[arg(long, env = "BOTIFY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// Close the loop: every N days (the bare flag: every day), run `analysis
+    /// train` on the logs so far (see --train-window), write the models to
+    /// --models, and make botify reload them before the next day. Over HTTP
+    /// this needs --train-logs (botify's --log-dir), --admin-token, and
+    /// --models pointing at botify's --models folder.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub retrain_every: Option<u64>,
+
+    /// Days of logs each retraining reads, in-process: the latest N day
+    /// folders (0: every day so far). Recent days say most about today's
+    /// listeners and keep training time flat as the run grows. Over HTTP
+    /// botify's whole --train-logs folder is read.
+    #[arg(long, value_name = "DAYS", default_value_t = 2)]
+    pub train_window: u64,
+
+    /// botify's event-log folder, for --retrain-every over HTTP.
+    #[arg(long, value_name = "DIR")]
+    pub train_logs: Option<PathBuf>,
 }
 
 /// Worlds up to this many tracks get every interest's neighbours computed at
@@ -88,7 +115,8 @@ pub struct RunArgs {
 /// listening, not lazy nearest-neighbour searches. Bigger worlds stay lazy.
 const PRECOMPUTE_NEIGHBOURS_UP_TO: usize = 200_000;
 
-/// Loads a world with a message naming what to do when it is missing.
+/// Loads a world with a message naming what to do when it is missing (also
+/// used by `sim experiment`, which plays its days the same way).
 pub fn load_world(dir: &Path) -> Result<World> {
     let world = World::load(dir).with_context(|| {
         format!(
@@ -101,6 +129,48 @@ pub fn load_world(dir: &Path) -> Result<World> {
         world.precompute_interest_neighbours();
     }
     Ok(world)
+}
+
+/// Whether the models are retrained after `day` (1-based) finished.
+fn retrain_after(args: &RunArgs, day: u64) -> bool {
+    args.retrain_every
+        .is_some_and(|every| day.is_multiple_of(every))
+}
+
+/// `analysis train` on `logs` into --models, in-process.
+fn retrain(args: &RunArgs, logs: &[PathBuf], day: u64) -> Result<()> {
+    let mut argv: Vec<String> = vec!["train".into(), "--logs".into()];
+    argv.extend(logs.iter().map(|p| p.display().to_string()));
+    argv.extend([
+        "--out".into(),
+        args.models.display().to_string(),
+        "--catalog".into(),
+        args.world
+            .join(crate::world::TRACKS_FILE)
+            .display()
+            .to_string(),
+    ]);
+    eprintln!(
+        "day {day}: retraining on {} into {}",
+        logs.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.models.display()
+    );
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    super::analysis(&argv).with_context(|| format!("retraining after day {day}"))
+}
+
+/// The day folders a retraining after `day` reads: the latest --train-window.
+fn training_days(args: &RunArgs, day: u64) -> Vec<PathBuf> {
+    let first = match args.train_window {
+        0 => 1,
+        window => day.saturating_sub(window - 1).max(1),
+    };
+    (first..=day)
+        .map(|d| args.log_dir.join(format!("day-{d}")))
+        .collect()
 }
 
 fn run_hook(command: &str, day: u64) -> Result<()> {
@@ -132,10 +202,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         let mut agent: Box<dyn Agent> = match agent {
             AgentName::Random => Box::new(RandomAgent),
             AgentName::Oracle => Box::new(OracleAgent::default()),
+            AgentName::ItemOracle => Box::new(ItemOracleAgent::default()),
         };
         for day in 0..args.days {
             let plan = Plan::day(args.seed, day, args.episodes);
-            let bar = progress_bar(args.episodes, &format!("day {}", day + 1));
+            let bar = progress::bar(Unit::Sessions, args.episodes, format!("day {}", day + 1));
             let summary = in_process::run(&world, plan, &mut Policy::Agent(agent.as_mut()), &bar)?;
             bar.finish_and_clear();
             println!("{}", summary.report(&format!("day {}", day + 1)));
@@ -173,7 +244,11 @@ pub fn run(args: RunArgs) -> Result<()> {
                 if let Some(hook) = &args.between_days {
                     run_hook(hook, day + 1)?;
                 }
-                if args.reload {
+                let retrained = retrain_after(&args, day + 1);
+                if retrained {
+                    retrain(&args, &training_days(&args, day + 1), day + 1)?;
+                }
+                if args.reload || retrained {
                     engine
                         .reload_models()
                         .context("reloading models between days")?;
@@ -182,15 +257,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         return Ok(());
     }
-    if args.reload && args.admin_token.is_none() {
-        bail!("--reload over HTTP needs --admin-token (or BOTIFY_ADMIN_TOKEN), as configured on botify");
+    if (args.reload || args.retrain_every.is_some()) && args.admin_token.is_none() {
+        bail!("--reload and --retrain-every over HTTP need --admin-token (or BOTIFY_ADMIN_TOKEN), as configured on botify");
+    }
+    if args.retrain_every.is_some() && args.train_logs.is_none() {
+        bail!("--retrain-every over HTTP needs --train-logs DIR: botify's --log-dir, to train on");
     }
     let botify = Botify::new(&args.url, args.concurrency);
     runtime.block_on(async {
         botify.check_reachable().await?;
         for day in 0..args.days {
             let plan = Plan::day(args.seed, day, args.episodes);
-            let bar = progress_bar(args.episodes, &format!("day {}", day + 1));
+            let bar = progress::bar(Unit::Sessions, args.episodes, format!("day {}", day + 1));
             let started = Instant::now();
             let result = http::run(&world, plan, &botify, args.concurrency, &bar).await;
             bar.finish_and_clear();
@@ -217,7 +295,12 @@ pub fn run(args: RunArgs) -> Result<()> {
                 if let Some(hook) = &args.between_days {
                     run_hook(hook, day + 1)?;
                 }
-                if let (true, Some(token)) = (args.reload, &args.admin_token) {
+                let retrained = retrain_after(&args, day + 1);
+                if retrained {
+                    let logs = args.train_logs.clone().into_iter().collect::<Vec<_>>();
+                    retrain(&args, &logs, day + 1)?;
+                }
+                if let (true, Some(token)) = (args.reload || retrained, &args.admin_token) {
                     let answer = botify.reload(token).await?;
                     eprintln!("botify reloaded models: {answer}");
                 }

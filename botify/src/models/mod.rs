@@ -1,9 +1,17 @@
-//! Trained tables the recommenders read: popularity and item-to-item
-//! neighbours written by `analysis train`, and per-user lists for `indexed`.
+//! Trained models the recommenders read, written by `analysis train`:
+//! popularity, item-to-item neighbours, learned track vectors
+//! ([`embedding`]), recent sessions ([`sessions`]), and per-user lists for
+//! `indexed`.
 //!
 //! The service holds one immutable [`Models`] behind an `ArcSwap`; a reload
 //! builds a fresh one from disk and swaps it in, so in-flight requests finish
 //! on the tables they started with.
+
+mod embedding;
+mod sessions;
+
+pub use embedding::{dot, EmbeddingIndex};
+pub use sessions::{PastSession, SessionIndex, LIKED};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -19,6 +27,10 @@ pub const TOP_TRACKS_FILE: &str = "top_tracks.json";
 pub const DEFAULT_TABLE: &str = "item2item";
 /// `indexed`'s per-user lists: `{"user": u, "tracks": [..]}` lines.
 pub const USER_LISTS_FILE: &str = "user_recommendations.jsonl";
+/// Learned track vectors and their neighbour graph, for `embedding`.
+pub const EMBEDDING_FILE: &str = "embedding.jsonl";
+/// Recent past sessions, for `session_knn`.
+pub const SESSIONS_FILE: &str = "sessions.jsonl";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelsError {
@@ -27,6 +39,8 @@ pub enum ModelsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{path}: {message}")]
+    Inconsistent { path: PathBuf, message: String },
     #[error("{path}, line {line}: {message}")]
     Invalid {
         path: PathBuf,
@@ -75,6 +89,10 @@ pub struct Models {
     pub tables: HashMap<String, ItemTable>,
     /// Per-user precomputed lists for `indexed`.
     pub user_lists: HashMap<u64, Vec<TrackId>>,
+    /// Learned track vectors; empty before training.
+    pub embedding: EmbeddingIndex,
+    /// Recent past sessions; empty before training.
+    pub sessions: SessionIndex,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +149,22 @@ impl Models {
                 models.user_lists = read_lines(&path, |l: UserLine| (l.user, l.tracks))?
                     .into_iter()
                     .collect();
+            } else if name == EMBEDDING_FILE {
+                let lines = read_lines(&path, |l: embedding::EmbeddingLine| l)?;
+                models.embedding = EmbeddingIndex::from_lines(lines).map_err(|message| {
+                    ModelsError::Inconsistent {
+                        path: path.clone(),
+                        message,
+                    }
+                })?;
+            } else if name == SESSIONS_FILE {
+                let lines = read_lines(&path, |l: sessions::SessionLine| l)?;
+                models.sessions = SessionIndex::from_lines(lines).map_err(|message| {
+                    ModelsError::Inconsistent {
+                        path: path.clone(),
+                        message,
+                    }
+                })?;
             }
         }
         Ok(models)

@@ -17,20 +17,25 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use analysis::progress::{self, Unit};
 use anyhow::{bail, Context as _, Result};
-use clap::{Args, Parser};
+use clap::Args;
 use rand::{Rng, SeedableRng};
 
-use crate::commands::load_world;
+use super::analysis;
+use super::run::load_world;
 use crate::runner::http::{self, Botify};
 use crate::runner::in_process;
-use crate::runner::{progress_bar, Plan};
+use crate::runner::Plan;
 use crate::world::{generate, write_world, WorldParams};
 
 /// The experiments file shipped at the repository root, used when
 /// `--experiments` does not exist (e.g. when run from another folder).
-const SHIPPED_EXPERIMENTS: &str = include_str!("../../experiments.toml");
+const SHIPPED_EXPERIMENTS: &str = include_str!("../../../experiments.toml");
 
+/// The whole loop in one command: world (if missing), botify on a free
+/// port, a training day, `analysis train`, reload, the experiment day(s)
+/// over HTTP, then the A/B table and its HTML report.
 #[derive(Debug, Args)]
 pub struct ExperimentArgs {
     /// World directory; generated with the default parameters if missing.
@@ -124,12 +129,6 @@ fn experiments_file(requested: &Path, run_dir: &Path) -> Result<PathBuf> {
     Ok(shipped)
 }
 
-/// Runs `analysis` with these arguments, as its binary would.
-fn analysis(args: &[&str]) -> Result<()> {
-    let argv = std::iter::once("analysis").chain(args.iter().copied());
-    analysis::cli::run(analysis::cli::Cli::try_parse_from(argv)?)
-}
-
 pub fn run(args: ExperimentArgs) -> Result<()> {
     let started = Instant::now();
     if args.episodes == 0 || args.training_episodes == 0 {
@@ -215,7 +214,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
                 first: args.training_episodes + (day - 1) * args.episodes,
                 episodes: args.episodes,
             };
-            let bar = progress_bar(plan.episodes, &format!("day {day}"));
+            let bar = progress::bar(Unit::Sessions, plan.episodes, format!("day {day}"));
             let result = http::run(&world, plan, &botify, args.concurrency, &bar).await;
             bar.finish_and_clear();
             match result {

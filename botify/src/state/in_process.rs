@@ -1,8 +1,13 @@
-//! The embedded state store: a sharded in-process map.
+//! The embedded state store: a sharded map kept in this process.
 //!
 //! Used when no Redis URL is given and by in-process simulation, where it must
 //! cost next to nothing per request. Expiry is lazy (checked on read) plus an
 //! occasional sweep so abandoned users do not accumulate forever.
+//!
+//! Its [`StateStore::kind`] is `memory`, as `/`, `/health` and the start-up
+//! log have always shown it (output formats do not follow type names); the
+//! type is named for where the state lives, not to read like the `memory`
+//! recommender.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -57,14 +62,14 @@ struct Shard {
     writes: u32,
 }
 
-pub struct MemoryStore {
+pub struct InProcessStore {
     shards: Vec<Mutex<Shard>>,
     ttls: Ttls,
 }
 
-impl MemoryStore {
+impl InProcessStore {
     pub fn new(ttls: Ttls) -> Self {
-        MemoryStore {
+        InProcessStore {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             ttls,
         }
@@ -113,7 +118,7 @@ impl MemoryStore {
 }
 
 #[async_trait]
-impl StateStore for MemoryStore {
+impl StateStore for InProcessStore {
     async fn record(
         &self,
         user: u64,
@@ -170,8 +175,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn store() -> MemoryStore {
-        MemoryStore::new(Ttls::default())
+    fn store() -> InProcessStore {
+        InProcessStore::new(Ttls::default())
     }
 
     #[tokio::test]
@@ -191,7 +196,7 @@ mod tests {
 
     #[tokio::test]
     async fn session_state_expires_after_its_ttl() {
-        let store = MemoryStore::new(Ttls {
+        let store = InProcessStore::new(Ttls {
             session: Duration::from_millis(20),
             profile: Duration::from_secs(60),
         });

@@ -1,0 +1,375 @@
+//! Track vectors learned from sessions: item2vec (skip-gram with negative
+//! sampling over sessions; Barkan & Koenigstein, 2016) where a track is the
+//! sum of three tokens — the track itself, its artist and its genre.
+//!
+//! Why tokens: a day of logs sees most tracks only a handful of times, so a
+//! per-track vector alone would be noise for the long tail and undefined for
+//! a track never played. Summing the artist's and genre's vectors (as
+//! fastText sums sub-words) shrinks a rarely heard track towards what its
+//! artist and genre have earned, and gives a new release a vector from its
+//! catalog metadata alone; a well-heard track moves away by its own token.
+//!
+//! Evidence, per session (the listener's first track counts as liked):
+//! - **likes** (`time ≥ liked`): every pair of liked tracks at most `window`
+//!   likes apart is a positive pair — the whole session, not only
+//!   consecutive tracks, is co-listening evidence;
+//! - **skips** (`time ≤ skipped`): the skipped track against the session's
+//!   most recent liked track is an explicit negative pair, so exploration
+//!   traffic full of skips teaches what does *not* go together;
+//! - `negatives` random tracks per positive pair (drawn by play count^¾)
+//!   keep popular tracks from being close to everything.
+//!
+//! Training is plain SGD on the logistic loss, single-threaded with a seeded
+//! generator so the same logs give the same vectors. The served vector of a
+//! track is the normalised sum of its input and output token vectors; its
+//! neighbours are the `neighbours` tracks of highest cosine, found by an
+//! exact scan split over threads.
+
+use std::collections::HashMap;
+
+use botify::catalog::Catalog;
+use indicatif::ProgressBar;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::Data;
+
+/// Model size, evidence thresholds and training schedule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// Vector dimensions.
+    pub dim: usize,
+    /// Passes over the sessions.
+    pub epochs: usize,
+    /// Likes at most this far apart (in likes) form a positive pair.
+    pub window: usize,
+    /// Random negative pairs per positive pair.
+    pub negatives: usize,
+    /// Initial SGD step, decayed linearly to a tenth.
+    pub learning_rate: f32,
+    /// A listen at or above this time is a like.
+    pub liked: f64,
+    /// A listen at or below this time is a skip.
+    pub skipped: f64,
+    /// Neighbours kept per track in the served index.
+    pub neighbours: usize,
+    pub seed: u64,
+    /// Threads for the neighbour scan.
+    pub threads: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            dim: 32,
+            epochs: 3,
+            window: 4,
+            negatives: 4,
+            learning_rate: 0.05,
+            liked: 0.5,
+            skipped: 0.2,
+            neighbours: 50,
+            seed: 42,
+            threads: 2,
+        }
+    }
+}
+
+/// Learned vectors of every catalog track, with their nearest neighbours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embedding {
+    pub dim: usize,
+    /// Row `t` is track `t`'s unit vector.
+    pub vectors: Vec<f32>,
+    /// Row `t`: the most similar tracks to `t`, best first.
+    pub neighbours: Vec<Vec<u32>>,
+}
+
+impl Embedding {
+    pub fn vector(&self, track: u32) -> &[f32] {
+        let start = track as usize * self.dim;
+        &self.vectors[start..start + self.dim]
+    }
+
+    pub fn tracks(&self) -> usize {
+        self.neighbours.len()
+    }
+}
+
+/// Token ids of one track: itself, its artist, its genre (when known).
+struct Tokens {
+    of_track: Vec<[u32; 3]>,
+    count: usize,
+}
+
+/// Marks an absent genre token.
+const NO_TOKEN: u32 = u32::MAX;
+
+impl Tokens {
+    fn new(catalog: &Catalog) -> Tokens {
+        let tracks = catalog.len();
+        let mut artists: HashMap<u32, u32> = HashMap::new();
+        let mut genres: HashMap<&str, u32> = HashMap::new();
+        let mut of_track = Vec::with_capacity(tracks);
+        for t in 0..tracks as u32 {
+            let next_artist = artists.len() as u32;
+            let artist = *artists.entry(catalog.artist_of(t)).or_insert(next_artist);
+            let genre = catalog.get(t).and_then(|r| r.genre.as_deref()).map(|g| {
+                let next = genres.len() as u32;
+                *genres.entry(g).or_insert(next)
+            });
+            of_track.push([t, artist, genre.unwrap_or(NO_TOKEN)]);
+        }
+        // Artist tokens follow the tracks, genre tokens follow the artists.
+        let (n_artists, n_genres) = (artists.len() as u32, genres.len() as u32);
+        for tokens in &mut of_track {
+            tokens[1] += tracks as u32;
+            if tokens[2] != NO_TOKEN {
+                tokens[2] += tracks as u32 + n_artists;
+            }
+        }
+        Tokens {
+            of_track,
+            count: tracks + (n_artists + n_genres) as usize,
+        }
+    }
+
+    fn of(&self, track: u32) -> impl Iterator<Item = usize> + '_ {
+        self.of_track[track as usize]
+            .iter()
+            .filter(|&&t| t != NO_TOKEN)
+            .map(|&t| t as usize)
+    }
+}
+
+/// The sessions as (liked tracks, (skipped track, the like before it)).
+struct Evidence {
+    likes: Vec<Vec<u32>>,
+    skips: Vec<(u32, u32)>,
+    /// Plays per track, the base of the negative-sampling distribution.
+    plays: Vec<f64>,
+}
+
+fn evidence(data: Data<'_>, tracks: usize, params: &Params) -> Evidence {
+    let mut likes = Vec::with_capacity(data.sessions.len());
+    let mut skips = Vec::new();
+    let mut plays = vec![0.0; tracks];
+    for session in data.sessions {
+        let mut liked = Vec::new();
+        for event in session.events(data.records) {
+            let track = event.track;
+            if track as usize >= tracks {
+                continue; // not in the catalog given: nothing to learn it into
+            }
+            plays[track as usize] += 1.0;
+            if event.time >= params.liked {
+                liked.push(track);
+            } else if event.time <= params.skipped {
+                if let Some(&anchor) = liked.last() {
+                    skips.push((track, anchor));
+                }
+            }
+        }
+        if liked.len() >= 2 {
+            likes.push(liked);
+        }
+    }
+    Evidence {
+        likes,
+        skips,
+        plays,
+    }
+}
+
+/// Draws tracks with probability ∝ plays^¾ (cumulative table + binary search).
+struct NegativeSampler {
+    cumulative: Vec<f64>,
+}
+
+impl NegativeSampler {
+    fn new(plays: &[f64]) -> NegativeSampler {
+        let mut total = 0.0;
+        let cumulative = plays
+            .iter()
+            .map(|p| {
+                total += p.powf(0.75);
+                total
+            })
+            .collect();
+        NegativeSampler { cumulative }
+    }
+
+    fn draw(&self, rng: &mut SmallRng) -> Option<u32> {
+        let total = *self.cumulative.last()?;
+        if total <= 0.0 {
+            return None;
+        }
+        let x = rng.gen::<f64>() * total;
+        Some(self.cumulative.partition_point(|&c| c <= x) as u32)
+    }
+}
+
+struct Sgd<'a> {
+    tokens: &'a Tokens,
+    dim: usize,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    /// Scratch: the summed input and output vectors of the current pair.
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Sgd<'_> {
+    fn sum(&self, table: &[f32], track: u32, into: &mut [f32]) {
+        into.fill(0.0);
+        for tok in self.tokens.of(track) {
+            let row = &table[tok * self.dim..(tok + 1) * self.dim];
+            into.iter_mut().zip(row).for_each(|(x, r)| *x += r);
+        }
+    }
+
+    /// One logistic-loss step on the pair (`a` as input, `b` as output).
+    fn step(&mut self, a: u32, b: u32, label: f32, rate: f32) {
+        let mut va = std::mem::take(&mut self.a);
+        let mut vb = std::mem::take(&mut self.b);
+        self.sum(&self.input, a, &mut va);
+        self.sum(&self.output, b, &mut vb);
+        let score: f32 = va.iter().zip(&vb).map(|(x, y)| x * y).sum();
+        let g = rate * (label - sigmoid(score));
+        for tok in self.tokens.of(a) {
+            let row = &mut self.input[tok * self.dim..(tok + 1) * self.dim];
+            row.iter_mut().zip(&vb).for_each(|(x, y)| *x += g * y);
+        }
+        for tok in self.tokens.of(b) {
+            let row = &mut self.output[tok * self.dim..(tok + 1) * self.dim];
+            row.iter_mut().zip(&va).for_each(|(x, y)| *x += g * y);
+        }
+        self.a = va;
+        self.b = vb;
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x.clamp(-30.0, 30.0)).exp())
+}
+
+/// Learns the vectors of every track of `catalog` from the sessions of
+/// `data`, then indexes each track's nearest neighbours. `bar` counts epochs
+/// and then the neighbour scan.
+pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar) -> Embedding {
+    let tokens = Tokens::new(catalog);
+    let tracks = catalog.len();
+    let dim = params.dim.max(1);
+    let evidence = evidence(data, tracks, &params);
+    let sampler = NegativeSampler::new(&evidence.plays);
+    let mut rng = SmallRng::seed_from_u64(params.seed);
+    let init = 0.5 / dim as f32;
+    let mut sgd = Sgd {
+        tokens: &tokens,
+        dim,
+        input: (0..tokens.count * dim)
+            .map(|_| rng.gen_range(-init..init))
+            .collect(),
+        output: vec![0.0; tokens.count * dim],
+        a: vec![0.0; dim],
+        b: vec![0.0; dim],
+    };
+    bar.set_length(params.epochs as u64 + 1);
+    let epochs = params.epochs.max(1);
+    for epoch in 0..epochs {
+        let rate = params.learning_rate * (1.0 - 0.9 * epoch as f32 / epochs as f32);
+        for liked in &evidence.likes {
+            for (i, &a) in liked.iter().enumerate() {
+                let end = (i + params.window + 1).min(liked.len());
+                for &b in &liked[i + 1..end] {
+                    if a == b {
+                        continue;
+                    }
+                    // Both directions: similarity is symmetric.
+                    for (x, y) in [(a, b), (b, a)] {
+                        sgd.step(x, y, 1.0, rate);
+                        for _ in 0..params.negatives {
+                            if let Some(n) = sampler.draw(&mut rng) {
+                                if n != y {
+                                    sgd.step(x, n, 0.0, rate);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for &(skipped, anchor) in &evidence.skips {
+            sgd.step(anchor, skipped, 0.0, rate);
+            sgd.step(skipped, anchor, 0.0, rate);
+        }
+        bar.inc(1);
+    }
+
+    let mut vectors = vec![0.0f32; tracks * dim];
+    let (mut a, mut b) = (vec![0.0; dim], vec![0.0; dim]);
+    for t in 0..tracks {
+        sgd.sum(&sgd.input, t as u32, &mut a);
+        sgd.sum(&sgd.output, t as u32, &mut b);
+        let row = &mut vectors[t * dim..(t + 1) * dim];
+        row.iter_mut()
+            .zip(a.iter().zip(&b))
+            .for_each(|(v, (x, y))| *v = x + y);
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    let neighbours = nearest_neighbours(&vectors, dim, params.neighbours, params.threads);
+    bar.inc(1);
+    Embedding {
+        dim,
+        vectors,
+        neighbours,
+    }
+}
+
+/// Each row's `k` nearest rows by inner product, best first (ties: lower id).
+fn nearest_neighbours(vectors: &[f32], dim: usize, k: usize, threads: usize) -> Vec<Vec<u32>> {
+    let n = vectors.len() / dim;
+    let threads = threads.max(1);
+    let row = |t: usize| &vectors[t * dim..(t + 1) * dim];
+    let mut parts: Vec<Vec<(usize, Vec<u32>)>> = Vec::new();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut scores: Vec<(f32, u32)> = Vec::with_capacity(n);
+                    (part..n)
+                        .step_by(threads)
+                        .map(|t| {
+                            let query = row(t);
+                            scores.clear();
+                            scores.extend((0..n).filter(|&u| u != t).map(|u| {
+                                let s: f32 = query.iter().zip(row(u)).map(|(x, y)| x * y).sum();
+                                (s, u as u32)
+                            }));
+                            let by_score = |x: &(f32, u32), y: &(f32, u32)| {
+                                y.0.total_cmp(&x.0).then(x.1.cmp(&y.1))
+                            };
+                            let keep = k.min(scores.len());
+                            if keep > 0 && keep < scores.len() {
+                                scores.select_nth_unstable_by(keep - 1, by_score);
+                            }
+                            scores.truncate(keep);
+                            scores.sort_unstable_by(by_score);
+                            (t, scores.iter().map(|&(_, u)| u).collect())
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        parts = workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+    });
+    let mut rows: Vec<(usize, Vec<u32>)> = parts.into_iter().flatten().collect();
+    rows.sort_unstable_by_key(|(t, _)| *t);
+    rows.into_iter().map(|(_, r)| r).collect()
+}

@@ -1,0 +1,123 @@
+//! The real botify server, in this process, on a free loopback port: the
+//! `spawn_app` of zero-to-production. Needs a Tokio runtime with a
+//! `LocalSet` (`#[actix_web::test]`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use botify::app::Application;
+use botify::config::Config;
+use botify::engine::Engine;
+use serde_json::Value;
+
+/// A running server; [`TestApp::stop`] stops it gracefully.
+pub struct TestApp {
+    /// `http://127.0.0.1:{port}`.
+    pub base: String,
+    pub handle: ServerHandle,
+    pub engine: Arc<Engine>,
+    done: Option<tokio::task::JoinHandle<anyhow::Result<u64>>>,
+}
+
+impl TestApp {
+    /// Builds the server from `config` (bind it to port 0: see
+    /// [`crate::config::test_config`]) and starts serving.
+    pub async fn spawn(config: &Config) -> TestApp {
+        let app = Application::build(config).expect("server builds");
+        let base = format!("http://{}:{}", crate::ports::LOOPBACK, app.port());
+        let handle = app.handle();
+        let engine = app.engine();
+        let done = tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            handle,
+            engine,
+            done: Some(done),
+        }
+    }
+
+    /// Stops gracefully; returns the number of event lines written.
+    pub async fn stop(mut self) -> u64 {
+        self.handle.stop(true).await;
+        self.done.take().unwrap().await.unwrap().unwrap()
+    }
+
+    pub fn client(&self) -> awc::Client {
+        awc::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .finish()
+    }
+
+    /// POSTs a JSON `body`: the status and the JSON answer (`Null` if none).
+    pub async fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let mut response = self
+            .client()
+            .post(format!("{}{path}", self.base))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body.to_string())
+            .await
+            .unwrap();
+        let bytes = response.body().await.unwrap();
+        (
+            response.status().as_u16(),
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// GETs `path`: the status and the JSON answer, or the text one as a
+    /// JSON string.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let mut response = self
+            .client()
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let bytes = response.body().limit(1 << 24).await.unwrap();
+        (
+            response.status().as_u16(),
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        )
+    }
+
+    /// `POST /next/{user}`: the recommended track.
+    pub async fn next(&self, user: u64, track: u32, time: f64) -> u32 {
+        let (status, body) = self
+            .post(
+                &format!("/next/{user}"),
+                &format!("{{\"track\": {track}, \"time\": {time}}}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["track"].as_u64().unwrap() as u32
+    }
+
+    /// `POST /last/{user}`.
+    pub async fn last(&self, user: u64, track: u32, time: f64) {
+        let (status, body) = self
+            .post(
+                &format!("/last/{user}"),
+                &format!("{{\"track\": {track}, \"time\": {time}}}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// One value of `GET /metrics` (see [`metric`]).
+    pub async fn metric(&self, name_and_labels: &str) -> f64 {
+        let (_, body) = self.get("/metrics").await;
+        metric(body.as_str().unwrap(), name_and_labels)
+    }
+}
+
+/// The value of the first sample of a Prometheus text exposition starting
+/// with `name_and_labels`; 0 when there is none (a counter never touched).
+pub fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,31 @@
+//! The test harness every crate of the workspace shares: real servers on
+//! free loopback ports, no mocks.
+//!
+//! - [`ports`]: a free port on 127.0.0.1.
+//! - [`processes`]: child processes logging to a temp folder, stopped
+//!   SIGTERM-then-SIGKILL on drop (also when a test panics).
+//! - [`redis`]: a real `redis-server`, standalone ([`RedisServer`]) or
+//!   among other [`Processes`].
+//! - [`nginx`]: a real nginx running `deploy/nginx.conf` on loopback.
+//! - [`config`]: botify configurations and the files they point to.
+//! - [`app`]: the real botify server in this process ([`TestApp`]).
+//! - [`binary`]: the botify binary as a child process.
+//! - [`events`]: reading the event logs a server wrote.
+//!
+//! Dev-dependency only (`publish = false`).
+
+pub mod app;
+pub mod binary;
+pub mod config;
+pub mod events;
+pub mod nginx;
+pub mod ports;
+pub mod processes;
+pub mod redis;
+
+pub use self::app::TestApp;
+pub use self::config::test_config;
+pub use self::events::read_events;
+pub use self::ports::free_port;
+pub use self::processes::{Process, Processes};
+pub use self::redis::RedisServer;
