@@ -1,5 +1,5 @@
 """The analysts' pandas/scipy notebook, as a script, for the speed comparison
-in analysis/BENCHMARKS.md: same sessionize -> user metrics -> Welch table as
+in BENCHMARKS.md#analysis: same sessionize -> user metrics -> Welch table as
 `analysis ab` (and as tests/data/notebook_reference.py).
 
     python3 analysis/bench/notebook.py EXPERIMENT FILE...

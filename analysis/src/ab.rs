@@ -1,5 +1,5 @@
 //! A/B tables exactly as the analysts' pandas/scipy notebook computes them
-//! (DESIGN §11), plus a sample-ratio-mismatch check.
+//! (docs/analysis.md#user-metrics), plus a sample-ratio-mismatch check.
 //!
 //! Per user per arm, over the user's closed sessions:
 //! - `time`: total listen time;
@@ -12,6 +12,11 @@
 //! control mean × 100; a 95% Welch interval on the difference of means
 //! (Welch–Satterthwaite degrees of freedom, Student t quantile), divided by the
 //! control mean × 100; significant when the interval excludes 0.
+//!
+//! [`per_day`] runs the same analysis on each `day-<n>` log folder
+//! (`ab --per-day`), for learning curves.
+
+pub mod per_day;
 
 use anyhow::{bail, Result};
 use serde::Serialize;

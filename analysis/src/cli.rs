@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 pub use clap::Parser;
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::ab::per_day;
 use crate::logs::{self, Logs, ReadOptions};
 use crate::output::Format;
 use crate::progress::{self, Unit};
@@ -51,7 +52,18 @@ enum Command {
         the control mean with a Welch 95% confidence interval (Welch-Satterthwaite dof, Student t \
         quantile); significant when the interval excludes 0. A chi-square sample-ratio-mismatch \
         check compares users per arm with the configured uniform split and warns when p < 0.001. \
-        Sessions still open when the log ends are left out and counted."
+        Sessions still open when the log ends are left out and counted.\n\n\
+        Learning curves: with --per-day, each --logs folder must hold one subfolder per day, \
+        LOGDIR/day-1, LOGDIR/day-2, … (as `sim run --in-process --days N` writes them; a day \
+        present under several --logs folders reads them all). Each day is analysed on its own, \
+        as above, in numeric day order; the output is one row per (day, arm): users, the arm \
+        mean of mean_time_per_session, and each treatment's effect vs the control with its \
+        Welch 95% interval (empty for the control; JSON: an array of these rows), then the SRM \
+        summary of each day. --report draws the learning curve (one line per arm over the days) \
+        and the daily effects with their intervals.",
+        after_help = "Examples:\n  \
+        analysis ab --logs 'log/**/*.jsonl*' --experiment ALL --report reports/all\n  \
+        analysis ab --logs log/ --experiment ALL --per-day --report reports/learning"
     )]
     Ab(AbArgs),
     /// Train the models botify serves: popularity, co-listening and ALS tables, the
@@ -126,6 +138,10 @@ struct AbArgs {
     /// Also write an HTML report with SVG plots into this folder.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Learning curves: analyse each day-<n> subfolder of the --logs folders on its own
+    /// and print one row per (day, arm) instead of the table.
+    #[arg(long)]
+    per_day: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -158,6 +174,9 @@ struct TrainArgs {
     /// catalog fallback.
     #[arg(long, default_value_t = colisten::Params::default().min_evidence)]
     min_evidence: f64,
+    /// Co-listening and embedding: likes at most this far apart in a session pair up.
+    #[arg(long, default_value_t = colisten::Params::default().window)]
+    window: usize,
     /// Catalog (tracks.jsonl) for the embedding's artist and genre tokens.
     #[arg(long, default_value = "data/world/tracks.jsonl", value_name = "FILE")]
     catalog: PathBuf,
@@ -167,6 +186,10 @@ struct TrainArgs {
     /// Embedding: passes over the sessions.
     #[arg(long, default_value_t = item2vec::Params::default().epochs)]
     epochs: usize,
+    /// Embedding: whether two likes of one artist form a positive pair (they
+    /// share the artist token anyway).
+    #[arg(long, default_value_t = item2vec::Params::default().same_artist_pairs, action = clap::ArgAction::Set)]
+    same_artist_pairs: bool,
     /// session_knn: most recent sessions kept.
     #[arg(long, default_value_t = 50_000)]
     keep_sessions: usize,
@@ -343,6 +366,9 @@ fn run_ab(args: AbArgs) -> Result<()> {
         }
         (None, arms) => arms.map(usize::from),
     };
+    if args.per_day {
+        return run_ab_per_day(&args, arms, control, started);
+    }
     let logs = read_logs(&args.input, Some(&args.experiment))?;
     let read_report = logs.report;
     let spinner = progress::spinner("computing");
@@ -398,6 +424,79 @@ fn run_ab(args: AbArgs) -> Result<()> {
     Ok(())
 }
 
+/// `ab --per-day`: every day-<n> folder analysed as `ab` analyses a log.
+fn run_ab_per_day(args: &AbArgs, arms: Option<usize>, control: u8, started: Instant) -> Result<()> {
+    let days = per_day::layout(&args.input.logs)?;
+    let options = ReadOptions {
+        experiment: Some(args.experiment.clone()),
+        threads: args.input.threads.max(1),
+        progress: true,
+        ..ReadOptions::default()
+    };
+    let mut analysed = Vec::with_capacity(days.len());
+    for day in &days {
+        let result = per_day::analyze_day(day, &options, &args.experiment, arms, control)?;
+        note(format!(
+            "day {}: {}; {}",
+            day.day, result.read, result.session_report
+        ));
+        if result.events_without_arm > 0 {
+            note(format!(
+                "day {}: left out {} events that do not carry experiment {:?}",
+                day.day, result.events_without_arm, args.experiment
+            ));
+        }
+        if result.misassigned_users > 0 {
+            warn(format!(
+                "day {}: {} users are logged in an arm other than their mmh3 assignment with {} \
+                 arms: was the config changed mid-experiment, or is --arms wrong?",
+                day.day, result.misassigned_users, result.arms
+            ));
+        }
+        analysed.push(result);
+    }
+    let result = per_day::PerDay {
+        experiment: args.experiment.clone(),
+        control,
+        days: analysed,
+    };
+    let table = result.to_table();
+    let srm = result.srm_lines().join("\n");
+    match args.format {
+        Format::Table => {
+            print!("{}", table.to_terminal());
+            println!("\n{srm}");
+        }
+        Format::Markdown => {
+            print!("{}", table.to_markdown());
+            println!("\n{srm}");
+        }
+        Format::Csv => {
+            print!("{}", table.to_csv());
+            note(&srm);
+        }
+        Format::Json => {
+            println!("{}", result.to_json());
+            note(&srm);
+        }
+    }
+    for day in result.days.iter().filter(|d| d.table.srm.mismatch()) {
+        warn(format!(
+            "sample ratio mismatch in {:?} on day {} (p = {:.2e} < {}): do not trust that day",
+            args.experiment,
+            day.day,
+            day.table.srm.p_value,
+            ab::SRM_ALPHA
+        ));
+    }
+    if let Some(dir) = &args.report {
+        let page = report::per_day::write(dir, &result)?;
+        note(format!("report: {}", page.display()));
+    }
+    note(format!("done in {:.2}s", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
 fn run_train(args: TrainArgs) -> Result<()> {
     let started = Instant::now();
     check_holdout(args.holdout)?;
@@ -441,6 +540,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
             neighbours: args.neighbours,
             alpha: args.alpha,
             min_evidence: args.min_evidence,
+            window: args.window.max(1),
             threads,
             ..colisten::Params::default()
         };
@@ -492,6 +592,8 @@ fn run_train(args: TrainArgs) -> Result<()> {
         let params = item2vec::Params {
             dim: args.dim.max(1),
             epochs: args.epochs.max(1),
+            window: args.window.max(1),
+            same_artist_pairs: args.same_artist_pairs,
             neighbours: args.neighbours,
             seed: args.seed,
             threads,

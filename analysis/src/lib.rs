@@ -1,5 +1,5 @@
 //! Analysts' side of botify: read the service's event logs, compute A/B tables,
-//! train the models botify serves, and evaluate them offline (DESIGN §10–11).
+//! train the models botify serves, and evaluate them offline (docs/analysis.md).
 //!
 //! The binary `analysis` is a thin CLI over these modules; tests and other
 //! crates call them directly.
@@ -7,9 +7,10 @@
 //! Pipeline: [`logs`] reads many (rotated, gzipped, per-replica) files in
 //! parallel into compact [`logs::Record`]s → [`sessions`] sorts and cuts them
 //! into sessions → [`ab`] turns sessions into the notebook's user-level metrics
-//! and Welch table, [`train`] into popularity / co-listening / ALS tables, and
-//! [`eval`] scores tables on held-out sessions. [`synth`] writes botify-shaped
-//! logs for benchmarks and tests.
+//! and Welch table, [`train`] into the models botify serves (popularity,
+//! co-listening and ALS tables, the learned embedding, recent sessions), and
+//! [`eval`] scores those tables and botify's own recommenders on held-out
+//! sessions. [`synth`] writes botify-shaped logs for benchmarks and tests.
 
 pub mod ab;
 pub mod cli;

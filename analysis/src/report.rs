@@ -5,6 +5,11 @@
 //!
 //! Plots use plotters' SVG backend only: the bitmap backend pulls in font
 //! rasterisation crates, and browsers render SVG text themselves.
+//!
+//! [`per_day`] is the `ab --per-day` page (learning curves), drawn with the
+//! same helpers.
+
+pub mod per_day;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -14,7 +19,7 @@ use anyhow::{Context, Result};
 use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 
-use crate::ab::{Analysis, ArmSummary, METRICS};
+use crate::ab::{Analysis, METRICS};
 use crate::logs::ReadReport;
 use crate::output::{self, Tone};
 
@@ -176,7 +181,7 @@ fn session_length(path: &Path, analysis: &Analysis) -> Result<()> {
             })
             .collect();
         top = points.iter().map(|p| p.1).fold(top, f64::max);
-        series.push((summary, points));
+        series.push(Line::of(summary.arm, &summary.label, points));
     }
     let x_desc = format!(
         "session listen time (sum of listened fractions; last bin ≥ {:.1})",
@@ -189,6 +194,8 @@ fn session_length(path: &Path, analysis: &Analysis) -> Result<()> {
         x_desc: &x_desc,
         y_desc: "% of the arm's sessions",
         legend: SeriesLabelPosition::MiddleRight,
+        x_format: None,
+        markers: false,
     };
     arm_lines(path, &axes, series)
 }
@@ -233,7 +240,7 @@ fn cumulative_time(path: &Path, analysis: &Analysis) -> Result<()> {
             }
         }
         top = top.max(total);
-        series.push((summary, points));
+        series.push(Line::of(summary.arm, &summary.label, points));
     }
     let axes = Axes {
         caption: "Cumulative listen time per user, by arm",
@@ -242,6 +249,8 @@ fn cumulative_time(path: &Path, analysis: &Analysis) -> Result<()> {
         x_desc: "hours since the first event",
         y_desc: "listen time per user",
         legend: SeriesLabelPosition::UpperLeft,
+        x_format: None,
+        markers: false,
     };
     arm_lines(path, &axes, series)
 }
@@ -254,14 +263,32 @@ struct Axes<'a> {
     x_desc: &'a str,
     y_desc: &'a str,
     legend: SeriesLabelPosition,
+    /// At most this many x labels, each written by the function (default:
+    /// plotters' numbers).
+    x_format: Option<(usize, &'a dyn Fn(&f64) -> String)>,
+    /// Mark each point (for a few points per line, e.g. one per day).
+    markers: bool,
+}
+
+/// One arm's line: its index (for the colour), label and points.
+struct Line {
+    arm: u8,
+    label: String,
+    points: Vec<(f64, f64)>,
+}
+
+impl Line {
+    fn of(arm: u8, label: &str, points: Vec<(f64, f64)>) -> Line {
+        Line {
+            arm,
+            label: label.to_string(),
+            points,
+        }
+    }
 }
 
 /// Draws one line per arm, in the arm's colour, with a legend, as an SVG.
-fn arm_lines(
-    path: &Path,
-    axes: &Axes<'_>,
-    series: Vec<(&ArmSummary, Vec<(f64, f64)>)>,
-) -> Result<()> {
+fn arm_lines(path: &Path, axes: &Axes<'_>, series: Vec<Line>) -> Result<()> {
     let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -270,16 +297,20 @@ fn arm_lines(
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(axes.x.clone(), axes.y.clone())?;
-    chart
-        .configure_mesh()
-        .x_desc(axes.x_desc)
-        .y_desc(axes.y_desc)
-        .draw()?;
-    for (summary, points) in series {
-        let color = arm_color(summary.arm);
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(axes.x_desc).y_desc(axes.y_desc);
+    if let Some((labels, format)) = axes.x_format {
+        mesh.x_labels(labels).x_label_formatter(format);
+    }
+    mesh.draw()?;
+    let point_size = if axes.markers { 4 } else { 0 };
+    for line in series {
+        let color = arm_color(line.arm);
         chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(summary.label.clone())
+            .draw_series(
+                LineSeries::new(line.points, color.stroke_width(2)).point_size(point_size),
+            )?
+            .label(line.label)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });
@@ -301,34 +332,22 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn html(analysis: &Analysis, read: &ReadReport) -> String {
-    let t = &analysis.table;
-    let mut page = String::new();
-    let _ = write!(
-        page,
+/// The page's head and style, up to the opened body.
+fn head(title: &str) -> String {
+    format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>A/B report: {name}</title>\n<style>\
+         <title>{title}</title>\n<style>\
          body{{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}}\
          table{{border-collapse:collapse;font-size:14px}}td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}}\
          td:nth-child(-n+2),th:nth-child(-n+2){{text-align:left}}.good{{color:#1a933a;font-weight:bold}}\
          .bad{{color:#c62828;font-weight:bold}}.warn{{background:#fdecea;border:2px solid #c62828;padding:1em}}\
-         pre{{background:#f6f6f6;padding:.6em;white-space:pre-wrap}}</style></head><body>\n\
-         <h1>A/B report: experiment {name}</h1>\n",
-        name = escape(&t.experiment)
-    );
-    let srm = escape(&t.srm_summary());
-    if t.srm.mismatch() {
-        let _ = writeln!(page, "<p class=\"warn\">{srm}</p>");
-    } else {
-        let _ = writeln!(page, "<p>{srm}</p>");
-    }
-    let _ = writeln!(
-        page,
-        "<p>Effects are in percent of the control ({}) mean; intervals are Welch 95% confidence \
-         intervals. Green: significant improvement; red: significant degradation (for latency, lower is better).</p>",
-        escape(&control_label(analysis))
-    );
-    let table = t.to_table();
+         pre{{background:#f6f6f6;padding:.6em;white-space:pre-wrap}}</style></head><body>\n",
+        title = escape(title)
+    )
+}
+
+/// An output table as HTML rows, toned rows classed `good`/`bad`.
+fn html_table(page: &mut String, table: &output::Table) {
     page.push_str("<table>\n<tr>");
     for h in &table.headers {
         let _ = write!(page, "<th>{}</th>", escape(h));
@@ -346,7 +365,31 @@ fn html(analysis: &Analysis, read: &ReadReport) -> String {
         }
         page.push_str("</tr>\n");
     }
-    page.push_str("</table>\n<h2>Per-arm means</h2>\n<table>\n<tr><th>arm</th><th>users</th>");
+    page.push_str("</table>\n");
+}
+
+fn html(analysis: &Analysis, read: &ReadReport) -> String {
+    let t = &analysis.table;
+    let mut page = head(&format!("A/B report: {}", t.experiment));
+    let _ = writeln!(
+        page,
+        "<h1>A/B report: experiment {}</h1>",
+        escape(&t.experiment)
+    );
+    let srm = escape(&t.srm_summary());
+    if t.srm.mismatch() {
+        let _ = writeln!(page, "<p class=\"warn\">{srm}</p>");
+    } else {
+        let _ = writeln!(page, "<p>{srm}</p>");
+    }
+    let _ = writeln!(
+        page,
+        "<p>Effects are in percent of the control ({}) mean; intervals are Welch 95% confidence \
+         intervals. Green: significant improvement; red: significant degradation (for latency, lower is better).</p>",
+        escape(&control_label(analysis))
+    );
+    html_table(&mut page, &t.to_table());
+    page.push_str("<h2>Per-arm means</h2>\n<table>\n<tr><th>arm</th><th>users</th>");
     for m in METRICS {
         let _ = write!(page, "<th>{m}</th>");
     }

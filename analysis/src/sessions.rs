@@ -1,4 +1,4 @@
-//! Sessionization, as the analysts' notebook does it (DESIGN §11).
+//! Sessionization, as the analysts' notebook does it (docs/analysis.md#sessionization).
 //!
 //! A user's events, in time order, form sessions: a session ends at a `last`
 //! event; `tracks` = events in it (the `last` included), `time` = sum of their

@@ -13,7 +13,7 @@
 //! `uplift × arm` in an experiment's treatment arms, so A/B tables have a real
 //! effect to find), else a globally popular track; in-cluster tracks are
 //! listened 0.4–1.0, others 0–0.5, repeats 0; the session budget drops with
-//! probability 1 − time, as in DESIGN §4. Deterministic for a given seed.
+//! probability 1 − time, as in docs/user-model.md#budget. Deterministic for a given seed.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};

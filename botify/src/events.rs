@@ -1,4 +1,4 @@
-//! The event log: one JSON line per answered `/next` and `/last` (DESIGN §10).
+//! The event log: one JSON line per answered `/next` and `/last` (docs/event-log.md).
 //!
 //! Analysts read these files to sessionize traffic and compute A/B tables, and
 //! `analysis train` learns the item-to-item table from them, so the format is a

@@ -28,7 +28,7 @@ pub fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {
 
 /// The arm (0-based) of `user` in the experiment `name` with `arms` arms:
 /// `mmh3.hash(str(user), seed=mmh3.hash(name, 0) as u32, signed=False) % arms`
-/// (the unsigned hash; the test vectors of DESIGN §7 pin this down).
+/// (the unsigned hash; the test vectors of docs/experiments.md#test-vectors pin this down).
 pub fn assign(name: &str, arms: usize, user: u64) -> usize {
     let seed = murmur3_x86_32(name.as_bytes(), 0);
     let hash = murmur3_x86_32(user.to_string().as_bytes(), seed);

@@ -1,5 +1,5 @@
-//! Promotion and blocking at the output level (seed 004): applied by the
-//! engine to whatever any recommender or endpoint is about to serve.
+//! Promotion and blocking at the output level (docs/recommenders.md#filters):
+//! applied by the engine to whatever any recommender or endpoint is about to serve.
 
 use std::collections::HashSet;
 use std::path::Path;

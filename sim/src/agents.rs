@@ -311,6 +311,8 @@ mod tests {
             Box::new(RandomAgent),
             Box::new(StickyArtistAgent),
             Box::new(OracleAgent::default()),
+            // Few candidates, so its list must grow during long sessions.
+            Box::new(ItemOracleAgent::new(4)),
         ];
         for agent in &mut agents {
             for i in 0..50 {
@@ -362,5 +364,36 @@ mod tests {
         };
         let (random, oracle) = (mean(&mut RandomAgent), mean(&mut OracleAgent::default()));
         assert!(oracle > 3.0 * random, "oracle {oracle}, random {random}");
+    }
+
+    #[test]
+    fn item_oracle_beats_sticky_artist_by_far_and_stays_below_the_oracle() {
+        let w = world();
+        let sessions = 300;
+        let mean = |agent: &mut dyn Agent| {
+            (0..sessions)
+                .map(|i| {
+                    let mut rng = session_rng(15, i);
+                    let mut s = Session::start(&w, i as usize % w.num_users(), &mut rng);
+                    while !s.is_over() && s.steps() < 1000 {
+                        let t = agent.recommend(&s, &mut rng);
+                        s.listen(t);
+                    }
+                    s.reward()
+                })
+                .sum::<f64>()
+                / sessions as f64
+        };
+        let sticky = mean(&mut StickyArtistAgent);
+        let item_oracle = mean(&mut ItemOracleAgent::default());
+        let oracle = mean(&mut OracleAgent::default());
+        assert!(
+            item_oracle > 3.0 * sticky,
+            "item oracle {item_oracle}, sticky artist {sticky}"
+        );
+        assert!(
+            item_oracle < oracle,
+            "item oracle {item_oracle}, oracle {oracle}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! listener model that turns recommendations into listen times.
 //!
 //! - [`world`]: generation, the world files and the indexed [`world::World`].
-//! - [`user_model`]: [`user_model::Session`], DESIGN section 4 rule by rule.
+//! - [`user_model`]: [`user_model::Session`], docs/user-model.md rule by rule.
 //! - [`agents`]: simulator-side policies (random, sticky-artist, oracle).
 //! - [`calibration`]: agents simulated directly against the user model.
 //! - [`rng`]: reproducible per-session random streams.

@@ -1,4 +1,4 @@
-//! The simulated listener (DESIGN section 4), one [`Session`] at a time.
+//! The simulated listener (docs/user-model.md), one [`Session`] at a time.
 //!
 //! Rules, exactly:
 //! - **Start**: one of the user's interests is drawn uniformly; the session
@@ -132,8 +132,8 @@ impl<'w> Session<'w> {
         round2(self.raw_time(track) * self.user.artist_discount_gamma.powi(plays as i32))
     }
 
-    /// Listen time of `track` for a fresh artist: the sigmoid of DESIGN section 4
-    /// before the artist discount and rounding.
+    /// Listen time of `track` for a fresh artist: the sigmoid of
+    /// docs/user-model.md#listen-time before the artist discount and rounding.
     pub fn raw_time(&self, track: u32) -> f64 {
         let affinity = f64::from(dot(
             self.world.embedding(track),

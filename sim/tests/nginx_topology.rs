@@ -96,8 +96,8 @@ impl Expected {
         }
     }
 
-    /// One listen, as DESIGN §8 describes the memory recommender; the
-    /// favourite follows the recommender's own rule.
+    /// One listen, as docs/recommenders.md#favourite-artist describes the memory
+    /// recommender's profile; the favourite follows the recommender's own rule.
     fn listen(&mut self, artist: ArtistId, track: u32, time: f64, end: bool) {
         let (sum, count) = self.artists.entry(artist).or_default();
         *sum += time;

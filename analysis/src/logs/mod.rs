@@ -1,4 +1,4 @@
-//! Reading botify event logs (DESIGN §10): many files, rotated and gzipped
+//! Reading botify event logs (docs/analysis.md#reading-logs): many files, rotated and gzipped
 //! files, globs, several replicas' folders — robust to broken lines.
 //!
 //! Speed is the point here: `ab` must get through ten million events in a few

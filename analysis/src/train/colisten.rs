@@ -167,35 +167,8 @@ fn rows(
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing::data;
     use super::*;
-    use crate::logs::Record;
-    use crate::sessions;
-
-    /// One session per list of (track, time); the first track is the user's pick.
-    fn data(sessions_: &[&[(u32, f64)]]) -> (Vec<Record>, Vec<sessions::Session>) {
-        let mut records = Vec::new();
-        let mut ts = 0;
-        for (user, s) in sessions_.iter().enumerate() {
-            for (i, &(track, time)) in s.iter().enumerate() {
-                ts += 1;
-                let last = i + 1 == s.len();
-                let next = s.get(i + 1).map(|x| x.0);
-                records.push(Record::new(
-                    user as u64,
-                    ts,
-                    track,
-                    time,
-                    0.001,
-                    next,
-                    0,
-                    last,
-                ));
-            }
-        }
-        sessions::sort(&mut records);
-        let (sessions, _) = sessions::sessionize(&records);
-        (records, sessions)
-    }
 
     fn table(sessions_: &[&[(u32, f64)]], params: Params) -> ItemTable {
         let (records, sessions) = data(sessions_);

@@ -1,4 +1,4 @@
-//! Training the models botify serves, from its own logs (DESIGN §11).
+//! Training the models botify serves, from its own logs (docs/analysis.md#training).
 //!
 //! Every model learns from closed sessions only (the events [`crate::sessions`]
 //! keeps), so `train --holdout F` can leave the latest sessions out for
@@ -180,6 +180,53 @@ pub fn read_item_table(path: &Path) -> Result<HashMap<u32, Vec<u32>>> {
         table.insert(item.track, item.recommendations);
     }
     Ok(table)
+}
+
+/// Training input built by hand, for the models' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::logs::Record;
+    use crate::sessions::{self, Session};
+
+    /// One closed session per list of `(track, time)`, user `i` for list
+    /// `i`, one after the other in time (a millisecond per event). The
+    /// first track is the user's pick; the last closes the session.
+    pub fn data(listens: &[&[(u32, f64)]]) -> (Vec<Record>, Vec<Session>) {
+        let mut start = 1;
+        let timed: Vec<(u64, &[(u32, f64)])> = listens
+            .iter()
+            .map(|&session| {
+                let timed = (start, session);
+                start += session.len() as u64;
+                timed
+            })
+            .collect();
+        data_at(&timed)
+    }
+
+    /// Like [`data`], session `i` starting at its own timestamp `start`.
+    pub fn data_at(listens: &[(u64, &[(u32, f64)])]) -> (Vec<Record>, Vec<Session>) {
+        let mut records = Vec::new();
+        for (user, &(start, session)) in listens.iter().enumerate() {
+            for (i, &(track, time)) in session.iter().enumerate() {
+                let last = i + 1 == session.len();
+                let next = session.get(i + 1).map(|x| x.0);
+                records.push(Record::new(
+                    user as u64,
+                    start + i as u64,
+                    track,
+                    time,
+                    0.001,
+                    next,
+                    0,
+                    last,
+                ));
+            }
+        }
+        sessions::sort(&mut records);
+        let (sessions, _) = sessions::sessionize(&records);
+        (records, sessions)
+    }
 }
 
 #[cfg(test)]

@@ -40,3 +40,53 @@ pub fn select(data: Data<'_>, keep: usize, liked: f64) -> Vec<PastSession> {
     kept.reverse();
     kept
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::data_at;
+    use super::*;
+
+    fn past(listens: &[(u32, f64)]) -> PastSession {
+        PastSession {
+            tracks: listens.iter().map(|&(t, _)| t).collect(),
+            times: listens.iter().map(|&(_, time)| time).collect(),
+        }
+    }
+
+    fn select_from(sessions: &[(u64, &[(u32, f64)])], keep: usize) -> Vec<PastSession> {
+        let (records, sessions) = data_at(sessions);
+        let data = Data {
+            records: &records,
+            sessions: &sessions,
+        };
+        select(data, keep, 0.5)
+    }
+
+    #[test]
+    fn keeps_the_latest_sessions_by_end_time_oldest_first() {
+        // User order, start order and end order all differ: the long
+        // session 1 starts before session 2 but ends after it.
+        let s0: &[(u32, f64)] = &[(1, 1.0), (2, 0.9)]; // ends at 301
+        let s1: &[(u32, f64)] = &[(3, 1.0), (4, 0.8), (5, 0.1), (6, 0.6), (7, 0.3)]; // 104
+        let s2: &[(u32, f64)] = &[(8, 1.0), (9, 0.7)]; // 103
+        let s3: &[(u32, f64)] = &[(10, 0.2), (11, 0.5)]; // 51
+        let sessions = [(300, s0), (100, s1), (102, s2), (50, s3)];
+        assert_eq!(select_from(&sessions, 2), vec![past(s1), past(s0)]);
+        assert_eq!(select_from(&sessions, 1), vec![past(s0)]);
+        assert_eq!(
+            select_from(&sessions, 10),
+            vec![past(s3), past(s2), past(s1), past(s0)],
+            "all of them, oldest end first"
+        );
+    }
+
+    #[test]
+    fn drops_sessions_without_a_like_after_the_first_track() {
+        // The listener's own first track does not count; the threshold does.
+        let only_first: &[(u32, f64)] = &[(1, 1.0), (2, 0.4), (3, 0.1)];
+        let at_threshold: &[(u32, f64)] = &[(4, 0.2), (5, 0.5)];
+        let sessions = [(100, at_threshold), (200, only_first)];
+        assert_eq!(select_from(&sessions, 1), vec![past(at_threshold)]);
+        assert_eq!(select_from(&sessions, 5), vec![past(at_threshold)]);
+    }
+}

@@ -25,7 +25,7 @@ out_dir = sys.argv[1]
 
 def arm(user):
     seed = mmh3.hash(EXPERIMENT, 0) & 0xFFFFFFFF
-    a = mmh3.hash(str(user), seed, signed=False) % ARMS  # DESIGN §7 test vectors
+    a = mmh3.hash(str(user), seed, signed=False) % ARMS  # docs/experiments.md#test-vectors
     return "C" if a == 0 else f"T{a}"
 
 

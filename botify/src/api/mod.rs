@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN §6), on actix-web.
+//! The HTTP API (docs/api.md), on actix-web.
 //!
 //! Handlers are thin: parse and validate input (`input`), call the
 //! [`Engine`], shape the JSON. Every failure is an [`ApiError`] with a 4xx

@@ -63,6 +63,21 @@ impl EmbeddingIndex {
         Ok(index)
     }
 
+    /// An index of `(track, vector, neighbours)` rows, as `embedding.jsonl`
+    /// lines would give it (for tests).
+    #[cfg(test)]
+    pub(crate) fn from_rows(rows: &[(TrackId, &[f32], &[TrackId])]) -> EmbeddingIndex {
+        let lines = rows
+            .iter()
+            .map(|&(track, vector, neighbours)| EmbeddingLine {
+                track,
+                vector: vector.to_vec(),
+                neighbours: neighbours.to_vec(),
+            })
+            .collect();
+        EmbeddingIndex::from_lines(lines).expect("one dimension for every row")
+    }
+
     pub fn dim(&self) -> usize {
         self.dim
     }

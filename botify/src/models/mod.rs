@@ -253,4 +253,73 @@ mod tests {
         assert!(err.contains("item2item.jsonl, line 2"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn loads_the_embedding_and_the_sessions() {
+        let dir = temp_dir("learned");
+        std::fs::write(
+            dir.join(EMBEDDING_FILE),
+            "{\"track\": 2, \"vector\": [0.6, 0.8], \"neighbours\": [0]}\n\
+             {\"track\": 0, \"vector\": [1.0, 0.0], \"neighbours\": [2]}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(SESSIONS_FILE),
+            "{\"tracks\": [1, 2, 3], \"times\": [1.0, 0.9, 0.1]}\n\
+             {\"tracks\": [4, 2], \"times\": [1.0, 0.5]}\n",
+        )
+        .unwrap();
+        let models = Models::load(&dir).unwrap();
+
+        let embedding = &models.embedding;
+        assert_eq!((embedding.dim(), embedding.len()), (2, 2));
+        assert_eq!(embedding.vector(2), Some(&[0.6, 0.8][..]));
+        assert_eq!(embedding.vector(0), Some(&[1.0, 0.0][..]));
+        assert_eq!(embedding.vector(1), None, "a track without a line");
+        assert_eq!(embedding.vector(7), None);
+        assert_eq!(embedding.neighbours(2), &[0]);
+        assert!(embedding.neighbours(1).is_empty());
+
+        let sessions = &models.sessions;
+        assert_eq!(sessions.len(), 2);
+        let first = sessions.session(0);
+        assert_eq!(&*first.tracks, &[1, 2, 3]);
+        assert_eq!(&*first.times, &[1.0, 0.9, 0.1]);
+        let liked_2: Vec<u32> = sessions.liked(2, 10).collect();
+        assert_eq!(liked_2, vec![1, 0], "both liked 2, most recent first");
+        assert_eq!(sessions.liked(2, 1).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(sessions.liked(3, 10).count(), 0, "3 was skipped");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_vector_of_another_dimension_is_an_error_naming_the_file() {
+        let dir = temp_dir("dimension");
+        std::fs::write(
+            dir.join(EMBEDDING_FILE),
+            "{\"track\": 0, \"vector\": [1.0, 0.0]}\n{\"track\": 1, \"vector\": [1.0, 0.0, 0.0]}\n",
+        )
+        .unwrap();
+        let err = Models::load(&dir).unwrap_err().to_string();
+        assert!(err.contains(EMBEDDING_FILE), "{err}");
+        assert!(
+            err.contains("track 1") && err.contains("dimension"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_session_with_more_tracks_than_times_is_an_error_naming_the_file() {
+        let dir = temp_dir("session-lengths");
+        std::fs::write(
+            dir.join(SESSIONS_FILE),
+            "{\"tracks\": [1, 2], \"times\": [1.0, 0.5]}\n{\"tracks\": [1, 2, 3], \"times\": [1.0, 0.5]}\n",
+        )
+        .unwrap();
+        let err = Models::load(&dir).unwrap_err().to_string();
+        assert!(err.contains(SESSIONS_FILE), "{err}");
+        assert!(err.contains("session 2"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

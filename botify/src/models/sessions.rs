@@ -67,6 +67,21 @@ impl SessionIndex {
         Ok(index)
     }
 
+    /// An index of past sessions given as their `(track, time)` listens in
+    /// order, oldest session first, as `sessions.jsonl` lines would give it
+    /// (for tests).
+    #[cfg(test)]
+    pub(crate) fn from_listens(sessions: &[&[(TrackId, f64)]]) -> SessionIndex {
+        let lines = sessions
+            .iter()
+            .map(|listens| SessionLine {
+                tracks: listens.iter().map(|&(t, _)| t).collect(),
+                times: listens.iter().map(|&(_, time)| time).collect(),
+            })
+            .collect();
+        SessionIndex::from_lines(lines).expect("one time per track")
+    }
+
     pub fn len(&self) -> usize {
         self.sessions.len()
     }

@@ -88,3 +88,173 @@ impl Recommender for Embedding {
         ctx.allowed.first(ctx.catalog.metadata_neighbours(anchor))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::Fixture;
+    use super::*;
+    use crate::experiments::{ArmSpec, Experiments};
+    use crate::models::{EmbeddingIndex, Models};
+    use crate::recommenders::{build, BuildError};
+    use crate::state::Listen;
+
+    fn embedding() -> Embedding {
+        Embedding {
+            settings: EmbeddingSettings::default(),
+        }
+    }
+
+    /// A fixture whose embedding holds `rows` (track, vector, neighbours),
+    /// and whose session so far is `before`.
+    fn fixture(rows: &[(TrackId, &[f32], &[TrackId])], before: &[(TrackId, f64)]) -> Fixture {
+        let mut f = Fixture::new();
+        f.models = Models {
+            embedding: EmbeddingIndex::from_rows(rows),
+            ..Default::default()
+        };
+        f.state.listens = before
+            .iter()
+            .map(|&(track, time)| Listen { track, time })
+            .collect();
+        f
+    }
+
+    /// The arm an experiments file line `arms = [spec]` describes.
+    fn arm(spec: &str) -> ArmSpec {
+        let text = format!("active = \"X\"\n[[experiment]]\nname = \"X\"\narms = [{spec}]\n");
+        Experiments::parse(&text, "test").unwrap().active().arms[0].clone()
+    }
+
+    /// Tracks 0 and 1 (artist A) both list 3, 5, 4 as neighbours; 0 points
+    /// along x, 1 along y.
+    const POINTS: [(TrackId, &[f32], &[TrackId]); 5] = [
+        (0, &[1.0, 0.0], &[3, 5, 4]),
+        (1, &[0.0, 1.0], &[3, 5, 4]),
+        (3, &[0.0, 1.0], &[]),
+        (4, &[0.8, -0.6], &[]),
+        (5, &[0.6, 0.8], &[]),
+    ];
+
+    #[test]
+    fn serves_the_neighbour_closest_to_the_query() {
+        let mut f = fixture(&POINTS, &[]);
+        assert_eq!(
+            f.recommend(&embedding(), 0, 1.0).0,
+            Some(4),
+            "x: 0.8 > 0.6 > 0"
+        );
+        let mut f = fixture(&POINTS, &[]);
+        assert_eq!(
+            f.recommend(&embedding(), 1, 1.0).0,
+            Some(3),
+            "y: 1 > 0.8 > −0.6"
+        );
+    }
+
+    /// Track 0 (liked) lists 3 and 4; 3 is a little closer to it. Track 1
+    /// sits on 3's side, track 2 on 4's.
+    const SKIPS: [(TrackId, &[f32], &[TrackId]); 5] = [
+        (0, &[1.0, 0.0], &[3, 4]),
+        (1, &[0.0, 1.0], &[]),
+        (2, &[0.0, -1.0], &[]),
+        (3, &[0.9, 0.44], &[]),
+        (4, &[0.85, -0.5], &[]),
+    ];
+
+    #[test]
+    fn a_skip_pushes_the_query_away_from_the_skipped_track() {
+        let liked = &[(0, 1.0)];
+        let mut f = fixture(&SKIPS, &[]);
+        assert_eq!(f.recommend(&embedding(), 0, 1.0).0, Some(3), "closer to 0");
+
+        let mut f = fixture(&SKIPS, liked);
+        assert_eq!(
+            f.recommend(&embedding(), 1, 0.0).0,
+            Some(4),
+            "skipping 1 pushes the query away from 3"
+        );
+        let mut f = fixture(&SKIPS, liked);
+        assert_eq!(
+            f.recommend(&embedding(), 2, 0.0).0,
+            Some(3),
+            "skipping 2 pushes it away from 4"
+        );
+
+        // With no weight on skips, skipping 1 changes nothing.
+        let rec = build(&arm(r#"{ recommender = "embedding", skip_weight = 0.0 }"#)).unwrap();
+        let mut f = fixture(&SKIPS, liked);
+        assert_eq!(f.recommend(rec.as_ref(), 1, 0.0).0, Some(3));
+    }
+
+    #[test]
+    fn never_serves_a_heard_track() {
+        let rows: [(TrackId, &[f32], &[TrackId]); 3] = [
+            (0, &[1.0, 0.0], &[4, 3]),
+            (3, &[0.5, 0.5], &[]),
+            (4, &[1.0, 0.1], &[]),
+        ];
+        // 4 is the closest, but heard: the next neighbour, not the fallback.
+        let mut f = fixture(&rows, &[(4, 1.0)]);
+        let fallback = f.catalog.metadata_neighbours(0).find(|&t| t != 4);
+        let (track, _) = f.recommend(&embedding(), 0, 1.0);
+        assert_eq!(track, Some(3));
+        assert_ne!(track, fallback);
+
+        // Every neighbour heard: catalog metadata, still unheard.
+        let mut f = fixture(&rows, &[(4, 1.0), (3, 1.0)]);
+        let (track, _) = f.recommend(&embedding(), 0, 1.0);
+        let heard = f.state.heard();
+        assert_eq!(
+            track,
+            f.catalog
+                .metadata_neighbours(0)
+                .find(|t| !heard.contains(t))
+        );
+        assert!(track.is_some_and(|t| !heard.contains(&t)));
+    }
+
+    #[test]
+    fn falls_back_to_catalog_metadata_of_the_latest_like_without_an_index() {
+        let first_unheard = |f: &Fixture, anchor| {
+            let heard = f.state.heard();
+            f.catalog
+                .metadata_neighbours(anchor)
+                .find(|t| !heard.contains(t))
+        };
+        let mut f = fixture(&[], &[]);
+        assert!(f.models.embedding.is_empty());
+        let (track, _) = f.recommend(&embedding(), 0, 1.0);
+        assert_eq!(track, first_unheard(&f, 0));
+        assert!(track.is_some());
+
+        // A skip after a like: the liked track's neighbours.
+        let mut f = fixture(&[], &[(3, 1.0)]);
+        let (track, _) = f.recommend(&embedding(), 0, 0.1);
+        assert_eq!(track, first_unheard(&f, 3));
+        assert_ne!(track, first_unheard(&f, 0), "the anchors' answers differ");
+
+        // Nothing liked: the newest listen's.
+        let mut f = fixture(&[], &[(3, 0.1)]);
+        let (track, _) = f.recommend(&embedding(), 0, 0.1);
+        assert_eq!(track, first_unheard(&f, 0));
+    }
+
+    #[test]
+    fn build_rejects_a_decay_outside_0_to_1() {
+        let err = build(&arm(r#"{ recommender = "embedding", decay = 2.0 }"#)).err();
+        let expected = BuildError::InvalidParam {
+            recommender: "embedding".into(),
+            param: "decay",
+            value: 2.0f32.to_string(),
+        };
+        assert_eq!(err.as_ref(), Some(&expected));
+        let message = expected.to_string();
+        assert!(
+            message.contains("embedding") && message.contains("decay") && message.contains("0..=1"),
+            "{message}"
+        );
+        let rec = build(&arm(r#"{ recommender = "embedding", decay = 0.5 }"#)).unwrap();
+        assert_eq!(rec.name(), "embedding");
+        assert!(build(&arm(r#"{ recommender = "embedding", decay = -0.1 }"#)).is_err());
+    }
+}

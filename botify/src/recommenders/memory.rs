@@ -1,4 +1,4 @@
-//! The session-memory recommender (seed `002`).
+//! The session-memory recommender (docs/recommenders.md#memory).
 //!
 //! It knows, per user, the last track they liked, the best track of the
 //! session, how many recommendations in a row missed, and their favourite
@@ -10,18 +10,77 @@
 //! - otherwise the last liked track (a miss should not steer the session);
 //! - past `fail_limit` misses in a row, the best track of the session.
 //!
-//! When the anchor has no unheard neighbour it serves another track of the
-//! favourite artist, and failing that, the engine's fallback.
+//! The anchor's neighbours come from a configurable [`Source`] — a trained
+//! item-to-item table (the default), the learned embedding's neighbour
+//! graph, or the past sessions that liked the anchor — so the session rules
+//! can sit on top of any candidate source and an experiment can show
+//! whether they add. When the anchor has no unheard neighbour it serves
+//! another track of the favourite artist, and failing that, the engine's
+//! fallback.
 
+use super::session_knn::{self, SessionKnnSettings};
 use super::{neighbours, Context, Recommender};
 use crate::catalog::{ArtistId, Catalog, TrackId};
 use crate::models::DEFAULT_TABLE;
 use crate::state::{Listen, StateQuery, StateUpdate};
 
+/// Where the anchor's neighbours come from; each is followed by catalog
+/// metadata (same artist, then same genre) for anchors it does not know.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// An item-to-item table by name (`item2item`, `item2item_als`, …).
+    Table(String),
+    /// The learned embedding's nearest-neighbour lists.
+    Embedding,
+    /// What past sessions that liked the anchor liked (`session_knn`'s vote
+    /// with the anchor as the whole query).
+    SessionKnn,
+}
+
+impl Source {
+    /// The anchor's neighbours, best first.
+    fn neighbours<'a>(
+        &self,
+        ctx: &Context<'a>,
+        anchor: TrackId,
+    ) -> Box<dyn Iterator<Item = TrackId> + 'a> {
+        let (catalog, models) = (ctx.catalog, ctx.models);
+        match self {
+            Source::Table(table) => Box::new(neighbours(catalog, models, table, anchor)),
+            Source::Embedding => Box::new(
+                models
+                    .embedding
+                    .neighbours(anchor)
+                    .iter()
+                    .copied()
+                    .chain(catalog.metadata_neighbours(anchor)),
+            ),
+            Source::SessionKnn => {
+                let defaults = SessionKnnSettings::default();
+                let mut scores = session_knn::vote(
+                    &models.sessions,
+                    &[(anchor, 1.0)],
+                    defaults.k,
+                    defaults.sample,
+                    defaults.weighting.skip_weight,
+                );
+                scores.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                Box::new(
+                    scores
+                        .into_iter()
+                        .filter(|&(_, score)| score > 0.0)
+                        .map(|(track, _)| track)
+                        .chain(catalog.metadata_neighbours(anchor)),
+                )
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemorySettings {
-    /// Item-to-item table for neighbours.
-    pub table: String,
+    /// Where the anchor's neighbours come from.
+    pub source: Source,
     /// A track counts as liked at or above this listen time.
     pub liked_threshold: f64,
     /// Misses in a row after which the anchor becomes the session's best track.
@@ -31,7 +90,7 @@ pub struct MemorySettings {
 impl Default for MemorySettings {
     fn default() -> Self {
         MemorySettings {
-            table: DEFAULT_TABLE.to_string(),
+            source: Source::Table(DEFAULT_TABLE.to_string()),
             liked_threshold: 0.5,
             fail_limit: 2,
         }
@@ -128,10 +187,8 @@ impl Recommender for Memory {
             anchor = session.best.map_or(anchor, |(best, _)| best);
         }
 
-        let table = &self.settings.table;
-        ctx.allowed
-            .first(neighbours(ctx.catalog, ctx.models, table, anchor))
-            .or_else(|| {
+        let candidates = self.settings.source.neighbours(ctx, anchor);
+        ctx.allowed.first(candidates).or_else(|| {
                 let (favourite, _) = update.favourite.or(ctx.state.favourite)?;
                 ctx.allowed
                     .pick_random(ctx.catalog.tracks_of_artist(favourite), ctx.rng)

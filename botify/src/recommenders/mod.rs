@@ -20,7 +20,7 @@ mod toppop;
 pub use contextual::Contextual;
 pub use embedding::{Embedding, EmbeddingSettings};
 pub use indexed::Indexed;
-pub use memory::{Memory, MemorySettings};
+pub use memory::{Memory, MemorySettings, Source};
 pub use random::Random;
 pub use session_knn::{SessionKnn, SessionKnnSettings};
 pub use sticky_artist::StickyArtist;
@@ -128,6 +128,8 @@ pub enum BuildError {
         param: &'static str,
         value: String,
     },
+    #[error("memory: source = {0:?} is not a candidate source; known: table, embedding, session_knn")]
+    UnknownSource(String),
 }
 
 /// Builds the recommender an arm describes, with its parameters.
@@ -143,8 +145,14 @@ pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
         "indexed" => Box::new(Indexed),
         "memory" => {
             let defaults = MemorySettings::default();
+            let source = match arm.param_str("source").unwrap_or("table") {
+                "table" => Source::Table(table()),
+                "embedding" => Source::Embedding,
+                "session_knn" => Source::SessionKnn,
+                other => return Err(BuildError::UnknownSource(other.to_string())),
+            };
             let settings = MemorySettings {
-                table: table(),
+                source,
                 liked_threshold: arm.param_f64("liked").unwrap_or(defaults.liked_threshold),
                 fail_limit: arm
                     .param_usize("fail_limit")

@@ -111,3 +111,135 @@ pub fn best_candidate(
     }
     best.map(|(_, t)| t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tests::small;
+    use crate::filters::Filters;
+    use crate::recommenders::Allowed;
+
+    fn listens(pairs: &[(TrackId, f64)]) -> Vec<Listen> {
+        pairs
+            .iter()
+            .map(|&(track, time)| Listen { track, time })
+            .collect()
+    }
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    #[test]
+    fn weights_fade_with_recency_newest_first_and_keep_only_the_recent() {
+        let weighting = Weighting {
+            recent: 3,
+            decay: 0.5,
+            skip_weight: 0.5,
+        };
+        let weights = weighting.weigh(&listens(&[(0, 1.0), (1, 1.0), (2, 1.0), (3, 1.0)]));
+        let tracks: Vec<TrackId> = weights.iter().map(|&(t, _)| t).collect();
+        assert_eq!(tracks, vec![3, 2, 1], "newest first, only `recent` of them");
+        assert!(close(weights[0].1, 1.0), "{weights:?}");
+        for pair in weights.windows(2) {
+            assert!(
+                close(pair[1].1, pair[0].1 * weighting.decay),
+                "each step back multiplies by decay: {weights:?}"
+            );
+        }
+        let flat = Weighting {
+            decay: 1.0,
+            ..weighting
+        };
+        assert!(
+            flat.weigh(&listens(&[(0, 0.9), (1, 0.9)]))
+                .iter()
+                .all(|&(_, w)| close(w, 0.9)),
+            "decay 1 means no fade"
+        );
+    }
+
+    #[test]
+    fn a_like_pulls_by_its_time_and_a_skip_pushes_by_what_was_skipped() {
+        let weighting = Weighting {
+            recent: 10,
+            decay: 1.0,
+            skip_weight: 0.4,
+        };
+        let weights = weighting.weigh(&listens(&[
+            (0, 0.8),
+            (1, f64::from(LIKED)),
+            (2, 0.3),
+            (3, 0.0),
+        ]));
+        let weight = |track: TrackId| weights.iter().find(|&&(t, _)| t == track).unwrap().1;
+        assert!(close(weight(0), 0.8), "a like pulls by its listen time");
+        assert!(close(weight(1), LIKED), "the threshold itself is a like");
+        assert!(
+            close(weight(2), -0.4 * 0.7),
+            "a miss pushes by skip_weight × the part skipped"
+        );
+        assert!(close(weight(3), -0.4), "a full skip pushes by skip_weight");
+        assert!(weight(3) < weight(2) && weight(2) < 0.0);
+    }
+
+    #[test]
+    fn artist_plays_count_the_session_listens_per_artist() {
+        let catalog = small();
+        let plays = ArtistPlays::of(&catalog, &listens(&[(0, 1.0), (3, 0.1), (2, 0.5)]));
+        let artist = |name: &str| catalog.artist_id(name).unwrap();
+        assert_eq!(plays.plays(artist("A")), 2, "tracks 0 and 2");
+        assert_eq!(plays.plays(artist("B")), 1, "a skip is a play too");
+        assert_eq!(plays.plays(artist("C")), 0);
+        assert_eq!(ArtistPlays::default().plays(artist("A")), 0);
+    }
+
+    #[test]
+    fn merge_scores_sums_repeated_tracks_sorted_by_track() {
+        let mut scores = vec![(3, 1.0), (1, 0.5), (3, 2.0), (1, -0.25), (2, 1.0), (3, 0.5)];
+        merge_scores(&mut scores);
+        assert_eq!(scores, vec![(1, 0.25), (2, 1.0), (3, 3.5)]);
+        let mut empty = Vec::new();
+        merge_scores(&mut empty);
+        assert!(empty.is_empty());
+    }
+
+    #[test]
+    fn best_candidate_is_the_best_allowed_score_after_the_artist_penalty() {
+        let catalog = small();
+        let filters = Filters::default();
+        let heard = [4];
+        let allowed = Allowed {
+            catalog: &catalog,
+            filters: &filters,
+            heard: &heard,
+        };
+        let none = ArtistPlays::default();
+        // Track 4 (heard) and 9 (not in the catalog) are never chosen.
+        let scores = [(4, 9.0), (9, 9.0), (1, 0.5), (3, 0.7), (5, 0.2)];
+        assert_eq!(best_candidate(&scores, &allowed, &none, 0.1), Some(3));
+
+        // Artist B (tracks 3 and 4) played twice: 3 is marked down per play.
+        let plays = ArtistPlays::of(&catalog, &listens(&[(4, 1.0), (4, 0.2)]));
+        let scores = [(1, 0.5), (3, 0.7)];
+        assert_eq!(
+            best_candidate(&scores, &allowed, &plays, 0.15),
+            Some(1),
+            "0.7 − 2 × 0.15 = 0.4 < 0.5"
+        );
+        assert_eq!(
+            best_candidate(&scores, &allowed, &plays, 0.05),
+            Some(3),
+            "0.7 − 2 × 0.05 = 0.6 > 0.5"
+        );
+        assert_eq!(best_candidate(&scores, &allowed, &plays, 0.0), Some(3));
+
+        // Ties go to the lower id, whatever the order given.
+        assert_eq!(
+            best_candidate(&[(5, 0.3), (2, 0.3)], &allowed, &none, 0.1),
+            Some(2)
+        );
+        assert_eq!(best_candidate(&[(4, 1.0)], &allowed, &none, 0.1), None);
+        assert_eq!(best_candidate(&[], &allowed, &none, 0.1), None);
+    }
+}

@@ -116,3 +116,188 @@ impl Recommender for SessionKnn {
         ctx.allowed.first(ctx.catalog.metadata_neighbours(anchor))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::Fixture;
+    use super::*;
+    use crate::experiments::{ArmSpec, Experiments};
+    use crate::models::Models;
+    use crate::recommenders::{build, BuildError};
+    use crate::state::Listen;
+
+    fn knn() -> SessionKnn {
+        SessionKnn {
+            settings: SessionKnnSettings::default(),
+        }
+    }
+
+    /// A fixture whose models hold `sessions` (each its `(track, time)`
+    /// listens), and whose session so far is `before`.
+    fn fixture(sessions: &[&[(TrackId, f64)]], before: &[(TrackId, f64)]) -> Fixture {
+        let mut f = Fixture::new();
+        f.models = Models {
+            sessions: SessionIndex::from_listens(sessions),
+            ..Default::default()
+        };
+        f.state.listens = before
+            .iter()
+            .map(|&(track, time)| Listen { track, time })
+            .collect();
+        f
+    }
+
+    /// The arm an experiments file line `arms = [spec]` describes.
+    fn arm(spec: &str) -> ArmSpec {
+        let text = format!("active = \"X\"\n[[experiment]]\nname = \"X\"\narms = [{spec}]\n");
+        Experiments::parse(&text, "test").unwrap().active().arms[0].clone()
+    }
+
+    #[test]
+    fn serves_the_track_liked_in_the_most_similar_past_session() {
+        // The session liked 1, then 0. Both past sessions liked 0; the one
+        // that also liked 1 is the more similar, whichever track it liked next.
+        let both_likes: &[(TrackId, f64)] = &[(0, 1.0), (1, 1.0), (3, 1.0)];
+        let one_like: &[(TrackId, f64)] = &[(0, 1.0), (4, 1.0)];
+        let mut f = fixture(&[both_likes, one_like], &[(1, 1.0)]);
+        assert_eq!(f.recommend(&knn(), 0, 1.0).0, Some(3));
+
+        let both_likes: &[(TrackId, f64)] = &[(0, 1.0), (1, 1.0), (4, 1.0)];
+        let one_like: &[(TrackId, f64)] = &[(0, 1.0), (3, 1.0)];
+        let mut f = fixture(&[one_like, both_likes], &[(1, 1.0)]);
+        assert_eq!(f.recommend(&knn(), 0, 1.0).0, Some(4));
+    }
+
+    #[test]
+    fn a_track_skipped_in_similar_sessions_ranks_below_one_liked() {
+        let liked_3: &[(TrackId, f64)] = &[(0, 1.0), (3, 1.0)];
+        let liked_4: &[(TrackId, f64)] = &[(0, 1.0), (4, 1.0)];
+        // Without skips 3 and 4 tie, and the lower id wins.
+        let mut f = fixture(&[liked_3, liked_4], &[]);
+        assert_eq!(f.recommend(&knn(), 0, 1.0).0, Some(3));
+
+        let skipped_3: &[(TrackId, f64)] = &[(0, 1.0), (3, 0.1)];
+        let mut f = fixture(&[liked_3, liked_4, skipped_3], &[]);
+        assert_eq!(f.recommend(&knn(), 0, 1.0).0, Some(4));
+        let scores = vote(&f.models.sessions, &[(0, 1.0)], 50, 200, 0.5);
+        let score = |track| scores.iter().find(|&&(t, _)| t == track).unwrap().1;
+        assert!(score(3) < score(4), "{scores:?}");
+    }
+
+    #[test]
+    fn never_serves_a_heard_track() {
+        // 3 gets the most votes (its session also liked 3, as this one did),
+        // but it was heard: the next vote wins, not the catalog fallback.
+        let liked_3: &[(TrackId, f64)] = &[(0, 1.0), (3, 1.0)];
+        let liked_4: &[(TrackId, f64)] = &[(0, 1.0), (4, 0.6)];
+        let mut f = fixture(&[liked_3, liked_4], &[(3, 1.0)]);
+        let fallback = f.catalog.metadata_neighbours(0).find(|&t| t != 3);
+        let (track, _) = f.recommend(&knn(), 0, 1.0);
+        assert_eq!(track, Some(4));
+        assert_ne!(track, fallback, "served from the vote");
+
+        // Listening on, from the vote and then from the fallback, every
+        // answer is new until there is nothing left to propose.
+        let mut track = track;
+        while let Some(next) = track {
+            let heard = f.state.heard();
+            assert!(!heard.contains(&next), "{next} heard in {heard:?}");
+            track = f.recommend(&knn(), next, 1.0).0;
+        }
+        assert!(f.state.heard().len() > 3, "{:?}", f.state.heard());
+    }
+
+    #[test]
+    fn falls_back_to_catalog_metadata_of_the_latest_like_without_sessions() {
+        let first_unheard = |f: &Fixture, anchor| {
+            let heard = f.state.heard();
+            f.catalog
+                .metadata_neighbours(anchor)
+                .find(|t| !heard.contains(t))
+        };
+        // A like: its own metadata neighbours.
+        let mut f = fixture(&[], &[]);
+        let (track, _) = f.recommend(&knn(), 0, 1.0);
+        assert_eq!(track, first_unheard(&f, 0));
+        assert!(track.is_some());
+
+        // A skip after a like: the liked track's neighbours, not the skip's.
+        let mut f = fixture(&[], &[(3, 1.0)]);
+        let (track, _) = f.recommend(&knn(), 0, 0.1);
+        assert_eq!(track, first_unheard(&f, 3));
+        assert_ne!(track, first_unheard(&f, 0), "the anchors' answers differ");
+
+        // Nothing liked: the current track's.
+        let mut f = fixture(&[], &[(3, 0.1)]);
+        let (track, _) = f.recommend(&knn(), 0, 0.1);
+        assert_eq!(track, first_unheard(&f, 0));
+    }
+
+    #[test]
+    fn artist_penalty_prefers_a_new_artist_over_a_much_played_one_when_scores_are_close() {
+        // Artist A (tracks 0, 1, 2) played twice, then 3 (artist B) liked.
+        // Past sessions that liked 3 liked 0 (artist A) or 5 (artist C).
+        let before: &[(TrackId, f64)] = &[(1, 1.0), (2, 1.0)];
+        let liked_0: &[(TrackId, f64)] = &[(3, 1.0), (0, 1.0)];
+        let liked_5 = |time| [(3, 1.0), (5, time)];
+
+        let close = liked_5(0.9);
+        let mut f = fixture(&[liked_0, &close], before);
+        assert_eq!(
+            f.recommend(&knn(), 3, 1.0).0,
+            Some(5),
+            "0.9 > 1.0 − 2 × 0.1"
+        );
+        let no_penalty = SessionKnn {
+            settings: SessionKnnSettings {
+                artist_penalty: 0.0,
+                ..SessionKnnSettings::default()
+            },
+        };
+        let mut f = fixture(&[liked_0, &close], before);
+        assert_eq!(f.recommend(&no_penalty, 3, 1.0).0, Some(0));
+
+        // Far apart, the much-played artist still wins: a penalty, not a ban.
+        let far = liked_5(0.5);
+        let mut f = fixture(&[liked_0, &far], before);
+        assert_eq!(
+            f.recommend(&knn(), 3, 1.0).0,
+            Some(0),
+            "0.5 < 1.0 − 2 × 0.1"
+        );
+    }
+
+    #[test]
+    fn build_reads_k_from_the_arm() {
+        // The most similar past session liked 3; two less similar ones both
+        // liked 4, which together outvote it when they may vote.
+        let best: &[(TrackId, f64)] = &[(0, 1.0), (3, 1.0)];
+        let other: &[(TrackId, f64)] = &[(0, 1.0), (4, 1.0), (5, 1.0)];
+        let serve = |spec: &str| {
+            let rec = build(&arm(spec)).unwrap();
+            assert_eq!(rec.name(), "session_knn");
+            let mut f = fixture(&[best, other, other], &[]);
+            f.recommend(rec.as_ref(), 0, 1.0).0
+        };
+        assert_eq!(serve(r#"{ recommender = "session_knn", k = 10 }"#), Some(4));
+        assert_eq!(serve(r#"{ recommender = "session_knn", k = 1 }"#), Some(3));
+        assert_eq!(serve(r#""session_knn""#), Some(4), "default k = 50");
+    }
+
+    #[test]
+    fn build_rejects_a_decay_outside_0_to_1() {
+        let err = build(&arm(r#"{ recommender = "session_knn", decay = 1.5 }"#)).err();
+        assert_eq!(
+            err,
+            Some(BuildError::InvalidParam {
+                recommender: "session_knn".into(),
+                param: "decay",
+                value: "1.5".into(),
+            })
+        );
+        for decay in ["0.0", "1.0"] {
+            let spec = format!(r#"{{ recommender = "session_knn", decay = {decay} }}"#);
+            assert!(build(&arm(&spec)).is_ok(), "decay = {decay}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! HTTP runs: sessions against a running botify over keep-alive connections
-//! with TCP_NODELAY, many sessions in flight at once (DESIGN §5).
+//! with TCP_NODELAY, many sessions in flight at once (docs/api.md#client-protocol).
 //!
 //! Everything runs on one thread: `concurrency` session loops are polled
 //! together, each waiting on its own request. One thread keeps the second
@@ -182,7 +182,7 @@ pub async fn run(
             next_offset.set(offset + 1);
             let (mut session, _rng) = plan.start(world, offset);
             let user = session.user().user;
-            // A user has at most one session at a time (DESIGN §5).
+            // A user has at most one session at a time (docs/api.md#client-protocol).
             while !active_users.borrow_mut().insert(user) {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
@@ -218,7 +218,7 @@ pub async fn run(
     }
 }
 
-/// One session: the protocol of DESIGN §5.
+/// One session: the client protocol of docs/api.md#client-protocol.
 async fn play(
     botify: &Botify,
     session: &mut crate::user_model::Session<'_>,

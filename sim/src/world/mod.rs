@@ -1,5 +1,5 @@
 //! The simulated world: a catalog of tracks with hidden embeddings, and users
-//! with interests and listening habits (DESIGN section 3).
+//! with interests and listening habits (docs/world.md).
 //!
 //! [`WorldData`] is the world as records — what [`generate`] produces and what
 //! the three files hold. [`World`] is the validated, indexed form the user model
@@ -24,7 +24,7 @@ pub use io::{read_world_data, write_world, EMBEDDINGS_FILE, TRACKS_FILE, USERS_F
 use neighbours::ArtistBounds;
 
 /// Default `session_budget` of a user: how many "disappointments" a session
-/// survives (DESIGN section 3).
+/// survives (docs/world.md#users).
 pub const DEFAULT_SESSION_BUDGET: u32 = 5;
 /// Default `artist_discount_gamma`: each earlier play of an artist in the
 /// session multiplies the listen time of its next track by this.
@@ -38,7 +38,8 @@ pub const DEFAULT_INTEREST_NEIGHBOURS: u32 = 10;
 /// never normalised does not.
 const UNIT_NORM_TOLERANCE: f64 = 1e-3;
 
-/// One line of `users.jsonl`: a simulated listener (DESIGN sections 3 and 4).
+/// One line of `users.jsonl`: a simulated listener (docs/world.md#users; its
+/// behaviour: docs/user-model.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// The id the simulator uses in `/next/{user}`.
