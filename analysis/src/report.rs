@@ -255,6 +255,9 @@ fn cumulative_time(path: &Path, analysis: &Analysis) -> Result<()> {
     arm_lines(path, &axes, series)
 }
 
+/// Writes one tick label of an axis.
+type TickLabel = dyn Fn(&f64) -> String;
+
 /// Layout of a line chart with one line per arm.
 struct Axes<'a> {
     caption: &'a str,
@@ -265,7 +268,7 @@ struct Axes<'a> {
     legend: SeriesLabelPosition,
     /// At most this many x labels, each written by the function (default:
     /// plotters' numbers).
-    x_format: Option<(usize, &'a dyn Fn(&f64) -> String)>,
+    x_format: Option<(usize, &'a TickLabel)>,
     /// Mark each point (for a few points per line, e.g. one per day).
     markers: bool,
 }
