@@ -14,7 +14,7 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use crate::ab::per_day;
 use crate::logs::{self, Logs, ReadOptions};
-use crate::output::Format;
+use crate::output::{Format, Table};
 use crate::progress::{self, Unit};
 use crate::sessions::{self, Session, SessionReport};
 use crate::synth::{self, SynthExperiment, SynthParams};
@@ -338,6 +338,30 @@ fn check_holdout(holdout: f64) -> Result<()> {
     Ok(())
 }
 
+/// Prints an A/B table in `format` and its sample-ratio check: after the
+/// table on stdout for people (table, markdown), on stderr for machine
+/// formats (csv, json), so their stdout stays parseable.
+fn print_with_srm(format: Format, table: &Table, json: impl FnOnce() -> String, srm: &str) {
+    match format {
+        Format::Table => {
+            print!("{}", table.to_terminal());
+            println!("\n{srm}");
+        }
+        Format::Markdown => {
+            print!("{}", table.to_markdown());
+            println!("\n{srm}");
+        }
+        Format::Csv => {
+            print!("{}", table.to_csv());
+            note(srm);
+        }
+        Format::Json => {
+            println!("{}", json());
+            note(srm);
+        }
+    }
+}
+
 fn run_ab(args: AbArgs) -> Result<()> {
     let started = Instant::now();
     let control = logs::parse_arm_label(&args.control).with_context(|| {
@@ -388,26 +412,12 @@ fn run_ab(args: AbArgs) -> Result<()> {
             analysis.misassigned_users, analysis.arms
         ));
     }
-    let table = analysis.table.to_table();
-    let srm = analysis.table.srm_summary();
-    match args.format {
-        Format::Table => {
-            print!("{}", table.to_terminal());
-            println!("\n{srm}");
-        }
-        Format::Markdown => {
-            print!("{}", table.to_markdown());
-            println!("\n{srm}");
-        }
-        Format::Csv => {
-            print!("{}", table.to_csv());
-            note(&srm);
-        }
-        Format::Json => {
-            println!("{}", analysis.table.to_json());
-            note(&srm);
-        }
-    }
+    print_with_srm(
+        args.format,
+        &analysis.table.to_table(),
+        || analysis.table.to_json(),
+        &analysis.table.srm_summary(),
+    );
     if analysis.table.srm.mismatch() {
         warn(format!(
             "sample ratio mismatch in {:?} (p = {:.2e} < {}): do not trust this table",
@@ -460,26 +470,12 @@ fn run_ab_per_day(args: &AbArgs, arms: Option<usize>, control: u8, started: Inst
         control,
         days: analysed,
     };
-    let table = result.to_table();
-    let srm = result.srm_lines().join("\n");
-    match args.format {
-        Format::Table => {
-            print!("{}", table.to_terminal());
-            println!("\n{srm}");
-        }
-        Format::Markdown => {
-            print!("{}", table.to_markdown());
-            println!("\n{srm}");
-        }
-        Format::Csv => {
-            print!("{}", table.to_csv());
-            note(&srm);
-        }
-        Format::Json => {
-            println!("{}", result.to_json());
-            note(&srm);
-        }
-    }
+    print_with_srm(
+        args.format,
+        &result.to_table(),
+        || result.to_json(),
+        &result.srm_lines().join("\n"),
+    );
     for day in result.days.iter().filter(|d| d.table.srm.mismatch()) {
         warn(format!(
             "sample ratio mismatch in {:?} on day {} (p = {:.2e} < {}): do not trust that day",

@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 
 use crate::rng::SimRng;
 use crate::user_model::Session;
+use crate::world::World;
 
 /// A policy choosing the next track of a session.
 pub trait Agent {
@@ -70,6 +71,51 @@ impl Agent for StickyArtistAgent {
     }
 }
 
+/// Each anchor track's nearest tracks by inner product, best first, cached:
+/// both bounds scan the neighbourhood of one track per session (the
+/// interest, or the first track), many sessions share it, and an exact
+/// search costs a pass over the catalog. A list starts with `candidates`
+/// tracks and grows fourfold when a session exhausts it; at most
+/// [`OracleAgent::CACHE_LIMIT`] lists are kept, then the cache restarts.
+#[derive(Debug, Clone)]
+struct NearestLists {
+    candidates: usize,
+    lists: FxHashMap<u32, Vec<u32>>,
+}
+
+impl NearestLists {
+    fn new(candidates: usize) -> NearestLists {
+        NearestLists {
+            candidates: candidates.max(1),
+            lists: FxHashMap::default(),
+        }
+    }
+
+    /// `anchor`'s list, computed on first use.
+    fn of(&mut self, world: &World, anchor: u32) -> &[u32] {
+        if self.lists.len() >= OracleAgent::CACHE_LIMIT && !self.lists.contains_key(&anchor) {
+            self.lists.clear();
+        }
+        let candidates = self.candidates;
+        self.lists
+            .entry(anchor)
+            .or_insert_with(|| world.nearest(world.embedding(anchor), candidates))
+    }
+
+    /// Grows `anchor`'s list fourfold; false when it already holds the
+    /// whole catalog.
+    fn grow(&mut self, world: &World, anchor: u32) -> bool {
+        let Some(list) = self.lists.get_mut(&anchor) else {
+            return true;
+        };
+        if list.len() >= world.num_tracks() {
+            return false;
+        }
+        *list = world.nearest(world.embedding(anchor), list.len() * 4);
+        true
+    }
+}
+
 /// Greedy ground truth: the unheard track with the highest listen time the
 /// user would give right now (affinity to the session embedding, artist
 /// discount and rounding included). Ties go to the higher raw affinity.
@@ -79,16 +125,14 @@ impl Agent for StickyArtistAgent {
 /// once a track's undiscounted time cannot beat the best found — every later
 /// track, inside or outside the list, has a lower affinity. Only if the list
 /// runs out first is it grown fourfold, so the choice is exactly the greedy
-/// optimum over the whole catalog. Lists are cached per interest track (up to
-/// [`OracleAgent::CACHE_LIMIT`] of them, then the cache restarts).
+/// optimum over the whole catalog. Lists are cached per interest track.
 ///
 /// Greedy is not globally optimal (saving a great track for later can pay),
 /// but it is far above any log-trained recommender, which is what a ceiling
 /// reference needs.
 #[derive(Debug, Clone)]
 pub struct OracleAgent {
-    candidates: usize,
-    lists: FxHashMap<u32, Vec<u32>>,
+    lists: NearestLists,
 }
 
 impl OracleAgent {
@@ -100,8 +144,7 @@ impl OracleAgent {
 
     pub fn new(candidates: usize) -> OracleAgent {
         OracleAgent {
-            candidates: candidates.max(1),
-            lists: FxHashMap::default(),
+            lists: NearestLists::new(candidates),
         }
     }
 }
@@ -116,22 +159,14 @@ impl Agent for OracleAgent {
     fn recommend(&mut self, session: &Session<'_>, _rng: &mut SimRng) -> u32 {
         let world = session.world();
         let interest = session.interest();
-        if self.lists.len() >= Self::CACHE_LIMIT && !self.lists.contains_key(&interest) {
-            self.lists.clear();
-        }
-        let list = self
-            .lists
-            .entry(interest)
-            .or_insert_with(|| world.nearest(world.embedding(interest), self.candidates));
         loop {
-            if let Some(best) = best_in(session, list) {
+            if let Some(best) = best_in(session, self.lists.of(world, interest)) {
                 return best;
             }
-            if list.len() >= world.num_tracks() {
+            if !self.lists.grow(world, interest) {
                 // Everything was heard: any answer is a repeat.
                 return session.last_track();
             }
-            *list = world.nearest(world.embedding(interest), list.len() * 4);
         }
     }
 }
@@ -179,8 +214,7 @@ fn best_in(session: &Session<'_>, list: &[u32]) -> Option<u32> {
 /// oracle's list).
 #[derive(Debug, Clone)]
 pub struct ItemOracleAgent {
-    candidates: usize,
-    lists: FxHashMap<u32, Vec<u32>>,
+    lists: NearestLists,
 }
 
 impl ItemOracleAgent {
@@ -194,8 +228,7 @@ impl ItemOracleAgent {
 
     pub fn new(candidates: usize) -> ItemOracleAgent {
         ItemOracleAgent {
-            candidates: candidates.max(1),
-            lists: FxHashMap::default(),
+            lists: NearestLists::new(candidates),
         }
     }
 
@@ -233,15 +266,10 @@ impl Agent for ItemOracleAgent {
         let first = session.first_track();
         let query = Self::query(session);
         let gamma = session.user().artist_discount_gamma;
-        if self.lists.len() >= OracleAgent::CACHE_LIMIT && !self.lists.contains_key(&first) {
-            self.lists.clear();
-        }
-        let list = self
-            .lists
-            .entry(first)
-            .or_insert_with(|| world.nearest(world.embedding(first), self.candidates));
         loop {
-            let best = list
+            let best = self
+                .lists
+                .of(world, first)
                 .iter()
                 .copied()
                 .filter(|&t| !session.has_heard(t))
@@ -256,10 +284,9 @@ impl Agent for ItemOracleAgent {
             if let Some((_, track)) = best {
                 return track;
             }
-            if list.len() >= world.num_tracks() {
+            if !self.lists.grow(world, first) {
                 return session.last_track();
             }
-            *list = world.nearest(world.embedding(first), list.len() * 4);
         }
     }
 }

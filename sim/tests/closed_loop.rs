@@ -260,7 +260,6 @@ fn health(runtime: &tokio::runtime::Runtime, url: &str) -> serde_json::Value {
 /// machine trains). Retrying the reload on a fresh connection (or dropping
 /// idle pooled connections before it) would fix it.
 #[test]
-#[ignore = "sim's reload after a retraining reuses a connection botify closed (keep-alive)"]
 fn http_runs_retrain_on_botifys_logs_and_botify_reloads_them() {
     let dir = tempfile::tempdir().unwrap();
     let world = small_world(dir.path());

@@ -189,10 +189,10 @@ impl Recommender for Memory {
 
         let candidates = self.settings.source.neighbours(ctx, anchor);
         ctx.allowed.first(candidates).or_else(|| {
-                let (favourite, _) = update.favourite.or(ctx.state.favourite)?;
-                ctx.allowed
-                    .pick_random(ctx.catalog.tracks_of_artist(favourite), ctx.rng)
-            })
+            let (favourite, _) = update.favourite.or(ctx.state.favourite)?;
+            ctx.allowed
+                .pick_random(ctx.catalog.tracks_of_artist(favourite), ctx.rng)
+        })
     }
 
     fn end_session(&self, ctx: &Context<'_>, update: &mut StateUpdate) {

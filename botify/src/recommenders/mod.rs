@@ -128,7 +128,9 @@ pub enum BuildError {
         param: &'static str,
         value: String,
     },
-    #[error("memory: source = {0:?} is not a candidate source; known: table, embedding, session_knn")]
+    #[error(
+        "memory: source = {0:?} is not a candidate source; known: table, embedding, session_knn"
+    )]
     UnknownSource(String),
 }
 

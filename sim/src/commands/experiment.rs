@@ -200,7 +200,11 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     step(&format!("training on day 0 into {}", dirs.models.display()));
     let training_logs = dirs.training_log.display().to_string();
     let models = dirs.models.display().to_string();
-    let catalog = args.world.join(crate::world::TRACKS_FILE).display().to_string();
+    let catalog = args
+        .world
+        .join(crate::world::TRACKS_FILE)
+        .display()
+        .to_string();
     analysis(&[
         "train",
         "--logs",

@@ -30,6 +30,10 @@ pub struct Botify {
     timeout: Duration,
 }
 
+/// Longest a pooled connection is reused after its last request: below the
+/// server's keep-alive, so sim never sends on a connection botify closed.
+const IDLE_CONNECTION_LIMIT: Duration = Duration::from_secs(2);
+
 impl Botify {
     pub fn new(base: &str, connections: usize) -> Botify {
         let mut connector = HttpConnector::new();
@@ -37,6 +41,11 @@ impl Botify {
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(connections)
+            // botify (actix-web) closes a connection idle for 5 s. Between
+            // days the runner may sit idle longer (retraining), so a pooled
+            // connection that old is dropped on checkout rather than reused
+            // after the server closed it.
+            .pool_idle_timeout(IDLE_CONNECTION_LIMIT)
             .build(connector);
         Botify {
             base: base.trim_end_matches('/').to_string(),
