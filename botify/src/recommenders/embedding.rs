@@ -10,6 +10,8 @@
 //! index, or when every candidate was heard, it answers from catalog
 //! metadata (same artist, then same genre) of the latest like.
 
+use rand::Rng;
+
 use super::session::{best_candidate, ArtistPlays, Weighting};
 use super::{Context, Recommender};
 use crate::catalog::TrackId;
@@ -23,6 +25,10 @@ pub struct EmbeddingSettings {
     pub seeds: usize,
     /// Score taken off a candidate per play of its artist this session.
     pub artist_penalty: f32,
+    /// Share of answers that are a uniformly random allowed track instead:
+    /// exploration, so the logs the next training reads also test tracks the
+    /// current vectors would never serve.
+    pub explore: f64,
 }
 
 impl Default for EmbeddingSettings {
@@ -31,6 +37,7 @@ impl Default for EmbeddingSettings {
             weighting: Weighting::default(),
             seeds: 3,
             artist_penalty: 0.1,
+            explore: 0.0,
         }
     }
 }
@@ -62,6 +69,14 @@ impl Recommender for Embedding {
     }
 
     fn recommend(&self, ctx: &mut Context<'_>, _update: &mut StateUpdate) -> Option<TrackId> {
+        if self.settings.explore > 0.0 && ctx.rng.gen_bool(self.settings.explore) {
+            if let Some(track) = ctx
+                .allowed
+                .pick_random(ctx.catalog.by_popularity(), ctx.rng)
+            {
+                return Some(track);
+            }
+        }
         let index = &ctx.models.embedding;
         let listens = &ctx.state.listens;
         let weights = self.settings.weighting.weigh(listens);
@@ -256,5 +271,32 @@ mod tests {
         let rec = build(&arm(r#"{ recommender = "embedding", decay = 0.5 }"#)).unwrap();
         assert_eq!(rec.name(), "embedding");
         assert!(build(&arm(r#"{ recommender = "embedding", decay = -0.1 }"#)).is_err());
+    }
+
+    #[test]
+    fn explore_serves_random_allowed_tracks_instead_of_the_nearest() {
+        let exploring = Embedding {
+            settings: EmbeddingSettings {
+                explore: 1.0,
+                ..EmbeddingSettings::default()
+            },
+        };
+        let mut served = std::collections::BTreeSet::new();
+        for seed in 0..200 {
+            let mut f = fixture(&POINTS, &[]);
+            f.rng = rand::SeedableRng::seed_from_u64(seed);
+            let (track, _) = f.recommend(&exploring, 0, 1.0);
+            let track = track.expect("an allowed track exists");
+            assert_ne!(track, 0, "never the track just heard");
+            served.insert(track);
+        }
+        assert!(
+            served.len() > 3,
+            "explore = 1 answers from the whole catalog, not the nearest: {served:?}"
+        );
+        let mut f = fixture(&POINTS, &[]);
+        assert_eq!(f.recommend(&embedding(), 0, 1.0).0, Some(4), "explore = 0");
+        assert!(build(&arm(r#"{ recommender = "embedding", explore = 1.5 }"#)).is_err());
+        assert!(build(&arm(r#"{ recommender = "embedding", explore = 0.1 }"#)).is_ok());
     }
 }

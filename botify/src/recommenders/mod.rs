@@ -192,6 +192,7 @@ pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
                     artist_penalty: arm
                         .param_f64("artist_penalty")
                         .map_or(defaults.artist_penalty, |v| v as f32),
+                    explore: fraction(arm, "embedding", "explore", defaults.explore)?,
                 },
             })
         }
@@ -201,6 +202,24 @@ pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
             })
         }
     })
+}
+
+/// The arm's `param` as a fraction in 0..=1, or `default`.
+fn fraction(
+    arm: &ArmSpec,
+    recommender: &str,
+    param: &'static str,
+    default: f64,
+) -> Result<f64, BuildError> {
+    let value = arm.param_f64(param).unwrap_or(default);
+    if !(0.0..=1.0).contains(&value) {
+        return Err(BuildError::InvalidParam {
+            recommender: recommender.into(),
+            param,
+            value: value.to_string(),
+        });
+    }
+    Ok(value)
 }
 
 /// How `session_knn` and `embedding` weigh the session's listens, from the
