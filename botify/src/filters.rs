@@ -63,6 +63,45 @@ impl Filters {
         Ok(())
     }
 
+    /// Fails naming every track id and artist name that `catalog` does not
+    /// know: a typo in a filter would otherwise block or promote nothing
+    /// while the operator believes it works.
+    pub fn check_known(&self, catalog: &Catalog, origin: &str) -> Result<(), FiltersError> {
+        let mut tracks: Vec<TrackId> = self
+            .blocked_tracks
+            .iter()
+            .chain(&self.promoted_tracks)
+            .copied()
+            .filter(|&t| !catalog.contains(t))
+            .collect();
+        tracks.sort_unstable();
+        tracks.dedup();
+        let mut artists: Vec<&str> = self
+            .blocked_artists
+            .iter()
+            .map(String::as_str)
+            .filter(|name| catalog.artist_id(name).is_none())
+            .collect();
+        artists.sort_unstable();
+        let mut unknown = Vec::new();
+        if !tracks.is_empty() {
+            unknown.push(format!("unknown track ids {tracks:?}"));
+        }
+        if !artists.is_empty() {
+            unknown.push(format!("unknown artists {artists:?}"));
+        }
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(FiltersError::Invalid {
+            origin: origin.to_string(),
+            message: format!(
+                "{}; every track id and artist name must be in the catalog",
+                unknown.join(" and ")
+            ),
+        })
+    }
+
     pub fn is_blocked(&self, catalog: &Catalog, track: TrackId) -> bool {
         if self.blocked_tracks.contains(&track) {
             return true;
@@ -92,6 +131,33 @@ mod tests {
             .filter(|&t| filters.is_blocked(&catalog, t))
             .collect();
         assert_eq!(blocked, vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn names_unknown_tracks_and_artists() {
+        let catalog = small();
+        let known = Filters {
+            blocked_tracks: HashSet::from([5]),
+            blocked_artists: HashSet::from(["B".to_string()]),
+            promoted_tracks: vec![1],
+            ..Filters::default()
+        };
+        assert!(known.check_known(&catalog, "test").is_ok());
+        let unknown = Filters {
+            blocked_tracks: HashSet::from([5, 99_999_999]),
+            blocked_artists: HashSet::from(["B".to_string(), "Nobody".to_string()]),
+            promoted_tracks: vec![1, 77],
+            ..Filters::default()
+        };
+        let message = unknown
+            .check_known(&catalog, "test")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("unknown track ids [77, 99999999]")
+                && message.contains("unknown artists [\"Nobody\"]"),
+            "{message}"
+        );
     }
 
     #[test]

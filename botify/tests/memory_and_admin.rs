@@ -233,6 +233,26 @@ async fn admin_adds_tracks_and_sets_filters() {
         (400, Some("invalid_filters"))
     );
 
+    // Unknown ids are refused, named, and change nothing.
+    let (status, body) = admin(
+        &app,
+        "PUT",
+        "/admin/filters",
+        token,
+        r#"{"blocked_tracks": [99999999], "blocked_artists": ["artist3", "Nobody"]}"#,
+    )
+    .await;
+    let message = body["message"].as_str().unwrap_or_default();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_filters"))
+    );
+    assert!(
+        message.contains("99999999") && message.contains("Nobody") && !message.contains("artist3"),
+        "{message}"
+    );
+    assert!(app.engine.filters().blocked_artists.contains("artist3"));
+
     // Promote track 150 on every answer.
     admin(
         &app,

@@ -123,6 +123,7 @@ async fn put_filters(state: web::Data<AppState>, req: HttpRequest, body: web::Pa
     })?;
     filters
         .validate("request body")
+        .and_then(|()| filters.check_known(&state.engine.catalog(), "request body"))
         .map_err(|e| ApiError::bad_request("invalid_filters", e.to_string()))?;
     state.engine.set_filters(filters);
     Ok(HttpResponse::Ok().json(&*state.engine.filters()))
