@@ -173,3 +173,76 @@ async fn redis_outage_falls_back_fast_and_recovers_without_restart() {
     assert_eq!(health["status"], "ok");
     app.stop().await;
 }
+
+/// Listeners' long-term profiles live in Redis for 30 days; with the
+/// append-only file the deployment configures, a Redis restart in the
+/// middle of traffic loses none of them, and botify uses them again as soon
+/// as Redis is back.
+#[actix_web::test]
+async fn profiles_survive_a_restart_of_a_persistent_redis() {
+    let data = tempfile::tempdir().unwrap();
+    let port = testkit::free_port();
+    let mut redis = RedisServer::start_persistent_on(port, data.path());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), &["memory"]);
+    config.redis_url = Some(redis.url());
+    let namespace = config.redis_namespace.clone();
+    let app = TestApp::spawn(&config).await;
+    let users: Vec<u64> = (0..40).collect();
+    for &user in &users {
+        let next = app.next(user, (user % 20) as u32, 1.0).await;
+        let next = app.next(user, next, 0.8).await;
+        app.last(user, next, 0.3).await;
+    }
+    let profiles =
+        |conn: &mut redis::Connection| -> Vec<std::collections::HashMap<String, String>> {
+            users
+                .iter()
+                .map(|&user| {
+                    conn.hgetall(RedisStore::profile_key(&namespace, user))
+                        .unwrap()
+                })
+                .collect()
+        };
+    let before = profiles(&mut redis.connection());
+    assert!(
+        before
+            .iter()
+            .all(|p| p.contains_key(RedisStore::FAVOURITE_FIELD)),
+        "every listener has a profile before the restart"
+    );
+
+    redis.stop();
+    let redis = RedisServer::start_persistent_on(port, data.path());
+    assert_eq!(
+        profiles(&mut redis.connection()),
+        before,
+        "every profile is back after the restart"
+    );
+
+    // botify reconnects by itself and keeps adding to the restored profiles.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let track = app.next(0, 0, 1.0).await;
+        app.last(0, track, 1.0).await;
+        let after: std::collections::HashMap<String, String> = redis
+            .connection()
+            .hgetall(RedisStore::profile_key(&namespace, 0))
+            .unwrap();
+        let listens = |p: &std::collections::HashMap<String, String>| -> u64 {
+            p.iter()
+                .filter(|(k, _)| k.starts_with(RedisStore::COUNT_FIELD_PREFIX))
+                .map(|(_, v)| v.parse::<u64>().unwrap())
+                .sum()
+        };
+        if listens(&after) > listens(&before[0]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "botify never wrote to the restarted Redis: {after:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}

@@ -1,7 +1,7 @@
-//! A real `redis-server` on a free loopback port, without persistence,
-//! answering `PING` by the time it is returned: standalone
-//! ([`RedisServer`], stopped on drop) or as one of a test's [`Processes`]
-//! ([`start_in`]).
+//! A real `redis-server` on a free loopback port, answering `PING` by the
+//! time it is returned: standalone ([`RedisServer`], stopped on drop; without
+//! persistence, or with an append-only file as deployed) or as one of a
+//! test's [`Processes`] ([`start_in`]).
 
 use std::path::Path;
 use std::process::Command;
@@ -34,9 +34,31 @@ pub fn connection(port: u16) -> ::redis::Connection {
         .unwrap_or_else(|e| panic!("cannot connect to redis on port {port}: {e}"))
 }
 
+/// `redis-server` on 127.0.0.1:`port` with an append-only file in `dir`,
+/// synced every second: how `docker-compose.yml` runs it.
+pub fn persistent_command(port: u16, dir: &Path) -> Command {
+    let mut command = Command::new("redis-server");
+    command
+        .args(["--port", &port.to_string(), "--bind", &LOOPBACK.to_string()])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+        ])
+        .arg("--dir")
+        .arg(dir);
+    command
+}
+
 fn spawn(name: &str, port: u16, log: &Path) -> Process {
-    Process::try_spawn(name, &mut command(port), log)
-        .unwrap_or_else(|e| panic!("{NOT_INSTALLED}: {e}"))
+    spawn_command(name, &mut command(port), log)
+}
+
+fn spawn_command(name: &str, command: &mut Command, log: &Path) -> Process {
+    Process::try_spawn(name, command, log).unwrap_or_else(|e| panic!("{NOT_INSTALLED}: {e}"))
 }
 
 /// Waits until the server answers `PING`; panics with its output if it
@@ -99,8 +121,34 @@ impl RedisServer {
         }
     }
 
+    /// On `port`, persisting to an append-only file in `dir`; a server
+    /// started again on the same `dir` reads back what this one wrote.
+    pub fn start_persistent_on(port: u16, dir: &Path) -> RedisServer {
+        let logs = tempfile::Builder::new()
+            .prefix("testkit-redis")
+            .tempdir()
+            .expect("create a temp folder");
+        let mut process = spawn_command(
+            "redis",
+            &mut persistent_command(port, dir),
+            &logs.path().join("redis.log"),
+        );
+        wait_ready(&mut process, port);
+        RedisServer {
+            port,
+            process,
+            _logs: logs,
+        }
+    }
+
     pub fn url(&self) -> String {
         url(self.port)
+    }
+
+    /// Stops the server as an operator's restart does (SIGTERM: it flushes
+    /// its append-only file and exits).
+    pub fn stop(&mut self) {
+        self.process.stop();
     }
 
     pub fn connection(&self) -> ::redis::Connection {
