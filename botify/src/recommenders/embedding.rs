@@ -12,7 +12,7 @@
 
 use rand::Rng;
 
-use super::session::{best_candidate, ArtistPlays, Weighting};
+use super::session::{best_candidate, metadata_fallback, ArtistPlays, Weighting};
 use super::{Context, Recommender};
 use crate::catalog::TrackId;
 use crate::models::dot;
@@ -99,14 +99,13 @@ impl Recommender for Embedding {
                 return best;
             }
         }
-        let anchor = *seeds.first().unwrap_or(&ctx.track);
-        ctx.allowed.first(ctx.catalog.metadata_neighbours(anchor))
+        metadata_fallback(ctx, &weights)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::Fixture;
+    use super::super::testing::{assert_metadata_fallback, Fixture};
     use super::*;
     use crate::experiments::{ArmSpec, Experiments};
     use crate::models::{EmbeddingIndex, Models};
@@ -230,28 +229,8 @@ mod tests {
 
     #[test]
     fn falls_back_to_catalog_metadata_of_the_latest_like_without_an_index() {
-        let first_unheard = |f: &Fixture, anchor| {
-            let heard = f.state.heard();
-            f.catalog
-                .metadata_neighbours(anchor)
-                .find(|t| !heard.contains(t))
-        };
-        let mut f = fixture(&[], &[]);
-        assert!(f.models.embedding.is_empty());
-        let (track, _) = f.recommend(&embedding(), 0, 1.0);
-        assert_eq!(track, first_unheard(&f, 0));
-        assert!(track.is_some());
-
-        // A skip after a like: the liked track's neighbours.
-        let mut f = fixture(&[], &[(3, 1.0)]);
-        let (track, _) = f.recommend(&embedding(), 0, 0.1);
-        assert_eq!(track, first_unheard(&f, 3));
-        assert_ne!(track, first_unheard(&f, 0), "the anchors' answers differ");
-
-        // Nothing liked: the newest listen's.
-        let mut f = fixture(&[], &[(3, 0.1)]);
-        let (track, _) = f.recommend(&embedding(), 0, 0.1);
-        assert_eq!(track, first_unheard(&f, 0));
+        assert!(fixture(&[], &[]).models.embedding.is_empty());
+        assert_metadata_fallback(&embedding(), |before| fixture(&[], before));
     }
 
     #[test]

@@ -325,6 +325,38 @@ pub(crate) mod testing {
         }
     }
 
+    /// The fallback of a learned recommender without its model: catalog
+    /// metadata of the newest like, or of the newest listen when nothing
+    /// was liked. `fixture(before)` is a fixture whose session so far is
+    /// `before`, with the recommender's model empty.
+    pub fn assert_metadata_fallback(
+        rec: &dyn Recommender,
+        fixture: impl Fn(&[(TrackId, f64)]) -> Fixture,
+    ) {
+        let first_unheard = |f: &Fixture, anchor| {
+            let heard = f.state.heard();
+            f.catalog
+                .metadata_neighbours(anchor)
+                .find(|t| !heard.contains(t))
+        };
+        // A like: its own metadata neighbours.
+        let mut f = fixture(&[]);
+        let (track, _) = f.recommend(rec, 0, 1.0);
+        assert_eq!(track, first_unheard(&f, 0));
+        assert!(track.is_some());
+
+        // A skip after a like: the liked track's neighbours, not the skip's.
+        let mut f = fixture(&[(3, 1.0)]);
+        let (track, _) = f.recommend(rec, 0, 0.1);
+        assert_eq!(track, first_unheard(&f, 3));
+        assert_ne!(track, first_unheard(&f, 0), "the anchors' answers differ");
+
+        // Nothing liked: the current track's.
+        let mut f = fixture(&[(3, 0.1)]);
+        let (track, _) = f.recommend(rec, 0, 0.1);
+        assert_eq!(track, first_unheard(&f, 0));
+    }
+
     #[test]
     fn build_rejects_unknown_names() {
         let err = build(&ArmSpec::Name("magic".into()))

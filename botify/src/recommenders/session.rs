@@ -78,6 +78,20 @@ impl ArtistPlays {
     }
 }
 
+/// When a learned recommender has nothing to offer (no trained model yet,
+/// or every candidate heard): the first allowed catalog-metadata neighbour
+/// (same artist, then same genre) of the session's newest like, or of the
+/// newest listen when nothing was liked; `weights` are newest first, as
+/// [`Weighting::weigh`] gives them.
+pub fn metadata_fallback(ctx: &super::Context<'_>, weights: &[(TrackId, f32)]) -> Option<TrackId> {
+    let anchor = weights
+        .iter()
+        .find(|(_, w)| *w > 0.0)
+        .or(weights.first())
+        .map_or(ctx.track, |&(t, _)| t);
+    ctx.allowed.first(ctx.catalog.metadata_neighbours(anchor))
+}
+
 /// Sums the scores of repeated tracks: sorts by track and merges runs.
 pub fn merge_scores(scores: &mut Vec<(TrackId, f32)>) {
     scores.sort_unstable_by_key(|&(t, _)| t);

@@ -13,7 +13,7 @@
 //! wins, marked down per play of its artist this session; without past
 //! sessions to match, catalog metadata of the latest like answers.
 
-use super::session::{best_candidate, merge_scores, ArtistPlays, Weighting};
+use super::session::{best_candidate, merge_scores, metadata_fallback, ArtistPlays, Weighting};
 use super::{Context, Recommender};
 use crate::catalog::TrackId;
 use crate::models::{SessionIndex, LIKED};
@@ -109,17 +109,13 @@ impl Recommender for SessionKnn {
                 return best;
             }
         }
-        let anchor = weights
-            .iter()
-            .find(|(_, w)| *w > 0.0)
-            .map_or(ctx.track, |&(t, _)| t);
-        ctx.allowed.first(ctx.catalog.metadata_neighbours(anchor))
+        metadata_fallback(ctx, &weights)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::Fixture;
+    use super::super::testing::{assert_metadata_fallback, Fixture};
     use super::*;
     use crate::experiments::{ArmSpec, Experiments};
     use crate::models::Models;
@@ -209,28 +205,8 @@ mod tests {
 
     #[test]
     fn falls_back_to_catalog_metadata_of_the_latest_like_without_sessions() {
-        let first_unheard = |f: &Fixture, anchor| {
-            let heard = f.state.heard();
-            f.catalog
-                .metadata_neighbours(anchor)
-                .find(|t| !heard.contains(t))
-        };
-        // A like: its own metadata neighbours.
-        let mut f = fixture(&[], &[]);
-        let (track, _) = f.recommend(&knn(), 0, 1.0);
-        assert_eq!(track, first_unheard(&f, 0));
-        assert!(track.is_some());
-
-        // A skip after a like: the liked track's neighbours, not the skip's.
-        let mut f = fixture(&[], &[(3, 1.0)]);
-        let (track, _) = f.recommend(&knn(), 0, 0.1);
-        assert_eq!(track, first_unheard(&f, 3));
-        assert_ne!(track, first_unheard(&f, 0), "the anchors' answers differ");
-
-        // Nothing liked: the current track's.
-        let mut f = fixture(&[], &[(3, 0.1)]);
-        let (track, _) = f.recommend(&knn(), 0, 0.1);
-        assert_eq!(track, first_unheard(&f, 0));
+        assert!(fixture(&[], &[]).models.sessions.is_empty());
+        assert_metadata_fallback(&knn(), |before| fixture(&[], before));
     }
 
     #[test]

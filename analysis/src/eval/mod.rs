@@ -35,20 +35,22 @@
 //! The logs' next tracks were chosen by the recommender that produced them,
 //! so absolute numbers favour models resembling it; compare models on the
 //! same logs rather than reading the numbers alone.
+//!
+//! Layout: `tables.rs` loads the trained tables and gives their lists,
+//! `recommenders.rs` builds botify's recommenders and runs them as lists,
+//! `model.rs` holds the types both share; this module scores any of them.
+//!
+//! [`UserState`]: botify::state::UserState
+//! [`MAX_SESSION_LISTENS`]: botify::state::MAX_SESSION_LISTENS
+//! [`Allowed`]: botify::recommenders::Allowed
 
-use std::collections::HashMap;
-use std::fmt;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod model;
+mod recommenders;
+mod tables;
 
-use anyhow::{bail, Context as _, Result};
-use botify::catalog::Catalog;
-use botify::experiments::ArmSpec;
-use botify::filters::Filters;
-use botify::models::Models;
-use botify::recommenders::{self, Allowed, Context, Recommender};
-use botify::state::{Listen, StateUpdate, UserState, MAX_SESSION_LISTENS};
+#[cfg(test)]
+mod fixtures;
+
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use serde::Serialize;
@@ -57,262 +59,12 @@ use crate::logs::Record;
 use crate::output::{self, Table, Tone};
 use crate::progress::{self, Unit};
 use crate::sessions::Session;
-use crate::train::{self, ITEM2ITEM, ITEM2ITEM_ALS, TOP_TRACKS};
 
-/// Recommenders `analysis eval` runs unless `--recommenders` says otherwise.
-pub const DEFAULT_RECOMMENDERS: &str = "sticky_artist,contextual,memory,session_knn,embedding";
-
-/// A model as botify would serve it.
-#[derive(Debug, Clone)]
-pub enum Model {
-    /// Global ranking, most popular first.
-    Popularity(Vec<u32>),
-    /// Per-track neighbours, best first.
-    ItemToItem(HashMap<u32, Vec<u32>>),
-    /// One of botify's recommenders with what it reads.
-    Recommender(Arc<Served>),
-}
-
-impl PartialEq for Model {
-    /// Tables by content; recommenders by identity (the same loaded one).
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Model::Popularity(a), Model::Popularity(b)) => a == b,
-            (Model::ItemToItem(a), Model::ItemToItem(b)) => a == b,
-            (Model::Recommender(a), Model::Recommender(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        }
-    }
-}
-
-impl Model {
-    /// Up to `k` candidates after `track`, skipping `heard` (tables only).
-    fn candidates(&self, track: u32, heard: &[u32], k: usize, out: &mut Vec<u32>) {
-        out.clear();
-        let list = match self {
-            Model::Popularity(top) => top.as_slice(),
-            Model::ItemToItem(table) => table.get(&track).map_or(&[][..], |v| v.as_slice()),
-            Model::Recommender(_) => &[],
-        };
-        out.extend(list.iter().filter(|t| !heard.contains(t)).take(k));
-    }
-}
-
-/// A botify recommender and everything it reads, as the engine holds them.
-pub struct Served {
-    pub recommender: Box<dyn Recommender>,
-    pub catalog: Arc<Catalog>,
-    pub models: Arc<Models>,
-    /// No blocked tracks offline: the logs say nothing about past filters.
-    pub filters: Filters,
-}
-
-impl fmt::Debug for Served {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Served")
-            .field("recommender", &self.recommender.name())
-            .field("catalog_tracks", &self.catalog.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Served {
-    /// The recommender's list after `events[at]` of `user`'s session: up to
-    /// `k` successive picks, each excluded from the next (see the module doc).
-    pub fn recommend_list(
-        &self,
-        user: u64,
-        events: &[Record],
-        at: usize,
-        k: usize,
-        rng: &mut SmallRng,
-        out: &mut Vec<u32>,
-    ) {
-        out.clear();
-        let now = &events[at];
-        let catalog = &*self.catalog;
-        if !catalog.contains(now.track) {
-            return; // botify answers 400: no recommendation
-        }
-        let mut listens: Vec<Listen> = events[..=at]
-            .iter()
-            .filter(|e| catalog.contains(e.track))
-            .map(|e| Listen {
-                track: e.track,
-                time: e.time,
-            })
-            .collect();
-        if listens.len() > MAX_SESSION_LISTENS {
-            listens.drain(..listens.len() - MAX_SESSION_LISTENS);
-        }
-        let state = UserState {
-            listens,
-            ..UserState::default()
-        };
-        let mut heard = state.heard();
-        for _ in 0..k {
-            let mut ctx = Context {
-                user,
-                track: now.track,
-                time: now.time,
-                catalog,
-                models: &self.models,
-                state: &state,
-                allowed: Allowed {
-                    catalog,
-                    filters: &self.filters,
-                    heard: &heard,
-                },
-                rng: &mut *rng,
-            };
-            let mut update = StateUpdate::default();
-            let Some(pick) = self.recommender.recommend(&mut ctx, &mut update) else {
-                break;
-            };
-            out.push(pick);
-            heard.push(pick);
-        }
-    }
-}
-
-/// A model file found in the models folder, or a recommender.
-#[derive(Debug, Clone)]
-pub struct NamedModel {
-    /// `popularity` for `top_tracks.json`; the file stem for item-to-item
-    /// tables (`item2item`, `item2item_als`, …), the name botify knows them
-    /// by; a recommender's experiment name (`sticky_artist`, …).
-    pub name: String,
-    pub model: Model,
-}
-
-/// Loads the model files in `dir` the way botify does: `top_tracks.json` and
-/// every `item2item*.jsonl` table (by name order). Fails when there is none.
-pub fn load_models(dir: &Path) -> Result<Vec<NamedModel>> {
-    let models = load_tables(dir)?;
-    if models.is_empty() {
-        bail!(
-            "no model files in {}: expected {TOP_TRACKS}, {ITEM2ITEM} or {ITEM2ITEM_ALS}; \
-             create them with `analysis train --out {}`",
-            dir.display(),
-            dir.display()
-        );
-    }
-    Ok(models)
-}
-
-/// [`load_models`], but a folder without tables gives an empty list (the
-/// recommenders still run, on catalog metadata).
-pub fn load_tables(dir: &Path) -> Result<Vec<NamedModel>> {
-    let mut models = Vec::new();
-    let top = dir.join(TOP_TRACKS);
-    if top.is_file() {
-        models.push(NamedModel {
-            name: "popularity".to_string(),
-            model: Model::Popularity(train::read_top_tracks(&top)?),
-        });
-    }
-    let entries = fs::read_dir(dir).with_context(|| {
-        format!(
-            "cannot list models folder {}: check the --models path",
-            dir.display()
-        )
-    })?;
-    let mut tables: Vec<(String, PathBuf)> = Vec::new();
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("cannot list models folder {}", dir.display()))?
-            .path();
-        let stem = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".jsonl"));
-        if let Some(stem) = stem.filter(|s| s.starts_with("item2item")) {
-            tables.push((stem.to_string(), path));
-        }
-    }
-    tables.sort();
-    for (name, path) in tables {
-        models.push(NamedModel {
-            name,
-            model: Model::ItemToItem(train::read_item_table(&path)?),
-        });
-    }
-    Ok(models)
-}
-
-/// The recommender names of a `--recommenders` list: checked against
-/// botify's, in the order given; `none` alone gives none.
-pub fn recommender_names(list: &[String]) -> Result<Vec<String>> {
-    let names: Vec<String> = list
-        .iter()
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty())
-        .collect();
-    if names == ["none"] {
-        return Ok(Vec::new());
-    }
-    for (i, name) in names.iter().enumerate() {
-        if names[..i].contains(name) {
-            bail!("--recommenders lists {name:?} twice");
-        }
-        if let Err(err) = recommenders::build(&ArmSpec::Name(name.clone())) {
-            bail!("--recommenders: {err}; or `none` to evaluate the tables only");
-        }
-    }
-    Ok(names)
-}
-
-/// Builds each named recommender with default parameters, as an experiment
-/// arm `"name"` would, all sharing `catalog` and botify's models loaded once
-/// from `dir` (`Models::load`: the tables, embedding and sessions botify
-/// serves from).
-pub fn load_recommenders(
-    names: &[String],
-    catalog: Arc<Catalog>,
-    dir: &Path,
-) -> Result<Vec<NamedModel>> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    let models = Arc::new(
-        Models::load(dir)
-            .with_context(|| format!("botify cannot load --models {}", dir.display()))?,
-    );
-    names
-        .iter()
-        .map(|name| recommender(name, Arc::clone(&catalog), Arc::clone(&models)))
-        .collect()
-}
-
-/// botify's recommender `name` with default parameters, reading `catalog`
-/// and `models`.
-pub fn recommender(name: &str, catalog: Arc<Catalog>, models: Arc<Models>) -> Result<NamedModel> {
-    let recommender = recommenders::build(&ArmSpec::Name(name.to_string()))
-        .map_err(|err| anyhow::anyhow!("--recommenders: {err}"))?;
-    Ok(NamedModel {
-        name: name.to_string(),
-        model: Model::Recommender(Arc::new(Served {
-            recommender,
-            catalog,
-            models,
-            filters: Filters::default(),
-        })),
-    })
-}
-
-/// Held-out events whose track is not in `catalog`, and all held-out events:
-/// many outside means the catalog is not the world the logs came from.
-pub fn tracks_outside(records: &[Record], sessions: &[Session], catalog: &Catalog) -> (u64, u64) {
-    let mut outside = 0;
-    let mut total = 0;
-    for session in sessions {
-        for event in session.events(records) {
-            total += 1;
-            outside += !catalog.contains(event.track) as u64;
-        }
-    }
-    (outside, total)
-}
+pub use model::{Model, NamedModel, Served};
+pub use recommenders::{
+    load_recommenders, recommender, recommender_names, tracks_outside, DEFAULT_RECOMMENDERS,
+};
+pub use tables::{load_models, load_tables};
 
 /// Next-track queries in `sessions`: positions whose next track was liked.
 pub fn count_queries(records: &[Record], sessions: &[Session], liked: f64) -> u64 {
@@ -607,77 +359,10 @@ pub fn to_table(rows: &[EvalRow]) -> Table {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use super::fixtures::{list, logs, served};
     use super::*;
-    use crate::sessions;
-    use botify::catalog::Track;
-
-    /// Artists A (tracks 0, 1), B (2, 3, 4), C (5); genres rock (A, B) and
-    /// jazz (C). Catalog popularity: 3 > 1 > 5 > 2 > 4 > 0.
-    fn catalog() -> Arc<Catalog> {
-        let rows = [
-            ("A", "rock", 0.1),
-            ("A", "rock", 0.5),
-            ("B", "rock", 0.3),
-            ("B", "rock", 0.9),
-            ("B", "rock", 0.2),
-            ("C", "jazz", 0.4),
-        ];
-        let tracks = rows
-            .iter()
-            .enumerate()
-            .map(|(i, &(artist, genre, popularity))| Track {
-                track: i as u32,
-                artist: artist.into(),
-                title: format!("t{i}"),
-                genre: Some(genre.into()),
-                year: None,
-                popularity: Some(popularity),
-            })
-            .collect();
-        Arc::new(Catalog::from_tracks(tracks))
-    }
-
-    /// Sorted records and the closed sessions of `sessions`, one per user
-    /// (user i + 1), each a list of (track, time) ending with `last`.
-    fn logs(sessions: &[Vec<(u32, f64)>]) -> (Vec<Record>, Vec<Session>) {
-        let mut records = Vec::new();
-        for (u, listens) in sessions.iter().enumerate() {
-            for (i, &(track, time)) in listens.iter().enumerate() {
-                let next = listens.get(i + 1).map(|x| x.0);
-                let ts = 1_000 * u as u64 + i as u64;
-                records.push(Record::new(
-                    u as u64 + 1,
-                    ts,
-                    track,
-                    time,
-                    0.001,
-                    next,
-                    0,
-                    next.is_none(),
-                ));
-            }
-        }
-        sessions::sort(&mut records);
-        let (sessions, _) = sessions::sessionize(&records);
-        (records, sessions)
-    }
-
-    fn served(name: &str) -> NamedModel {
-        recommender(name, catalog(), Arc::new(Models::default())).unwrap()
-    }
-
-    /// The list `named` (a recommender) proposes after position `at` of the
-    /// first session.
-    fn list(named: &NamedModel, records: &[Record], sessions: &[Session], at: usize) -> Vec<u32> {
-        let Model::Recommender(served) = &named.model else {
-            panic!("{} is a table", named.name)
-        };
-        let mut out = Vec::new();
-        let mut rng = SmallRng::seed_from_u64(1);
-        let events = sessions[0].events(records);
-        served.recommend_list(sessions[0].user, events, at, 6, &mut rng, &mut out);
-        out
-    }
 
     #[test]
     fn scores_hits_by_rank_and_skips_heard_tracks() {
@@ -747,28 +432,6 @@ mod tests {
     }
 
     #[test]
-    fn recommender_lists_never_hold_heard_tracks_or_repeats() {
-        let (records, sessions) = logs(&[vec![(0, 1.0), (3, 0.9), (1, 0.2), (2, 0.8), (5, 1.0)]]);
-        for name in recommenders::NAMES {
-            let named = served(name);
-            let events = sessions[0].events(&records);
-            for at in 0..events.len() - 1 {
-                let got = list(&named, &records, &sessions, at);
-                let heard: Vec<u32> = events[..=at].iter().map(|e| e.track).collect();
-                assert!(got.len() <= 6 - heard.len(), "{name} at {at}: {got:?}");
-                for (i, t) in got.iter().enumerate() {
-                    assert!(!heard.contains(t), "{name} at {at} served heard {t}");
-                    assert!(!got[..i].contains(t), "{name} at {at} repeats {t}");
-                }
-            }
-        }
-        // contextual after 0, 3: the other B tracks by popularity, then the
-        // rest of rock (A) minus 0; jazz is not a neighbour.
-        let contextual = served("contextual");
-        assert_eq!(list(&contextual, &records, &sessions, 1), [2, 4, 1]);
-    }
-
-    #[test]
     fn recommenders_see_the_whole_session_so_far() {
         // 0 liked, then 3 skipped: `embedding` (no trained index) anchors on
         // the latest like, 0, and proposes its artist's 1 first; `contextual`
@@ -791,24 +454,6 @@ mod tests {
             rows[0].ndcg >= 0.5 && rows[1].ndcg < rows[0].ndcg,
             "{rows:?}"
         );
-    }
-
-    #[test]
-    fn tracks_outside_the_catalog_never_reach_a_recommender() {
-        // botify refuses track 99: it is not in the state, and the query
-        // after it gets no list.
-        let (records, sessions) = logs(&[vec![(0, 1.0), (99, 1.0), (1, 0.9), (3, 1.0), (2, 1.0)]]);
-        assert_eq!(tracks_outside(&records, &sessions, &catalog()), (1, 5));
-        for name in recommenders::NAMES {
-            let named = served(name);
-            assert!(list(&named, &records, &sessions, 1).is_empty(), "{name}");
-            // Every other position runs (session_knn and embedding read the
-            // artist of every listen: 99 would panic).
-            for at in [0, 2, 3] {
-                let got = list(&named, &records, &sessions, at);
-                assert!(!got.contains(&99), "{name}: {got:?}");
-            }
-        }
     }
 
     #[test]
@@ -855,29 +500,6 @@ mod tests {
     }
 
     #[test]
-    fn recommender_names_are_botify_names_or_none() {
-        let list = |s: &str| recommender_names(&s.split(',').map(String::from).collect::<Vec<_>>());
-        assert!(list("none").unwrap().is_empty());
-        assert_eq!(
-            list(DEFAULT_RECOMMENDERS).unwrap(),
-            [
-                "sticky_artist",
-                "contextual",
-                "memory",
-                "session_knn",
-                "embedding"
-            ]
-        );
-        let err = list("sticky_artist,magic").unwrap_err().to_string();
-        assert!(
-            err.contains("\"magic\"") && err.contains("session_knn") && err.contains("none"),
-            "{err}"
-        );
-        let err = list("memory,memory").unwrap_err().to_string();
-        assert!(err.contains("twice"), "{err}");
-    }
-
-    #[test]
     fn table_highlights_the_best_ndcg_at_each_k() {
         let row = |model: &str, k, ndcg| EvalRow {
             model: model.into(),
@@ -897,36 +519,5 @@ mod tests {
         ];
         let tones: Vec<Tone> = to_table(&rows).rows.iter().map(|r| r.1).collect();
         assert_eq!(tones, [Tone::Plain, Tone::Good, Tone::Plain, Tone::Plain]);
-    }
-
-    #[test]
-    fn load_models_names_the_expected_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let err = load_models(dir.path()).unwrap_err().to_string();
-        assert!(
-            err.contains(TOP_TRACKS) && err.contains("analysis train"),
-            "{err}"
-        );
-        assert!(load_tables(dir.path()).unwrap().is_empty());
-        train::write_top_tracks(&dir.path().join(TOP_TRACKS), &[3, 1]).unwrap();
-        train::write_item_table(&dir.path().join("item2item_x.jsonl"), &vec![(1, vec![2])])
-            .unwrap();
-        train::write_item_table(&dir.path().join(ITEM2ITEM), &vec![(1, vec![3])]).unwrap();
-        fs::write(dir.path().join("notes.jsonl"), "not a table").unwrap();
-        let models = load_models(dir.path()).unwrap();
-        let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["popularity", "item2item", "item2item_x"]);
-        assert_eq!(models[0].model, Model::Popularity(vec![3, 1]));
-        // botify's loader reads the same folder for the recommenders.
-        let recs = load_recommenders(&["contextual".into()], catalog(), dir.path()).unwrap();
-        let Model::Recommender(served) = &recs[0].model else {
-            panic!("not a recommender")
-        };
-        assert_eq!(
-            served.models.table("item2item").unwrap().neighbours(1),
-            &[3]
-        );
-        assert_eq!(recs[0].model, recs[0].model.clone());
-        assert_ne!(recs[0].model, models[0].model);
     }
 }
