@@ -12,7 +12,7 @@ use rand::Rng;
 use rustc_hash::FxHashMap;
 
 use crate::rng::SimRng;
-use crate::user_model::Session;
+use crate::user_model::{sigmoid, Session};
 use crate::world::World;
 
 /// A policy choosing the next track of a session.
@@ -275,8 +275,7 @@ impl Agent for ItemOracleAgent {
                 .filter(|&t| !session.has_heard(t))
                 .map(|t| {
                     let affinity = f64::from(crate::world::dot(world.embedding(t), &query));
-                    let raw =
-                        1.0 / (1.0 + (-(affinity - Self::MEAN_BIAS) * Self::MEAN_SHARPNESS).exp());
+                    let raw = sigmoid((affinity - Self::MEAN_BIAS) * Self::MEAN_SHARPNESS);
                     let plays = session.artist_plays_of(world.artist_of(t)) as i32;
                     (raw * gamma.powi(plays), t)
                 })

@@ -12,7 +12,7 @@
 
 use rand::Rng;
 
-use super::session::{best_candidate, metadata_fallback, ArtistPlays, Weighting};
+use super::session::{choose, Weighting};
 use super::{Context, Recommender};
 use crate::catalog::TrackId;
 use crate::models::dot;
@@ -78,9 +78,8 @@ impl Recommender for Embedding {
             }
         }
         let index = &ctx.models.embedding;
-        let listens = &ctx.state.listens;
-        let weights = self.settings.weighting.weigh(listens);
-        let seeds = self.seeds(&weights);
+        let weights = self.settings.weighting.weigh(&ctx.state.listens);
+        let mut scores: Vec<(TrackId, f32)> = Vec::new();
         if !index.is_empty() {
             let mut query = vec![0.0f32; index.dim()];
             for &(track, weight) in &weights {
@@ -88,29 +87,23 @@ impl Recommender for Embedding {
                     query.iter_mut().zip(v).for_each(|(q, x)| *q += weight * x);
                 }
             }
-            let scores: Vec<(TrackId, f32)> = seeds
+            scores = self
+                .seeds(&weights)
                 .iter()
                 .flat_map(|&s| index.neighbours(s))
                 .filter_map(|&c| index.vector(c).map(|v| (c, dot(&query, v))))
                 .collect();
-            let plays = ArtistPlays::of(ctx.catalog, listens);
-            let best = best_candidate(&scores, &ctx.allowed, &plays, self.settings.artist_penalty);
-            if best.is_some() {
-                return best;
-            }
         }
-        metadata_fallback(ctx, &weights)
+        choose(ctx, &scores, self.settings.artist_penalty, &weights)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{assert_metadata_fallback, Fixture};
+    use super::super::testing::{arm, assert_metadata_fallback, Fixture};
     use super::*;
-    use crate::experiments::{ArmSpec, Experiments};
     use crate::models::{EmbeddingIndex, Models};
     use crate::recommenders::{build, BuildError};
-    use crate::state::Listen;
 
     fn embedding() -> Embedding {
         Embedding {
@@ -126,17 +119,8 @@ mod tests {
             embedding: EmbeddingIndex::from_rows(rows),
             ..Default::default()
         };
-        f.state.listens = before
-            .iter()
-            .map(|&(track, time)| Listen { track, time })
-            .collect();
+        f.listened(before);
         f
-    }
-
-    /// The arm an experiments file line `arms = [spec]` describes.
-    fn arm(spec: &str) -> ArmSpec {
-        let text = format!("active = \"X\"\n[[experiment]]\nname = \"X\"\narms = [{spec}]\n");
-        Experiments::parse(&text, "test").unwrap().active().arms[0].clone()
     }
 
     /// Tracks 0 and 1 (artist A) both list 3, 5, 4 as neighbours; 0 points

@@ -295,6 +295,12 @@ pub(crate) mod testing {
             self.state.listens.extend(listens);
         }
 
+        /// Puts `listens` (track, time) in the session, oldest first.
+        pub fn listened(&mut self, listens: &[(TrackId, f64)]) {
+            let listens = listens.iter().map(|&(track, time)| Listen { track, time });
+            self.state.listens.extend(listens);
+        }
+
         /// Runs `rec` for `track` listened for `time`, appending the listen
         /// to the session first, as the store does for the engine.
         pub fn recommend(
@@ -323,6 +329,16 @@ pub(crate) mod testing {
             let track = rec.recommend(&mut ctx, &mut update);
             (track, update)
         }
+    }
+
+    /// The arm an experiments file line `arms = [spec]` describes.
+    pub fn arm(spec: &str) -> ArmSpec {
+        let text = format!("active = \"X\"\n[[experiment]]\nname = \"X\"\narms = [{spec}]\n");
+        crate::experiments::Experiments::parse(&text, "test")
+            .unwrap()
+            .active()
+            .arms[0]
+            .clone()
     }
 
     /// The fallback of a learned recommender without its model: catalog

@@ -78,6 +78,24 @@ impl ArtistPlays {
     }
 }
 
+/// What a session-wide recommender serves: the best of its scored
+/// candidates ([`best_candidate`], artists already played this session
+/// marked down), else the [`metadata_fallback`].
+pub fn choose(
+    ctx: &super::Context<'_>,
+    scores: &[(TrackId, f32)],
+    artist_penalty: f32,
+    weights: &[(TrackId, f32)],
+) -> Option<TrackId> {
+    if !scores.is_empty() {
+        let plays = ArtistPlays::of(ctx.catalog, &ctx.state.listens);
+        if let Some(best) = best_candidate(scores, &ctx.allowed, &plays, artist_penalty) {
+            return Some(best);
+        }
+    }
+    metadata_fallback(ctx, weights)
+}
+
 /// When a learned recommender has nothing to offer (no trained model yet,
 /// or every candidate heard): the first allowed catalog-metadata neighbour
 /// (same artist, then same genre) of the session's newest like, or of the

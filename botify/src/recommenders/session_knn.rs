@@ -13,7 +13,7 @@
 //! wins, marked down per play of its artist this session; without past
 //! sessions to match, catalog metadata of the latest like answers.
 
-use super::session::{best_candidate, merge_scores, metadata_fallback, ArtistPlays, Weighting};
+use super::session::{choose, merge_scores, Weighting};
 use super::{Context, Recommender};
 use crate::catalog::TrackId;
 use crate::models::{SessionIndex, LIKED};
@@ -91,36 +91,30 @@ impl Recommender for SessionKnn {
     }
 
     fn recommend(&self, ctx: &mut Context<'_>, _update: &mut StateUpdate) -> Option<TrackId> {
-        let listens = &ctx.state.listens;
         let settings = &self.settings;
-        let weights = settings.weighting.weigh(listens);
+        let weights = settings.weighting.weigh(&ctx.state.listens);
         let index = &ctx.models.sessions;
-        if !index.is_empty() {
-            let scores = vote(
+        let scores = if index.is_empty() {
+            Vec::new()
+        } else {
+            vote(
                 index,
                 &weights,
                 settings.k,
                 settings.sample,
                 settings.weighting.skip_weight,
-            );
-            let plays = ArtistPlays::of(ctx.catalog, listens);
-            let best = best_candidate(&scores, &ctx.allowed, &plays, settings.artist_penalty);
-            if best.is_some() {
-                return best;
-            }
-        }
-        metadata_fallback(ctx, &weights)
+            )
+        };
+        choose(ctx, &scores, settings.artist_penalty, &weights)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{assert_metadata_fallback, Fixture};
+    use super::super::testing::{arm, assert_metadata_fallback, Fixture};
     use super::*;
-    use crate::experiments::{ArmSpec, Experiments};
     use crate::models::Models;
     use crate::recommenders::{build, BuildError};
-    use crate::state::Listen;
 
     fn knn() -> SessionKnn {
         SessionKnn {
@@ -136,17 +130,8 @@ mod tests {
             sessions: SessionIndex::from_listens(sessions),
             ..Default::default()
         };
-        f.state.listens = before
-            .iter()
-            .map(|&(track, time)| Listen { track, time })
-            .collect();
+        f.listened(before);
         f
-    }
-
-    /// The arm an experiments file line `arms = [spec]` describes.
-    fn arm(spec: &str) -> ArmSpec {
-        let text = format!("active = \"X\"\n[[experiment]]\nname = \"X\"\narms = [{spec}]\n");
-        Experiments::parse(&text, "test").unwrap().active().arms[0].clone()
     }
 
     #[test]
