@@ -92,6 +92,7 @@ impl Application {
             engine: engine.clone(),
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
             log_counters: Some(event_log.counters()),
+            simulated_clock: config.simulated_clock,
         });
         let mut server = HttpServer::new(move || {
             App::new()

@@ -81,6 +81,14 @@ pub struct Config {
     #[arg(long, env = "BOTIFY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Test mode for simulations over HTTP: stamp events with the time a
+    /// client sends in the `X-Simulated-Time` header (epoch milliseconds)
+    /// instead of the wall clock, so a simulator playing days in minutes
+    /// writes logs that read like those days. Never enable in production:
+    /// clients could then write any time into the log.
+    #[arg(long, env = "BOTIFY_SIMULATED_CLOCK")]
+    pub simulated_clock: bool,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "BOTIFY_WORKERS")]
     pub workers: Option<usize>,

@@ -87,6 +87,9 @@ pub fn botify_command(binary: &Path, config: &Config) -> Command {
     if let Some(token) = &config.admin_token {
         command.args(["--admin-token", token]);
     }
+    if config.simulated_clock {
+        command.arg("--simulated-clock");
+    }
     if let Some(workers) = config.workers {
         command.args(["--workers", &workers.to_string()]);
     }

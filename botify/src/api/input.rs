@@ -2,7 +2,7 @@
 //! the listen body. Each failure says what was wrong and what is expected.
 
 use actix_web::http::StatusCode;
-use actix_web::web;
+use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -52,6 +52,34 @@ pub fn k_param(raw: Option<&String>, default: usize) -> Result<usize, ApiError> 
                 )
             }),
     }
+}
+
+/// The header a simulator stamps its requests with under `--simulated-clock`.
+pub const SIMULATED_TIME_HEADER: &str = "x-simulated-time";
+
+/// The event time a request asks for: its `X-Simulated-Time` header when
+/// the server runs with `--simulated-clock`, else `None` (the wall clock;
+/// the header is then ignored, so a simulator can always send it).
+pub fn simulated_time(req: &HttpRequest, enabled: bool) -> Result<Option<u64>, ApiError> {
+    if !enabled {
+        return Ok(None);
+    }
+    let Some(value) = req.headers().get(SIMULATED_TIME_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_simulated_time",
+                format!(
+                    "header X-Simulated-Time {value:?} is not epoch milliseconds; expected e.g. X-Simulated-Time: 1767225600000"
+                ),
+            )
+        })
 }
 
 /// The body of `/next` and `/last`.

@@ -30,6 +30,9 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Event log counters, exported on `/metrics`.
     pub log_counters: Option<Arc<LogCounters>>,
+    /// Whether events take their time from the `X-Simulated-Time` header
+    /// (`--simulated-clock`, a test mode for simulations).
+    pub simulated_clock: bool,
 }
 
 type Reply = Result<HttpResponse, ApiError>;
@@ -212,11 +215,12 @@ struct LastAnswer {
 
 async fn next(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Reply {
     let user = user_segment(&req)?;
+    let at = input::simulated_time(&req, state.simulated_clock)?;
     let listen = input::listen(&input::read_body(body, input::MAX_BODY_BYTES).await?)?;
     let mut rng = rand::thread_rng();
     let answer = state
         .engine
-        .next(user, listen.track, listen.time, &mut rng)
+        .next_at(user, listen.track, listen.time, at, &mut rng)
         .await?;
     Ok(HttpResponse::Ok().json(NextAnswer {
         user,
@@ -226,8 +230,12 @@ async fn next(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) 
 
 async fn last(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Reply {
     let user = user_segment(&req)?;
+    let at = input::simulated_time(&req, state.simulated_clock)?;
     let listen = input::listen(&input::read_body(body, input::MAX_BODY_BYTES).await?)?;
-    state.engine.last(user, listen.track, listen.time).await?;
+    state
+        .engine
+        .last_at(user, listen.track, listen.time, at)
+        .await?;
     Ok(HttpResponse::Ok().json(LastAnswer { user }))
 }
 

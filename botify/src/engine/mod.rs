@@ -234,8 +234,23 @@ impl Engine {
         time: f64,
         rng: &mut dyn RngCore,
     ) -> Result<Answer, RequestError> {
+        self.next_at(user, track, time, None, rng).await
+    }
+
+    /// [`next`](Self::next) at a given moment: `at` (epoch milliseconds) is
+    /// the event's timestamp instead of the wall clock. A simulator playing
+    /// days in minutes stamps its events with its own clock this way, so the
+    /// log reads like the days it simulated.
+    pub async fn next_at(
+        &self,
+        user: u64,
+        track: TrackId,
+        time: f64,
+        at: Option<u64>,
+        rng: &mut dyn RngCore,
+    ) -> Result<Answer, RequestError> {
         let served = self
-            .serve(Message::Next, user, Listen { track, time }, rng)
+            .serve(Message::Next, user, Listen { track, time }, at, rng)
             .await?;
         Ok(Answer {
             track: served
@@ -248,8 +263,19 @@ impl Engine {
 
     /// Answers `/last`: the session ended after `track` listened for `time`.
     pub async fn last(&self, user: u64, track: TrackId, time: f64) -> Result<(), RequestError> {
+        self.last_at(user, track, time, None).await
+    }
+
+    /// [`last`](Self::last) stamped `at` (epoch milliseconds), as [`next_at`](Self::next_at).
+    pub async fn last_at(
+        &self,
+        user: u64,
+        track: TrackId,
+        time: f64,
+        at: Option<u64>,
+    ) -> Result<(), RequestError> {
         let mut rng = rand::thread_rng();
-        self.serve(Message::Last, user, Listen { track, time }, &mut rng)
+        self.serve(Message::Last, user, Listen { track, time }, at, &mut rng)
             .await?;
         Ok(())
     }
@@ -263,6 +289,7 @@ impl Engine {
         message: Message,
         user: u64,
         listen: Listen,
+        at: Option<u64>,
         rng: &mut dyn RngCore,
     ) -> Result<Served, RequestError> {
         let started = Instant::now();
@@ -333,7 +360,7 @@ impl Engine {
         }
         self.log(|| Event {
             message,
-            timestamp: now_millis(),
+            timestamp: at.unwrap_or_else(now_millis),
             user,
             track: listen.track,
             time: listen.time,
