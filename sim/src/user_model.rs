@@ -23,6 +23,7 @@
 use rand::Rng;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::dynamics::{self, Fresh, Mood};
 use crate::rng::SimRng;
 use crate::world::{dot, User, World};
 
@@ -51,6 +52,18 @@ pub struct Session<'w> {
     /// Budget draws come from the session's own stream, so a runner need not
     /// keep its generator alive between listens.
     rng: SimRng,
+    /// The listener dynamics, when on (`None`: the static model).
+    dynamic: Option<Dynamic>,
+}
+
+/// A session's share of the listener dynamics (crate::dynamics).
+#[derive(Clone)]
+struct Dynamic {
+    /// The listener's recent plays, carried across sessions.
+    mood: Mood,
+    /// The session's taste: the interest's embedding, drifting toward likes.
+    taste: Vec<f32>,
+    fresh: Fresh,
 }
 
 impl<'w> Session<'w> {
@@ -59,10 +72,44 @@ impl<'w> Session<'w> {
     /// `rng`, and seeds the session's own stream from it. Panics if
     /// `user_index >= world.num_users()`.
     pub fn start<R: Rng + ?Sized>(world: &'w World, user_index: usize, rng: &mut R) -> Self {
+        Self::begin(world, user_index, rng, None)
+    }
+
+    /// Starts a session with the listener dynamics on: the listener arrives
+    /// in `mood` (their recent plays), and `fresh` are the tracks released
+    /// lately. Draws as [`start`](Self::start) does, then one more: whether
+    /// the session starts from the fresh release nearest to its interest.
+    pub fn start_dynamic<R: Rng + ?Sized>(
+        world: &'w World,
+        user_index: usize,
+        rng: &mut R,
+        mood: Mood,
+        fresh: Fresh,
+    ) -> Self {
+        Self::begin(world, user_index, rng, Some((mood, fresh)))
+    }
+
+    fn begin<R: Rng + ?Sized>(
+        world: &'w World,
+        user_index: usize,
+        rng: &mut R,
+        dynamic: Option<(Mood, Fresh)>,
+    ) -> Self {
         let user = world.user(user_index);
         let interest = user.interests[rng.gen_range(0..user.interests.len())];
         let neighbours = world.interest_neighbours(interest, user.interest_neighbours as usize);
-        let first_track = neighbours[rng.gen_range(0..neighbours.len())];
+        let mut first_track = neighbours[rng.gen_range(0..neighbours.len())];
+        let dynamic = dynamic.map(|(mut mood, fresh)| {
+            if !fresh.is_empty() && rng.gen::<f64>() < dynamics::FRESH_START_PROBABILITY {
+                first_track = fresh.nearest(world, interest).unwrap_or(first_track);
+            }
+            mood.played(world, first_track);
+            Dynamic {
+                mood,
+                taste: world.embedding(interest).to_vec(),
+                fresh,
+            }
+        });
         let mut session = Session {
             world,
             user,
@@ -77,6 +124,7 @@ impl<'w> Session<'w> {
             reward: 0.0,
             steps: 0,
             rng: SimRng::new(rng.gen()),
+            dynamic,
         };
         session.heard.insert(first_track);
         session.artist_plays.insert(world.artist_of(first_track), 1);
@@ -106,9 +154,19 @@ impl<'w> Session<'w> {
                 .artist_plays
                 .entry(self.world.artist_of(track))
                 .or_insert(0);
-            let time = round2(raw * self.user.artist_discount_gamma.powi(*plays as i32));
+            let discounted = raw * self.user.artist_discount_gamma.powi(*plays as i32);
             *plays += 1;
-            time
+            match &mut self.dynamic {
+                None => round2(discounted),
+                Some(dynamic) => {
+                    let time = round2(discounted * dynamic.mood.boredom(self.world, track));
+                    dynamic.mood.played(self.world, track);
+                    if time >= dynamics::LIKE_TIME {
+                        dynamics::drift(&mut dynamic.taste, self.world.embedding(track));
+                    }
+                    time
+                }
+            }
         } else {
             0.0
         };
@@ -129,17 +187,37 @@ impl<'w> Session<'w> {
             return 0.0;
         }
         let plays = self.artist_plays_of(self.world.artist_of(track));
-        round2(self.raw_time(track) * self.user.artist_discount_gamma.powi(plays as i32))
+        let discounted = self.raw_time(track) * self.user.artist_discount_gamma.powi(plays as i32);
+        match &self.dynamic {
+            None => round2(discounted),
+            Some(dynamic) => round2(discounted * dynamic.mood.boredom(self.world, track)),
+        }
     }
 
     /// Listen time of `track` for a fresh artist: the sigmoid of
-    /// docs/user-model.md#listen-time before the artist discount and rounding.
+    /// docs/user-model.md#listen-time before the artist discount (and
+    /// boredom) and rounding. With dynamics the affinity is with the
+    /// session's drifting taste, and a fresh release gets a bonus.
     pub fn raw_time(&self, track: u32) -> f64 {
-        let affinity = f64::from(dot(
-            self.world.embedding(track),
-            self.world.embedding(self.interest),
-        ));
+        let embedding = self.world.embedding(track);
+        let affinity = match &self.dynamic {
+            None => f64::from(dot(embedding, self.world.embedding(self.interest))),
+            Some(dynamic) => {
+                let bonus = if dynamic.fresh.contains(track) {
+                    dynamics::FRESH_AFFINITY_BONUS
+                } else {
+                    0.0
+                };
+                f64::from(dot(embedding, &dynamic.taste)) + bonus
+            }
+        };
         sigmoid((affinity - self.user.consume_bias) * self.user.consume_sharpness)
+    }
+
+    /// Ends the session, giving back the listener's mood (their recent
+    /// plays) for the next one; `None` without dynamics.
+    pub fn into_mood(self) -> Option<Mood> {
+        self.dynamic.map(|d| d.mood)
     }
 
     /// The recommended tracks listened so far with their times, oldest

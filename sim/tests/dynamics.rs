@@ -77,6 +77,15 @@ fn dynamics_none_reproduces_the_static_model() {
         "7",
         "--out",
         path(&world),
+        // That commit's generator defaults.
+        "--session-budget",
+        "5",
+        "--artist-discount-gamma",
+        "0.8",
+        "--consume-bias-min",
+        "0.1",
+        "--consume-bias-max",
+        "0.3",
     ]);
     succeeded(&generated);
     let experiments = testkit::config::write_experiments(dir.path(), &["sticky_artist", "random"]);
@@ -92,6 +101,8 @@ fn dynamics_none_reproduces_the_static_model() {
         "300",
         "--seed",
         "11",
+        "--dynamics",
+        "none",
         "--experiments",
         path(&experiments),
         "--models",

@@ -25,7 +25,7 @@ use hyper::{Method, StatusCode};
 use indicatif::ProgressBar;
 use redis::Commands;
 use sim::runner::http::{run, Botify};
-use sim::runner::Plan;
+use sim::runner::{Plan, Work};
 use sim::world::{generate, write_world, World, WorldParams};
 use testkit::app::metric;
 use testkit::binary::{botify_binary, botify_command};
@@ -231,14 +231,20 @@ fn nginx_spreads_users_over_replicas_sharing_one_redis() {
             first: 0,
             episodes: 300,
         };
-        let summary = run(&world, plan, &through_nginx, 8, &ProgressBar::hidden())
-            .await
-            .unwrap_or_else(|stopped| {
-                panic!(
-                    "run through nginx stopped after {} sessions: {:#}",
-                    stopped.completed, stopped.error
-                )
-            });
+        let (summary, _) = run(
+            &world,
+            Work::Plan(plan),
+            &through_nginx,
+            8,
+            &ProgressBar::hidden(),
+        )
+        .await
+        .unwrap_or_else(|stopped| {
+            panic!(
+                "run through nginx stopped after {} sessions: {:#}",
+                stopped.completed, stopped.error
+            )
+        });
         assert_eq!(summary.sessions(), 300);
 
         // One more listener, walked by hand, checking Redis after each step.

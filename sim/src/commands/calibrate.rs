@@ -9,7 +9,10 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::agents::{Agent, ItemOracleAgent, OracleAgent, RandomAgent, StickyArtistAgent};
-use crate::calibration::{play, RANDOM_TARGET, STICKY_EFFECT_TARGET};
+use crate::calibration::{
+    analysts_ab, play, ANALYSTS_RANDOM_TARGET, ANALYSTS_STICKY_EFFECT_TARGET, RANDOM_TARGET,
+    STICKY_EFFECT_TARGET,
+};
 use crate::world::World;
 
 /// Simulate reference agents directly against the user model (no botify)
@@ -81,6 +84,32 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         RANDOM_TARGET,
         STICKY_EFFECT_TARGET.start() * 100.0,
         STICKY_EFFECT_TARGET.end() * 100.0
+    )?;
+    writeln!(
+        out,
+        "(the static model's episode reward: first track excluded, sessions independent)"
+    )?;
+    out.flush()?;
+
+    // The analysts' metric: an A/B through botify's engine, dynamics on.
+    let logs = tempfile::tempdir()?;
+    let data = crate::commands::run::load_world_data(&args.world)?;
+    let ab = analysts_ab(data, args.sessions, args.seed, 1, logs.path())?;
+    writeln!(
+        out,
+        "analysts' A/B (dynamics on, {} sessions): random mean_time_per_session {:.4}, sticky_artist {:+.1}% [{:+.1}%, {:+.1}%]",
+        ab.sessions,
+        ab.random,
+        ab.sticky_effect * 100.0,
+        ab.sticky_interval.0 * 100.0,
+        ab.sticky_interval.1 * 100.0
+    )?;
+    writeln!(
+        out,
+        "targets: random in {:?}, sticky_artist in +{:.0}%..+{:.0}%",
+        ANALYSTS_RANDOM_TARGET,
+        ANALYSTS_STICKY_EFFECT_TARGET.start() * 100.0,
+        ANALYSTS_STICKY_EFFECT_TARGET.end() * 100.0
     )?;
     Ok(())
 }

@@ -23,7 +23,9 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 
 use super::analysis;
-use super::run::load_world;
+use super::run::load_world_data;
+use crate::dynamics::Dynamics;
+use crate::runner::days::{describe, Days};
 use crate::runner::http::{self, Botify};
 use crate::runner::in_process;
 use crate::runner::Plan;
@@ -47,13 +49,24 @@ pub struct ExperimentArgs {
     #[arg(long, default_value = "experiments.toml")]
     pub experiments: PathBuf,
 
-    /// Sessions simulated on the training day (in-process).
+    /// Sessions simulated on the training day (in-process); with dynamics,
+    /// the sessions the population is scaled to hold on that first day.
     #[arg(long, default_value_t = 20_000)]
     pub training_episodes: u64,
 
-    /// Sessions per experiment day (over HTTP).
+    /// Sessions per experiment day (over HTTP) with --dynamics none; with
+    /// dynamics the population decides how many sessions a day holds.
     #[arg(long, default_value_t = 20_000)]
     pub episodes: u64,
+
+    /// The listener model (see `sim run --help`): `full` or `none`.
+    #[arg(long, value_enum, default_value_t = Dynamics::Full)]
+    pub dynamics: Dynamics,
+
+    /// New tracks released each day after the training day, with --dynamics
+    /// full [default: half a percent of the world's catalog].
+    #[arg(long, value_name = "N")]
+    pub releases_per_day: Option<usize>,
 
     /// Experiment days, each over HTTP after the training day.
     #[arg(long, default_value_t = 1)]
@@ -140,7 +153,13 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         .unwrap_or_else(|| format!("experiment-{}", botify::events::now_millis()));
     let dirs = RunDirs::new(&name);
     ensure_world(&args.world)?;
-    let world = load_world(&args.world)?;
+    let mut days = Days::new(
+        load_world_data(&args.world)?,
+        args.dynamics,
+        args.seed,
+        args.training_episodes,
+        args.releases_per_day,
+    )?;
     let experiments = experiments_file(&args.experiments, &PathBuf::from("data").join(&name))?;
     let active = botify::experiments::Experiments::load(&experiments)?.active;
 
@@ -156,6 +175,9 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     let token = format!("{:032x}", rand::rngs::StdRng::from_entropy().gen::<u128>());
     config.admin_token = Some(token.clone());
     config.workers = Some(2);
+    // The simulator stamps its requests with its own clock, so the service
+    // log reads like the simulated days.
+    config.simulated_clock = true;
 
     step(&format!(
         "starting botify (state in {})",
@@ -184,16 +206,20 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     let mut offline = config.clone();
     offline.redis_url = None;
     let engine = botify::app::build_engine(&offline, None)?;
-    let plan = Plan::day(args.seed, 0, args.training_episodes);
-    let (summary, _) = in_process::run_logged(
-        &world,
+    let (work, counts) = days.plan(0, Plan::day(args.seed, 0, args.training_episodes));
+    if let Some(counts) = counts {
+        eprintln!("{}", describe("day 0", &counts));
+    }
+    let (summary, outcomes, _) = in_process::run_logged(
+        days.world(),
         &engine,
         &runtime,
-        plan,
+        work,
         &dirs.training_log,
         offline.log_max_bytes,
         "day 0",
     )?;
+    days.settle(0, outcomes);
     println!("{}", summary.report("day 0 (training)"));
     drop(engine);
 
@@ -220,22 +246,37 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         let reloaded = botify.reload(&token).await?;
         eprintln!("botify reloaded: {reloaded}");
         for day in 1..=args.days {
-            step(&format!("day {day}: {} sessions over HTTP", args.episodes));
-            // Fresh listeners' sessions after the training day's.
+            let label = format!("day {day}");
+            let released = days.release(day)?;
+            for track in &released {
+                botify.add_track(&token, track).await?;
+            }
+            // Static model: fresh listeners' sessions after the training day's.
             let plan = Plan {
                 seed: args.seed,
                 first: args.training_episodes + (day - 1) * args.episodes,
                 episodes: args.episodes,
             };
-            let bar = progress::bar(Unit::Sessions, plan.episodes, format!("day {day}"));
-            let result = http::run(&world, plan, &botify, args.concurrency, &bar).await;
+            let (work, counts) = days.plan(day, plan);
+            if let Some(counts) = counts {
+                eprintln!("{}", describe(&label, &counts));
+            }
+            let sessions = work.sessions();
+            step(&format!(
+                "{label}: {sessions} sessions over HTTP, {} new tracks",
+                released.len()
+            ));
+            let bar = progress::bar(Unit::Sessions, sessions, label.clone());
+            let result = http::run(days.world(), work, &botify, args.concurrency, &bar).await;
             bar.finish_and_clear();
             match result {
-                Ok(summary) => println!("{}", summary.report(&format!("day {day}"))),
+                Ok((summary, outcomes)) => {
+                    days.settle(day, outcomes);
+                    println!("{}", summary.report(&label));
+                }
                 Err(stopped) => bail!(
-                    "day {day} stopped after {} of {} sessions: {:#}",
+                    "{label} stopped after {} of {sessions} sessions: {:#}",
                     stopped.completed,
-                    args.episodes,
                     stopped.error
                 ),
             }

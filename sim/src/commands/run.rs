@@ -9,10 +9,12 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
 
 use crate::agents::{Agent, ItemOracleAgent, OracleAgent, RandomAgent};
+use crate::dynamics::Dynamics;
+use crate::runner::days::{describe, Days};
 use crate::runner::http::{self, Botify};
 use crate::runner::in_process::{self, Policy};
-use crate::runner::Plan;
-use crate::world::World;
+use crate::runner::Work;
+use crate::world::WorldData;
 
 /// Simulator-side agents that replace botify entirely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,9 +62,24 @@ pub struct RunArgs {
     #[arg(long, default_value = "log/in-process")]
     pub log_dir: PathBuf,
 
-    /// Sessions per day.
+    /// Sessions per day; with dynamics, the sessions the population is
+    /// scaled to hold on its first day (later days' count is an outcome:
+    /// listeners return, or not, depending on what they were served).
     #[arg(long, default_value_t = 20_000)]
     pub episodes: u64,
+
+    /// The listener model: `full` (a population that lives for days, with
+    /// returns, daily rhythm, boredom, drifting tastes and new releases;
+    /// events on the simulated clock) or `none` (independent sessions, the
+    /// static model; the same logs as before dynamics existed).
+    #[arg(long, value_enum, default_value_t = Dynamics::Full)]
+    pub dynamics: Dynamics,
+
+    /// New tracks released each day after the first, with --dynamics full
+    /// [default: half a percent of the world's catalog]. Over HTTP botify
+    /// learns of them through POST /admin/tracks (needs --admin-token).
+    #[arg(long, value_name = "N")]
+    pub releases_per_day: Option<usize>,
 
     /// Sessions in flight at once (HTTP mode).
     #[arg(long, default_value_t = 64)]
@@ -72,7 +89,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 31337)]
     pub seed: u64,
 
-    /// Simulated days; each plays --episodes fresh sessions.
+    /// Simulated days.
     #[arg(long, default_value_t = 1)]
     pub days: u64,
 
@@ -110,25 +127,27 @@ pub struct RunArgs {
     pub train_logs: Option<PathBuf>,
 }
 
-/// Worlds up to this many tracks get every interest's neighbours computed at
-/// load (a fraction of a second for the default world), so runs measure
-/// listening, not lazy nearest-neighbour searches. Bigger worlds stay lazy.
-const PRECOMPUTE_NEIGHBOURS_UP_TO: usize = 200_000;
-
-/// Loads a world with a message naming what to do when it is missing (also
-/// used by `sim experiment`, which plays its days the same way).
-pub fn load_world(dir: &Path) -> Result<World> {
-    let world = World::load(dir).with_context(|| {
+/// Reads a world's files with a message naming what to do when they are
+/// missing (also used by `sim experiment`).
+pub fn load_world_data(dir: &Path) -> Result<WorldData> {
+    crate::world::read_world_data(dir).with_context(|| {
         format!(
             "cannot load the world in {}; generate one with `sim world --out {}`",
             dir.display(),
             dir.display()
         )
-    })?;
-    if world.num_tracks() <= PRECOMPUTE_NEIGHBOURS_UP_TO {
-        world.precompute_interest_neighbours();
+    })
+}
+
+/// The catalog retraining reads: the world's own file until tracks are
+/// released, then the grown catalog, written next to the logs.
+fn training_catalog(args: &RunArgs, days: &Days) -> Result<PathBuf> {
+    if !days.released_any() {
+        return Ok(args.world.join(crate::world::TRACKS_FILE));
     }
-    Ok(world)
+    let grown = args.log_dir.join("catalog.jsonl");
+    crate::world::write_catalog(&grown, days.tracks())?;
+    Ok(grown)
 }
 
 /// Whether the models are retrained after `day` (1-based) finished.
@@ -138,17 +157,14 @@ fn retrain_after(args: &RunArgs, day: u64) -> bool {
 }
 
 /// `analysis train` on `logs` into --models, in-process.
-fn retrain(args: &RunArgs, logs: &[PathBuf], day: u64) -> Result<()> {
+fn retrain(args: &RunArgs, logs: &[PathBuf], catalog: &Path, day: u64) -> Result<()> {
     let mut argv: Vec<String> = vec!["train".into(), "--logs".into()];
     argv.extend(logs.iter().map(|p| p.display().to_string()));
     argv.extend([
         "--out".into(),
         args.models.display().to_string(),
         "--catalog".into(),
-        args.world
-            .join(crate::world::TRACKS_FILE)
-            .display()
-            .to_string(),
+        catalog.display().to_string(),
     ]);
     eprintln!(
         "day {day}: retraining on {} into {}",
@@ -191,10 +207,16 @@ fn run_hook(command: &str, day: u64) -> Result<()> {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
-    let world = load_world(&args.world)?;
     if args.episodes == 0 {
         bail!("--episodes must be at least 1");
     }
+    let mut days = Days::new(
+        load_world_data(&args.world)?,
+        args.dynamics,
+        args.seed,
+        args.episodes,
+        args.releases_per_day,
+    )?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -205,87 +227,134 @@ pub fn run(args: RunArgs) -> Result<()> {
             AgentName::ItemOracle => Box::new(ItemOracleAgent::default()),
         };
         for day in 0..args.days {
-            let plan = Plan::day(args.seed, day, args.episodes);
-            let bar = progress::bar(Unit::Sessions, args.episodes, format!("day {}", day + 1));
-            let summary = in_process::run(&world, plan, &mut Policy::Agent(agent.as_mut()), &bar)?;
+            let label = format!("day {}", day + 1);
+            days.release(day)?;
+            let work = plan_day(&mut days, day, &label);
+            let bar = progress::bar(Unit::Sessions, work.sessions(), label.clone());
+            let (summary, outcomes) =
+                in_process::play_day(days.world(), work, &mut Policy::Agent(agent.as_mut()), &bar)?;
             bar.finish_and_clear();
-            println!("{}", summary.report(&format!("day {}", day + 1)));
+            days.settle(day, outcomes);
+            println!("{}", summary.report(&label));
         }
         return Ok(());
     }
     if args.in_process {
-        let mut config = botify::config::Config::for_catalog(args.world.join("tracks.jsonl"));
-        config.experiments = args.experiments.clone();
-        config.models = args.models.clone();
-        config.redis_url = None;
-        let engine = runtime.block_on(async { botify::app::build_engine(&config, None) })?;
-        for day in 0..args.days {
-            // One log folder per day when there are several, so each day can
-            // be trained on or analysed alone; the state store carries over.
-            let log_dir = if args.days > 1 {
-                args.log_dir.join(format!("day-{}", day + 1))
-            } else {
-                args.log_dir.clone()
-            };
-            let plan = Plan::day(args.seed, day, args.episodes);
-            let label = format!("day {}", day + 1);
-            let (summary, written) = in_process::run_logged(
-                &world,
-                &engine,
-                &runtime,
-                plan,
-                &log_dir,
-                config.log_max_bytes,
-                &label,
-            )?;
-            println!("{}", summary.report(&label));
-            eprintln!("event log: {written} lines in {}", log_dir.display());
-            if day + 1 < args.days {
-                if let Some(hook) = &args.between_days {
-                    run_hook(hook, day + 1)?;
-                }
-                let retrained = retrain_after(&args, day + 1);
-                if retrained {
-                    retrain(&args, &training_days(&args, day + 1), day + 1)?;
-                }
-                if args.reload || retrained {
-                    engine
-                        .reload_models()
-                        .context("reloading models between days")?;
-                }
+        return run_in_process(&args, &mut days, &runtime);
+    }
+    run_over_http(&args, &mut days, &runtime)
+}
+
+/// The day's work, with a line on who visits when the population lives.
+fn plan_day(days: &mut Days, day: u64, label: &str) -> Work {
+    let static_plan = days.static_plan(day);
+    let (work, counts) = days.plan(day, static_plan);
+    if let Some(counts) = counts {
+        eprintln!("{}", describe(label, &counts));
+    }
+    work
+}
+
+fn run_in_process(
+    args: &RunArgs,
+    days: &mut Days,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<()> {
+    let mut config = botify::config::Config::for_catalog(args.world.join("tracks.jsonl"));
+    config.experiments = args.experiments.clone();
+    config.models = args.models.clone();
+    config.redis_url = None;
+    let engine = runtime.block_on(async { botify::app::build_engine(&config, None) })?;
+    for day in 0..args.days {
+        let label = format!("day {}", day + 1);
+        for track in days.release(day)? {
+            let id = track.track;
+            engine
+                .add_track(track)
+                .with_context(|| format!("telling botify of released track {id}"))?;
+        }
+        // One log folder per day when there are several, so each day can
+        // be trained on or analysed alone; the state store carries over.
+        let log_dir = if args.days > 1 {
+            args.log_dir.join(format!("day-{}", day + 1))
+        } else {
+            args.log_dir.clone()
+        };
+        let work = plan_day(days, day, &label);
+        let (summary, outcomes, written) = in_process::run_logged(
+            days.world(),
+            &engine,
+            runtime,
+            work,
+            &log_dir,
+            config.log_max_bytes,
+            &label,
+        )?;
+        days.settle(day, outcomes);
+        println!("{}", summary.report(&label));
+        eprintln!("event log: {written} lines in {}", log_dir.display());
+        if day + 1 < args.days {
+            if let Some(hook) = &args.between_days {
+                run_hook(hook, day + 1)?;
+            }
+            let retrained = retrain_after(args, day + 1);
+            if retrained {
+                let catalog = training_catalog(args, days)?;
+                retrain(args, &training_days(args, day + 1), &catalog, day + 1)?;
+            }
+            if args.reload || retrained {
+                engine
+                    .reload_models()
+                    .context("reloading models between days")?;
             }
         }
-        return Ok(());
     }
+    Ok(())
+}
+
+fn run_over_http(args: &RunArgs, days: &mut Days, runtime: &tokio::runtime::Runtime) -> Result<()> {
     if (args.reload || args.retrain_every.is_some()) && args.admin_token.is_none() {
         bail!("--reload and --retrain-every over HTTP need --admin-token (or BOTIFY_ADMIN_TOKEN), as configured on botify");
     }
     if args.retrain_every.is_some() && args.train_logs.is_none() {
         bail!("--retrain-every over HTTP needs --train-logs DIR: botify's --log-dir, to train on");
     }
+    if args.dynamics == Dynamics::Full && args.days > 1 && args.admin_token.is_none() {
+        bail!(
+            "new tracks are released every day after the first, and botify learns of them through \
+             POST /admin/tracks: pass --admin-token (or BOTIFY_ADMIN_TOKEN), or --releases-per-day 0"
+        );
+    }
     let botify = Botify::new(&args.url, args.concurrency);
     runtime.block_on(async {
         botify.check_reachable().await?;
+        if args.dynamics == Dynamics::Full {
+            eprintln!(
+                "note: requests carry the simulated time (X-Simulated-Time); botify stamps its log with it only under --simulated-clock"
+            );
+        }
         for day in 0..args.days {
-            let plan = Plan::day(args.seed, day, args.episodes);
-            let bar = progress::bar(Unit::Sessions, args.episodes, format!("day {}", day + 1));
+            let label = format!("day {}", day + 1);
+            for track in days.release(day)? {
+                let token = args.admin_token.as_deref().unwrap_or_default();
+                botify.add_track(token, &track).await?;
+            }
+            let work = plan_day(days, day, &label);
+            let bar = progress::bar(Unit::Sessions, work.sessions(), label.clone());
             let started = Instant::now();
-            let result = http::run(&world, plan, &botify, args.concurrency, &bar).await;
+            let expected = work.sessions();
+            let result = http::run(days.world(), work, &botify, args.concurrency, &bar).await;
             bar.finish_and_clear();
             match result {
-                Ok(summary) => println!("{}", summary.report(&format!("day {}", day + 1))),
+                Ok((summary, outcomes)) => {
+                    days.settle(day, outcomes);
+                    println!("{}", summary.report(&label));
+                }
                 Err(stopped) => {
-                    println!(
-                        "{}",
-                        stopped
-                            .partial
-                            .report(&format!("day {} (partial)", day + 1))
-                    );
+                    println!("{}", stopped.partial.report(&format!("{label} (partial)")));
                     bail!(
-                        "run stopped after {} of {} sessions of day {} ({:.1} s): {:#}",
+                        "run stopped after {} of {expected} sessions of {label} ({:.1} s): {:#}",
                         stopped.completed,
-                        args.episodes,
-                        day + 1,
                         started.elapsed().as_secs_f64(),
                         stopped.error
                     );
@@ -295,10 +364,11 @@ pub fn run(args: RunArgs) -> Result<()> {
                 if let Some(hook) = &args.between_days {
                     run_hook(hook, day + 1)?;
                 }
-                let retrained = retrain_after(&args, day + 1);
+                let retrained = retrain_after(args, day + 1);
                 if retrained {
                     let logs = args.train_logs.clone().into_iter().collect::<Vec<_>>();
-                    retrain(&args, &logs, day + 1)?;
+                    let catalog = training_catalog(args, days)?;
+                    retrain(args, &logs, &catalog, day + 1)?;
                 }
                 if let (true, Some(token)) = (args.reload || retrained, &args.admin_token) {
                     let answer = botify.reload(token).await?;

@@ -18,7 +18,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use indicatif::ProgressBar;
 
-use super::{Plan, Summary};
+use botify::catalog::Track;
+
+use super::in_process::advance;
+use super::{Summary, Work, BREAK_BETWEEN_SESSIONS_MS};
+use crate::dynamics::Fresh;
+use crate::population::{Visit, VisitOutcome};
+use crate::user_model::Session;
 use crate::world::World;
 
 /// A botify service at `base` (e.g. `http://127.0.0.1:5001`).
@@ -66,6 +72,19 @@ impl Botify {
         body: String,
         bearer: Option<&str>,
     ) -> anyhow::Result<(StatusCode, Bytes)> {
+        self.send(method, path, body, bearer, None).await
+    }
+
+    /// [`request`](Self::request), stamped with a simulated time
+    /// (`X-Simulated-Time`, which botify honours under `--simulated-clock`).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: String,
+        bearer: Option<&str>,
+        at: Option<u64>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         let url = format!("{}{path}", self.base);
         let mut builder = Request::builder()
             .method(method.clone())
@@ -73,6 +92,9 @@ impl Botify {
             .header("content-type", "application/json");
         if let Some(token) = bearer {
             builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(at) = at {
+            builder = builder.header("x-simulated-time", at);
         }
         let request = builder
             .body(Full::new(Bytes::from(body)))
@@ -122,6 +144,24 @@ impl Botify {
         Ok(body)
     }
 
+    /// Tells botify of a released track (admin API); fails unless botify
+    /// gives it the id the world did, which keeps both catalogs in step.
+    pub async fn add_track(&self, token: &str, track: &Track) -> anyhow::Result<()> {
+        let body = serde_json::to_string(track)?;
+        let (status, answer) = self
+            .request(Method::POST, "/admin/tracks", body, Some(token))
+            .await?;
+        if status != StatusCode::CREATED {
+            bail!(
+                "botify at {} refused released track {} ({status}): {}; is it serving the world's catalog, with --admin-token?",
+                self.base,
+                track.track,
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        Ok(())
+    }
+
     /// `POST /next/{user}` or `/last/{user}`; the recommended track for `/next`.
     async fn listen(
         &self,
@@ -129,11 +169,12 @@ impl Botify {
         user: u64,
         track: u32,
         time: f64,
+        at: Option<u64>,
     ) -> anyhow::Result<Option<u32>> {
         let path = format!("/{route}/{user}");
         let body = format!("{{\"track\": {track}, \"time\": {time}}}");
         let (status, answer) = self
-            .request(Method::POST, &path, body.clone(), None)
+            .send(Method::POST, &path, body.clone(), None, at)
             .await?;
         if status != StatusCode::OK {
             bail!(
@@ -163,45 +204,67 @@ pub struct Interrupted {
     pub error: anyhow::Error,
 }
 
-/// Plays the plan over HTTP with `concurrency` sessions in flight. Call from
-/// a current-thread Tokio runtime.
+/// Plays a day over HTTP with `concurrency` sessions in flight. Call from a
+/// current-thread Tokio runtime. Visits (the dynamics) play their sessions
+/// in order, stamped with the simulated clock; visits of different
+/// listeners run side by side. Returns the summary and the visits' outcomes,
+/// ordered by listener.
 pub async fn run(
     world: &World,
-    plan: Plan,
+    work: Work,
     botify: &Botify,
     concurrency: usize,
     progress: &ProgressBar,
-) -> Result<Summary, Box<Interrupted>> {
+) -> Result<(Summary, Vec<VisitOutcome>), Box<Interrupted>> {
     let started = Instant::now();
-    let next_offset = Cell::new(0u64);
     let completed = Cell::new(0u64);
     let failure: RefCell<Option<anyhow::Error>> = RefCell::new(None);
+    let (plan, fresh, visits) = match work {
+        Work::Plan(plan) => (Some(plan), Fresh::NONE, Vec::new()),
+        Work::Visits { visits, fresh } => (None, fresh, visits),
+    };
+    let next_offset = Cell::new(0u64);
+    let visits = RefCell::new(visits.into_iter());
+    let outcomes: RefCell<Vec<VisitOutcome>> = RefCell::new(Vec::new());
     let active_users: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
 
     let worker = || async {
         let mut summary = Summary::new(true);
-        loop {
-            if failure.borrow().is_some() {
-                break;
-            }
-            let offset = next_offset.get();
-            if offset >= plan.episodes {
-                break;
-            }
-            next_offset.set(offset + 1);
-            let (mut session, _rng) = plan.start(world, offset);
-            let user = session.user().user;
-            // A user has at most one session at a time (docs/api.md#client-protocol).
-            while !active_users.borrow_mut().insert(user) {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            let result = play(botify, &mut session, user, &mut summary).await;
-            active_users.borrow_mut().remove(&user);
-            match result {
-                Ok(()) => {
+        while failure.borrow().is_none() {
+            let result = if let Some(plan) = plan {
+                let offset = next_offset.get();
+                if offset >= plan.episodes {
+                    break;
+                }
+                next_offset.set(offset + 1);
+                let (mut session, _rng) = plan.start(world, offset);
+                let user = session.user().user;
+                // A user has at most one session at a time (docs/api.md#client-protocol).
+                while !active_users.borrow_mut().insert(user) {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                let result = play(botify, &mut session, user, &mut None, &mut summary).await;
+                active_users.borrow_mut().remove(&user);
+                result.map(|()| {
                     summary.record_session(&session);
-                    completed.set(completed.get() + 1);
-                    progress.inc(1);
+                    1
+                })
+            } else {
+                let Some(visit) = visits.borrow_mut().next() else {
+                    break;
+                };
+                play_visit(world, botify, visit, fresh, &mut summary)
+                    .await
+                    .map(|outcome| {
+                        let sessions = outcome.rewards.len() as u64;
+                        outcomes.borrow_mut().push(outcome);
+                        sessions
+                    })
+            };
+            match result {
+                Ok(sessions) => {
+                    completed.set(completed.get() + sessions);
+                    progress.inc(sessions);
                 }
                 Err(err) => {
                     failure.borrow_mut().get_or_insert(err);
@@ -218,7 +281,11 @@ pub async fn run(
     }
     total.elapsed = started.elapsed();
     match failure.into_inner() {
-        None => Ok(total),
+        None => {
+            let mut outcomes = outcomes.into_inner();
+            outcomes.sort_unstable_by_key(|o| o.user_index);
+            Ok((total, outcomes))
+        }
         Some(error) => Err(Box::new(Interrupted {
             completed: completed.get(),
             partial: total,
@@ -227,19 +294,54 @@ pub async fn run(
     }
 }
 
+/// One listener's sessions of a day, in order, on the simulated clock.
+async fn play_visit(
+    world: &World,
+    botify: &Botify,
+    visit: Visit,
+    fresh: Fresh,
+    summary: &mut Summary,
+) -> anyhow::Result<VisitOutcome> {
+    let Visit {
+        user_index,
+        starts,
+        mut rng,
+        mut mood,
+    } = visit;
+    let mut rewards = Vec::with_capacity(starts.len());
+    let mut ended = 0;
+    for start in starts {
+        let mut session = Session::start_dynamic(world, user_index, &mut rng, mood, fresh);
+        let user = session.user().user;
+        let mut clock = Some(start.max(ended + BREAK_BETWEEN_SESSIONS_MS));
+        play(botify, &mut session, user, &mut clock, summary).await?;
+        ended = clock.expect("a simulated clock");
+        summary.record_session(&session);
+        rewards.push(session.reward());
+        mood = session.into_mood().expect("a session with dynamics");
+    }
+    Ok(VisitOutcome {
+        user_index,
+        mood,
+        rewards,
+    })
+}
+
 /// One session: the client protocol of docs/api.md#client-protocol.
 async fn play(
     botify: &Botify,
-    session: &mut crate::user_model::Session<'_>,
+    session: &mut Session<'_>,
     user: u64,
+    clock: &mut Option<u64>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     let mut track = session.first_track();
     let mut time = crate::user_model::FIRST_TRACK_TIME;
+    advance(clock, track, time);
     loop {
         let sent = Instant::now();
         let recommended = botify
-            .listen("next", user, track, time)
+            .listen("next", user, track, time, *clock)
             .await?
             .expect("/next answers a track");
         record_latency(summary, sent);
@@ -253,12 +355,13 @@ async fn play(
         }
         time = session.listen(recommended);
         track = recommended;
+        advance(clock, track, time);
         if session.is_over() {
             break;
         }
     }
     let sent = Instant::now();
-    botify.listen("last", user, track, time).await?;
+    botify.listen("last", user, track, time, *clock).await?;
     record_latency(summary, sent);
     Ok(())
 }

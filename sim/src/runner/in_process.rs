@@ -18,8 +18,12 @@ use analysis::progress::{self, Unit};
 use anyhow::Context as _;
 use indicatif::ProgressBar;
 
-use super::{Plan, Summary};
+use super::{Plan, Summary, Work, BREAK_BETWEEN_SESSIONS_MS};
 use crate::agents::Agent;
+use crate::dynamics::Fresh;
+use crate::population::{Visit, VisitOutcome};
+use crate::rng::SimRng;
+use crate::user_model::Session;
 use crate::world::World;
 
 /// Who recommends.
@@ -41,7 +45,8 @@ fn ready<F: Future>(future: F, runtime: &tokio::runtime::Runtime) -> F::Output {
     }
 }
 
-/// Plays every session of `plan` on this thread.
+/// Plays every session of `plan` on this thread (the static model: wall
+/// clock timestamps, nothing carried between sessions).
 pub fn run(
     world: &World,
     plan: Plan,
@@ -52,32 +57,7 @@ pub fn run(
     let mut summary = Summary::new(false);
     for offset in 0..plan.episodes {
         let (mut session, mut rng) = plan.start(world, offset);
-        let user = session.user().user;
-        let mut track = session.first_track();
-        let mut time = crate::user_model::FIRST_TRACK_TIME;
-        loop {
-            let recommendation = match policy {
-                Policy::Engine(engine, runtime) => {
-                    ready(engine.next(user, track, time, &mut rng), runtime)
-                        .map_err(|e| {
-                            anyhow::anyhow!("botify refused user {user}'s track {track}: {e}")
-                        })?
-                        .track
-                }
-                Policy::Agent(agent) => agent.recommend(&session, &mut rng),
-            };
-            summary.requests += 1;
-            time = session.listen(recommendation);
-            track = recommendation;
-            if session.is_over() {
-                break;
-            }
-        }
-        if let Policy::Engine(engine, runtime) = policy {
-            ready(engine.last(user, track, time), runtime)
-                .map_err(|e| anyhow::anyhow!("botify refused /last of user {user}: {e}"))?;
-            summary.requests += 1;
-        }
+        play(policy, &mut session, &mut rng, &mut None, &mut summary)?;
         summary.record_session(&session);
         if offset % 1024 == 0 {
             progress.set_position(offset);
@@ -88,26 +68,134 @@ pub fn run(
     Ok(summary)
 }
 
-/// Plays `plan` against `engine` with its events going to a new log in
+/// Plays a day's visits on this thread, in order, with the listener
+/// dynamics on and events stamped by the simulated clock; returns what each
+/// visit did for the population to settle. `progress` counts sessions.
+pub fn run_visits(
+    world: &World,
+    visits: Vec<Visit>,
+    fresh: Fresh,
+    policy: &mut Policy<'_>,
+    progress: &ProgressBar,
+) -> anyhow::Result<(Summary, Vec<VisitOutcome>)> {
+    let started = Instant::now();
+    let mut summary = Summary::new(false);
+    let mut outcomes = Vec::with_capacity(visits.len());
+    for visit in visits {
+        let Visit {
+            user_index,
+            starts,
+            mut rng,
+            mut mood,
+        } = visit;
+        let mut rewards = Vec::with_capacity(starts.len());
+        let mut ended = 0;
+        for start in starts {
+            let mut session = Session::start_dynamic(world, user_index, &mut rng, mood, fresh);
+            let mut clock = Some(start.max(ended + BREAK_BETWEEN_SESSIONS_MS));
+            play(policy, &mut session, &mut rng, &mut clock, &mut summary)?;
+            ended = clock.expect("a simulated clock");
+            summary.record_session(&session);
+            rewards.push(session.reward());
+            mood = session.into_mood().expect("a session with dynamics");
+            if summary.sessions() % 1024 == 0 {
+                progress.set_position(summary.sessions());
+            }
+        }
+        outcomes.push(VisitOutcome {
+            user_index,
+            mood,
+            rewards,
+        });
+    }
+    progress.set_position(summary.sessions());
+    summary.elapsed = started.elapsed();
+    Ok((summary, outcomes))
+}
+
+/// One session, the client protocol of docs/api.md#client-protocol: `/next`
+/// after every listen, `/last` at the end (botify only). With a simulated
+/// `clock`, each request is stamped when its listen ended.
+fn play(
+    policy: &mut Policy<'_>,
+    session: &mut Session<'_>,
+    rng: &mut SimRng,
+    clock: &mut Option<u64>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let user = session.user().user;
+    let mut track = session.first_track();
+    let mut time = crate::user_model::FIRST_TRACK_TIME;
+    advance(clock, track, time);
+    loop {
+        let recommendation = match policy {
+            Policy::Engine(engine, runtime) => {
+                ready(engine.next_at(user, track, time, *clock, rng), runtime)
+                    .map_err(|e| {
+                        anyhow::anyhow!("botify refused user {user}'s track {track}: {e}")
+                    })?
+                    .track
+            }
+            Policy::Agent(agent) => agent.recommend(session, rng),
+        };
+        summary.requests += 1;
+        time = session.listen(recommendation);
+        track = recommendation;
+        advance(clock, track, time);
+        if session.is_over() {
+            break;
+        }
+    }
+    if let Policy::Engine(engine, runtime) = policy {
+        ready(engine.last_at(user, track, time, *clock), runtime)
+            .map_err(|e| anyhow::anyhow!("botify refused /last of user {user}: {e}"))?;
+        summary.requests += 1;
+    }
+    Ok(())
+}
+
+/// Moves a simulated clock past a listen.
+pub(super) fn advance(clock: &mut Option<u64>, track: u32, time: f64) {
+    if let Some(now) = clock {
+        *now += crate::clock::listen_ms(track, time);
+    }
+}
+
+/// Plays a day of either kind on this thread.
+pub fn play_day(
+    world: &World,
+    work: Work,
+    policy: &mut Policy<'_>,
+    progress: &ProgressBar,
+) -> anyhow::Result<(Summary, Vec<VisitOutcome>)> {
+    match work {
+        Work::Plan(plan) => Ok((run(world, plan, policy, progress)?, Vec::new())),
+        Work::Visits { visits, fresh } => run_visits(world, visits, fresh, policy, progress),
+    }
+}
+
+/// Plays a day against `engine` with its events going to a new log in
 /// `log_dir`, closed (every line on disk) before returning. The engine's
 /// state store carries over between calls, so successive days see the same
-/// listeners' long-term state. Returns the summary and the lines written.
+/// listeners' long-term state. Returns the summary, the visits' outcomes
+/// and the lines written.
 pub fn run_logged(
     world: &World,
     engine: &Engine,
     runtime: &tokio::runtime::Runtime,
-    plan: Plan,
+    work: Work,
     log_dir: &Path,
     max_log_bytes: u64,
     label: &str,
-) -> anyhow::Result<(Summary, u64)> {
+) -> anyhow::Result<(Summary, Vec<VisitOutcome>, u64)> {
     let log = botify::events::EventLog::open(log_dir, max_log_bytes)
         .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
     engine.set_event_log(Some(log.sender()));
-    let bar = progress::bar(Unit::Sessions, plan.episodes, label.to_string());
-    let result = run(world, plan, &mut Policy::Engine(engine, runtime), &bar);
+    let bar = progress::bar(Unit::Sessions, work.sessions(), label.to_string());
+    let result = play_day(world, work, &mut Policy::Engine(engine, runtime), &bar);
     bar.finish_and_clear();
     engine.set_event_log(None);
     let written = log.close();
-    Ok((result?, written))
+    let (summary, outcomes) = result?;
+    Ok((summary, outcomes, written))
 }

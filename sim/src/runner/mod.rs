@@ -7,6 +7,7 @@
 //! finish in. Days continue the session numbering: day `d` plays sessions
 //! `d * episodes ..`, so each day has fresh but reproducible sessions.
 
+pub mod days;
 pub mod http;
 pub mod in_process;
 
@@ -16,9 +17,15 @@ use analysis::stats::Moments;
 use hdrhistogram::Histogram;
 use rand::Rng;
 
+use crate::dynamics::Fresh;
+use crate::population::Visit;
 use crate::rng::{session_rng, SimRng};
 use crate::user_model::Session;
 use crate::world::World;
+
+/// A listener's next session of the day starts at least this long after
+/// the previous one ended.
+pub const BREAK_BETWEEN_SESSIONS_MS: u64 = 2 * 60 * 1000;
 
 /// Which sessions a run plays.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +53,27 @@ impl Plan {
         let user_index = rng.gen_range(0..world.num_users());
         let session = Session::start(world, user_index, &mut rng);
         (session, rng)
+    }
+}
+
+/// A day's sessions: the static model's plan, or a population's visits.
+pub enum Work {
+    Plan(Plan),
+    /// Listeners' visits with the dynamics on; `fresh` are the releases of
+    /// the last days.
+    Visits {
+        visits: Vec<Visit>,
+        fresh: Fresh,
+    },
+}
+
+impl Work {
+    /// Sessions the day will play.
+    pub fn sessions(&self) -> u64 {
+        match self {
+            Work::Plan(plan) => plan.episodes,
+            Work::Visits { visits, .. } => visits.iter().map(|v| v.starts.len() as u64).sum(),
+        }
     }
 }
 

@@ -42,8 +42,8 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Exp, LogNormal, StandardNormal};
 
+use super::DEFAULT_INTEREST_NEIGHBOURS;
 use super::{names, User, WorldData};
-use super::{DEFAULT_ARTIST_DISCOUNT_GAMMA, DEFAULT_INTEREST_NEIGHBOURS, DEFAULT_SESSION_BUDGET};
 use crate::rng::{derived_rng, SimRng};
 
 /// Norm (in expectation) of the noise added to a genre centre to place an
@@ -86,8 +86,16 @@ pub const DEFAULT_USERS: u32 = 10_000;
 pub const DEFAULT_DIM: usize = 32;
 pub const DEFAULT_ARTIST_ZIPF: f64 = 1.0;
 pub const DEFAULT_MAX_INTERESTS: u32 = 6;
-pub const DEFAULT_CONSUME_BIAS_MIN: f64 = 0.1;
-pub const DEFAULT_CONSUME_BIAS_MAX: f64 = 0.3;
+/// The consume_bias range, the session budget and the artist discount are
+/// calibrated together so that, with the listener dynamics on, a random
+/// recommender's mean time per session in the analysts' metric (first track
+/// included) is about 2.05 and sticky-artist's effect about +45%
+/// (docs/user-model.md#calibration). Worlds written with other values
+/// store them in `users.jsonl`, so older worlds keep their meaning.
+pub const DEFAULT_CONSUME_BIAS_MIN: f64 = 0.13;
+pub const DEFAULT_CONSUME_BIAS_MAX: f64 = 0.33;
+pub const GENERATED_SESSION_BUDGET: u32 = 3;
+pub const GENERATED_ARTIST_DISCOUNT_GAMMA: f64 = 0.75;
 pub const DEFAULT_CONSUME_SHARPNESS_MIN: f64 = 5.0;
 pub const DEFAULT_CONSUME_SHARPNESS_MAX: f64 = 10.0;
 
@@ -133,6 +141,13 @@ pub struct WorldParams {
     /// Upper end of the consume_sharpness range.
     #[arg(long, default_value_t = DEFAULT_CONSUME_SHARPNESS_MAX)]
     pub consume_sharpness_max: f64,
+    /// Every user's session_budget: the disappointments a session survives.
+    #[arg(long, default_value_t = GENERATED_SESSION_BUDGET)]
+    pub session_budget: u32,
+    /// Every user's artist_discount_gamma: the listen-time factor per earlier
+    /// play of the same artist in a session.
+    #[arg(long, default_value_t = GENERATED_ARTIST_DISCOUNT_GAMMA)]
+    pub artist_discount_gamma: f64,
 }
 
 impl Default for WorldParams {
@@ -150,6 +165,8 @@ impl Default for WorldParams {
             consume_bias_max: DEFAULT_CONSUME_BIAS_MAX,
             consume_sharpness_min: DEFAULT_CONSUME_SHARPNESS_MIN,
             consume_sharpness_max: DEFAULT_CONSUME_SHARPNESS_MAX,
+            session_budget: GENERATED_SESSION_BUDGET,
+            artist_discount_gamma: GENERATED_ARTIST_DISCOUNT_GAMMA,
         }
     }
 }
@@ -191,6 +208,14 @@ impl WorldParams {
                 && 0.0 <= self.consume_sharpness_min
                 && self.consume_sharpness_min <= self.consume_sharpness_max,
             "--consume-sharpness-min must be in 0..=--consume-sharpness-max, both finite"
+        );
+        ensure!(
+            self.session_budget >= 1,
+            "--session-budget must be at least 1"
+        );
+        ensure!(
+            (0.0..=1.0).contains(&self.artist_discount_gamma),
+            "--artist-discount-gamma must be in 0..=1"
         );
         Ok(())
     }
@@ -357,8 +382,8 @@ fn generate_users(params: &WorldParams, play_weight: &[f64], progress: bool) -> 
                 interests,
                 consume_bias,
                 consume_sharpness,
-                session_budget: DEFAULT_SESSION_BUDGET,
-                artist_discount_gamma: DEFAULT_ARTIST_DISCOUNT_GAMMA,
+                session_budget: params.session_budget,
+                artist_discount_gamma: params.artist_discount_gamma,
                 interest_neighbours: DEFAULT_INTEREST_NEIGHBOURS,
             }
         })
@@ -391,20 +416,20 @@ fn zipf_weight(rank: usize, exponent: f64) -> f64 {
 }
 
 /// A Gaussian vector whose expected squared norm is `scale²`.
-fn gaussian(rng: &mut SimRng, dim: usize, scale: f64) -> Vec<f64> {
+pub(crate) fn gaussian(rng: &mut SimRng, dim: usize, scale: f64) -> Vec<f64> {
     let sd = scale / (dim as f64).sqrt();
     (0..dim)
         .map(|_| rng.sample::<f64, _>(StandardNormal) * sd)
         .collect()
 }
 
-fn add(a: &[f64], b: &[f64]) -> Vec<f64> {
+pub(crate) fn add(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x + y).collect()
 }
 
 /// `v` scaled to unit norm (a zero vector, vanishingly unlikely from Gaussian
 /// noise, becomes the first axis so rows stay unit-norm).
-fn unit(mut v: Vec<f64>) -> Vec<f64> {
+pub(crate) fn unit(mut v: Vec<f64>) -> Vec<f64> {
     let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
     if norm > 0.0 {
         v.iter_mut().for_each(|x| *x /= norm);

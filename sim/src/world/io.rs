@@ -41,6 +41,15 @@ pub fn write_world(dir: &Path, data: &WorldData, progress: bool) -> Result<()> {
     write_jsonl(&dir.join(USERS_FILE), &data.users, progress)
 }
 
+/// Writes a catalog (`tracks.jsonl` format) atomically: the grown catalog
+/// of a run with new releases, for training to read.
+pub fn write_catalog(path: &Path, tracks: &[Track]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    write_jsonl(path, tracks, false)
+}
+
 fn write_jsonl<T: Serialize>(path: &Path, records: &[T], progress: bool) -> Result<()> {
     let name = path
         .file_name()

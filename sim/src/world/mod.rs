@@ -10,6 +10,7 @@ mod generate;
 mod io;
 mod names;
 mod neighbours;
+pub mod releases;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -19,7 +20,9 @@ use botify::catalog::Track;
 use serde::{Deserialize, Serialize};
 
 pub use generate::{generate, WorldParams};
-pub use io::{read_world_data, write_world, EMBEDDINGS_FILE, TRACKS_FILE, USERS_FILE};
+pub use io::{
+    read_world_data, write_catalog, write_world, EMBEDDINGS_FILE, TRACKS_FILE, USERS_FILE,
+};
 
 use neighbours::ArtistBounds;
 
@@ -110,6 +113,9 @@ pub struct World {
     embeddings: Vec<f32>,
     artist_of: Vec<u32>,
     artist_names: Vec<String>,
+    /// Dense genre id per track (tracks without a genre share one id), for
+    /// the boredom rule of the listener dynamics.
+    genre_of: Vec<u32>,
     /// Tracks of artist `a` are `artist_tracks[artist_start[a]..artist_start[a + 1]]`.
     artist_start: Vec<u32>,
     artist_tracks: Vec<u32>,
@@ -158,7 +164,12 @@ impl World {
         let mut artist_ids: HashMap<&str, u32> = HashMap::new();
         let mut artist_names = Vec::new();
         let mut artist_of = Vec::with_capacity(n_tracks);
+        let mut genre_ids: HashMap<&str, u32> = HashMap::new();
+        let mut genre_of = Vec::with_capacity(n_tracks);
         for (i, record) in tracks.iter().enumerate() {
+            let genre = record.genre.as_deref().unwrap_or("");
+            let next_genre = genre_ids.len() as u32;
+            genre_of.push(*genre_ids.entry(genre).or_insert(next_genre));
             ensure!(
                 record.track as usize == i,
                 "{TRACKS_FILE} record {i} has track id {}; ids must be contiguous from 0 in file order",
@@ -196,6 +207,7 @@ impl World {
             embeddings,
             artist_of,
             artist_names,
+            genre_of,
             artist_start,
             artist_tracks,
             bounds,
@@ -237,6 +249,12 @@ impl World {
     #[inline]
     pub fn artist_of(&self, track: u32) -> u32 {
         self.artist_of[track as usize]
+    }
+
+    /// The dense genre id of `track`.
+    #[inline]
+    pub fn genre_of(&self, track: u32) -> u32 {
+        self.genre_of[track as usize]
     }
 
     pub fn artist_name(&self, artist: u32) -> &str {

@@ -132,7 +132,7 @@ pub(super) fn artist<R: Rng>(rng: &mut R, taken: &mut HashSet<String>) -> String
 }
 
 /// A track title of one to three words.
-pub(super) fn title<R: Rng>(rng: &mut R) -> String {
+pub(crate) fn title<R: Rng>(rng: &mut R) -> String {
     let n = rng.gen_range(1..=3);
     let words: Vec<&str> = (0..n)
         .map(|_| *TITLE_WORDS.choose(rng).expect("non-empty"))
