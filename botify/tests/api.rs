@@ -250,3 +250,60 @@ fn raw_status(address: &str, raw: &str) -> Option<u16> {
     let head = String::from_utf8_lossy(&buf[..n]);
     head.split(' ').nth(1).and_then(|s| s.parse().ok())
 }
+
+/// POSTs a listen with an `X-Simulated-Time` header.
+async fn post_at(app: &TestApp, path: &str, at: &str) -> u16 {
+    app.client()
+        .post(format!("{}{path}", app.base))
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("x-simulated-time", at))
+        .send_body(r#"{"track": 0, "time": 1.0}"#)
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[actix_web::test]
+async fn a_simulated_clock_stamps_events_with_the_time_the_client_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path(), &["random"]);
+    config.simulated_clock = true;
+    let app = TestApp::spawn(&config).await;
+    assert_eq!(post_at(&app, "/next/3", "1767225600000").await, 200);
+    assert_eq!(post_at(&app, "/last/3", "1767225660000").await, 200);
+    let (status, error) = {
+        let mut response = app
+            .client()
+            .post(format!("{}/next/3", app.base))
+            .insert_header(("x-simulated-time", "yesterday"))
+            .send_body(r#"{"track": 0, "time": 1.0}"#)
+            .await
+            .unwrap();
+        let body: serde_json::Value = response.json().await.unwrap();
+        (response.status().as_u16(), body)
+    };
+    assert_eq!(status, 400);
+    assert_eq!(error["error"], "invalid_simulated_time", "{error}");
+    app.stop().await;
+    let mut stamps: Vec<u64> = testkit::read_events(&config.log_dir)
+        .iter()
+        .map(|e| e.timestamp)
+        .collect();
+    stamps.sort_unstable();
+    assert_eq!(stamps, vec![1_767_225_600_000, 1_767_225_660_000]);
+}
+
+#[actix_web::test]
+async fn without_a_simulated_clock_the_header_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path(), &["random"]);
+    let app = TestApp::spawn(&config).await;
+    let before = botify::events::now_millis();
+    assert_eq!(post_at(&app, "/next/3", "1767225600000").await, 200);
+    assert_eq!(post_at(&app, "/next/3", "not a time").await, 200);
+    app.stop().await;
+    let events = testkit::read_events(&config.log_dir);
+    assert_eq!(events.len(), 2);
+    assert!(events.iter().all(|e| e.timestamp >= before));
+}

@@ -152,7 +152,11 @@ mod tests {
             mood.played(&w, 2);
         }
         // The tiny world has one genre, now heard all through the window.
-        assert_eq!(mood.boredom(&w, 0), GENRE_BOREDOM_FACTOR, "A has left the window");
+        assert_eq!(
+            mood.boredom(&w, 0),
+            GENRE_BOREDOM_FACTOR,
+            "A has left the window"
+        );
         assert_eq!(
             mood.boredom(&w, 2),
             ARTIST_BOREDOM_FACTOR * GENRE_BOREDOM_FACTOR
