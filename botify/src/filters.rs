@@ -18,7 +18,7 @@ use crate::catalog::{Catalog, TrackId, TrackIdSchema};
 #[schema(example = json!({"blocked_tracks": [13], "blocked_artists": ["Nova Ash"], "promoted_tracks": [576], "promote_rate": 0.1}))]
 pub struct Filters {
     /// Tracks never served.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_integers::track_ids")]
     #[schema(value_type = Vec<TrackIdSchema>)]
     pub blocked_tracks: HashSet<TrackId>,
     /// Artists (by name) whose tracks are never served.
@@ -26,7 +26,7 @@ pub struct Filters {
     #[schema(value_type = Vec<String>)]
     pub blocked_artists: HashSet<String>,
     /// Tracks mixed into `/next` answers at `promote_rate`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_integers::track_ids")]
     #[schema(value_type = Vec<TrackIdSchema>)]
     pub promoted_tracks: Vec<TrackId>,
     /// Probability, 0..=1, that an answer is replaced by a promoted track.

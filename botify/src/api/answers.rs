@@ -143,11 +143,13 @@ pub struct TableSize {
 #[schema(example = json!({"artist": "Nova Ash", "title": "New Dawn", "genre": "ambient", "year": 2026, "popularity": 0.5}))]
 pub struct NewTrack {
     /// If given, it must be the next free id (the catalog's size).
+    #[serde(default, deserialize_with = "crate::json_integers::optional_track_id")]
     #[schema(value_type = Option<TrackIdSchema>)]
     pub track: Option<TrackId>,
     pub artist: String,
     pub title: String,
     pub genre: Option<String>,
+    #[serde(default, deserialize_with = "crate::json_integers::optional_i32")]
     pub year: Option<i32>,
     pub popularity: Option<f64>,
 }

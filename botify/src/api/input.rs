@@ -142,8 +142,8 @@ pub fn listen(body: &[u8]) -> Result<Listen, ApiError> {
     };
     let track_value = field("track")?;
     let track = track_value
-        .as_u64()
-        .and_then(|t| TrackId::try_from(t).ok())
+        .as_number()
+        .and_then(crate::json_integers::integral::<TrackId>)
         .ok_or_else(|| {
             ApiError::bad_request(
                 "wrong_type",
@@ -179,6 +179,8 @@ mod tests {
             }
         );
         assert_eq!(listen(br#"{"track": 5, "time": 1}"#).unwrap().time, 1.0);
+        // JSON Schema's integers include 5.0.
+        assert_eq!(listen(br#"{"track": 5.0, "time": 1}"#).unwrap().track, 5);
     }
 
     #[test]
@@ -191,6 +193,7 @@ mod tests {
         assert_eq!(code(r#"{"track": "1", "time": 1.0}"#), "wrong_type");
         assert_eq!(code(r#"{"track": -1, "time": 1.0}"#), "wrong_type");
         assert_eq!(code(r#"{"track": 4294967296, "time": 1.0}"#), "wrong_type");
+        assert_eq!(code(r#"{"track": 5.5, "time": 1.0}"#), "wrong_type");
         assert_eq!(code(r#"{"track": 1, "time": "x"}"#), "wrong_type");
     }
 
