@@ -71,10 +71,10 @@ async fn search_finds_tracks_by_artist_or_title_most_popular_first() {
         (200, serde_json::json!([]))
     );
 
-    for (path, code) in [
-        ("/tracks", "missing_query"),
-        ("/tracks?q=", "invalid_query"),
-        ("/tracks?q=t1&k=0", "invalid_k"),
+    for (path, code, says) in [
+        ("/tracks", "missing_query", "expected e.g. /tracks?q="),
+        ("/tracks?q=", "invalid_query", "1 to 200 characters"),
+        ("/tracks?q=t1&k=0", "invalid_k", "1..=1000"),
     ] {
         let (status, answer) = app.get(path).await;
         assert_eq!(
@@ -82,10 +82,8 @@ async fn search_finds_tracks_by_artist_or_title_most_popular_first() {
             (400, Some(code)),
             "{path}"
         );
-        assert!(
-            answer["message"].as_str().unwrap().contains("expected"),
-            "{path}"
-        );
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains(says), "{path}: {message}");
     }
     let long = "x".repeat(201);
     let (status, answer) = app.get(&format!("/tracks?q={long}")).await;
