@@ -14,7 +14,6 @@ mod openapi;
 mod player;
 
 pub use error::{ApiError, ErrorBody};
-pub use openapi::ApiDoc;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
