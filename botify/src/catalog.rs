@@ -10,15 +10,41 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub type TrackId = u32;
+/// A [`TrackId`] in the API description: any u32. utoipa would describe
+/// the alias as `int32`, which caps it at 2^31 − 1.
+pub enum TrackIdSchema {}
+
+impl utoipa::PartialSchema for TrackIdSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Integer))
+            .minimum(Some(0))
+            .maximum(Some(u32::MAX))
+            .description(Some("A track id: a non-negative integer that fits 32 bits"))
+            .into()
+    }
+}
+
+impl ToSchema for TrackIdSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TrackId".into()
+    }
+}
+
 /// Index of an artist in [`Catalog::artist_name`]; stable while the service runs
 /// because artists are only ever appended.
 pub type ArtistId = u32;
 
 /// One catalog record, as in `tracks.jsonl` and as served by `GET /track/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"track": 576, "artist": "Nova Ash", "title": "Blue Hour", "genre": "ambient", "year": 2019, "popularity": 0.73}))]
 pub struct Track {
+    /// The track id: contiguous from 0.
+    #[schema(value_type = TrackIdSchema)]
     pub track: TrackId,
     pub artist: String,
     pub title: String,
@@ -26,6 +52,7 @@ pub struct Track {
     pub genre: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub year: Option<i32>,
+    /// Catalog popularity; higher is more popular.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub popularity: Option<f64>,
 }
@@ -225,6 +252,19 @@ impl Catalog {
         &self.by_popularity
     }
 
+    /// Tracks whose artist or title contains `query`, ignoring case, most
+    /// popular first: how a listener finds a first track. A scan rather
+    /// than an index: it serves a person typing, not the `/next` hot path,
+    /// and an index would cost memory and work on every catalog change.
+    pub fn search(&self, query: &str) -> impl Iterator<Item = TrackId> + '_ {
+        let needle = query.to_lowercase();
+        self.by_popularity.iter().copied().filter(move |&t| {
+            let record = &self.tracks[t as usize];
+            record.artist.to_lowercase().contains(&needle)
+                || record.title.to_lowercase().contains(&needle)
+        })
+    }
+
     /// Metadata-only neighbours for cold start: the same artist's tracks, then
     /// the same genre's, each most popular first; the track itself excluded.
     pub fn metadata_neighbours(&self, track: TrackId) -> impl Iterator<Item = TrackId> + '_ {
@@ -294,6 +334,15 @@ pub(crate) mod tests {
         let c = small();
         let n: Vec<_> = c.metadata_neighbours(0).collect();
         assert_eq!(n, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn search_matches_artist_or_title_ignoring_case_most_popular_first() {
+        let c = small();
+        assert_eq!(c.search("a").collect::<Vec<_>>(), vec![1, 2, 0]);
+        assert_eq!(c.search("T4").collect::<Vec<_>>(), vec![4]);
+        assert_eq!(c.search("t").count(), 6);
+        assert_eq!(c.search("zzz").count(), 0);
     }
 
     #[test]

@@ -5,24 +5,33 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::catalog::{Catalog, TrackId};
+use crate::catalog::{Catalog, TrackId, TrackIdSchema};
 
 /// The filter settings, as in the `--filters` file and the admin API.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// Sets are documented as plain arrays: a repeated entry is accepted and
+/// counts once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"blocked_tracks": [13], "blocked_artists": ["Nova Ash"], "promoted_tracks": [576], "promote_rate": 0.1}))]
 pub struct Filters {
     /// Tracks never served.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_integers::track_ids")]
+    #[schema(value_type = Vec<TrackIdSchema>)]
     pub blocked_tracks: HashSet<TrackId>,
     /// Artists (by name) whose tracks are never served.
     #[serde(default)]
+    #[schema(value_type = Vec<String>)]
     pub blocked_artists: HashSet<String>,
     /// Tracks mixed into `/next` answers at `promote_rate`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_integers::track_ids")]
+    #[schema(value_type = Vec<TrackIdSchema>)]
     pub promoted_tracks: Vec<TrackId>,
     /// Probability, 0..=1, that an answer is replaced by a promoted track.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1)]
     pub promote_rate: f64,
 }
 

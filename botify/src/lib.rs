@@ -13,6 +13,7 @@ pub mod engine;
 pub mod events;
 pub mod experiments;
 pub mod filters;
+pub mod json_integers;
 pub mod metrics;
 pub mod models;
 pub mod recommenders;

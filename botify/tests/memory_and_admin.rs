@@ -245,7 +245,7 @@ async fn admin_adds_tracks_and_sets_filters() {
     let message = body["message"].as_str().unwrap_or_default();
     assert_eq!(
         (status, body["error"].as_str()),
-        (400, Some("invalid_filters"))
+        (404, Some("unknown_filter_entries"))
     );
     assert!(
         message.contains("99999999") && message.contains("Nobody") && !message.contains("artist3"),

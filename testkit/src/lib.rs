@@ -11,11 +11,14 @@
 //! - [`app`]: the real botify server in this process ([`TestApp`]).
 //! - [`binary`]: the botify binary as a child process.
 //! - [`events`]: reading the event logs a server wrote.
+//! - [`browser`]: Chromium, node with playwright-core, and schemathesis,
+//!   for the web player and API contract tests.
 //!
 //! Dev-dependency only (`publish = false`).
 
 pub mod app;
 pub mod binary;
+pub mod browser;
 pub mod config;
 pub mod events;
 pub mod nginx;

@@ -6,22 +6,39 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 
-use super::error::ApiError;
+use super::answers::{AddedTrack, NewTrack, ReloadAnswer, TableSize};
+use super::error::{ApiError, ErrorBody};
 use super::{input, not_found, AppState, Reply};
-use crate::catalog::Track;
 use crate::filters::Filters;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin")
-            .route("/reload", web::post().to(reload))
-            .route("/tracks", web::post().to(add_track))
-            .route("/filters", web::get().to(get_filters))
-            .route("/filters", web::put().to(put_filters))
+            .service(resource("/reload", "POST").route(web::post().to(reload)))
+            .service(resource("/tracks", "POST").route(web::post().to(add_track)))
+            .service(
+                resource("/filters", "GET, PUT")
+                    .route(web::get().to(get_filters))
+                    .route(web::put().to(put_filters)),
+            )
             .default_service(web::to(admin_not_found)),
     );
+}
+
+/// An admin resource: a method other than `allow` gets a 405 naming the
+/// allowed ones, after the token check like everything under `/admin`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(
+        move |state: web::Data<AppState>, req: HttpRequest| async move {
+            authorize(&state, &req).await?;
+            Reply::Err(ApiError::method_not_allowed(
+                req.method().as_str(),
+                req.path(),
+                allow,
+            ))
+        },
+    ))
 }
 
 /// Checks the bearer token. `Err` is the answer to send instead.
@@ -55,7 +72,22 @@ async fn admin_not_found(state: web::Data<AppState>, req: HttpRequest) -> Reply 
     not_found(req).await
 }
 
-async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Reply {
+#[utoipa::path(
+    post,
+    path = "/admin/reload",
+    tag = "admin",
+    summary = "Reload the trained models",
+    description = "Reloads every model file from --models and swaps them in atomically; requests in flight finish on the old models.",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The models now serving", body = ReloadAnswer),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no admin token is configured", body = ErrorBody),
+        (status = 409, description = "`shutting_down`: the server is stopping", body = ErrorBody),
+        (status = 422, description = "`invalid_models`: a model file is corrupt; the previous models keep serving", body = ErrorBody),
+    )
+)]
+pub(super) async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     authorize(&state, &req).await?;
     let engine = state.engine.clone();
     let loaded = web::block(move || engine.reload_models())
@@ -66,14 +98,17 @@ async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Reply {
             let mut tables: Vec<_> = models
                 .tables
                 .iter()
-                .map(|(name, t)| json!({"name": name, "tracks": t.len()}))
+                .map(|(name, t)| TableSize {
+                    name: name.clone(),
+                    tracks: t.len(),
+                })
                 .collect();
-            tables.sort_by_key(|t| t["name"].as_str().unwrap_or_default().to_string());
-            Ok(HttpResponse::Ok().json(json!({
-                "reloaded": true,
-                "top_tracks": models.top_tracks.as_ref().map(Vec::len),
-                "tables": tables,
-            })))
+            tables.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(HttpResponse::Ok().json(ReloadAnswer {
+                reloaded: true,
+                top_tracks: models.top_tracks.as_ref().map(Vec::len),
+                tables,
+            }))
         }
         Err(err) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -83,36 +118,83 @@ async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     }
 }
 
-async fn add_track(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
+#[utoipa::path(
+    post,
+    path = "/admin/tracks",
+    tag = "admin",
+    summary = "Add a track to the catalog",
+    description = "The track is servable at once. Lost on restart: add it to tracks.jsonl too.",
+    security(("admin_token" = [])),
+    request_body(content = NewTrack, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new track's id and its metadata neighbours", body = AddedTrack),
+        (status = 400, description = "`invalid_track_record`, `invalid_body`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no admin token is configured", body = ErrorBody),
+        (status = 409, description = "`track_id_taken`: an explicit id that is not the next free one", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 1 MiB", body = ErrorBody),
+    )
+)]
+pub(super) async fn add_track(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Reply {
     authorize(&state, &req).await?;
     let body = input::read_body(body, input::MAX_ADMIN_BODY_BYTES).await?;
-    let invalid = |e: serde_json::Error| {
+    let record: NewTrack = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "invalid_track_record",
             format!("{e}; expected {{\"artist\": \"...\", \"title\": \"...\", \"genre\": \"...\"}} (\"track\" optional: the next free id)"),
         )
-    };
-    let mut record: serde_json::Value = serde_json::from_slice(&body).map_err(invalid)?;
-    if let Some(fields) = record.as_object_mut() {
-        // Without an explicit id the track takes the next free one.
-        let next_id = state.engine.catalog().len();
-        fields.entry("track").or_insert_with(|| json!(next_id));
-    }
-    let track: Track = serde_json::from_value(record).map_err(invalid)?;
+    })?;
+    let next_id = state.engine.catalog().len() as crate::catalog::TrackId;
     let id = state
         .engine
-        .add_track(track)
+        .add_track(record.into_track(next_id))
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "track_id_taken", e.to_string()))?;
     let similar = state.engine.similar(id, 10).unwrap_or_default();
-    Ok(HttpResponse::Created().json(json!({"track": id, "similar": similar})))
+    Ok(HttpResponse::Created().json(AddedTrack { track: id, similar }))
 }
 
-async fn get_filters(state: web::Data<AppState>, req: HttpRequest) -> Reply {
+#[utoipa::path(
+    get,
+    path = "/admin/filters",
+    tag = "admin",
+    summary = "The current filters",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Blocked and promoted tracks", body = Filters),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no admin token is configured", body = ErrorBody),
+    )
+)]
+pub(super) async fn get_filters(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     authorize(&state, &req).await?;
     Ok(HttpResponse::Ok().json(&*state.engine.filters()))
 }
 
-async fn put_filters(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
+#[utoipa::path(
+    put,
+    path = "/admin/filters",
+    tag = "admin",
+    summary = "Replace the filters",
+    description = "Every field is optional (empty or 0 by default). Nothing changes unless the whole body is accepted.",
+    security(("admin_token" = [])),
+    request_body(content = Filters, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new filters", body = Filters),
+        (status = 400, description = "`invalid_filters`: not filters (a wrong type, an unknown field, promote_rate outside 0..=1); `invalid_body`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no admin token is configured; `unknown_filter_entries`: track ids or artist names the catalog does not have, all named", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 1 MiB", body = ErrorBody),
+    )
+)]
+pub(super) async fn put_filters(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Reply {
     authorize(&state, &req).await?;
     let body = input::read_body(body, input::MAX_ADMIN_BODY_BYTES).await?;
     let filters: Filters = serde_json::from_slice(&body).map_err(|e| {
@@ -123,8 +205,18 @@ async fn put_filters(state: web::Data<AppState>, req: HttpRequest, body: web::Pa
     })?;
     filters
         .validate("request body")
-        .and_then(|()| filters.check_known(&state.engine.catalog(), "request body"))
         .map_err(|e| ApiError::bad_request("invalid_filters", e.to_string()))?;
+    // Well-formed, but naming what does not exist: like an unknown track on
+    // `/next`, a 404.
+    filters
+        .check_known(&state.engine.catalog(), "request body")
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_filter_entries",
+                e.to_string(),
+            )
+        })?;
     state.engine.set_filters(filters);
     Ok(HttpResponse::Ok().json(&*state.engine.filters()))
 }

@@ -1,9 +1,10 @@
 //! The one error shape every 4xx carries:
 //! `{"error": "<code>", "message": "<what was wrong and what is expected>"}`.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::engine::RequestError;
 
@@ -11,6 +12,18 @@ use crate::engine::RequestError;
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
+    pub message: String,
+    /// The methods a 405 names in its `Allow` header (RFC 9110 requires it).
+    pub allow: Option<&'static str>,
+}
+
+/// The body of every 4xx answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": "invalid_time", "message": "time must be a finite number in 0..=1, got 1.5"}))]
+pub struct ErrorBody {
+    /// A stable, machine-readable code (docs/api.md#errors lists them).
+    pub error: String,
+    /// What was wrong and what is expected, for people.
     pub message: String,
 }
 
@@ -20,11 +33,25 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            allow: None,
         }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// A 405 for `method` on `path`, whose resource answers `allow`
+    /// (comma-separated methods).
+    pub fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Self {
+        ApiError {
+            allow: Some(allow),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not supported on {path}; use {allow}"),
+            )
+        }
     }
 }
 
@@ -40,10 +67,14 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(json!({
-            "error": self.code,
-            "message": self.message,
-        }))
+        let mut response = HttpResponse::build(self.status);
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, allow));
+        }
+        response.json(ErrorBody {
+            error: self.code.to_string(),
+            message: self.message.clone(),
+        })
     }
 }
 

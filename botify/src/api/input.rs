@@ -5,9 +5,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
-use crate::catalog::TrackId;
+use crate::catalog::{TrackId, TrackIdSchema};
 
 /// Listen bodies are two small numbers; anything bigger is a client bug or abuse.
 pub const MAX_BODY_BYTES: usize = 4096;
@@ -36,9 +37,11 @@ pub fn track_id(raw: &str) -> Result<TrackId, ApiError> {
     })
 }
 
+/// Most tracks a list route answers.
+pub const MAX_K: usize = 1000;
+
 /// The `k` query parameter: how many tracks to return.
 pub fn k_param(raw: Option<&String>, default: usize) -> Result<usize, ApiError> {
-    const MAX_K: usize = 1000;
     match raw {
         None => Ok(default),
         Some(raw) => raw
@@ -82,10 +85,43 @@ pub fn simulated_time(req: &HttpRequest, enabled: bool) -> Result<Option<u64>, A
         })
 }
 
-/// The body of `/next` and `/last`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Longest search query accepted, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
+
+/// The `q` query parameter of `/tracks`: text to look for in artists and
+/// titles, as given (spaces included).
+pub fn search_query(raw: Option<&String>) -> Result<String, ApiError> {
+    let raw = raw.ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_query",
+            "the query parameter q is missing; expected e.g. /tracks?q=nova (artist or title)",
+        )
+    })?;
+    let chars = raw.chars().count();
+    if chars == 0 || chars > MAX_QUERY_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "q={raw:?} must have 1 to {MAX_QUERY_CHARS} characters; expected part of an artist or title"
+            ),
+        ));
+    }
+    Ok(raw.clone())
+}
+
+/// The body of `/next` and `/last`: a listen. Parsed by hand by [`listen`],
+/// so each kind of mistake gets its own error code; the derive only
+/// documents the shape. Other fields are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, ToSchema)]
+#[schema(example = json!({"track": 576, "time": 0.8}))]
 pub struct Listen {
+    /// The track listened to: the listener's pick first, then what botify
+    /// recommended.
+    #[schema(value_type = TrackIdSchema)]
     pub track: TrackId,
+    /// The fraction of the track heard, 0.0 (skipped at once) to 1.0 (to
+    /// the end).
+    #[schema(minimum = 0, maximum = 1)]
     pub time: f64,
 }
 
@@ -134,8 +170,8 @@ pub fn listen(body: &[u8]) -> Result<Listen, ApiError> {
     };
     let track_value = field("track")?;
     let track = track_value
-        .as_u64()
-        .and_then(|t| TrackId::try_from(t).ok())
+        .as_number()
+        .and_then(crate::json_integers::integral::<TrackId>)
         .ok_or_else(|| {
             ApiError::bad_request(
                 "wrong_type",
@@ -171,6 +207,8 @@ mod tests {
             }
         );
         assert_eq!(listen(br#"{"track": 5, "time": 1}"#).unwrap().time, 1.0);
+        // JSON Schema's integers include 5.0.
+        assert_eq!(listen(br#"{"track": 5.0, "time": 1}"#).unwrap().track, 5);
     }
 
     #[test]
@@ -183,6 +221,7 @@ mod tests {
         assert_eq!(code(r#"{"track": "1", "time": 1.0}"#), "wrong_type");
         assert_eq!(code(r#"{"track": -1, "time": 1.0}"#), "wrong_type");
         assert_eq!(code(r#"{"track": 4294967296, "time": 1.0}"#), "wrong_type");
+        assert_eq!(code(r#"{"track": 5.5, "time": 1.0}"#), "wrong_type");
         assert_eq!(code(r#"{"track": 1, "time": "x"}"#), "wrong_type");
     }
 
@@ -193,6 +232,20 @@ mod tests {
             assert_eq!(user_id(bad).unwrap_err().code, "invalid_user", "{bad}");
         }
         assert_eq!(track_id("x").unwrap_err().code, "invalid_track");
+    }
+
+    #[test]
+    fn search_queries_are_bounded() {
+        assert_eq!(search_query(Some(&"Nova A".into())).unwrap(), "Nova A");
+        assert_eq!(search_query(None).unwrap_err().code, "missing_query");
+        for bad in ["", &"x".repeat(MAX_QUERY_CHARS + 1)] {
+            assert_eq!(
+                search_query(Some(&bad.to_string())).unwrap_err().code,
+                "invalid_query",
+                "{bad:?}"
+            );
+        }
+        assert!(search_query(Some(&"é".repeat(MAX_QUERY_CHARS))).is_ok());
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! The HTTP API (docs/api.md), on actix-web.
 //!
 //! Handlers are thin: parse and validate input (`input`), call the
-//! [`Engine`], shape the JSON. Every failure is an [`ApiError`] with a 4xx
-//! status; nothing here returns a 5xx.
+//! [`Engine`], shape the JSON (`answers`). Every failure is an [`ApiError`]
+//! with a 4xx status; nothing here returns a 5xx. Each handler carries its
+//! OpenAPI description (`#[utoipa::path]`), gathered in `openapi`.
 
 mod admin;
+mod answers;
 mod error;
 mod input;
+mod listener;
+mod openapi;
+mod player;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -18,8 +23,13 @@ use std::time::Instant;
 use actix_web::dev::Service;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
 
+use self::answers::{
+    HealthAnswer, HealthStatus, LastAnswer, ModelsHealth, NextAnswer, RootAnswer, SimilarAnswer,
+    StoreHealth, TopAnswer,
+};
+use self::input::Listen;
+use crate::catalog::Track;
 use crate::engine::Engine;
 use crate::events::LogCounters;
 
@@ -42,6 +52,7 @@ const NEXT: &str = "/next/{user}";
 const LAST: &str = "/last/{user}";
 const TRACK: &str = "/track/{track}";
 const SIMILAR: &str = "/similar/{track}";
+const USER: &str = "/user/{user}";
 
 /// Registers every route on an actix app. `/next` and `/last` come first:
 /// the router tries patterns in order, and they carry nearly all traffic.
@@ -51,12 +62,16 @@ const SIMILAR: &str = "/similar/{track}";
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::scope("/next").default_service(web::to(next)))
         .service(web::scope("/last").default_service(web::to(last)))
-        .route("/", web::get().to(root))
-        .service(resource(TRACK).route(web::get().to(track)))
-        .service(resource(SIMILAR).route(web::get().to(similar)))
-        .service(resource("/top").route(web::get().to(top)))
-        .service(resource("/metrics").route(web::get().to(metrics)))
-        .service(resource("/health").route(web::get().to(health)));
+        .service(resource("/", "GET").route(web::get().to(root)))
+        .service(resource(TRACK, "GET").route(web::get().to(track)))
+        .service(resource(SIMILAR, "GET").route(web::get().to(similar)))
+        .service(resource("/top", "GET").route(web::get().to(top)))
+        .service(resource("/tracks", "GET").route(web::get().to(listener::search)))
+        .service(resource(USER, "GET").route(web::get().to(listener::user)))
+        .service(resource("/metrics", "GET").route(web::get().to(metrics)))
+        .service(resource("/health", "GET").route(web::get().to(health)))
+        .service(resource("/openapi.json", "GET").route(web::get().to(openapi::serve)));
+    player::configure(cfg);
     admin::configure(cfg);
 }
 
@@ -75,7 +90,11 @@ fn route_label(path: &str) -> &'static str {
         ("last", true) => LAST,
         ("track", true) => TRACK,
         ("similar", true) => SIMILAR,
+        ("user", true) => USER,
         ("top", false) => "/top",
+        ("tracks", false) => "/tracks",
+        ("openapi.json", false) => "/openapi.json",
+        ("player", _) => "/player",
         ("metrics", false) => "/metrics",
         ("health", false) => "/health",
         ("admin", _) => "/admin",
@@ -83,21 +102,16 @@ fn route_label(path: &str) -> &'static str {
     }
 }
 
-/// A resource that answers a wrong method with a JSON 405.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-async fn method_not_allowed(req: HttpRequest) -> Reply {
-    Err(method_not_allowed_error(&req))
-}
-
-fn method_not_allowed_error(req: &HttpRequest) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} is not supported on {}", req.method(), req.path()),
-    )
+/// A resource that answers a method other than `allow` (comma-separated)
+/// with a JSON 405 naming the allowed ones.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        Reply::Err(ApiError::method_not_allowed(
+            req.method().as_str(),
+            req.path(),
+            allow,
+        ))
+    }))
 }
 
 /// The app's default service: unknown routes get a JSON 404.
@@ -110,7 +124,7 @@ fn not_found_error(req: &HttpRequest) -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         format!(
-            "no route {} {}; routes: GET /, GET /track/{{track}}, POST /next/{{user}}, POST /last/{{user}}, GET /similar/{{track}}, GET /top, GET /metrics, GET /health",
+            "no route {} {}; routes: GET /, GET /track/{{track}}, POST /next/{{user}}, POST /last/{{user}}, GET /similar/{{track}}, GET /top, GET /tracks?q=, GET /user/{{user}}, GET /player, GET /openapi.json, GET /metrics, GET /health",
             req.method(),
             req.path()
         ),
@@ -157,6 +171,13 @@ where
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "operations",
+    summary = "Liveness",
+    responses((status = 200, description = "The service is up", body = RootAnswer))
+)]
 async fn root(state: web::Data<AppState>) -> Reply {
     let arms: Vec<_> = state
         .engine
@@ -164,18 +185,30 @@ async fn root(state: web::Data<AppState>) -> Reply {
         .into_iter()
         .map(|(label, name)| format!("{label}={name}"))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "status": "alive",
-        "message": format!(
+    Ok(HttpResponse::Ok().json(RootAnswer {
+        status: "alive".into(),
+        message: format!(
             "botify: {} tracks, experiment {} ({}), state in {}",
             state.engine.catalog().len(),
             state.engine.experiments().active,
             arms.join(", "),
             state.engine.store_kind()
         ),
-    })))
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/track/{track}",
+    tag = "catalog",
+    summary = "A track's catalog record",
+    params(openapi::TrackPath),
+    responses(
+        (status = 200, description = "The catalog record", body = Track),
+        (status = 400, description = "`invalid_track`: the id is not a non-negative 32-bit integer", body = ErrorBody),
+        (status = 404, description = "`unknown_track`: no such track; `not_found`: no track id in the path", body = ErrorBody),
+    )
+)]
 async fn track(state: web::Data<AppState>, path: web::Path<String>) -> Reply {
     let id = input::track_id(&path)?;
     let catalog = state.engine.catalog();
@@ -195,24 +228,28 @@ fn user_segment(req: &HttpRequest) -> Result<u64, ApiError> {
         .filter(|segment| !segment.is_empty() && !segment.contains('/'));
     match user {
         None => Err(not_found_error(req)),
-        Some(_) if req.method() != actix_web::http::Method::POST => {
-            Err(method_not_allowed_error(req))
-        }
+        Some(_) if req.method() != actix_web::http::Method::POST => Err(
+            ApiError::method_not_allowed(req.method().as_str(), req.path(), "POST"),
+        ),
         Some(user) => input::user_id(user),
     }
 }
 
-#[derive(serde::Serialize)]
-struct NextAnswer {
-    user: u64,
-    track: crate::catalog::TrackId,
-}
-
-#[derive(serde::Serialize)]
-struct LastAnswer {
-    user: u64,
-}
-
+#[utoipa::path(
+    post,
+    path = "/next/{user}",
+    tag = "listen",
+    summary = "Report a listen, get the next track",
+    description = "The listener heard `time` of `track` (the first track of a session: the listener's pick, with `time` 1.0); botify records it and answers the track to play next. docs/api.md#client-protocol.",
+    params(openapi::UserPath),
+    request_body(content = Listen, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The track to play next", body = NextAnswer),
+        (status = 400, description = "`malformed_json`, `wrong_type`, `missing_field`, `invalid_time`, `invalid_user`, `invalid_body`", body = ErrorBody),
+        (status = 404, description = "`unknown_track`: the track is not in the catalog; `not_found`: no user id in the path", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 4096 bytes", body = ErrorBody),
+    )
+)]
 async fn next(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Reply {
     let user = user_segment(&req)?;
     let at = input::simulated_time(&req, state.simulated_clock)?;
@@ -228,6 +265,21 @@ async fn next(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) 
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/last/{user}",
+    tag = "listen",
+    summary = "Report the last listen: the session ends",
+    description = "Sent instead of `/next` when the listener leaves: records the final listen and forgets the session.",
+    params(openapi::UserPath),
+    request_body(content = Listen, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The session is over", body = LastAnswer),
+        (status = 400, description = "`malformed_json`, `wrong_type`, `missing_field`, `invalid_time`, `invalid_user`, `invalid_body`", body = ErrorBody),
+        (status = 404, description = "`unknown_track`: the track is not in the catalog; `not_found`: no user id in the path", body = ErrorBody),
+        (status = 413, description = "`body_too_large`: over 4096 bytes", body = ErrorBody),
+    )
+)]
 async fn last(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Reply {
     let user = user_segment(&req)?;
     let at = input::simulated_time(&req, state.simulated_clock)?;
@@ -239,6 +291,19 @@ async fn last(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) 
     Ok(HttpResponse::Ok().json(LastAnswer { user }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/similar/{track}",
+    tag = "catalog",
+    summary = "Tracks like this one",
+    description = "The trained item-to-item neighbours first, then the same artist's and the same genre's tracks by popularity; never the track itself or a blocked track.",
+    params(openapi::TrackPath, openapi::KParam),
+    responses(
+        (status = 200, description = "Up to `k` similar tracks", body = SimilarAnswer),
+        (status = 400, description = "`invalid_track`, `invalid_k`, `invalid_query`", body = ErrorBody),
+        (status = 404, description = "`unknown_track`: no such track; `not_found`: no track id in the path", body = ErrorBody),
+    )
+)]
 async fn similar(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -247,9 +312,24 @@ async fn similar(
     let id = input::track_id(&path)?;
     let k = input::k_param(query.get("k"), 10)?;
     let similar = state.engine.similar(id, k)?;
-    Ok(HttpResponse::Ok().json(json!({"track": id, "similar": similar})))
+    Ok(HttpResponse::Ok().json(SimilarAnswer { track: id, similar }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/top",
+    tag = "catalog",
+    summary = "The most popular tracks, optionally of one genre",
+    params(
+        ("genre" = Option<String>, Query, description = "Only tracks of this genre; an unknown genre is a 404 that lists the known ones"),
+        openapi::TopK,
+    ),
+    responses(
+        (status = 200, description = "Up to `k` tracks, most popular first", body = TopAnswer),
+        (status = 400, description = "`invalid_k`, `invalid_query`", body = ErrorBody),
+        (status = 404, description = "`unknown_genre`", body = ErrorBody),
+    )
+)]
 async fn top(state: web::Data<AppState>, query: web::Query<HashMap<String, String>>) -> Reply {
     let k = input::k_param(query.get("k"), 5)?;
     let genre = query.get("genre").map(String::as_str);
@@ -269,9 +349,19 @@ async fn top(state: web::Data<AppState>, query: web::Query<HashMap<String, Strin
         }
     }
     let tracks = state.engine.top(genre, k);
-    Ok(HttpResponse::Ok().json(json!({"genre": genre, "tracks": tracks})))
+    Ok(HttpResponse::Ok().json(TopAnswer {
+        genre: genre.map(str::to_string),
+        tracks,
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4 (docs/api.md#operations names the metrics)", body = String, content_type = "text/plain"))
+)]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let metrics = state.engine.metrics();
     if let Some(counters) = &state.log_counters {
@@ -287,6 +377,14 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(metrics.render())
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    summary = "Readiness",
+    description = "Always 200: a degraded replica (state store unreachable) still serves from its fallback.",
+    responses((status = 200, description = "What the replica serves from", body = HealthAnswer))
+)]
 async fn health(state: web::Data<AppState>) -> HttpResponse {
     let engine = &state.engine;
     let reachable = engine.store_reachable().await;
@@ -295,16 +393,23 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
     tables.sort();
     // Degraded still answers 200: the service keeps serving from its
     // fallback, and a load balancer should not pull a replica for that.
-    HttpResponse::Ok().json(json!({
-        "status": if reachable { "ok" } else { "degraded" },
-        "state_store": {"kind": engine.store_kind(), "reachable": reachable},
-        "models": {
-            "dir": engine.models_dir().display().to_string(),
-            "top_tracks": models.top_tracks.is_some(),
-            "tables": tables,
+    HttpResponse::Ok().json(HealthAnswer {
+        status: if reachable {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::Degraded
         },
-        "catalog_tracks": engine.catalog().len(),
-    }))
+        state_store: StoreHealth {
+            kind: engine.store_kind().to_string(),
+            reachable,
+        },
+        models: ModelsHealth {
+            dir: engine.models_dir().display().to_string(),
+            top_tracks: models.top_tracks.is_some(),
+            tables,
+        },
+        catalog_tracks: engine.catalog().len(),
+    })
 }
 
 #[cfg(test)]
@@ -319,6 +424,11 @@ mod tests {
         assert_eq!(route_label("/similar/3"), "/similar/{track}");
         assert_eq!(route_label("/"), "/");
         assert_eq!(route_label("/top"), "/top");
+        assert_eq!(route_label("/tracks"), "/tracks");
+        assert_eq!(route_label("/user/5"), "/user/{user}");
+        assert_eq!(route_label("/player"), "/player");
+        assert_eq!(route_label("/player/app.js"), "/player");
+        assert_eq!(route_label("/openapi.json"), "/openapi.json");
         assert_eq!(route_label("/admin/reload"), "/admin");
         assert_eq!(route_label("/next/"), "unmatched");
         assert_eq!(route_label("/next/1/2"), "unmatched");

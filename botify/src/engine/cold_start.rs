@@ -1,4 +1,5 @@
-//! Lists for users with no session yet: `/top` and `/similar`.
+//! Lists for users with no session yet: `/top`, `/similar` and the
+//! catalog search a listener picks a first track with (`/tracks?q=`).
 //!
 //! Both rank from the trained tables when `--models` has them and fall back
 //! to catalog popularity and metadata, so a fresh deployment answers too.
@@ -35,6 +36,14 @@ impl Engine {
             (None, None) => Box::new(catalog.by_popularity().iter().copied()),
         };
         distinct_servable(ranked, catalog, &filters, None, k)
+    }
+
+    /// Up to `k` servable tracks whose artist or title contains `query`
+    /// (ignoring case), most popular first.
+    pub fn search(&self, query: &str, k: usize) -> Vec<TrackId> {
+        let catalog = self.catalog.load();
+        let filters = self.filters.load();
+        distinct_servable(catalog.search(query), &catalog, &filters, None, k)
     }
 
     /// Tracks similar to `track`: the trained table, then catalog metadata.

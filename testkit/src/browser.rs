@@ -1,0 +1,59 @@
+//! The programs the browser and API-contract tests drive, found where
+//! `scripts/test` installs them: Debian's `chromium`, `node` with
+//! `playwright-core` in `e2e/node_modules`, and the `schemathesis` CLI in
+//! `e2e/.venv`. A missing one fails the test, saying how to install it:
+//! these tests are part of the contract and are never skipped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository's `e2e/` folder: the browser script, its npm lock file,
+/// the Python requirements.
+pub fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e")
+}
+
+/// `CHROMIUM` or `/usr/bin/chromium`.
+pub fn chromium() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "no Chromium at {}: run scripts/test, or `apt-get install chromium` (or set CHROMIUM)",
+        path.display()
+    );
+    path
+}
+
+/// `node`, with `playwright-core` installed in `e2e/node_modules`.
+pub fn node() -> Command {
+    let works = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        works,
+        "no `node` on PATH: run scripts/test, or `apt-get install nodejs npm`"
+    );
+    let playwright = e2e_dir().join("node_modules/playwright-core");
+    assert!(
+        playwright.exists(),
+        "no {}: run scripts/test, or `npm ci --prefix e2e`",
+        playwright.display()
+    );
+    Command::new("node")
+}
+
+/// The `schemathesis` CLI: `SCHEMATHESIS`, else `e2e/.venv/bin/schemathesis`.
+pub fn schemathesis() -> Command {
+    let path = std::env::var_os("SCHEMATHESIS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| e2e_dir().join(".venv/bin/schemathesis"));
+    assert!(
+        path.exists(),
+        "no schemathesis at {}: run scripts/test, or `python3 -m venv e2e/.venv && e2e/.venv/bin/pip install -r e2e/requirements.txt` (or set SCHEMATHESIS)",
+        path.display()
+    );
+    Command::new(path)
+}
