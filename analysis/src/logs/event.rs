@@ -455,10 +455,12 @@ mod tests {
                 let reference = reference.expect("serde accepts what the fast path accepts");
                 assert_eq!(event.arm, reference.arm, "{line}");
                 assert_eq!(pairs(&event), pairs(&reference), "{line}");
-                let strip = |e: Event<'_>| Event {
-                    experiments: Experiments::Scanned(b""),
-                    ..e
-                };
+                fn strip(e: Event<'_>) -> Event<'_> {
+                    Event {
+                        experiments: Experiments::Scanned(b""),
+                        ..e
+                    }
+                }
                 assert_eq!(strip(event), strip(reference), "{line}");
                 fast_taken += 1;
             }
