@@ -10,11 +10,13 @@
 //! and Welch table, [`train`] into the models botify serves (popularity,
 //! co-listening and ALS tables, the learned embedding, recent sessions), and
 //! [`eval`] scores those tables and botify's own recommenders on held-out
-//! sessions. [`synth`] writes botify-shaped logs for benchmarks and tests.
+//! sessions. [`export`] writes the events as a Parquet dataset for big-data
+//! tools. [`synth`] writes botify-shaped logs for benchmarks and tests.
 
 pub mod ab;
 pub mod cli;
 pub mod eval;
+pub mod export;
 pub mod logs;
 pub mod output;
 pub mod progress;

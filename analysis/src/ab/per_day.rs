@@ -37,7 +37,7 @@ pub struct DayLogs {
 }
 
 /// `n` of a folder named `day-<n>`.
-fn day_number(name: &str) -> Option<u32> {
+pub(crate) fn day_number(name: &str) -> Option<u32> {
     let n = name.strip_prefix("day-")?;
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -11,6 +11,7 @@
 
 mod ab;
 mod eval;
+mod export;
 mod synth;
 mod train;
 
@@ -25,6 +26,7 @@ use crate::progress;
 use crate::sessions::{self, Session, SessionReport};
 use ab::AbArgs;
 use eval::EvalArgs;
+use export::ExportArgs;
 use synth::SynthArgs;
 use train::TrainArgs;
 
@@ -108,6 +110,32 @@ enum Command {
         are scored on the first --max-queries queries in session order (tables on all of them). \
         Without the catalog file only the tables are evaluated, with a warning.")]
     Eval(EvalArgs),
+    /// Export the logs as a Parquet dataset partitioned by day and experiment arm, for
+    /// DuckDB, Spark and other big-data tools.
+    #[command(
+        long_about = "Export the logs as a Parquet dataset for DuckDB, Spark, pandas and other \
+        big-data tools.\n\n\
+        Every valid event becomes one row with a typed column per field: message, timestamp \
+        (UTC milliseconds), user (u64), track (u32), time, latency (f64), recommendation \
+        (u32, null on `last`), experiments (map of experiment name to arm label), \
+        recommender (string, may be null), fallback (bool), plus seq, the event's position in \
+        reading order (files sorted by path, then line order), which breaks timestamp ties as \
+        `ab` does. Broken lines are counted and reported, as by every command.\n\n\
+        Files are partitioned Hive-style by day and by the arm of one experiment: \
+        DIR/day=2026-01-01/MEMORY=T2/part-00000.parquet. An event's day is its day-<n> log \
+        folder when it has one (simulated day n is 2026-01-01 plus n - 1 days), else the UTC \
+        date of its timestamp. Events without the partition experiment go to \
+        NAME=__HIVE_DEFAULT_PARTITION__, which Spark and DuckDB read as NULL. The export is \
+        written beside DIR under a temporary name and renamed into place at the end, so \
+        readers never see half of it.",
+        after_help = "Examples:\n  \
+        analysis export --format parquet --out export/ --logs 'log/**/*.jsonl*'\n  \
+        analysis export --out export/ --logs log/loop --partition-experiment LEARN --overwrite\n\n\
+        Then, in DuckDB:\n  \
+        SELECT day, MEMORY, count(*) FROM read_parquet('export/**/*.parquet', \
+        hive_partitioning = true) GROUP BY ALL ORDER BY ALL;"
+    )]
+    Export(ExportArgs),
     /// Write synthetic botify logs (several replicas, rotated files), for benchmarks and tests.
     Synth(SynthArgs),
 }
@@ -128,6 +156,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ab(args) => ab::run_ab(args),
         Command::Train(args) => train::run_train(args),
         Command::Eval(args) => eval::run_eval(args),
+        Command::Export(args) => export::run_export(args),
         Command::Synth(args) => synth::run_synth(args),
     }
 }

@@ -14,7 +14,7 @@ use super::record::{parse_arm_label, Fields, Record, NO_ARM};
 /// `Some(record)` when the line is a well-formed event; `None` when serde_json
 /// must decide.
 pub(super) fn parse(line: &[u8], experiment: Option<&str>) -> Option<Record> {
-    let mut c = Cursor { s: line, i: 0 };
+    let mut c = Cursor::new(line);
     c.eat(b'{')?;
     let mut last = None;
     let mut timestamp = None;
@@ -59,8 +59,7 @@ pub(super) fn parse(line: &[u8], experiment: Option<&str>) -> Option<Record> {
             _ => return None,
         }
     }
-    c.ws();
-    if c.i != line.len() {
+    if !c.at_end() {
         return None;
     }
     Fields {
@@ -77,7 +76,9 @@ pub(super) fn parse(line: &[u8], experiment: Option<&str>) -> Option<Record> {
     .ok()
 }
 
-struct Cursor<'a> {
+/// A position in a line. `event.rs` scans full events with the same methods,
+/// so both fast paths read numbers and strings identically.
+pub(super) struct Cursor<'a> {
     s: &'a [u8],
     i: usize,
 }
@@ -103,34 +104,54 @@ const POW10: [f64; 23] = [
 ];
 
 impl<'a> Cursor<'a> {
-    fn peek(&self) -> Option<u8> {
+    pub(super) fn new(line: &'a [u8]) -> Cursor<'a> {
+        Cursor { s: line, i: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub(super) fn position(&self) -> usize {
+        self.i
+    }
+
+    /// The bytes consumed since `start` (a [`Cursor::position`]).
+    pub(super) fn since(&self, start: usize) -> &'a [u8] {
+        &self.s[start..self.i]
+    }
+
+    /// True when only whitespace is left.
+    pub(super) fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i == self.s.len()
+    }
+
+    pub(super) fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
 
-    fn bump(&mut self) -> Option<u8> {
+    pub(super) fn bump(&mut self) -> Option<u8> {
         let b = self.peek()?;
         self.i += 1;
         Some(b)
     }
 
-    fn ws(&mut self) {
+    pub(super) fn ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.i += 1;
         }
     }
 
-    fn eat(&mut self, byte: u8) -> Option<()> {
+    pub(super) fn eat(&mut self, byte: u8) -> Option<()> {
         self.ws();
         (self.bump()? == byte).then_some(())
     }
 
-    fn literal(&mut self, word: &[u8]) -> Option<()> {
+    pub(super) fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.i + word.len();
         (self.s.get(self.i..end)? == word).then(|| self.i = end)
     }
 
     /// A string of printable ASCII without escapes; its bytes.
-    fn string(&mut self) -> Option<&'a [u8]> {
+    pub(super) fn string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let rest = &self.s[self.i..];
         let end = rest
@@ -205,7 +226,7 @@ impl<'a> Cursor<'a> {
 
     /// A non-negative integer that fits u64 (fractions, exponents, signs, 20
     /// digits and more: serde decides).
-    fn uint(&mut self) -> Option<u64> {
+    pub(super) fn uint(&mut self) -> Option<u64> {
         let n = self.number()?;
         (!n.negative && n.fraction == 0 && !n.exponent && n.significant <= 19).then_some(n.mantissa)
     }
@@ -216,7 +237,7 @@ impl<'a> Cursor<'a> {
     /// within an ulp — like pandas' `read_json`, whose default parser is not
     /// correctly rounded either. Exponents and longer numbers go through the
     /// standard library's correctly rounded parser.
-    fn float(&mut self) -> Option<f64> {
+    pub(super) fn float(&mut self) -> Option<f64> {
         let n = self.number()?;
         if !n.exponent && n.significant <= 19 && (n.fraction as usize) < POW10.len() {
             let v = n.mantissa as f64 / POW10[n.fraction as usize];
@@ -228,7 +249,7 @@ impl<'a> Cursor<'a> {
 
     /// Skips a string, number, `true`, `false` or `null` (extra fields such as
     /// `recommender` and `fallback`); anything nested: serde decides.
-    fn scalar(&mut self) -> Option<()> {
+    pub(super) fn scalar(&mut self) -> Option<()> {
         self.ws();
         match self.peek()? {
             b'"' => self.string().map(drop),
@@ -240,7 +261,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// `{"NAME": "LABEL", ...}`: the arm of `experiment`, or `NO_ARM`.
-    fn experiments(&mut self, experiment: Option<&str>) -> Option<u8> {
+    pub(super) fn experiments(&mut self, experiment: Option<&str>) -> Option<u8> {
         self.eat(b'{')?;
         let mut arm = NO_ARM;
         self.ws();

@@ -19,14 +19,21 @@
 //! 4. `fast.rs` — the byte scanner tried first on every line;
 //! 5. `record.rs` — the compact [`Record`] and the range checks both parsers
 //!    share.
+//!
+//! `event.rs` is the export's parser: every field of a line, on the same
+//! scanner and the same checks; the export (`crate::export`) drives it
+//! through `read.rs`'s units and line counts.
 
+mod event;
 mod fast;
 mod files;
 mod parse;
 mod read;
 mod record;
 
+pub use event::{parse_event, Event, Experiments, MAX_TIMESTAMP};
 pub use files::resolve;
 pub use parse::parse_line;
 pub use read::{default_threads, read, Logs, ReadOptions, ReadReport};
+pub(crate) use read::{plan, scan_unit, total_bytes, LineCounts, ReportBuilder, Unit};
 pub use record::{parse_arm_label, Record, NO_ARM};

@@ -125,18 +125,19 @@ pub struct Logs {
     pub report: ReadReport,
 }
 
-/// A byte range of one file (the whole file when compressed).
-struct Unit {
-    file: usize,
+/// A byte range of one file (the whole file when compressed): the work one
+/// worker takes at a time.
+pub(crate) struct Unit {
+    pub(crate) file: usize,
     start: u64,
     end: u64,
     gzip: bool,
 }
 
-/// What one worker got from one unit.
+/// What reading one unit's lines found wrong, whatever the good lines become
+/// (records here, Parquet rows in the export).
 #[derive(Default)]
-struct UnitOut {
-    records: Vec<Record>,
+pub(crate) struct LineCounts {
     lines: u64,
     blank: u64,
     not_json: u64,
@@ -152,10 +153,7 @@ struct UnitOut {
 /// content is counted in the report.
 pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
     let units = plan(paths, options.chunk_bytes.max(1))?;
-    let total_bytes: u64 = paths
-        .iter()
-        .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
-        .sum();
+    let total_bytes = total_bytes(paths);
     let bar = progress::bar_if(
         options.progress,
         progress::Unit::Bytes,
@@ -165,18 +163,23 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
     let experiment = options.experiment.as_deref();
     let next = AtomicUsize::new(0);
     let threads = options.threads.clamp(1, units.len().max(1));
-    let mut outs: Vec<Option<UnitOut>> = (0..units.len()).map(|_| None).collect();
+    let mut outs: Vec<Option<(Vec<Record>, LineCounts)>> = (0..units.len()).map(|_| None).collect();
     std::thread::scope(|scope| -> Result<()> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                scope.spawn(|| -> Result<Vec<(usize, UnitOut)>> {
+                scope.spawn(|| -> Result<Vec<(usize, Vec<Record>, LineCounts)>> {
                     let mut done = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(unit) = units.get(i) else {
                             return Ok(done);
                         };
-                        done.push((i, read_unit(&paths[unit.file], unit, experiment, &bar)?));
+                        let mut records = Vec::new();
+                        let counts = scan_unit(&paths[unit.file], unit, &bar, |line| {
+                            records.push(parse(line, experiment)?);
+                            Ok(())
+                        })?;
+                        done.push((i, records, counts));
                     }
                 })
             })
@@ -185,20 +188,19 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
             let done = worker
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            for (i, out) in done {
-                outs[i] = Some(out);
+            for (i, records, counts) in done {
+                outs[i] = Some((records, counts));
             }
         }
         Ok(())
     })?;
     bar.finish_and_clear();
 
-    let mut report = ReadReport {
-        files: paths.len(),
-        bytes: total_bytes,
-        ..ReadReport::default()
-    };
-    let total: usize = outs.iter().flatten().map(|o| o.records.len()).sum();
+    let total: usize = outs
+        .iter()
+        .flatten()
+        .map(|(records, _)| records.len())
+        .sum();
     if total > u32::MAX as usize {
         bail!(
             "{total} events are more than one run can analyse (at most {}); \
@@ -207,42 +209,86 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
         );
     }
     let mut records = Vec::with_capacity(total);
-    let mut first_line_of_unit = 1;
-    let mut cut_short = vec![false; paths.len()];
+    let mut report = ReportBuilder::new(paths, total_bytes);
     for (unit, out) in units.iter().zip(outs) {
-        let out = out.expect("every unit is read by some worker");
-        if unit.start == 0 {
-            first_line_of_unit = 1;
-        }
-        for (line, message) in out.examples {
-            if report.examples.len() < MAX_EXAMPLES {
-                let number = first_line_of_unit + line - 1;
-                report.examples.push(format!(
-                    "{}:{number}: {message}",
-                    paths[unit.file].display()
-                ));
-            }
-        }
-        first_line_of_unit += out.lines;
-        report.lines += out.lines;
-        report.blank += out.blank;
-        report.not_json += out.not_json;
-        report.truncated += out.truncated;
-        report.bad_fields += out.bad_fields;
-        cut_short[unit.file] |= out.cut_short;
-        for mut record in out.records {
+        let (unit_records, counts) = out.expect("every unit is read by some worker");
+        report.add(unit, counts);
+        for mut record in unit_records {
             record.seq = records.len() as u32;
             records.push(record);
         }
     }
-    report.files_cut_short = cut_short.iter().filter(|&&c| c).count() as u64;
-    report.events = records.len() as u64;
+    let report = report.finish(records.len() as u64);
     Ok(Logs { records, report })
+}
+
+/// The size of the files on disk (compressed files count compressed), for
+/// progress bars and the report.
+pub(crate) fn total_bytes(paths: &[PathBuf]) -> u64 {
+    paths
+        .iter()
+        .map(|p| fs::metadata(p).map_or(0, |m| m.len()))
+        .sum()
+}
+
+/// Stitches the units' [`LineCounts`], in unit order, into one [`ReadReport`]:
+/// the examples' line numbers, counted per unit, become numbers in their file.
+pub(crate) struct ReportBuilder<'a> {
+    paths: &'a [PathBuf],
+    report: ReadReport,
+    first_line_of_unit: u64,
+    cut_short: Vec<bool>,
+}
+
+impl<'a> ReportBuilder<'a> {
+    pub(crate) fn new(paths: &'a [PathBuf], total_bytes: u64) -> ReportBuilder<'a> {
+        ReportBuilder {
+            paths,
+            report: ReadReport {
+                files: paths.len(),
+                bytes: total_bytes,
+                ..ReadReport::default()
+            },
+            first_line_of_unit: 1,
+            cut_short: vec![false; paths.len()],
+        }
+    }
+
+    /// Adds the next unit's counts; units must come in [`plan`] order.
+    pub(crate) fn add(&mut self, unit: &Unit, counts: LineCounts) {
+        let report = &mut self.report;
+        if unit.start == 0 {
+            self.first_line_of_unit = 1;
+        }
+        for (line, message) in counts.examples {
+            if report.examples.len() < MAX_EXAMPLES {
+                let number = self.first_line_of_unit + line - 1;
+                report.examples.push(format!(
+                    "{}:{number}: {message}",
+                    self.paths[unit.file].display()
+                ));
+            }
+        }
+        self.first_line_of_unit += counts.lines;
+        report.lines += counts.lines;
+        report.blank += counts.blank;
+        report.not_json += counts.not_json;
+        report.truncated += counts.truncated;
+        report.bad_fields += counts.bad_fields;
+        self.cut_short[unit.file] |= counts.cut_short;
+    }
+
+    /// The report, with `events` the lines that were accepted.
+    pub(crate) fn finish(mut self, events: u64) -> ReadReport {
+        self.report.files_cut_short = self.cut_short.iter().filter(|&&c| c).count() as u64;
+        self.report.events = events;
+        self.report
+    }
 }
 
 /// Splits files into units. Opening every file here means a missing or
 /// unreadable file fails fast with its name, before any work is done.
-fn plan(paths: &[PathBuf], chunk_bytes: u64) -> Result<Vec<Unit>> {
+pub(crate) fn plan(paths: &[PathBuf], chunk_bytes: u64) -> Result<Vec<Unit>> {
     let mut units = Vec::new();
     for (file, path) in paths.iter().enumerate() {
         let mut handle = File::open(path).with_context(|| {
@@ -286,13 +332,14 @@ fn plan(paths: &[PathBuf], chunk_bytes: u64) -> Result<Vec<Unit>> {
 
 /// Reads the lines that *start* inside `[unit.start, unit.end)`: a line
 /// straddling a boundary belongs to the unit where it begins, so every line is
-/// read exactly once.
-fn read_unit(
+/// read exactly once. `parse` gets each non-blank line, trimmed; its errors
+/// are counted, never fatal. Fails only when the file cannot be opened.
+pub(crate) fn scan_unit(
     path: &Path,
     unit: &Unit,
-    experiment: Option<&str>,
     bar: &ProgressBar,
-) -> Result<UnitOut> {
+    mut parse: impl FnMut(&[u8]) -> Result<(), serde_json::Error>,
+) -> Result<LineCounts> {
     let open = || {
         File::open(path).with_context(|| {
             format!(
@@ -301,7 +348,7 @@ fn read_unit(
             )
         })
     };
-    let mut out = UnitOut::default();
+    let mut out = LineCounts::default();
     let mut line = Vec::with_capacity(1024);
     if unit.gzip {
         let mut reader = BufReader::with_capacity(1 << 20, MultiGzDecoder::new(open()?));
@@ -309,7 +356,7 @@ fn read_unit(
             line.clear();
             match reader.read_until(b'\n', &mut line) {
                 Ok(0) => break,
-                Ok(_) => out.parse_line(&line, experiment),
+                Ok(_) => out.line(&line, &mut parse),
                 Err(err) => {
                     out.cut(err);
                     break;
@@ -341,7 +388,7 @@ fn read_unit(
             Ok(n) => {
                 pos += n as u64;
                 unreported += n as u64;
-                out.parse_line(&line, experiment);
+                out.line(&line, &mut parse);
             }
             Err(err) => {
                 out.cut(err);
@@ -357,26 +404,29 @@ fn read_unit(
     Ok(out)
 }
 
-impl UnitOut {
-    fn parse_line(&mut self, line: &[u8], experiment: Option<&str>) {
+impl LineCounts {
+    /// Counts one line and hands it to `parse` unless it is blank.
+    #[inline]
+    fn line(
+        &mut self,
+        line: &[u8],
+        parse: &mut impl FnMut(&[u8]) -> Result<(), serde_json::Error>,
+    ) {
         self.lines += 1;
         let line = line.trim_ascii();
         if line.is_empty() {
             self.blank += 1;
             return;
         }
-        match parse(line, experiment) {
-            Ok(record) => self.records.push(record),
-            Err(err) => {
-                use serde_json::error::Category;
-                match err.classify() {
-                    Category::Eof => self.truncated += 1,
-                    Category::Data => self.bad_fields += 1,
-                    Category::Syntax | Category::Io => self.not_json += 1,
-                }
-                if self.examples.len() < MAX_EXAMPLES {
-                    self.examples.push((self.lines, err.to_string()));
-                }
+        if let Err(err) = parse(line) {
+            use serde_json::error::Category;
+            match err.classify() {
+                Category::Eof => self.truncated += 1,
+                Category::Data => self.bad_fields += 1,
+                Category::Syntax | Category::Io => self.not_json += 1,
+            }
+            if self.examples.len() < MAX_EXAMPLES {
+                self.examples.push((self.lines, err.to_string()));
             }
         }
     }

@@ -92,18 +92,7 @@ impl Fields {
     /// The record, or why the values are out of range (the message serde
     /// reports as the line's error).
     pub(super) fn record(self) -> Result<Record, String> {
-        if !(0.0..=1.0).contains(&self.time) {
-            return Err(format!("time {} is outside 0..=1", self.time));
-        }
-        if !(self.latency >= 0.0 && self.latency.is_finite()) {
-            return Err(format!(
-                "latency {} is not a non-negative number of seconds",
-                self.latency
-            ));
-        }
-        if self.track == NO_TRACK || self.recommendation == Some(NO_TRACK) {
-            return Err("track id 4294967295 is reserved".to_string());
-        }
+        check_values(self.time, self.latency, self.track, self.recommendation)?;
         Ok(Record::new(
             self.user,
             self.timestamp,
@@ -115,6 +104,28 @@ impl Fields {
             self.last,
         ))
     }
+}
+
+/// The range checks every reader of a line applies (a [`Record`] here, a
+/// full event for the export), so a line is accepted or rejected alike.
+pub(super) fn check_values(
+    time: f64,
+    latency: f64,
+    track: u32,
+    recommendation: Option<u32>,
+) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&time) {
+        return Err(format!("time {time} is outside 0..=1"));
+    }
+    if !(latency >= 0.0 && latency.is_finite()) {
+        return Err(format!(
+            "latency {latency} is not a non-negative number of seconds"
+        ));
+    }
+    if track == NO_TRACK || recommendation == Some(NO_TRACK) {
+        return Err("track id 4294967295 is reserved".to_string());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
