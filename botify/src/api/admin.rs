@@ -3,6 +3,11 @@
 //! Guarded by a bearer token from configuration. Without a configured token
 //! the routes do not exist (404), so a deployment cannot expose them by
 //! accident; a wrong or missing token is a 401 and changes nothing.
+//!
+//! Changes go through the control plane (`control/`), so every replica
+//! serves them and they survive restarts. When its store cannot take a
+//! change, the answer is a 409 `control_plane_unavailable` and nothing
+//! changed anywhere.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -11,6 +16,7 @@ use serde_json::json;
 use super::error::ApiError;
 use super::{input, not_found, AppState, Reply};
 use crate::catalog::Track;
+use crate::control::ChangeError;
 use crate::filters::Filters;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -63,6 +69,23 @@ async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Reply {
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "shutting_down", e.to_string()))?;
     match loaded {
         Ok(models) => {
+            // Every replica follows the version this one now serves.
+            let version = models.version.clone();
+            state
+                .control
+                .change(|doc, _| {
+                    doc.models_version = version.clone();
+                    Ok::<_, ApiError>(())
+                })
+                .await
+                .map_err(|err| match err {
+                    ChangeError::Unavailable(err) => ApiError::new(
+                        StatusCode::CONFLICT,
+                        "control_plane_unavailable",
+                        format!("{err}; the models were reloaded on this replica only, retry to reach every replica"),
+                    ),
+                    ChangeError::Rejected(refusal) => refusal,
+                })?;
             let mut tables: Vec<_> = models
                 .tables
                 .iter()
@@ -71,6 +94,7 @@ async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Reply {
             tables.sort_by_key(|t| t["name"].as_str().unwrap_or_default().to_string());
             Ok(HttpResponse::Ok().json(json!({
                 "reloaded": true,
+                "model_version": models.version,
                 "top_tracks": models.top_tracks.as_ref().map(Vec::len),
                 "tables": tables,
             })))
@@ -92,17 +116,34 @@ async fn add_track(state: web::Data<AppState>, req: HttpRequest, body: web::Payl
             format!("{e}; expected {{\"artist\": \"...\", \"title\": \"...\", \"genre\": \"...\"}} (\"track\" optional: the next free id)"),
         )
     };
-    let mut record: serde_json::Value = serde_json::from_slice(&body).map_err(invalid)?;
-    if let Some(fields) = record.as_object_mut() {
-        // Without an explicit id the track takes the next free one.
-        let next_id = state.engine.catalog().len();
-        fields.entry("track").or_insert_with(|| json!(next_id));
-    }
-    let track: Track = serde_json::from_value(record).map_err(invalid)?;
+    let record: serde_json::Value = serde_json::from_slice(&body).map_err(invalid)?;
     let id = state
-        .engine
-        .add_track(track)
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "track_id_taken", e.to_string()))?;
+        .control
+        .change(|doc, engine| {
+            let mut record = record.clone();
+            if let Some(fields) = record.as_object_mut() {
+                // Without an explicit id the track takes the next free one.
+                let next_id = engine.catalog().len();
+                fields.entry("track").or_insert_with(|| json!(next_id));
+            }
+            let track: Track = serde_json::from_value(record).map_err(invalid)?;
+            let expected = engine.catalog().len();
+            if track.track as usize != expected {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "track_id_taken",
+                    format!(
+                        "track id {} is not the next free id; track ids are contiguous, use {expected}",
+                        track.track
+                    ),
+                ));
+            }
+            let id = track.track;
+            doc.tracks.push(track);
+            Ok(id)
+        })
+        .await
+        .map_err(change_error)?;
     let similar = state.engine.similar(id, 10).unwrap_or_default();
     Ok(HttpResponse::Created().json(json!({"track": id, "similar": similar})))
 }
@@ -125,6 +166,26 @@ async fn put_filters(state: web::Data<AppState>, req: HttpRequest, body: web::Pa
         .validate("request body")
         .and_then(|()| filters.check_known(&state.engine.catalog(), "request body"))
         .map_err(|e| ApiError::bad_request("invalid_filters", e.to_string()))?;
-    state.engine.set_filters(filters);
+    state
+        .control
+        .change(|doc, _| {
+            doc.filters = filters.clone();
+            Ok::<_, ApiError>(())
+        })
+        .await
+        .map_err(change_error)?;
     Ok(HttpResponse::Ok().json(&*state.engine.filters()))
+}
+
+/// A refused edit is its own answer; a store that cannot take the change
+/// is a 409: nothing changed, and the operator may retry.
+fn change_error(err: ChangeError<ApiError>) -> ApiError {
+    match err {
+        ChangeError::Rejected(refusal) => refusal,
+        ChangeError::Unavailable(err) => ApiError::new(
+            StatusCode::CONFLICT,
+            "control_plane_unavailable",
+            format!("{err}; nothing was changed, retry once the control plane store answers"),
+        ),
+    }
 }

@@ -20,12 +20,15 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use crate::control::Control;
 use crate::engine::Engine;
 use crate::events::LogCounters;
 
 /// What every handler can reach.
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// The control plane admin changes go through.
+    pub control: Arc<Control>,
     /// Bearer token for `/admin`; `None` disables the admin routes.
     pub admin_token: Option<String>,
     /// Event log counters, exported on `/metrics`.
@@ -296,6 +299,8 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
             "tables": tables,
         },
         "catalog_tracks": engine.catalog().len(),
+        "control_plane": {"version": state.control.version(), "store": state.control.kind()},
+        "model_version": models.version,
     }))
 }
 
