@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use botify::catalog::Catalog;
 use botify::config::Config;
 use botify::control::RedisControl;
 use redis::Commands;
@@ -50,7 +49,8 @@ async fn until_version(app: &TestApp, version: u64, within: Duration) -> Duratio
 }
 
 /// How many of `requests` answers of `/next` on `app` are by `artist`.
-async fn served_by(app: &TestApp, catalog: &Catalog, artist: &str, requests: u64) -> usize {
+async fn served_by(app: &TestApp, artist: &str, requests: u64) -> usize {
+    let catalog = app.engine.catalog();
     let mut by_artist = 0;
     for user in 0..requests {
         let track = app.next(user, (user % 200) as u32, 0.5).await;
@@ -64,12 +64,11 @@ async fn replicas_on_one_redis_follow_a_change_within_a_second_and_keep_it_acros
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let config = replica_config(dir.path(), &redis);
-    let catalog = Catalog::load(&config.catalog).unwrap();
     let one = TestApp::spawn(&replica(&config, "one")).await;
     let two = TestApp::spawn(&replica(&config, "two")).await;
     assert_eq!(control_version(&two).await, 0, "nothing changed yet");
     assert!(
-        served_by(&two, &catalog, "artist3", 300).await > 0,
+        served_by(&two, "artist3", 300).await > 0,
         "random serves artist3 before it is blocked"
     );
 
@@ -85,7 +84,7 @@ async fn replicas_on_one_redis_follow_a_change_within_a_second_and_keep_it_acros
     assert_eq!(status, 200, "{body}");
     let waited = until_version(&two, 1, CONVERGED).await;
     assert!(waited < CONVERGED, "replica two followed in {waited:?}");
-    assert_eq!(served_by(&two, &catalog, "artist3", 300).await, 0);
+    assert_eq!(served_by(&two, "artist3", 300).await, 0);
 
     // Add a track on replica one: replica two serves it.
     let (status, added) = one
@@ -119,7 +118,7 @@ async fn replicas_on_one_redis_follow_a_change_within_a_second_and_keep_it_acros
         let (_, filters) = app.admin("GET", "/admin/filters", Some(TOKEN), "").await;
         assert_eq!(filters["blocked_artists"], serde_json::json!(["artist3"]));
     }
-    assert_eq!(served_by(&one, &catalog, "artist3", 300).await, 0);
+    assert_eq!(served_by(&one, "artist3", 300).await, 0);
 
     // A change whose message was missed (written without a publication)
     // still reaches every replica, through the version poll.
@@ -144,7 +143,6 @@ async fn a_redis_fault_keeps_the_last_control_plane_and_fails_no_request() {
     let mut redis = RedisServer::start_on(port);
     let dir = tempfile::tempdir().unwrap();
     let config = replica_config(dir.path(), &redis);
-    let catalog = Catalog::load(&config.catalog).unwrap();
     let one = TestApp::spawn(&replica(&config, "one")).await;
     let (status, _) = one
         .admin(
@@ -158,7 +156,7 @@ async fn a_redis_fault_keeps_the_last_control_plane_and_fails_no_request() {
 
     redis.kill();
     // Every request is answered, still without the blocked artist.
-    assert_eq!(served_by(&one, &catalog, "artist3", 300).await, 0);
+    assert_eq!(served_by(&one, "artist3", 300).await, 0);
     assert_eq!(control_version(&one).await, 1, "the last known one serves");
     let (status, body) = one
         .admin(
@@ -203,7 +201,7 @@ async fn a_redis_fault_keeps_the_last_control_plane_and_fails_no_request() {
             "the control plane was never written back"
         );
     };
-    assert_eq!(served_by(&two, &catalog, "artist3", 300).await, 0);
+    assert_eq!(served_by(&two, "artist3", 300).await, 0);
     one.stop().await;
     two.stop().await;
 }

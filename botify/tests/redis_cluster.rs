@@ -1,7 +1,8 @@
 //! State on a real Redis Cluster of 3 masters and 3 replicas
 //! (`--redis-cluster`): a user's keys share one hash slot, the control plane
-//! works across replicas, and traffic runs through a resharding and a master
-//! failover without a 5xx, fallbacks counted, state resuming afterwards.
+//! works across replicas, and traffic runs through a resharding, a master
+//! failover and a master's crash without a 5xx, fallbacks counted, state
+//! resuming afterwards.
 //! One cluster for the whole test: starting one takes a few seconds.
 
 use std::cell::Cell;
@@ -160,8 +161,9 @@ async fn botify_keeps_serving_a_redis_cluster_through_resharding_and_failover() 
     let masters = cluster.masters();
     let (from, to) = (masters[0].id.clone(), masters[1].id.clone());
     let resharding = cluster.clone();
-    let answered = under_traffic(&apps, 0..60, move || resharding.reshard(&from, &to, 2_000)).await;
-    assert!(answered > 0, "traffic ran during the resharding");
+    let during_reshard =
+        under_traffic(&apps, 0..60, move || resharding.reshard(&from, &to, 2_000)).await;
+    assert!(during_reshard > 0, "traffic ran during the resharding");
     let after_reshard = cluster.masters();
     assert!(
         after_reshard.iter().any(|m| m.slots >= 5_461 + 2_000),
@@ -172,13 +174,31 @@ async fn botify_keeps_serving_a_redis_cluster_through_resharding_and_failover() 
     // Failover: a master's replica takes over while listeners listen.
     let master = cluster.masters()[0].clone();
     let failing = cluster.clone();
-    let answered = under_traffic(&apps, 100..160, move || {
+    let during_failover = under_traffic(&apps, 100..160, move || {
         failing.failover(&master.id);
     })
     .await;
-    assert!(answered > 0, "traffic ran during the failover");
+    assert!(during_failover > 0, "traffic ran during the failover");
     state_is_used(&apps[0], &cluster, &namespace, 1_000_003).await;
     state_is_used(&apps[1], &cluster, &namespace, 1_000_004).await;
+
+    // A master crashes: its slots are unavailable until its replica is
+    // elected; meanwhile requests are answered statelessly and counted.
+    let before_crash = fallbacks(&apps, "state_unavailable").await;
+    let crashed = cluster.masters()[1].port;
+    let crashing = cluster.clone();
+    let during_crash = under_traffic(&apps, 200..260, move || {
+        crashing.kill(crashed);
+        crashing.wait_ok();
+    })
+    .await;
+    let after_crash = fallbacks(&apps, "state_unavailable").await;
+    assert!(
+        after_crash > before_crash,
+        "requests to the crashed master's slots fell back and were counted"
+    );
+    state_is_used(&apps[0], &cluster, &namespace, 1_000_005).await;
+    state_is_used(&apps[1], &cluster, &namespace, 1_000_006).await;
 
     // Every fallback answer was counted: a logged fallback is a state
     // fallback, a recommender without candidate, or both.
@@ -203,5 +223,10 @@ async fn botify_keeps_serving_a_redis_cluster_through_resharding_and_failover() 
             .iter()
             .all(|e| e.recommender.as_deref() == Some("memory")),
         "every answer came from the memory arm"
+    );
+    eprintln!(
+        "cluster: {during_reshard} requests during the resharding, {during_failover} during the \
+         failover, {during_crash} during a master's crash, all 200; {unavailable} served \
+         without state, {logged} fallbacks logged"
     );
 }

@@ -25,7 +25,8 @@ const NOT_INSTALLED: &str = "redis-server and redis-cli must be on PATH (Debian 
 pub struct RedisCluster {
     /// Every node's port; which are masters changes with failovers.
     pub ports: Vec<u16>,
-    nodes: Vec<Process>,
+    /// Behind a lock so a node can be killed through a shared cluster.
+    nodes: std::sync::Mutex<Vec<Process>>,
     dir: tempfile::TempDir,
 }
 
@@ -97,7 +98,7 @@ impl RedisCluster {
                 ports.push(port);
             }
         }
-        let nodes: Vec<Process> = ports
+        let mut nodes: Vec<Process> = ports
             .iter()
             .map(|&port| {
                 let log = dir.path().join(format!("redis-{port}.log"));
@@ -109,10 +110,14 @@ impl RedisCluster {
                 .unwrap_or_else(|e| panic!("{NOT_INSTALLED}: {e}"))
             })
             .collect();
-        let mut cluster = RedisCluster { ports, nodes, dir };
-        for i in 0..NODES {
-            cluster.nodes[i].wait_listening(cluster.ports[i], Duration::from_secs(10));
+        for (node, &port) in nodes.iter_mut().zip(&ports) {
+            node.wait_listening(port, Duration::from_secs(10));
         }
+        let cluster = RedisCluster {
+            ports,
+            nodes: std::sync::Mutex::new(nodes),
+            dir,
+        };
         let mut create = vec!["--cluster".to_string(), "create".to_string()];
         create.extend(cluster.ports.iter().map(|p| format!("{LOOPBACK}:{p}")));
         create.extend(["--cluster-replicas", "1", "--cluster-yes"].map(String::from));
@@ -250,10 +255,12 @@ impl RedisCluster {
         replica.port
     }
 
-    /// Kills the node on `port` (SIGKILL, like a crash).
-    pub fn kill(&mut self, port: u16) {
+    /// Kills the node on `port` (SIGKILL, like a crash); if it was a
+    /// master, its replica takes over once the others notice (the node
+    /// timeout, 1 s) — wait with [`Self::wait_ok`].
+    pub fn kill(&self, port: u16) {
         let i = self.ports.iter().position(|&p| p == port).expect("a node");
-        self.nodes[i].kill();
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner())[i].kill();
     }
 
     /// Waits until every live node reports `cluster_state:ok`, [`MASTERS`]
