@@ -53,7 +53,7 @@ impl RedisTarget {
 /// [`CONNECTIONS`] connections so its driver task runs on that thread.
 pub enum RedisLink {
     Single(Vec<ConnectionManager>),
-    Cluster(ClusterLink),
+    Cluster(Box<ClusterLink>),
 }
 
 pub struct ClusterLink {
@@ -108,11 +108,11 @@ impl RedisLink {
             let config = ClusterConfig::new()
                 .set_connection_timeout(timeout)
                 .set_response_timeout(timeout);
-            return Ok(RedisLink::Cluster(ClusterLink {
+            return Ok(RedisLink::Cluster(Box::new(ClusterLink {
                 client,
                 config,
                 connections: (0..CONNECTIONS).map(|_| OnceLock::new()).collect(),
-            }));
+            })));
         }
         let client = redis::Client::open(target.urls[0].as_str())?;
         let config = ConnectionManagerConfig::new()

@@ -230,8 +230,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileControl::open(&dir.path().join("data")).unwrap();
         assert!(store.load().unwrap().is_none());
-        let mut doc = ControlDoc::default();
-        doc.models_version = Some("a".into());
+        let mut doc = ControlDoc {
+            models_version: Some("a".into()),
+            ..ControlDoc::default()
+        };
         assert_eq!(store.replace(0, &doc).unwrap(), Some(1));
         assert_eq!(store.replace(0, &doc).unwrap(), None, "stale version");
         doc.models_version = Some("b".into());
