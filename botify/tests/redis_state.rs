@@ -268,7 +268,11 @@ async fn profiles_survive_a_restart_of_a_persistent_redis_in_the_middle_of_a_run
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let now = profiles(&mut redis.connection());
-        if now.iter().zip(&before).all(|(n, b)| listens(n) > listens(b)) {
+        if now
+            .iter()
+            .zip(&before)
+            .all(|(n, b)| listens(n) > listens(b))
+        {
             break;
         }
         assert!(
