@@ -248,6 +248,7 @@ pub fn generate(dir: &Path, params: &SynthParams, bar: &ProgressBar) -> Result<V
                     experiments: labels,
                     recommender: None,
                     fallback: false,
+                    model_version: None,
                 },
             });
         }

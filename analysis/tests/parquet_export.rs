@@ -64,6 +64,7 @@ fn event(user: u64, timestamp: u64, track: u32, time: f64, next: Option<u32>) ->
             .into(),
         recommender: Some("memory".to_string()),
         fallback: false,
+        model_version: Some("0123456789abcdef".to_string()),
     }
 }
 

@@ -14,18 +14,23 @@ use anyhow::Context as _;
 use crate::api::{self, AppState};
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::control::{Control, ControlStore, FileControl, RedisControl};
 use crate::engine::{Engine, EngineParts, EngineSettings};
 use crate::events::EventLog;
 use crate::experiments::Experiments;
 use crate::filters::Filters;
 use crate::metrics::Metrics;
 use crate::models::Models;
+use crate::redis_link::{RedisLink, RedisTarget};
 use crate::state::{InProcessStore, RedisSettings, RedisStore, StateStore};
 
 pub struct Application {
     server: Server,
     port: u16,
     engine: Arc<Engine>,
+    control: Arc<Control>,
+    /// The control plane's poll and subscription, stopped with the server.
+    control_tasks: Vec<tokio::task::JoinHandle<()>>,
     event_log: EventLog,
 }
 
@@ -50,11 +55,14 @@ pub fn build_engine(config: &Config, event_log: Option<&EventLog>) -> anyhow::Re
         Some(url) => Arc::new(
             RedisStore::new(RedisSettings {
                 url: url.clone(),
+                cluster: config.redis_cluster,
                 namespace: config.redis_namespace.clone(),
                 timeout: Duration::from_millis(config.state_timeout_ms),
                 ttls: config.ttls(),
             })
-            .with_context(|| format!("invalid --redis-url {url:?}; expected redis://host:port"))?,
+            .with_context(|| {
+                format!("invalid --redis-url {url:?}; expected redis://host:port (with --redis-cluster: a comma-separated list)")
+            })?,
         ),
         None => Arc::new(InProcessStore::new(config.ttls())),
     };
@@ -75,14 +83,50 @@ pub fn build_engine(config: &Config, event_log: Option<&EventLog>) -> anyhow::Re
     Ok(engine)
 }
 
+/// The control plane's store: Redis (the state store's, so every replica
+/// shares it), else `--data-dir`'s file, else memory.
+fn control_store(config: &Config) -> anyhow::Result<ControlStore> {
+    if let Some(url) = &config.redis_url {
+        let target = RedisTarget::parse(url, config.redis_cluster).map_err(anyhow::Error::msg)?;
+        let link = RedisLink::new(&target, Duration::from_millis(config.state_timeout_ms))
+            .with_context(|| format!("invalid --redis-url {url:?}"))?;
+        return Ok(ControlStore::Redis(RedisControl::new(
+            Arc::new(link),
+            &config.redis_namespace,
+        )));
+    }
+    match &config.data_dir {
+        Some(dir) => Ok(ControlStore::File(FileControl::open(dir)?)),
+        None => Ok(ControlStore::Memory(Default::default())),
+    }
+}
+
 impl Application {
     /// Loads everything and binds the port; the server runs once awaited.
+    /// With Redis the control plane is loaded by the first poll, at once
+    /// and in the background (Redis may be down); from a file it is loaded
+    /// before serving, and a corrupt file stops the start.
     pub fn build(config: &Config) -> anyhow::Result<Application> {
         let event_log =
             EventLog::open(&config.log_dir, config.log_max_bytes).with_context(|| {
                 format!("cannot open event log folder {}", config.log_dir.display())
             })?;
         let engine = Arc::new(build_engine(config, Some(&event_log))?);
+        let control = Control::new(control_store(config)?, engine.clone());
+        let control_tasks = match &config.redis_url {
+            Some(url) => {
+                let target =
+                    RedisTarget::parse(url, config.redis_cluster).map_err(anyhow::Error::msg)?;
+                control.follow(&target.urls)
+            }
+            None => {
+                // A file or memory answers without waiting on the runtime.
+                futures_executor::block_on(control.refresh()).with_context(|| {
+                    "cannot load the control plane; fix or remove the file in --data-dir"
+                })?;
+                Vec::new()
+            }
+        };
         let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address).with_context(|| {
             format!("cannot listen on {address}; is the port taken? pass --port")
@@ -90,6 +134,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             engine: engine.clone(),
+            control: control.clone(),
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
             log_counters: Some(event_log.counters()),
             simulated_clock: config.simulated_clock,
@@ -117,6 +162,7 @@ impl Application {
             tracks = engine.catalog().len(),
             experiment = %engine.experiments().active,
             store = engine.store_kind(),
+            control_plane = control.kind(),
             log_dir = %config.log_dir.display(),
             "botify listening"
         );
@@ -124,6 +170,8 @@ impl Application {
             server: server.run(),
             port,
             engine,
+            control,
+            control_tasks,
             event_log,
         })
     }
@@ -136,6 +184,10 @@ impl Application {
         self.engine.clone()
     }
 
+    pub fn control(&self) -> Arc<Control> {
+        self.control.clone()
+    }
+
     /// A handle to stop the server gracefully from elsewhere.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
@@ -145,7 +197,11 @@ impl Application {
     /// requests finish first, then every queued event reaches the log.
     /// Returns the number of event lines written.
     pub async fn run_until_stopped(self) -> anyhow::Result<u64> {
-        self.server.await?;
+        let served = self.server.await;
+        for task in &self.control_tasks {
+            task.abort();
+        }
+        served?;
         let written = self.event_log.close();
         tracing::info!(written, "botify stopped; event log flushed");
         Ok(written)

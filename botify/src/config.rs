@@ -49,9 +49,14 @@ pub struct Config {
     #[arg(long, env = "BOTIFY_LOG_MAX_BYTES", default_value_t = 64 << 20)]
     pub log_max_bytes: u64,
 
-    /// Redis URL for per-user state shared by replicas; without it state is kept in memory.
+    /// Redis URL for per-user state and the control plane shared by replicas; without it both are kept in this process.
+    /// With --redis-cluster: one or more comma-separated seed nodes of the cluster.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// --redis-url points at a Redis Cluster (redis://a:7000,redis://b:7001,...); a user's keys share one hash slot.
+    #[arg(long, env = "BOTIFY_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
 
     /// Prefix of every Redis key, so deployments can share a Redis.
     #[arg(long, env = "BOTIFY_REDIS_NAMESPACE", default_value = "botify")]
@@ -73,7 +78,13 @@ pub struct Config {
     #[arg(long, env = "BOTIFY_PROFILE_TTL", default_value_t = 30 * 24 * 3600)]
     pub profile_ttl_secs: u64,
 
-    /// Filters file (JSON: blocked_tracks, blocked_artists, promoted_tracks, promote_rate).
+    /// Without Redis: folder for the control plane (filters, added tracks, served models version), kept in
+    /// `control.json` and written atomically, so admin changes survive a restart. Without it they last until exit.
+    #[arg(long, env = "BOTIFY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Filters file (JSON: blocked_tracks, blocked_artists, promoted_tracks, promote_rate): served until the
+    /// control plane holds filters (the first admin change), which then win.
     #[arg(long, env = "BOTIFY_FILTERS")]
     pub filters: Option<PathBuf>,
 

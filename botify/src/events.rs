@@ -51,6 +51,10 @@ pub struct Event {
     /// True when the answer came from the stateless fallback.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fallback: bool,
+    /// The version of the trained models that served the request
+    /// (`Models::version`); absent when none were loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
 }
 
 /// Epoch milliseconds now.
@@ -260,6 +264,7 @@ mod tests {
             experiments: BTreeMap::from([("ALL".to_string(), "T6".to_string())]),
             recommender: None,
             fallback: false,
+            model_version: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod catalog;
 pub mod config;
+pub mod control;
 pub mod engine;
 pub mod events;
 pub mod experiments;
@@ -17,6 +18,7 @@ pub mod json_integers;
 pub mod metrics;
 pub mod models;
 pub mod recommenders;
+pub mod redis_link;
 pub mod state;
 
 // Lets test code shared with integration tests (`state/contract.rs`) name

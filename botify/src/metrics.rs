@@ -42,6 +42,11 @@ pub struct Metrics {
     pub event_write_errors: IntGauge,
     /// Model reloads that failed and left the previous models serving.
     pub reload_failures: IntCounter,
+    /// Failed control plane operations, by operation: the replica keeps
+    /// serving the last control plane it knows.
+    pub control_errors: IntCounterVec,
+    /// The control plane version this replica serves.
+    pub control_version: IntGauge,
 }
 
 impl Metrics {
@@ -112,6 +117,16 @@ impl Metrics {
                 "Model reloads that failed",
             )
             .expect("valid counter"),
+            control_errors: counter(
+                "control_plane_errors_total",
+                "Failed control plane operations; the last known control plane keeps serving",
+                &["op"],
+            ),
+            control_version: IntGauge::new(
+                "control_plane_version",
+                "The control plane version this replica serves",
+            )
+            .expect("valid gauge"),
             registry,
         };
         let r = &metrics.registry;
@@ -133,6 +148,10 @@ impl Metrics {
         r.register(Box::new(metrics.event_write_errors.clone()))
             .unwrap();
         r.register(Box::new(metrics.reload_failures.clone()))
+            .unwrap();
+        r.register(Box::new(metrics.control_errors.clone()))
+            .unwrap();
+        r.register(Box::new(metrics.control_version.clone()))
             .unwrap();
         metrics
     }

@@ -10,7 +10,7 @@ use testkit::{test_config, RedisServer, TestApp};
 fn stored(redis: &RedisServer, user: u64) -> (Vec<(u32, f64)>, HashMap<String, String>) {
     let mut conn = redis.connection();
     let entries: Vec<String> = conn
-        .lrange(format!("botify:user:{user}:session"), 0, -1)
+        .lrange(format!("botify:user:{{{user}}}:session"), 0, -1)
         .unwrap();
     let listens = entries
         .iter()
@@ -19,8 +19,9 @@ fn stored(redis: &RedisServer, user: u64) -> (Vec<(u32, f64)>, HashMap<String, S
             (track.parse().unwrap(), time.parse().unwrap())
         })
         .collect();
-    let profile: HashMap<String, String> =
-        conn.hgetall(format!("botify:user:{user}:profile")).unwrap();
+    let profile: HashMap<String, String> = conn
+        .hgetall(format!("botify:user:{{{user}}}:profile"))
+        .unwrap();
     (listens, profile)
 }
 
@@ -121,48 +122,25 @@ fn admin_config(dir: &std::path::Path) -> botify::config::Config {
     config
 }
 
-async fn admin(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &str,
-) -> (u16, serde_json::Value) {
-    let mut request = match method {
-        "GET" => app.client().get(format!("{}{path}", app.base)),
-        "PUT" => app.client().put(format!("{}{path}", app.base)),
-        _ => app.client().post(format!("{}{path}", app.base)),
-    };
-    if let Some(token) = token {
-        request = request.insert_header(("authorization", format!("Bearer {token}")));
-    }
-    let mut response = request.send_body(body.to_string()).await.unwrap();
-    let bytes = response.body().await.unwrap();
-    (
-        response.status().as_u16(),
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
-}
-
 #[actix_web::test]
 async fn admin_needs_the_token_and_changes_nothing_without_it() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(&admin_config(dir.path())).await;
     let filters = r#"{"blocked_tracks": [1]}"#;
     for token in [None, Some("wrong")] {
-        let (status, body) = admin(&app, "PUT", "/admin/filters", token, filters).await;
+        let (status, body) = app.admin("PUT", "/admin/filters", token, filters).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (401, Some("unauthorized"))
         );
-        let (status, _) = admin(
-            &app,
-            "POST",
-            "/admin/tracks",
-            token,
-            r#"{"artist": "x", "title": "y"}"#,
-        )
-        .await;
+        let (status, _) = app
+            .admin(
+                "POST",
+                "/admin/tracks",
+                token,
+                r#"{"artist": "x", "title": "y"}"#,
+            )
+            .await;
         assert_eq!(status, 401);
     }
     assert!(app.engine.filters().blocked_tracks.is_empty());
@@ -175,14 +153,14 @@ async fn admin_adds_tracks_and_sets_filters() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(&admin_config(dir.path())).await;
     let token = Some("s3cret");
-    let (status, added) = admin(
-        &app,
-        "POST",
-        "/admin/tracks",
-        token,
-        r#"{"artist": "artist3", "title": "new song", "genre": "g3"}"#,
-    )
-    .await;
+    let (status, added) = app
+        .admin(
+            "POST",
+            "/admin/tracks",
+            token,
+            r#"{"artist": "artist3", "title": "new song", "genre": "g3"}"#,
+        )
+        .await;
     assert_eq!(status, 201, "{added}");
     assert_eq!(added["track"], 200);
     assert_eq!(
@@ -198,14 +176,14 @@ async fn admin_adds_tracks_and_sets_filters() {
     );
 
     // Block artist3 and track 23: neither is ever served again.
-    let (status, _) = admin(
-        &app,
-        "PUT",
-        "/admin/filters",
-        token,
-        r#"{"blocked_artists": ["artist3"], "blocked_tracks": [4]}"#,
-    )
-    .await;
+    let (status, _) = app
+        .admin(
+            "PUT",
+            "/admin/filters",
+            token,
+            r#"{"blocked_artists": ["artist3"], "blocked_tracks": [4]}"#,
+        )
+        .await;
     assert_eq!(status, 200);
     for user in 0..30 {
         let track = app.next(100 + user, 3, 1.0).await;
@@ -220,28 +198,23 @@ async fn admin_adds_tracks_and_sets_filters() {
         similar.iter().all(|t| t % 20 != 3 && *t != 4),
         "{similar:?}"
     );
-    let (status, body) = admin(
-        &app,
-        "PUT",
-        "/admin/filters",
-        token,
-        r#"{"promote_rate": 3}"#,
-    )
-    .await;
+    let (status, body) = app
+        .admin("PUT", "/admin/filters", token, r#"{"promote_rate": 3}"#)
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_filters"))
     );
 
     // Unknown ids are refused, named, and change nothing.
-    let (status, body) = admin(
-        &app,
-        "PUT",
-        "/admin/filters",
-        token,
-        r#"{"blocked_tracks": [99999999], "blocked_artists": ["artist3", "Nobody"]}"#,
-    )
-    .await;
+    let (status, body) = app
+        .admin(
+            "PUT",
+            "/admin/filters",
+            token,
+            r#"{"blocked_tracks": [99999999], "blocked_artists": ["artist3", "Nobody"]}"#,
+        )
+        .await;
     let message = body["message"].as_str().unwrap_or_default();
     assert_eq!(
         (status, body["error"].as_str()),
@@ -254,8 +227,7 @@ async fn admin_adds_tracks_and_sets_filters() {
     assert!(app.engine.filters().blocked_artists.contains("artist3"));
 
     // Promote track 150 on every answer.
-    admin(
-        &app,
+    app.admin(
         "PUT",
         "/admin/filters",
         token,
@@ -263,7 +235,7 @@ async fn admin_adds_tracks_and_sets_filters() {
     )
     .await;
     assert_eq!(app.next(500, 0, 1.0).await, 150);
-    let (_, filters) = admin(&app, "GET", "/admin/filters", token, "").await;
+    let (_, filters) = app.admin("GET", "/admin/filters", token, "").await;
     assert_eq!(filters["promoted_tracks"], serde_json::json!([150]));
     app.stop().await;
 }
@@ -289,7 +261,7 @@ async fn admin_reload_swaps_models_and_keeps_old_ones_on_bad_files() {
     };
     let reloads = async {
         for _ in 0..5 {
-            let (status, body) = admin(&app, "POST", "/admin/reload", token, "").await;
+            let (status, body) = app.admin("POST", "/admin/reload", token, "").await;
             assert_eq!(status, 200, "{body}");
         }
     };
@@ -299,7 +271,7 @@ async fn admin_reload_swaps_models_and_keeps_old_ones_on_bad_files() {
     assert_eq!(top["tracks"], serde_json::json!([150, 151]));
 
     std::fs::write(config.models.join("item2item.jsonl"), "not json\n").unwrap();
-    let (status, body) = admin(&app, "POST", "/admin/reload", token, "").await;
+    let (status, body) = app.admin("POST", "/admin/reload", token, "").await;
     assert_eq!(
         (status, body["error"].as_str()),
         (422, Some("invalid_models"))
@@ -316,7 +288,9 @@ async fn admin_reload_swaps_models_and_keeps_old_ones_on_bad_files() {
 async fn admin_routes_do_not_exist_without_a_token() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(&test_config(dir.path(), &["random"])).await;
-    let (status, _) = admin(&app, "POST", "/admin/reload", Some("anything"), "").await;
+    let (status, _) = app
+        .admin("POST", "/admin/reload", Some("anything"), "")
+        .await;
     assert_eq!(status, 404);
     app.stop().await;
 }

@@ -12,6 +12,7 @@ use testkit::{test_config, RedisServer, TestApp};
 fn store(redis: &RedisServer, namespace: &str) -> RedisStore {
     RedisStore::new(RedisSettings {
         url: redis.url(),
+        cluster: false,
         namespace: namespace.into(),
         timeout: Duration::from_millis(200),
         ttls: Ttls::default(),
@@ -46,8 +47,9 @@ async fn a_long_session_list_is_trimmed_in_batches() {
     let redis = RedisServer::start();
     let store = store(&redis, "t5");
     let mut conn = redis.connection();
-    let length =
-        |conn: &mut redis::Connection| -> usize { conn.llen("t5:user:1:session").unwrap() };
+    let length = |conn: &mut redis::Connection| -> usize {
+        conn.llen(RedisStore::session_key("t5", 1)).unwrap()
+    };
     let limit = MAX_SESSION_LISTENS + TRIM_SLACK;
     for track in 0..limit as u32 {
         let listen = Listen { track, time: 0.5 };
@@ -74,7 +76,7 @@ async fn corrupt_stored_state_is_an_error_not_a_panic() {
     let redis = RedisServer::start();
     let store = store(&redis, "t4");
     let mut conn = redis.connection();
-    let _: () = conn.rpush("t4:user:1:session", "not a listen").unwrap();
+    let _: () = conn.rpush("t4:user:{1}:session", "not a listen").unwrap();
     let listen = Listen {
         track: 1,
         time: 0.5,
@@ -84,7 +86,7 @@ async fn corrupt_stored_state_is_an_error_not_a_panic() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
-    let _: () = conn.hset("t4:user:2:profile", "fav", "garbage").unwrap();
+    let _: () = conn.hset("t4:user:{2}:profile", "fav", "garbage").unwrap();
     let query = StateQuery {
         profile_artist: Some(3),
     };
@@ -105,18 +107,18 @@ async fn keys_are_namespaced_and_expire() {
     let mut conn = redis.connection();
     let mut keys: Vec<String> = conn.keys("*").unwrap();
     keys.sort();
-    assert_eq!(keys, vec!["ns:user:5:profile", "ns:user:5:session"]);
+    assert_eq!(keys, vec!["ns:user:{5}:profile", "ns:user:{5}:session"]);
     for key in &keys {
         let ttl: i64 = conn.ttl(key).unwrap();
         assert!(ttl > 0, "{key} has no expiry ({ttl})");
     }
-    let listens: Vec<String> = conn.lrange("ns:user:5:session", 0, -1).unwrap();
+    let listens: Vec<String> = conn.lrange("ns:user:{5}:session", 0, -1).unwrap();
     assert_eq!(listens, vec!["0 1".to_string(), format!("{rec} 0.9")]);
     app.last(5, rec, 0.2).await;
     let keys: Vec<String> = conn.keys("*").unwrap();
     assert_eq!(
         keys,
-        vec!["ns:user:5:profile"],
+        vec!["ns:user:{5}:profile"],
         "session keys cleared on /last"
     );
     app.stop().await;
@@ -159,7 +161,10 @@ async fn redis_outage_falls_back_fast_and_recovers_without_restart() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         app.next(3, 0, 1.0).await;
-        let written: bool = redis.connection().exists("botify:user:3:session").unwrap();
+        let written: bool = redis
+            .connection()
+            .exists("botify:user:{3}:session")
+            .unwrap();
         if written {
             break;
         }
@@ -176,10 +181,16 @@ async fn redis_outage_falls_back_fast_and_recovers_without_restart() {
 
 /// Listeners' long-term profiles live in Redis for 30 days; with the
 /// append-only file the deployment configures, a Redis restart in the
-/// middle of traffic loses none of them, and botify uses them again as soon
-/// as Redis is back.
+/// middle of traffic loses none of them: listeners keep listening while
+/// Redis goes down and comes back, every request is answered, and
+/// afterwards every listener's profile holds at least what it held before
+/// the restart, and grows again as soon as Redis is back.
 #[actix_web::test]
-async fn profiles_survive_a_restart_of_a_persistent_redis() {
+async fn profiles_survive_a_restart_of_a_persistent_redis_in_the_middle_of_a_run() {
+    use std::cell::Cell;
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
     let data = tempfile::tempdir().unwrap();
     let port = testkit::free_port();
     let mut redis = RedisServer::start_persistent_on(port, data.path());
@@ -187,23 +198,61 @@ async fn profiles_survive_a_restart_of_a_persistent_redis() {
     let mut config = test_config(dir.path(), &["memory"]);
     config.redis_url = Some(redis.url());
     let namespace = config.redis_namespace.clone();
-    let app = TestApp::spawn(&config).await;
+    let app = Rc::new(TestApp::spawn(&config).await);
     let users: Vec<u64> = (0..40).collect();
-    for &user in &users {
-        let next = app.next(user, (user % 20) as u32, 1.0).await;
-        let next = app.next(user, next, 0.8).await;
-        app.last(user, next, 0.3).await;
-    }
-    let profiles =
-        |conn: &mut redis::Connection| -> Vec<std::collections::HashMap<String, String>> {
-            users
-                .iter()
-                .map(|&user| {
-                    conn.hgetall(RedisStore::profile_key(&namespace, user))
-                        .unwrap()
-                })
-                .collect()
-        };
+
+    // The run: every listener plays session after session until told to stop.
+    let running = Rc::new(Cell::new(true));
+    let sessions = Rc::new(Cell::new(0u64));
+    let run = {
+        let (app, running, sessions, users) = (
+            app.clone(),
+            running.clone(),
+            sessions.clone(),
+            users.clone(),
+        );
+        actix_web::rt::spawn(async move {
+            while running.get() {
+                for &user in &users {
+                    // `next` and `last` assert a 200: no request fails.
+                    let next = app.next(user, (user % 20) as u32, 1.0).await;
+                    let next = app.next(user, next, 0.8).await;
+                    app.last(user, next, 0.3).await;
+                }
+                sessions.set(sessions.get() + users.len() as u64);
+            }
+        })
+    };
+    let listens = |profile: &HashMap<String, String>| -> u64 {
+        profile
+            .iter()
+            .filter(|(k, _)| k.starts_with(RedisStore::COUNT_FIELD_PREFIX))
+            .map(|(_, v)| v.parse::<u64>().unwrap())
+            .sum()
+    };
+    let profiles = |conn: &mut redis::Connection| -> Vec<HashMap<String, String>> {
+        users
+            .iter()
+            .map(|&user| {
+                conn.hgetall(RedisStore::profile_key(&namespace, user))
+                    .unwrap()
+            })
+            .collect()
+    };
+    let wait_sessions = |at_least: u64| {
+        let sessions = sessions.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while sessions.get() < at_least {
+                assert!(Instant::now() < deadline, "the run stalled");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    wait_sessions(2 * users.len() as u64).await;
+
+    // Mid-run: what the listeners hold now (writes landing after this read
+    // only add), then SIGTERM (Redis flushes its append-only file) and back.
     let before = profiles(&mut redis.connection());
     assert!(
         before
@@ -211,38 +260,49 @@ async fn profiles_survive_a_restart_of_a_persistent_redis() {
             .all(|p| p.contains_key(RedisStore::FAVOURITE_FIELD)),
         "every listener has a profile before the restart"
     );
-
     redis.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let redis = RedisServer::start_persistent_on(port, data.path());
-    assert_eq!(
-        profiles(&mut redis.connection()),
-        before,
-        "every profile is back after the restart"
-    );
-
-    // botify reconnects by itself and keeps adding to the restored profiles.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // The run goes on until botify, reconnected by itself, has added to
+    // every restored profile.
+    let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let track = app.next(0, 0, 1.0).await;
-        app.last(0, track, 1.0).await;
-        let after: std::collections::HashMap<String, String> = redis
-            .connection()
-            .hgetall(RedisStore::profile_key(&namespace, 0))
-            .unwrap();
-        let listens = |p: &std::collections::HashMap<String, String>| -> u64 {
-            p.iter()
-                .filter(|(k, _)| k.starts_with(RedisStore::COUNT_FIELD_PREFIX))
-                .map(|(_, v)| v.parse::<u64>().unwrap())
-                .sum()
-        };
-        if listens(&after) > listens(&before[0]) {
+        let now = profiles(&mut redis.connection());
+        if now
+            .iter()
+            .zip(&before)
+            .all(|(n, b)| listens(n) > listens(b))
+        {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "botify never wrote to the restarted Redis: {after:?}"
+            "botify never wrote to the restarted Redis for some listener"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    app.stop().await;
+    running.set(false);
+    run.await.unwrap();
+
+    let after = profiles(&mut redis.connection());
+    for ((user, before), after) in users.iter().zip(&before).zip(&after) {
+        assert!(
+            after.contains_key(RedisStore::FAVOURITE_FIELD),
+            "user {user} lost the favourite: {after:?}"
+        );
+        for (field, value) in before {
+            if field.starts_with(RedisStore::COUNT_FIELD_PREFIX) {
+                let kept: u64 = after.get(field).map_or(0, |v| v.parse().unwrap());
+                assert!(
+                    kept >= value.parse::<u64>().unwrap(),
+                    "user {user}, {field}: {kept} listens after the restart, {value} before"
+                );
+            }
+        }
+    }
+    Rc::try_unwrap(app)
+        .ok()
+        .expect("the run is over")
+        .stop()
+        .await;
 }

@@ -1,8 +1,9 @@
-//! The docker-compose topology without Docker: one real `redis-server`, two
-//! real `botify` processes and a real `nginx` running `deploy/nginx.conf`
-//! (rewritten only where loopback differs from compose: the upstream servers,
-//! the listen address, and pid/temp paths in a temp folder), with the
-//! simulator's HTTP runner driving traffic through nginx.
+//! The docker-compose topology without Docker: one real `redis-server` (or,
+//! as the compose `cluster` profile, a real Redis Cluster of 3 masters and 3
+//! replicas), two real `botify` processes and a real `nginx` running
+//! `deploy/nginx.conf` (rewritten only where loopback differs from compose:
+//! the upstream servers, the listen address, and pid/temp paths in a temp
+//! folder), with the simulator's HTTP runner driving traffic through nginx.
 //!
 //! It checks what the deployment promises: nginx spreads a user's
 //! consecutive requests over the replicas, every answer is logged by the
@@ -23,7 +24,6 @@ use botify::recommenders::{Memory, MemorySettings};
 use botify::state::RedisStore;
 use hyper::{Method, StatusCode};
 use indicatif::ProgressBar;
-use redis::Commands;
 use sim::runner::http::{run, Botify};
 use sim::runner::{Plan, Work};
 use sim::world::{generate, write_world, World, WorldParams};
@@ -121,16 +121,41 @@ impl Expected {
     }
 }
 
+/// Where the replicas keep state.
+enum Backend {
+    Redis(u16),
+    Cluster(testkit::RedisCluster),
+}
+
+impl Backend {
+    fn url(&self) -> String {
+        match self {
+            Backend::Redis(port) => testkit::redis::url(*port),
+            Backend::Cluster(cluster) => cluster.url(),
+        }
+    }
+
+    fn connection(&self) -> Box<dyn redis::ConnectionLike> {
+        match self {
+            Backend::Redis(port) => Box::new(testkit::redis::connection(*port)),
+            Backend::Cluster(cluster) => Box::new(cluster.connection()),
+        }
+    }
+}
+
 /// Compares the user's Redis keys, under `namespace`, with `expected`.
 fn check_state(
-    redis: &mut redis::Connection,
+    redis: &mut dyn redis::ConnectionLike,
     namespace: &str,
     user: u64,
     expected: &Expected,
     step: &str,
 ) {
-    let entries: Vec<String> = redis
-        .lrange(RedisStore::session_key(namespace, user), 0, -1)
+    let entries: Vec<String> = redis::cmd("LRANGE")
+        .arg(RedisStore::session_key(namespace, user))
+        .arg(0)
+        .arg(-1)
+        .query(redis)
         .unwrap();
     let listens: Vec<(u32, f64)> = entries
         .iter()
@@ -141,8 +166,9 @@ fn check_state(
         .collect();
     assert_eq!(listens, expected.listens, "{step}: session {entries:?}");
 
-    let profile: HashMap<String, String> = redis
-        .hgetall(RedisStore::profile_key(namespace, user))
+    let profile: HashMap<String, String> = redis::cmd("HGETALL")
+        .arg(RedisStore::profile_key(namespace, user))
+        .query(redis)
         .unwrap();
     for (&artist, (sum, count)) in &expected.artists {
         let n: u64 = profile[&RedisStore::count_field(artist)].parse().unwrap();
@@ -169,6 +195,19 @@ fn check_state(
 
 #[test]
 fn nginx_spreads_users_over_replicas_sharing_one_redis() {
+    topology("one Redis", |processes| {
+        Backend::Redis(testkit::redis::start_in(processes))
+    });
+}
+
+#[test]
+fn nginx_spreads_users_over_replicas_sharing_a_redis_cluster() {
+    topology("a Redis Cluster", |_| {
+        Backend::Cluster(testkit::RedisCluster::start())
+    });
+}
+
+fn topology(name: &str, start_backend: impl FnOnce(&mut Processes) -> Backend) {
     let started = Instant::now();
     let botify_bin = botify_binary();
     let tmp = tempfile::tempdir().unwrap();
@@ -188,11 +227,12 @@ fn nginx_spreads_users_over_replicas_sharing_one_redis() {
     let catalog = Catalog::load(&world_dir.join("tracks.jsonl")).unwrap();
 
     let mut processes = Processes::new();
-    let redis_port = testkit::redis::start_in(&mut processes);
+    let backend = start_backend(&mut processes);
 
     // Every replica: the memory arm, state in the one Redis, its own log.
     let mut config = config_with_catalog(tmp, world_dir.join("tracks.jsonl"), &["memory"]);
-    config.redis_url = Some(testkit::redis::url(redis_port));
+    config.redis_url = Some(backend.url());
+    config.redis_cluster = matches!(backend, Backend::Cluster(_));
     config.workers = Some(1);
     let namespace = config.redis_namespace.clone();
     let replicas = [("a", free_port()), ("b", free_port())];
@@ -248,7 +288,7 @@ fn nginx_spreads_users_over_replicas_sharing_one_redis() {
         assert_eq!(summary.sessions(), 300);
 
         // One more listener, walked by hand, checking Redis after each step.
-        let mut redis = testkit::redis::connection(redis_port);
+        let mut redis = backend.connection();
         let settings = MemorySettings::default();
         let fail_limit = settings.fail_limit;
         let mut expected = Expected::new(settings);
@@ -259,7 +299,7 @@ fn nginx_spreads_users_over_replicas_sharing_one_redis() {
                 .expect("/next answers a track");
             expected.listen(catalog.artist_of(track), track, time, false);
             let step = format!("step {step}");
-            check_state(&mut redis, &namespace, WALKER, &expected, &step);
+            check_state(&mut *redis, &namespace, WALKER, &expected, &step);
             assert!(!expected.heard(next), "step {step}: repeated {next}");
             track = next;
             max_fails = max_fails.max(expected.misses);
@@ -267,7 +307,7 @@ fn nginx_spreads_users_over_replicas_sharing_one_redis() {
         assert!(max_fails > fail_limit, "the walk goes past the fail limit");
         post(&through_nginx, "last", WALKER, track, WALK_LAST_TIME).await;
         expected.listen(catalog.artist_of(track), track, WALK_LAST_TIME, true);
-        check_state(&mut redis, &namespace, WALKER, &expected, "after /last");
+        check_state(&mut *redis, &namespace, WALKER, &expected, "after /last");
         (summary, WALK_TIMES.len() as u64 + 1)
     });
 
@@ -344,9 +384,10 @@ fn nginx_spreads_users_over_replicas_sharing_one_redis() {
     // The shared state adds up: every session ended, and each user's
     // per-artist listen counts and times are exactly what both replicas
     // served them, whichever replica served each request.
-    let mut redis = testkit::redis::connection(redis_port);
-    let sessions: Vec<String> = redis
-        .keys(RedisStore::session_key(&namespace, "*"))
+    let mut redis = backend.connection();
+    let sessions: Vec<String> = redis::cmd("KEYS")
+        .arg(RedisStore::session_key(&namespace, "*"))
+        .query(&mut *redis)
         .unwrap();
     assert!(sessions.is_empty(), "sessions left open: {sessions:?}");
     for (user, events) in &by_user {
@@ -356,8 +397,9 @@ fn nginx_spreads_users_over_replicas_sharing_one_redis() {
             *sum += event.time;
             *count += 1;
         }
-        let profile: HashMap<String, String> = redis
-            .hgetall(RedisStore::profile_key(&namespace, user))
+        let profile: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(RedisStore::profile_key(&namespace, user))
+            .query(&mut *redis)
             .unwrap();
         for (&artist, (sum, count)) in &artists {
             let n: u64 = profile[&RedisStore::count_field(artist)].parse().unwrap();
@@ -380,7 +422,7 @@ fn nginx_spreads_users_over_replicas_sharing_one_redis() {
     processes.assert_alive();
     drop(processes);
     eprintln!(
-        "nginx topology: {} sessions, {total} requests over 2 replicas in {:.1}s",
+        "nginx topology on {name}: {} sessions, {total} requests over 2 replicas in {:.1}s",
         summary.sessions(),
         started.elapsed().as_secs_f64()
     );

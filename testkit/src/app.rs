@@ -82,6 +82,32 @@ impl TestApp {
         )
     }
 
+    /// An admin request (`GET`, `PUT`, else `POST`) with the bearer `token`
+    /// if given: the status and the JSON answer (`Null` if none).
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let mut request = match method {
+            "GET" => self.client().get(url),
+            "PUT" => self.client().put(url),
+            _ => self.client().post(url),
+        };
+        if let Some(token) = token {
+            request = request.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        let mut response = request.send_body(body.to_string()).await.unwrap();
+        let bytes = response.body().await.unwrap();
+        (
+            response.status().as_u16(),
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
     /// `POST /next/{user}`: the recommended track.
     pub async fn next(&self, user: u64, track: u32, time: f64) -> u32 {
         let (status, body) = self

@@ -81,6 +81,12 @@ pub fn botify_command(binary: &Path, config: &Config) -> Command {
     if let Some(url) = &config.redis_url {
         command.args(["--redis-url", url]);
     }
+    if config.redis_cluster {
+        command.arg("--redis-cluster");
+    }
+    if let Some(dir) = &config.data_dir {
+        command.arg("--data-dir").arg(dir);
+    }
     if let Some(filters) = &config.filters {
         command.arg("--filters").arg(filters);
     }
@@ -107,7 +113,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = crate::test_config(dir.path(), &["random"]);
         config.port = 4321;
-        config.redis_url = Some("redis://127.0.0.1:1/".into());
+        config.redis_url = Some("redis://127.0.0.1:1/,redis://127.0.0.1:2/".into());
+        config.redis_cluster = true;
+        config.data_dir = Some(dir.path().join("data"));
         config.admin_token = Some("t".into());
         config.filters = Some(dir.path().join("filters.json"));
         let command = botify_command(Path::new("botify"), &config);

@@ -6,6 +6,8 @@
 //!   SIGTERM-then-SIGKILL on drop (also when a test panics).
 //! - [`redis`]: a real `redis-server`, standalone ([`RedisServer`]) or
 //!   among other [`Processes`].
+//! - [`cluster`]: a real Redis Cluster, 3 masters and 3 replicas
+//!   ([`RedisCluster`]), resharded and failed over on demand.
 //! - [`nginx`]: a real nginx running `deploy/nginx.conf` on loopback.
 //! - [`config`]: botify configurations and the files they point to.
 //! - [`app`]: the real botify server in this process ([`TestApp`]).
@@ -19,6 +21,7 @@
 pub mod app;
 pub mod binary;
 pub mod browser;
+pub mod cluster;
 pub mod config;
 pub mod events;
 pub mod nginx;
@@ -27,6 +30,7 @@ pub mod processes;
 pub mod redis;
 
 pub use self::app::TestApp;
+pub use self::cluster::RedisCluster;
 pub use self::config::test_config;
 pub use self::events::read_events;
 pub use self::ports::free_port;

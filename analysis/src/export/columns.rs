@@ -64,6 +64,7 @@ pub fn schema() -> SchemaRef {
                 Field::new("experiments", experiments_type(), false),
                 Field::new("recommender", text(DataType::Int32), true),
                 Field::new("fallback", DataType::Boolean, false),
+                Field::new("model_version", text(DataType::Int32), true),
                 Field::new("seq", DataType::UInt64, false),
             ]))
         })
@@ -94,6 +95,7 @@ pub struct Columns {
     experiments: MapBuilder<StringBuilder, StringBuilder>,
     recommender: OptionalText,
     fallback: BooleanBuilder,
+    model_version: OptionalText,
     /// Position in reading order within the unit; made global at commit.
     seq: Vec<u64>,
 }
@@ -117,6 +119,7 @@ impl Columns {
             experiments,
             recommender: OptionalText::default(),
             fallback: BooleanBuilder::new(),
+            model_version: OptionalText::default(),
             seq: Vec::new(),
         }
     }
@@ -139,6 +142,7 @@ impl Columns {
         let _ = self.experiments.append(true);
         self.recommender.push(event.recommender.as_deref());
         self.fallback.append_value(event.fallback);
+        self.model_version.push(event.model_version.as_deref());
         self.seq.push(seq);
     }
 
@@ -159,6 +163,7 @@ impl Columns {
             Arc::new(self.experiments.finish()),
             Arc::new(self.recommender.finish()),
             Arc::new(self.fallback.finish()),
+            Arc::new(self.model_version.finish()),
             Arc::new(UInt64Array::from(self.seq)),
         ];
         RecordBatch::try_new(schema(), columns).expect("columns match the schema")

@@ -97,7 +97,7 @@ pub fn day_of_folder(file: &Path) -> Option<NaiveDate> {
 
 /// Names the export writes as columns: a partition column must differ from
 /// them, whatever the case (Spark compares names case-insensitively).
-const TAKEN: [&str; 12] = [
+const TAKEN: [&str; 13] = [
     "message",
     "timestamp",
     "user",
@@ -108,6 +108,7 @@ const TAKEN: [&str; 12] = [
     "experiments",
     "recommender",
     "fallback",
+    "model_version",
     "seq",
     "day",
 ];

@@ -39,6 +39,8 @@ pub struct Event<'a> {
     pub experiments: Experiments<'a>,
     pub recommender: Option<Cow<'a, str>>,
     pub fallback: bool,
+    /// The version of the models that served (`null` when botify had none).
+    pub model_version: Option<Cow<'a, str>>,
     /// Arm index in the experiment asked for (`C` = 0, `Tk` = k), or [`NO_ARM`].
     pub arm: u8,
 }
@@ -116,6 +118,7 @@ const RECOMMENDATION: u16 = 1 << 6;
 const EXPERIMENTS: u16 = 1 << 7;
 const RECOMMENDER: u16 = 1 << 8;
 const FALLBACK: u16 = 1 << 9;
+const MODEL_VERSION: u16 = 1 << 10;
 
 fn fast<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<Event<'a>> {
     let mut c = Cursor::new(line);
@@ -131,6 +134,7 @@ fn fast<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<Event<'a>> {
     let mut experiments: &[u8] = b"{}";
     let mut arm = NO_ARM;
     let mut recommender = None;
+    let mut model_version = None;
     let mut fallback = false;
     loop {
         let key = c.string()?;
@@ -189,6 +193,15 @@ fn fast<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<Event<'a>> {
                 };
                 RECOMMENDER
             }
+            b"model_version" => {
+                model_version = if c.peek() == Some(b'n') {
+                    c.literal(b"null")?;
+                    None
+                } else {
+                    Some(Cow::Borrowed(ascii(c.string()?)))
+                };
+                MODEL_VERSION
+            }
             b"fallback" => {
                 fallback = match c.peek()? {
                     b't' => c.literal(b"true").map(|()| true)?,
@@ -227,6 +240,7 @@ fn fast<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<Event<'a>> {
         experiments: Experiments::Scanned(experiments),
         recommender,
         fallback,
+        model_version,
         arm,
     };
     check(&event).ok()?;
@@ -251,6 +265,8 @@ struct Line<'a> {
     recommender: Option<Cow<'a, str>>,
     #[serde(default)]
     fallback: bool,
+    #[serde(default, borrow)]
+    model_version: Option<Cow<'a, str>>,
 }
 
 fn with_serde<'a>(
@@ -279,6 +295,7 @@ fn with_serde<'a>(
         experiments: Experiments::Decoded(parsed.experiments),
         recommender: parsed.recommender,
         fallback: parsed.fallback,
+        model_version: parsed.model_version,
         arm,
     };
     check(&event).map_err(serde_json::Error::custom)?;
@@ -329,6 +346,7 @@ mod tests {
             .into(),
             recommender: Some("memory".into()),
             fallback: true,
+            model_version: Some("00ff00ff00ff00ff".into()),
         };
         let line = serde_json::to_string(&event).unwrap();
         let fast = fast(line.as_bytes(), Some("AB")).expect("fast path");
@@ -341,6 +359,7 @@ mod tests {
             assert_eq!((parsed.time, parsed.latency), (0.5, 0.002));
             assert_eq!(parsed.recommendation, Some(9));
             assert_eq!(parsed.recommender.as_deref(), Some("memory"));
+            assert_eq!(parsed.model_version.as_deref(), Some("00ff00ff00ff00ff"));
             assert!(parsed.fallback);
             assert_eq!(parsed.arm, 2);
             assert_eq!(

@@ -284,6 +284,7 @@ mod tests {
             experiments: [("AB".to_string(), "T2".to_string())].into(),
             recommender: Some("memory".into()),
             fallback: true,
+            model_version: Some("9f1c2e4d5a6b7c80".into()),
         };
         let line = serde_json::to_string(&event).unwrap();
         let r = parse_line(&line, Some("AB")).unwrap();
@@ -334,7 +335,7 @@ mod tests {
 
     #[test]
     fn takes_botify_lines() {
-        let line = r#"{"message":"next","timestamp":1700000000123,"user":3255,"track":576,"time":1.0,"latency":0.00054,"recommendation":14035,"experiments":{"ALL":"T6"},"recommender":"memory","fallback":true}"#;
+        let line = r#"{"message":"next","timestamp":1700000000123,"user":3255,"track":576,"time":1.0,"latency":0.00054,"recommendation":14035,"experiments":{"ALL":"T6"},"recommender":"memory","fallback":true,"model_version":"9f1c2e4d5a6b7c80"}"#;
         let r = same_as_serde(line, Some("ALL")).expect("fast path");
         assert_eq!((r.user, r.arm, r.recommendation()), (3255, 6, Some(14035)));
         let spaced = r#" { "user" : 1 , "message" : "last" , "time" : 0.5e0 , "latency" : 1E-3 , "track" : 0 , "timestamp" : 0 , "recommendation" : null , "experiments" : { } } "#;

@@ -3,6 +3,11 @@
 //! Guarded by a bearer token from configuration. Without a configured token
 //! the routes do not exist (404), so a deployment cannot expose them by
 //! accident; a wrong or missing token is a 401 and changes nothing.
+//!
+//! Changes go through the control plane (`control/`), so every replica
+//! serves them and they survive restarts. When its store cannot take a
+//! change, the answer is a 409 `control_plane_unavailable` and nothing
+//! changed anywhere.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,6 +15,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::answers::{AddedTrack, NewTrack, ReloadAnswer, TableSize};
 use super::error::{ApiError, ErrorBody};
 use super::{input, not_found, AppState, Reply};
+use crate::control::ChangeError;
 use crate::filters::Filters;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -95,6 +101,23 @@ pub(super) async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Repl
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "shutting_down", e.to_string()))?;
     match loaded {
         Ok(models) => {
+            // Every replica follows the version this one now serves.
+            let version = models.version.clone();
+            state
+                .control
+                .change(|doc, _| {
+                    doc.models_version = version.clone();
+                    Ok::<_, ApiError>(())
+                })
+                .await
+                .map_err(|err| match err {
+                    ChangeError::Unavailable(err) => ApiError::new(
+                        StatusCode::CONFLICT,
+                        "control_plane_unavailable",
+                        format!("{err}; the models were reloaded on this replica only, retry to reach every replica"),
+                    ),
+                    ChangeError::Rejected(refusal) => refusal,
+                })?;
             let mut tables: Vec<_> = models
                 .tables
                 .iter()
@@ -106,6 +129,7 @@ pub(super) async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Repl
             tables.sort_by(|a, b| a.name.cmp(&b.name));
             Ok(HttpResponse::Ok().json(ReloadAnswer {
                 reloaded: true,
+                model_version: models.version.clone(),
                 top_tracks: models.top_tracks.as_ref().map(Vec::len),
                 tables,
             }))
@@ -148,11 +172,27 @@ pub(super) async fn add_track(
             format!("{e}; expected {{\"artist\": \"...\", \"title\": \"...\", \"genre\": \"...\"}} (\"track\" optional: the next free id)"),
         )
     })?;
-    let next_id = state.engine.catalog().len() as crate::catalog::TrackId;
     let id = state
-        .engine
-        .add_track(record.into_track(next_id))
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "track_id_taken", e.to_string()))?;
+        .control
+        .change(|doc, engine| {
+            let expected = engine.catalog().len() as crate::catalog::TrackId;
+            let track = record.clone().into_track(expected);
+            if track.track != expected {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "track_id_taken",
+                    format!(
+                        "track id {} is not the next free id; track ids are contiguous, use {expected}",
+                        track.track
+                    ),
+                ));
+            }
+            let id = track.track;
+            doc.tracks.push(track);
+            Ok(id)
+        })
+        .await
+        .map_err(change_error)?;
     let similar = state.engine.similar(id, 10).unwrap_or_default();
     Ok(HttpResponse::Created().json(AddedTrack { track: id, similar }))
 }
@@ -217,6 +257,26 @@ pub(super) async fn put_filters(
                 e.to_string(),
             )
         })?;
-    state.engine.set_filters(filters);
+    state
+        .control
+        .change(|doc, _| {
+            doc.filters = filters.clone();
+            Ok::<_, ApiError>(())
+        })
+        .await
+        .map_err(change_error)?;
     Ok(HttpResponse::Ok().json(&*state.engine.filters()))
+}
+
+/// A refused edit is its own answer; a store that cannot take the change
+/// is a 409: nothing changed, and the operator may retry.
+fn change_error(err: ChangeError<ApiError>) -> ApiError {
+    match err {
+        ChangeError::Rejected(refusal) => refusal,
+        ChangeError::Unavailable(err) => ApiError::new(
+            StatusCode::CONFLICT,
+            "control_plane_unavailable",
+            format!("{err}; nothing was changed, retry once the control plane store answers"),
+        ),
+    }
 }

@@ -43,6 +43,18 @@ pub struct HealthAnswer {
     pub state_store: StoreHealth,
     pub models: ModelsHealth,
     pub catalog_tracks: usize,
+    pub control_plane: ControlPlaneHealth,
+    /// Fingerprint of the models served (also on every event line); `null`
+    /// without a models folder.
+    pub model_version: Option<String>,
+}
+
+/// The control plane version this replica serves, and where it is kept.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ControlPlaneHealth {
+    pub version: u64,
+    /// `redis`, `file` or `memory`.
+    pub store: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -124,6 +136,9 @@ pub struct UserAnswer {
 pub struct ReloadAnswer {
     /// Always `true`: a failed reload is a 422.
     pub reloaded: bool,
+    /// Fingerprint of the models now served (also on every event line);
+    /// `null` when the models folder is missing.
+    pub model_version: Option<String>,
     /// Tracks in `top_tracks.json`; `null` without that file.
     pub top_tracks: Option<usize>,
     /// Each item-to-item table loaded, by name.
@@ -139,7 +154,7 @@ pub struct TableSize {
 
 /// The body of `POST /admin/tracks`: a catalog record whose id may be left
 /// out (it then takes the next free one).
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[schema(example = json!({"artist": "Nova Ash", "title": "New Dawn", "genre": "ambient", "year": 2026, "popularity": 0.5}))]
 pub struct NewTrack {
     /// If given, it must be the next free id (the catalog's size).

@@ -25,17 +25,20 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use self::answers::{
-    HealthAnswer, HealthStatus, LastAnswer, ModelsHealth, NextAnswer, RootAnswer, SimilarAnswer,
+    ControlPlaneHealth, HealthAnswer, HealthStatus, LastAnswer, ModelsHealth, NextAnswer, RootAnswer, SimilarAnswer,
     StoreHealth, TopAnswer,
 };
 use self::input::Listen;
 use crate::catalog::Track;
+use crate::control::Control;
 use crate::engine::Engine;
 use crate::events::LogCounters;
 
 /// What every handler can reach.
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// The control plane admin changes go through.
+    pub control: Arc<Control>,
     /// Bearer token for `/admin`; `None` disables the admin routes.
     pub admin_token: Option<String>,
     /// Event log counters, exported on `/metrics`.
@@ -409,6 +412,11 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
             tables,
         },
         catalog_tracks: engine.catalog().len(),
+        control_plane: ControlPlaneHealth {
+            version: state.control.version(),
+            store: state.control.kind().to_string(),
+        },
+        model_version: models.version.clone(),
     })
 }
 

@@ -369,6 +369,7 @@ impl Engine {
             experiments: self.experiments.labels(user),
             recommender: Some(arm.recommender.name().to_string()),
             fallback,
+            model_version: models.version.clone(),
         });
         Ok(Served {
             arm: arm_index,

@@ -93,6 +93,10 @@ pub struct Models {
     pub embedding: EmbeddingIndex,
     /// Recent past sessions; empty before training.
     pub sessions: SessionIndex,
+    /// Which trained files these are ([`fingerprint`]); `None` when the
+    /// folder holds none. Logged with every event so an A/B never silently
+    /// mixes model versions.
+    pub version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -167,12 +171,51 @@ impl Models {
                 })?;
             }
         }
+        models.version = fingerprint(dir).map_err(|e| io(dir, e))?;
         Ok(models)
     }
 
     pub fn table(&self, name: &str) -> Option<&ItemTable> {
         self.tables.get(name)
     }
+}
+
+/// The version of a models folder: 16 hex digits of an FNV-1a hash over
+/// each regular file's name, size and modification time (nanoseconds),
+/// in name order; `None` for a folder without files. `analysis train`
+/// replaces every file it writes (a rename), so each training run gives a
+/// new version, and replicas reading one shared folder agree on it without
+/// reading the data twice.
+pub fn fingerprint(dir: &Path) -> std::io::Result<Option<String>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let metadata = entry.metadata()?;
+        if !metadata.is_file() {
+            continue;
+        }
+        let modified = metadata
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        files.push((entry.file_name(), metadata.len(), modified));
+    }
+    if files.is_empty() {
+        return Ok(None);
+    }
+    files.sort();
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = FNV_OFFSET;
+    for (name, size, modified) in &files {
+        let bytes = name.as_encoded_bytes().iter().copied().chain([0]);
+        let numbers = size.to_le_bytes().into_iter().chain(modified.to_le_bytes());
+        for byte in bytes.chain(numbers) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
+        }
+    }
+    Ok(Some(format!("{hash:016x}")))
 }
 
 fn read_lines<L: for<'de> Deserialize<'de>, T>(

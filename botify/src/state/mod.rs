@@ -117,6 +117,8 @@ pub enum StoreError {
     Redis(#[from] ::redis::RedisError),
     #[error("corrupt state: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// How long state lives without being touched.

@@ -2,12 +2,16 @@
 //! can serve any request.
 //!
 //! Keys, all under a namespace (default `botify`) and all expiring:
-//! - `{ns}:user:{id}:session` LIST, session TTL: one `"{track} {time}"`
+//! - `{ns}:user:{<id>}:session` LIST, session TTL: one `"{track} {time}"`
 //!   entry per listen this session, oldest first; the latest
 //!   [`MAX_SESSION_LISTENS`] are read, and the list is trimmed to them
 //!   once it outgrows them by [`TRIM_SLACK`]
-//! - `{ns}:user:{id}:profile` HASH, profile TTL: `s:{artist}` listen-time
+//! - `{ns}:user:{<id>}:profile` HASH, profile TTL: `s:{artist}` listen-time
 //!   sum, `n:{artist}` listen count, `fav` = `"{artist} {mean}"`
+//!
+//! The braces around the user id are a Redis Cluster hash tag: both keys of
+//! a user hash to one slot, so on a cluster a request's pipeline still goes
+//! to one node in one round trip.
 //!
 //! The layout is code too, public so tests read Redis the way the store
 //! writes it: [`RedisStore::session_key`], [`RedisStore::profile_key`], the
@@ -19,24 +23,27 @@
 //! order, so the read sees the writes. Only a change of favourite costs a second pipeline.
 //! Every command is an append, a counter or a whole value, so concurrent
 //! requests of one user interleave without corrupting anything and need no
-//! MULTI/EXEC. The connection is made lazily and re-made by the connection
-//! manager after Redis restarts, so the service starts and recovers without
-//! Redis; failures surface as [`StoreError`] and the engine falls back.
+//! MULTI/EXEC. Connections are lazy and self-healing (`redis_link.rs`), so the
+//! service starts and recovers without Redis; failures surface as [`StoreError`] and the engine falls back.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{
     ArtistStats, Listen, StateQuery, StateStore, StateUpdate, StoreError, Ttls, UserState,
     MAX_SESSION_LISTENS,
 };
 use crate::catalog::ArtistId;
+use crate::redis_link::{RedisLink, RedisTarget};
 
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
+    /// `--redis-url`: one URL, or with `cluster` comma-separated seed nodes.
     pub url: String,
+    /// Talk to a Redis Cluster (`--redis-cluster`).
+    pub cluster: bool,
     /// Key prefix, so several deployments can share one Redis.
     pub namespace: String,
     /// Bound on one round trip (and on connecting).
@@ -44,53 +51,23 @@ pub struct RedisSettings {
     pub ttls: Ttls,
 }
 
-/// Connections per store: one per HTTP worker thread on a small machine.
-const CONNECTIONS: usize = 4;
-
 pub struct RedisStore {
-    /// Each thread sticks to one connection, whose driver task then runs on
-    /// that same thread: no cross-thread wake-up per round trip. A user's
-    /// requests are sequential (each answer waits for its writes), so they
-    /// need no common connection to stay ordered.
-    connections: Vec<ConnectionManager>,
+    link: Arc<RedisLink>,
     settings: RedisSettings,
 }
-
-thread_local! {
-    /// This thread's connection slot, assigned round-robin on first use.
-    static SLOT: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-}
-static NEXT_SLOT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 impl RedisStore {
     /// Creates the store without connecting: Redis may come up later.
     pub fn new(settings: RedisSettings) -> Result<Self, StoreError> {
-        let client = redis::Client::open(settings.url.as_str())?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
-        let connections = (0..CONNECTIONS)
-            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(RedisStore {
-            connections,
-            settings,
-        })
+        let target =
+            RedisTarget::parse(&settings.url, settings.cluster).map_err(StoreError::Config)?;
+        let link = Arc::new(RedisLink::new(&target, settings.timeout)?);
+        Ok(RedisStore { link, settings })
     }
 
-    /// This thread's connection (a cheap clone of a shared handle).
-    fn connection(&self) -> ConnectionManager {
-        let slot = SLOT.with(|slot| match slot.get() {
-            Some(assigned) => assigned,
-            None => {
-                let assigned = NEXT_SLOT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                slot.set(Some(assigned));
-                assigned
-            }
-        });
-        self.connections[slot % self.connections.len()].clone()
+    /// The link this store talks through, for the control plane to share.
+    pub fn link(&self) -> Arc<RedisLink> {
+        self.link.clone()
     }
 
     async fn bounded<T>(
@@ -114,15 +91,24 @@ impl RedisStore {
     /// The profile fields `n:{artist}`: the artist's listen count.
     pub const COUNT_FIELD_PREFIX: &'static str = "n:";
 
-    /// `{namespace}:user:{user}:session`, the session's listens; a `user`
-    /// of `*` makes the `KEYS` pattern of every session.
+    /// `{namespace}:user:{<user>}:session`, the session's listens; a `user`
+    /// of `*` makes the `KEYS` pattern of every session. The braces are a
+    /// Redis Cluster hash tag: all of a user's keys hash to one slot.
     pub fn session_key(namespace: &str, user: impl std::fmt::Display) -> String {
-        format!("{namespace}:user:{user}:session")
+        format!("{namespace}:user:{{{user}}}:session")
     }
 
-    /// `{namespace}:user:{user}:profile`, the long-term profile hash.
+    /// `{namespace}:user:{<user>}:profile`, the long-term profile hash.
     pub fn profile_key(namespace: &str, user: impl std::fmt::Display) -> String {
-        format!("{namespace}:user:{user}:profile")
+        format!("{namespace}:user:{{{user}}}:profile")
+    }
+
+    /// The user of a key built by [`Self::session_key`] or
+    /// [`Self::profile_key`], if it is one.
+    pub fn user_of_key(key: &str) -> Option<u64> {
+        let (_, tagged) = key.split_once('{')?;
+        let (user, _) = tagged.split_once('}')?;
+        user.parse().ok()
     }
 
     /// `s:{artist}`.
@@ -235,11 +221,10 @@ impl StateStore for RedisStore {
             .expire(&session, self.settings.ttls.session.as_secs() as i64)
             .ignore()
             .lrange(&session, -(MAX_SESSION_LISTENS as isize), -1);
-        let mut conn = self.connection();
         let (length, entries, mut state) = match query.profile_artist {
             None => {
                 let (length, entries): (usize, Vec<String>) =
-                    self.bounded(pipe.query_async(&mut conn)).await?;
+                    self.bounded(self.link.pipe(&pipe)).await?;
                 (length, entries, UserState::default())
             }
             Some(artist) => {
@@ -250,7 +235,7 @@ impl StateStore for RedisStore {
                     f64,
                     u32,
                     Option<String>,
-                ) = self.bounded(pipe.query_async(&mut conn)).await?;
+                ) = self.bounded(self.link.pipe(&pipe)).await?;
                 (
                     length,
                     entries,
@@ -264,7 +249,7 @@ impl StateStore for RedisStore {
                 .arg(-(MAX_SESSION_LISTENS as isize))
                 .arg(-1)
                 .to_owned();
-            self.bounded(trim.query_async::<()>(&mut conn)).await?;
+            self.bounded(self.link.cmd::<()>(&trim)).await?;
         }
         state.listens = entries
             .iter()
@@ -281,15 +266,14 @@ impl StateStore for RedisStore {
     ) -> Result<UserState, StoreError> {
         let mut pipe = redis::pipe();
         pipe.del(self.session(user)).ignore();
-        let mut conn = self.connection();
         match query.profile_artist {
             None => {
-                self.bounded(pipe.query_async::<()>(&mut conn)).await?;
+                self.bounded(self.link.pipe::<()>(&pipe)).await?;
                 Ok(UserState::default())
             }
             Some(artist) => {
                 self.queue_profile(&mut pipe, user, artist, listen);
-                let reply: ProfileReply = self.bounded(pipe.query_async(&mut conn)).await?;
+                let reply: ProfileReply = self.bounded(self.link.pipe(&pipe)).await?;
                 Self::profile_state(reply)
             }
         }
@@ -309,13 +293,11 @@ impl StateStore for RedisStore {
         .ignore()
         .expire(&profile, self.settings.ttls.profile.as_secs() as i64)
         .ignore();
-        let mut conn = self.connection();
-        self.bounded(pipe.query_async::<()>(&mut conn)).await
+        self.bounded(self.link.pipe::<()>(&pipe)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.connection();
-        self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
+        self.bounded(self.link.cmd::<String>(&redis::cmd("PING")))
             .await
             .map(|_| ())
     }
