@@ -18,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::{analyze, AbTable, Row, METRICS};
+use crate::logs::days::day_number;
 use crate::logs::{self, ReadOptions, ReadReport};
 use crate::output::{self, Table, Tone};
 use crate::sessions::SessionReport;
@@ -36,14 +37,6 @@ pub struct DayLogs {
     pub folders: Vec<PathBuf>,
 }
 
-/// `n` of a folder named `day-<n>`.
-fn day_number(name: &str) -> Option<u32> {
-    let n = name.strip_prefix("day-")?;
-    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    n.parse().ok()
-}
 
 /// The days under `roots`, in numeric order of `n` (`day-10` after `day-9`).
 /// Every root must be a folder with at least one `day-<n>` subfolder; a day

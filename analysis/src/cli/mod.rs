@@ -11,6 +11,7 @@
 
 mod ab;
 mod eval;
+mod power;
 mod synth;
 mod train;
 
@@ -25,6 +26,7 @@ use crate::progress;
 use crate::sessions::{self, Session, SessionReport};
 use ab::AbArgs;
 use eval::EvalArgs;
+use power::PowerArgs;
 use synth::SynthArgs;
 use train::TrainArgs;
 
@@ -108,6 +110,17 @@ enum Command {
         are scored on the first --max-queries queries in session order (tables on all of them). \
         Without the catalog file only the tables are evaluated, with a warning.")]
     Eval(EvalArgs),
+    /// Minimum detectable effect per metric for N users over D days, from the variance
+    /// of each metric in pre-period logs.
+    #[command(long_about = "Minimum detectable effect (MDE) per metric for an experiment of \
+        --users users over --days days, split evenly into --arms arms, at two-sided level \
+        --alpha with --power.\n\n\
+        Each metric's mean and variance over users are measured on the logs' first --days days \
+        (day-<n> folders, else UTC days): MDE = (z(1 - alpha/2) + z(power)) x sd x \
+        sqrt(2 / users per arm); mde_percent is MDE over the mean. Ratio metrics use their \
+        delta-method variance. CUPED shrinks the MDE by sqrt(1 - variance reduction), which \
+        `ab --start` reports.")]
+    Power(PowerArgs),
     /// Write synthetic botify logs (several replicas, rotated files), for benchmarks and tests.
     Synth(SynthArgs),
 }
@@ -128,6 +141,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Ab(args) => ab::run_ab(args),
         Command::Train(args) => train::run_train(args),
         Command::Eval(args) => eval::run_eval(args),
+        Command::Power(args) => power::run_power(args),
         Command::Synth(args) => synth::run_synth(args),
     }
 }

@@ -19,7 +19,11 @@
 //! 4. `fast.rs` — the byte scanner tried first on every line;
 //! 5. `record.rs` — the compact [`Record`] and the range checks both parsers
 //!    share.
+//!
+//! `days.rs` tells which day a record belongs to (its `day-<n>` folder, else
+//! its UTC day), from where each file's records start.
 
+pub mod days;
 mod fast;
 mod files;
 mod parse;
@@ -29,4 +33,5 @@ mod record;
 pub use files::resolve;
 pub use parse::parse_line;
 pub use read::{default_threads, read, Logs, ReadOptions, ReadReport};
+pub use days::{DayScheme, Days};
 pub use record::{parse_arm_label, Record, NO_ARM};

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 
+use super::days::{folder_day, Days};
 use super::parse::parse;
 use super::record::Record;
 use crate::progress;
@@ -123,6 +124,8 @@ impl fmt::Display for ReadReport {
 pub struct Logs {
     pub records: Vec<Record>,
     pub report: ReadReport,
+    /// Each record's day, from its file (see `days.rs`).
+    pub days: Days,
 }
 
 /// A byte range of one file (the whole file when compressed).
@@ -209,10 +212,12 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
     let mut records = Vec::with_capacity(total);
     let mut first_line_of_unit = 1;
     let mut cut_short = vec![false; paths.len()];
+    let mut file_starts = Vec::with_capacity(paths.len());
     for (unit, out) in units.iter().zip(outs) {
         let out = out.expect("every unit is read by some worker");
         if unit.start == 0 {
             first_line_of_unit = 1;
+            file_starts.push((records.len() as u32, folder_day(&paths[unit.file])));
         }
         for (line, message) in out.examples {
             if report.examples.len() < MAX_EXAMPLES {
@@ -237,7 +242,11 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
     }
     report.files_cut_short = cut_short.iter().filter(|&&c| c).count() as u64;
     report.events = records.len() as u64;
-    Ok(Logs { records, report })
+    Ok(Logs {
+        records,
+        report,
+        days: Days::new(file_starts),
+    })
 }
 
 /// Splits files into units. Opening every file here means a missing or
