@@ -94,8 +94,15 @@ fn retention_fallbacks_and_ratios_match_hand_computation() {
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
     let out = ok(&[
-        "ab", "--logs", logs, "--experiment", "EXT", "--format", "json",
-        "--metrics", "return_d1,active_days,session_tracks,fallback_rate,mean_request_latency",
+        "ab",
+        "--logs",
+        logs,
+        "--experiment",
+        "EXT",
+        "--format",
+        "json",
+        "--metrics",
+        "return_d1,active_days,session_tracks,fallback_rate,mean_request_latency",
     ]);
     let json: Value = serde_json::from_str(&out).unwrap();
     let rows = json["rows"].as_array().unwrap();
@@ -110,7 +117,9 @@ fn retention_fallbacks_and_ratios_match_hand_computation() {
     assert_eq!(d1["role"], "success");
     assert_eq!(d1["significant"], true, "{d1}");
     let days = row(rows, "active_days");
-    assert!((days["control_mean"].as_f64().unwrap() - (2.0 + share(0, &|u| u % 2 == 0))).abs() < 1e-12);
+    assert!(
+        (days["control_mean"].as_f64().unwrap() - (2.0 + share(0, &|u| u % 2 == 0))).abs() < 1e-12
+    );
     // session_tracks = Σ tracks / Σ sessions over the arm: 2 + user % 3 per session.
     let tracks = |a: usize| {
         let (mut t, mut s) = (0.0, 0.0);
@@ -144,7 +153,15 @@ fn retention_fallbacks_and_ratios_match_hand_computation() {
     }
 
     // The terminal table shows guardrails apart from success metrics.
-    let table = ok(&["ab", "--logs", logs, "--experiment", "EXT", "--metrics", "return_d1,fallback_rate"]);
+    let table = ok(&[
+        "ab",
+        "--logs",
+        logs,
+        "--experiment",
+        "EXT",
+        "--metrics",
+        "return_d1,fallback_rate",
+    ]);
     let success = table.find("Success metrics").unwrap();
     let guardrails = table.find("Guardrails").unwrap();
     assert!(success < table.find("return_d1").unwrap());
@@ -159,9 +176,22 @@ fn start_gives_cuped_and_sequential_gives_daily_looks() {
     let logs = tmp.path().to_str().unwrap();
     let report = tmp.path().join("report");
     let out = ok(&[
-        "ab", "--logs", logs, "--experiment", "EXT", "--format", "json", "--metrics",
-        "time,session_time", "--start", "2", "--sequential", "--correction", "bh",
-        "--report", report.to_str().unwrap(),
+        "ab",
+        "--logs",
+        logs,
+        "--experiment",
+        "EXT",
+        "--format",
+        "json",
+        "--metrics",
+        "time,session_time",
+        "--start",
+        "2",
+        "--sequential",
+        "--correction",
+        "bh",
+        "--report",
+        report.to_str().unwrap(),
     ]);
     let json: Value = serde_json::from_str(&out).unwrap();
     let cuped = json["cuped"].as_array().unwrap();
@@ -175,19 +205,34 @@ fn start_gives_cuped_and_sequential_gives_daily_looks() {
         assert!((width - (1.0 - reduction).sqrt()).abs() < 1e-12);
     }
     // `time` over days 2–3 grows with user % 3, which day 1 already shows.
-    assert!(cuped[0]["variance_reduction"].as_f64().unwrap() > 0.2, "{}", cuped[0]);
+    assert!(
+        cuped[0]["variance_reduction"].as_f64().unwrap() > 0.2,
+        "{}",
+        cuped[0]
+    );
     let looks = json["looks"].as_array().unwrap();
     let days: Vec<&str> = looks.iter().map(|l| l["day"].as_str().unwrap()).collect();
-    assert_eq!(days, ["2", "2", "3", "3"], "one look per day and metric from --start");
+    assert_eq!(
+        days,
+        ["2", "2", "3", "3"],
+        "one look per day and metric from --start"
+    );
     for l in looks {
-        assert_eq!(l["significant"].as_bool().unwrap(), l["p_value"].as_f64().unwrap() < 0.05, "{l}");
+        assert_eq!(
+            l["significant"].as_bool().unwrap(),
+            l["p_value"].as_f64().unwrap() < 0.05,
+            "{l}"
+        );
     }
     let rows = json["rows"].as_array().unwrap();
     let time = row(rows, "time");
     assert_eq!(time["sequential_lower"], looks[2]["lower"]);
     assert!(time["variance_reduction"].as_f64().is_some());
     let page = fs::read_to_string(report.join("index.html")).unwrap();
-    assert!(page.contains("CUPED") && page.contains("Daily looks"), "{page}");
+    assert!(
+        page.contains("CUPED") && page.contains("Daily looks"),
+        "{page}"
+    );
     assert!(report.join("sequential_time.svg").exists());
 }
 
@@ -197,23 +242,47 @@ fn power_reports_the_minimum_detectable_effect() {
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
     let out = ok(&[
-        "power", "--logs", logs, "--users", "10000", "--days", "3", "--metrics", "time",
-        "--format", "json",
+        "power",
+        "--logs",
+        logs,
+        "--users",
+        "10000",
+        "--days",
+        "3",
+        "--metrics",
+        "time",
+        "--format",
+        "json",
     ]);
     let json: Value = serde_json::from_str(&out).unwrap();
     let time = &json[0];
     let sd = time["sd"].as_f64().unwrap();
     // (1.959964 + 0.841621) × sd × √(2 / 5000)
     let expected = 2.801585 * sd * (2.0f64 / 5000.0).sqrt();
-    assert!((time["mde"].as_f64().unwrap() - expected).abs() < 1e-5, "{time}");
+    assert!(
+        (time["mde"].as_f64().unwrap() - expected).abs() < 1e-5,
+        "{time}"
+    );
     assert_eq!(time["users_measured"], USERS);
     let four_times = ok(&[
-        "power", "--logs", logs, "--users", "40000", "--days", "3", "--metrics", "time",
-        "--format", "json",
+        "power",
+        "--logs",
+        logs,
+        "--users",
+        "40000",
+        "--days",
+        "3",
+        "--metrics",
+        "time",
+        "--format",
+        "json",
     ]);
     let four: Value = serde_json::from_str(&four_times).unwrap();
     let ratio = four[0]["mde"].as_f64().unwrap() / time["mde"].as_f64().unwrap();
-    assert!((ratio - 0.5).abs() < 1e-9, "four times the users halve the MDE");
+    assert!(
+        (ratio - 0.5).abs() < 1e-9,
+        "four times the users halve the MDE"
+    );
 }
 
 #[test]
@@ -222,14 +291,18 @@ fn bad_extended_flags_say_what_is_expected() {
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
     let base = ["ab", "--logs", logs, "--experiment", "EXT"];
-    let with = |extra: &[&'static str]| -> Vec<&str> {
-        base.iter().chain(extra).copied().collect()
-    };
+    let with =
+        |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
     assert!(fails(&with(&["--metrics", "time,nope"])).contains("unknown metric \"nope\""));
     assert!(fails(&with(&["--start", "2026-01-02"])).contains("day number"));
     assert!(fails(&with(&["--start", "9"])).contains("after the last day"));
     assert!(fails(&with(&["--sequential", "--per-day"])).contains("cannot be used with"));
     assert!(fails(&with(&["--sequential", "--mixing", "0"])).contains("--mixing must be"));
-    let err = fails(&["power", "--logs", logs, "--users", "100", "--days", "2", "--power", "1.5"]);
-    assert!(err.contains("--power must be strictly between 0 and 1"), "{err}");
+    let err = fails(&[
+        "power", "--logs", logs, "--users", "100", "--days", "2", "--power", "1.5",
+    ]);
+    assert!(
+        err.contains("--power must be strictly between 0 and 1"),
+        "{err}"
+    );
 }

@@ -61,7 +61,9 @@ mod tests {
     use super::*;
 
     fn close(a: &[f64], b: &[f64]) -> bool {
-        a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12 || (x.is_nan() && y.is_nan()))
+        a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() < 1e-12 || (x.is_nan() && y.is_nan()))
     }
 
     #[test]

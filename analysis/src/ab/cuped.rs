@@ -131,7 +131,9 @@ mod tests {
         let pre: HashMap<u64, f64> = (0..200).map(|u| (u, (u % 17) as f64)).collect();
         let mut samples = vec![
             sample(0..100, |u| 2.0 * (u % 17) as f64 + 0.1 * (u % 3) as f64),
-            sample(100..200, |u| 2.0 * (u % 17) as f64 + 1.0 + 0.1 * (u % 3) as f64),
+            sample(100..200, |u| {
+                2.0 * (u % 17) as f64 + 1.0 + 0.1 * (u % 3) as f64
+            }),
         ];
         let before: Vec<Moments> = samples.iter().map(Sample::moments).collect();
         let fit = adjust(&mut samples, &pre);
@@ -141,7 +143,10 @@ mod tests {
         assert!(after[0].var() < before[0].var() / 50.0);
         let effect_before = before[1].mean() - before[0].mean();
         let effect_after = after[1].mean() - after[0].mean();
-        assert!((effect_after - 1.0).abs() < 0.05, "{effect_before} → {effect_after}");
+        assert!(
+            (effect_after - 1.0).abs() < 0.05,
+            "{effect_before} → {effect_after}"
+        );
         assert_eq!((fit.with_pre, fit.users), (200, 200));
     }
 
@@ -149,8 +154,17 @@ mod tests {
     fn users_without_a_pre_period_are_kept_with_an_indicator() {
         // Half the users are new: their level is 5 higher, which the indicator
         // absorbs; imputing the mean alone would leave it in the variance.
-        let pre: HashMap<u64, f64> = (0..200).filter(|u| u % 2 == 0).map(|u| (u, (u % 7) as f64)).collect();
-        let y = |u: u64| if u % 2 == 0 { (u % 7) as f64 } else { 5.0 + (u % 3) as f64 * 0.01 };
+        let pre: HashMap<u64, f64> = (0..200)
+            .filter(|u| u % 2 == 0)
+            .map(|u| (u, (u % 7) as f64))
+            .collect();
+        let y = |u: u64| {
+            if u % 2 == 0 {
+                (u % 7) as f64
+            } else {
+                5.0 + (u % 3) as f64 * 0.01
+            }
+        };
         let mut samples = vec![sample(0..100, y), sample(100..200, y)];
         let fit = adjust(&mut samples, &pre);
         assert_eq!((fit.with_pre, fit.users), (100, 200));

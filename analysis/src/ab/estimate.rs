@@ -165,14 +165,19 @@ mod tests {
         let n = 5.0;
         let r = sn / sd;
         let (mx, md) = (sn / n, sd / n);
-        let cov = |f: &dyn Fn(&(f64, f64)) -> f64, g: &dyn Fn(&(f64, f64)) -> f64, mf: f64, mg: f64| {
-            parts.iter().map(|p| (f(p) - mf) * (g(p) - mg)).sum::<f64>() / (n - 1.0)
-        };
+        let cov =
+            |f: &dyn Fn(&(f64, f64)) -> f64, g: &dyn Fn(&(f64, f64)) -> f64, mf: f64, mg: f64| {
+                parts.iter().map(|p| (f(p) - mf) * (g(p) - mg)).sum::<f64>() / (n - 1.0)
+            };
         let sxx = cov(&|p| p.0, &|p| p.0, mx, mx);
         let sdd = cov(&|p| p.1, &|p| p.1, md, md);
         let sxd = cov(&|p| p.0, &|p| p.1, mx, md);
         let delta = (sxx - 2.0 * r * sxd + r * r * sdd) / (n * md * md);
-        assert!(close(m.var() / n, delta, 1e-12), "{} vs {delta}", m.var() / n);
+        assert!(
+            close(m.var() / n, delta, 1e-12),
+            "{} vs {delta}",
+            m.var() / n
+        );
     }
 
     #[test]
@@ -186,7 +191,11 @@ mod tests {
         assert!(close(effect, row.effect, 1e-12));
         assert!(close(lower, row.lower, 1e-12) && close(upper, row.upper, 1e-12));
         // scipy.stats.ttest_ind([15,15,9,9,12], [13,9,9,9], equal_var=False).pvalue
-        assert!(close(cmp.p_value, 0.2716920317837068, 1e-9), "{}", cmp.p_value);
+        assert!(
+            close(cmp.p_value, 0.2716920317837068, 1e-9),
+            "{}",
+            cmp.p_value
+        );
         // Lift: 12/10 − 1; variance 1.8/100 + 144 × 1/10⁴ = 0.0324.
         assert!(close(cmp.lift, 0.2, 1e-12));
         assert!(close(cmp.lift_half, 1.959963984540054 * 0.18, 1e-9));

@@ -460,7 +460,11 @@ impl Extended {
                 row.significant.to_string(),
             ];
             if cuped {
-                cells.push(row.variance_reduction.map(output::percent_of_one).unwrap_or_default());
+                cells.push(
+                    row.variance_reduction
+                        .map(output::percent_of_one)
+                        .unwrap_or_default(),
+                );
             }
             if sequential {
                 let pct = |v: Option<f64>| v.map(output::percent).unwrap_or_default();
@@ -487,7 +491,11 @@ impl Extended {
             "significant",
         ]);
         for l in &self.looks {
-            let tone = if l.significant { Tone::Good } else { Tone::Plain };
+            let tone = if l.significant {
+                Tone::Good
+            } else {
+                Tone::Plain
+            };
             t.push(
                 vec![
                     l.day.clone(),

@@ -63,20 +63,104 @@ const fn metric(
 
 /// Every metric, success metrics first.
 pub const CATALOGUE: [Metric; 14] = [
-    metric("time", Kind::User, Role::Success, true, "Σ time of the user's sessions"),
-    metric("sessions", Kind::User, Role::Success, true, "the user's sessions"),
-    metric("mean_tracks_per_session", Kind::User, Role::Success, true, "Σ tracks / sessions"),
-    metric("mean_time_per_session", Kind::User, Role::Success, true, "Σ time / sessions"),
-    metric("active_days", Kind::User, Role::Success, true, "days with a session"),
-    metric("sessions_per_active_day", Kind::User, Role::Success, true, "sessions / active_days"),
-    metric("time_per_day", Kind::User, Role::Success, true, "Σ time / active_days"),
-    metric("return_d1", Kind::User, Role::Success, true, "active the day after the first active day (0/1)"),
-    metric("return_d7", Kind::User, Role::Success, true, "active within 7 days after the first active day (0/1)"),
-    metric("session_time", Kind::Ratio, Role::Success, true, "Σ time / Σ sessions over the arm"),
-    metric("session_tracks", Kind::Ratio, Role::Success, true, "Σ tracks / Σ sessions over the arm"),
-    metric("mean_request_latency", Kind::User, Role::Guardrail, false, "Σ latency ms / Σ tracks of the user"),
-    metric("fallback_rate", Kind::Ratio, Role::Guardrail, false, "fallback answers / answers over the arm"),
-    metric("error_rate", Kind::Ratio, Role::Guardrail, false, "broken sessions / sessions over the arm"),
+    metric(
+        "time",
+        Kind::User,
+        Role::Success,
+        true,
+        "Σ time of the user's sessions",
+    ),
+    metric(
+        "sessions",
+        Kind::User,
+        Role::Success,
+        true,
+        "the user's sessions",
+    ),
+    metric(
+        "mean_tracks_per_session",
+        Kind::User,
+        Role::Success,
+        true,
+        "Σ tracks / sessions",
+    ),
+    metric(
+        "mean_time_per_session",
+        Kind::User,
+        Role::Success,
+        true,
+        "Σ time / sessions",
+    ),
+    metric(
+        "active_days",
+        Kind::User,
+        Role::Success,
+        true,
+        "days with a session",
+    ),
+    metric(
+        "sessions_per_active_day",
+        Kind::User,
+        Role::Success,
+        true,
+        "sessions / active_days",
+    ),
+    metric(
+        "time_per_day",
+        Kind::User,
+        Role::Success,
+        true,
+        "Σ time / active_days",
+    ),
+    metric(
+        "return_d1",
+        Kind::User,
+        Role::Success,
+        true,
+        "active the day after the first active day (0/1)",
+    ),
+    metric(
+        "return_d7",
+        Kind::User,
+        Role::Success,
+        true,
+        "active within 7 days after the first active day (0/1)",
+    ),
+    metric(
+        "session_time",
+        Kind::Ratio,
+        Role::Success,
+        true,
+        "Σ time / Σ sessions over the arm",
+    ),
+    metric(
+        "session_tracks",
+        Kind::Ratio,
+        Role::Success,
+        true,
+        "Σ tracks / Σ sessions over the arm",
+    ),
+    metric(
+        "mean_request_latency",
+        Kind::User,
+        Role::Guardrail,
+        false,
+        "Σ latency ms / Σ tracks of the user",
+    ),
+    metric(
+        "fallback_rate",
+        Kind::Ratio,
+        Role::Guardrail,
+        false,
+        "fallback answers / answers over the arm",
+    ),
+    metric(
+        "error_rate",
+        Kind::Ratio,
+        Role::Guardrail,
+        false,
+        "broken sessions / sessions over the arm",
+    ),
 ];
 
 /// The metric named `name`.
@@ -328,13 +412,25 @@ mod tests {
         let d7 = find("return_d7").unwrap();
         let window = Window { first: 1, last: 8 };
         // Back on day 3 only: not a day-1 return, a 7-day return.
-        assert_eq!(d1.observe(&user(vec![2, 3 + 1]), window), Some(Observation::Value(0.0)));
-        assert_eq!(d7.observe(&user(vec![1, 3]), window), Some(Observation::Value(1.0)));
-        assert_eq!(d7.observe(&user(vec![1]), window), Some(Observation::Value(0.0)));
+        assert_eq!(
+            d1.observe(&user(vec![2, 3 + 1]), window),
+            Some(Observation::Value(0.0))
+        );
+        assert_eq!(
+            d7.observe(&user(vec![1, 3]), window),
+            Some(Observation::Value(1.0))
+        );
+        assert_eq!(
+            d7.observe(&user(vec![1]), window),
+            Some(Observation::Value(0.0))
+        );
         // First seen on day 2: day 9 is past the window, so no 7-day verdict.
         assert_eq!(d7.observe(&user(vec![2, 3]), window), None);
         assert_eq!(d1.observe(&user(vec![8]), window), None);
-        assert_eq!(d1.observe(&user(vec![7, 8]), window), Some(Observation::Value(1.0)));
+        assert_eq!(
+            d1.observe(&user(vec![7, 8]), window),
+            Some(Observation::Value(1.0))
+        );
     }
 
     #[test]
@@ -350,21 +446,32 @@ mod tests {
         assert_eq!(sums.len(), 3);
         assert_eq!((sums[0].user, sums[0].arm, sums[0].sessions), (1, 0, 2.0));
         assert_eq!(sums[0].days, vec![1, 3]);
-        assert_eq!((sums[0].tracks, sums[0].answers, sums[0].broken), (7.0, 5.0, 1.0));
+        assert_eq!(
+            (sums[0].tracks, sums[0].answers, sums[0].broken),
+            (7.0, 5.0, 1.0)
+        );
         let early = user_sums(&sessions, &days, Window { first: 1, last: 2 }, false);
         assert_eq!(early.len(), 2);
         let pre = user_sums(&sessions, &days, Window { first: 1, last: 3 }, true);
         assert_eq!(pre.len(), 2);
-        assert_eq!((pre[0].arm, pre[0].sessions, pre[0].time), (NO_ARM, 3.0, 4.0));
+        assert_eq!(
+            (pre[0].arm, pre[0].sessions, pre[0].time),
+            (NO_ARM, 3.0, 4.0)
+        );
         assert_eq!(pre[0].days, vec![1, 2, 3]);
     }
 
     #[test]
     fn metric_lists_parse_strictly() {
         let names = |l: Vec<&Metric>| l.iter().map(|m| m.name).collect::<Vec<_>>();
-        assert_eq!(names(parse_list("time, return_d1").unwrap()), ["time", "return_d1"]);
+        assert_eq!(
+            names(parse_list("time, return_d1").unwrap()),
+            ["time", "return_d1"]
+        );
         assert_eq!(parse_list("all").unwrap().len(), CATALOGUE.len());
-        assert!(parse_list("time,nope").unwrap_err().contains("unknown metric \"nope\""));
+        assert!(parse_list("time,nope")
+            .unwrap_err()
+            .contains("unknown metric \"nope\""));
         assert!(parse_list("time,time").unwrap_err().contains("twice"));
         assert!(parse_list(" , ").is_err());
     }

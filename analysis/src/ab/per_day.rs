@@ -37,7 +37,6 @@ pub struct DayLogs {
     pub folders: Vec<PathBuf>,
 }
 
-
 /// The days under `roots`, in numeric order of `n` (`day-10` after `day-9`).
 /// Every root must be a folder with at least one `day-<n>` subfolder; a day
 /// present under several roots (e.g. one root per replica) reads them all.

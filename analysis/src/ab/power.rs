@@ -31,7 +31,15 @@ pub struct Mde {
 }
 
 /// The MDE for a metric with `mean` and standard deviation `sd` over users.
-pub fn mde(mean: f64, sd: f64, sample_users: u64, users: f64, arms: usize, alpha: f64, power: f64) -> Mde {
+pub fn mde(
+    mean: f64,
+    sd: f64,
+    sample_users: u64,
+    users: f64,
+    arms: usize,
+    alpha: f64,
+    power: f64,
+) -> Mde {
     let normal = Normal::standard();
     let z = normal.inverse_cdf(1.0 - alpha / 2.0) + normal.inverse_cdf(power);
     let users_per_arm = users / arms as f64;

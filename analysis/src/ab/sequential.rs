@@ -59,7 +59,8 @@ impl Sequential {
             return;
         }
         let (v, t2) = (variance, self.tau2);
-        let half = (v * (v + t2) / t2 * (2.0 * (1.0 / self.alpha).ln() + ((v + t2) / v).ln())).sqrt();
+        let half =
+            (v * (v + t2) / t2 * (2.0 * (1.0 / self.alpha).ln() + ((v + t2) / v).ln())).sqrt();
         self.lower = self.lower.max(diff - half);
         self.upper = self.upper.min(diff + half);
         let log_lambda = 0.5 * (v / (v + t2)).ln() + t2 * diff * diff / (2.0 * v * (v + t2));

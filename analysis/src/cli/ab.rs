@@ -290,7 +290,10 @@ fn run_extended(
 ) -> Result<()> {
     let flags = &args.extended;
     if !(flags.mixing > 0.0 && flags.mixing.is_finite()) {
-        bail!("--mixing must be a positive fraction of the control mean (e.g. 0.05), got {}", flags.mixing);
+        bail!(
+            "--mixing must be a positive fraction of the control mean (e.g. 0.05), got {}",
+            flags.mixing
+        );
     }
     let options = extended::Options {
         metrics: flags
@@ -299,7 +302,11 @@ fn run_extended(
             .map(|m| m.0)
             .unwrap_or_else(|| metrics::CATALOGUE.iter().collect()),
         correction: flags.correction.unwrap_or(Correction::Holm),
-        start: flags.start.as_deref().map(|s| parse_start(s, days)).transpose()?,
+        start: flags
+            .start
+            .as_deref()
+            .map(|s| parse_start(s, days))
+            .transpose()?,
         sequential: flags.sequential,
         mixing: flags.mixing,
         ..extended::Options::default()

@@ -112,14 +112,16 @@ enum Command {
     Eval(EvalArgs),
     /// Minimum detectable effect per metric for N users over D days, from the variance
     /// of each metric in pre-period logs.
-    #[command(long_about = "Minimum detectable effect (MDE) per metric for an experiment of \
+    #[command(
+        long_about = "Minimum detectable effect (MDE) per metric for an experiment of \
         --users users over --days days, split evenly into --arms arms, at two-sided level \
         --alpha with --power.\n\n\
         Each metric's mean and variance over users are measured on the logs' first --days days \
         (day-<n> folders, else UTC days): MDE = (z(1 - alpha/2) + z(power)) x sd x \
         sqrt(2 / users per arm); mde_percent is MDE over the mean. Ratio metrics use their \
         delta-method variance. CUPED shrinks the MDE by sqrt(1 - variance reduction), which \
-        `ab --start` reports.")]
+        `ab --start` reports."
+    )]
     Power(PowerArgs),
     /// Write synthetic botify logs (several replicas, rotated files), for benchmarks and tests.
     Synth(SynthArgs),

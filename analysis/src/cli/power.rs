@@ -138,7 +138,10 @@ pub(super) fn run_power(args: PowerArgs) -> Result<()> {
         Format::Csv => print!("{}", table.to_csv()),
         Format::Markdown => print!("{}", table.to_markdown()),
         Format::Json => {
-            print!("{}", serde_json::to_string_pretty(&rows).expect("rows serialize") + "\n")
+            print!(
+                "{}",
+                serde_json::to_string_pretty(&rows).expect("rows serialize") + "\n"
+            )
         }
     }
     note(format!(

@@ -72,7 +72,9 @@ impl Days {
 
     /// The record's day: its file's `day-<n>`, else its UTC day.
     pub fn day(&self, record: &Record) -> u32 {
-        let file = self.files.partition_point(|(first, _)| *first <= record.seq);
+        let file = self
+            .files
+            .partition_point(|(first, _)| *first <= record.seq);
         match file.checked_sub(1).and_then(|f| self.files[f].1) {
             Some(day) => day,
             None => (record.timestamp / DAY_MS) as u32,
@@ -132,11 +134,18 @@ mod tests {
     fn folder_days_come_from_the_nearest_day_folder() {
         let p = |s: &str| PathBuf::from(s);
         assert_eq!(folder_day(&p("log/day-3/events-1.jsonl")), Some(3));
-        assert_eq!(folder_day(&p("log/day-3/replica-a/events-1.jsonl")), Some(3));
+        assert_eq!(
+            folder_day(&p("log/day-3/replica-a/events-1.jsonl")),
+            Some(3)
+        );
         assert_eq!(folder_day(&p("runs/day-1/log/day-12/e.jsonl")), Some(12));
         assert_eq!(folder_day(&p("log/replica-a/events-1.jsonl")), None);
         assert_eq!(folder_day(&p("log/day-x/events.jsonl")), None);
-        assert_eq!(folder_day(&p("day-4.jsonl")), None, "a file is not a folder");
+        assert_eq!(
+            folder_day(&p("day-4.jsonl")),
+            None,
+            "a file is not a folder"
+        );
     }
 
     #[test]

@@ -30,8 +30,8 @@ mod parse;
 mod read;
 mod record;
 
+pub use days::{DayScheme, Days};
 pub use files::resolve;
 pub use parse::parse_line;
 pub use read::{default_threads, read, Logs, ReadOptions, ReadReport};
-pub use days::{DayScheme, Days};
 pub use record::{parse_arm_label, Record, NO_ARM};

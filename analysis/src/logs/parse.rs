@@ -296,8 +296,14 @@ mod tests {
         expected.fallback = true;
         assert_eq!(r, expected);
         // Both parsers read `fallback`; absent means false.
-        let spaced = line.replace(':', ": ").replace("\"fallback\": true", "\"fallback\" : true");
-        assert!(parse_with_serde(spaced.as_bytes(), Some("AB")).unwrap().fallback);
+        let spaced = line
+            .replace(':', ": ")
+            .replace("\"fallback\": true", "\"fallback\" : true");
+        assert!(
+            parse_with_serde(spaced.as_bytes(), Some("AB"))
+                .unwrap()
+                .fallback
+        );
         assert!(!parse_line(NEXT, Some("AA")).unwrap().fallback);
         let bad = line.replace("\"fallback\":true", "\"fallback\":1");
         assert!(parse_line(&bad, Some("AB")).is_err(), "{bad}");

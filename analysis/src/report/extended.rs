@@ -100,7 +100,8 @@ fn daily_looks(path: &Path, result: &Extended, metric: &str) -> Result<()> {
     let label = |v: &f64| {
         let i = v.round();
         if (v - i).abs() < 1e-6 && i >= 0.0 {
-            days.get(i as usize).map_or(String::new(), |d| d.to_string())
+            days.get(i as usize)
+                .map_or(String::new(), |d| d.to_string())
         } else {
             String::new()
         }
@@ -134,17 +135,29 @@ fn daily_looks(path: &Path, result: &Extended, metric: &str) -> Result<()> {
                 color.stroke_width(2),
             ))?
             .label(treatment.to_string())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         for (x, l) in &points {
             if l.lower.is_finite() && l.upper.is_finite() {
                 let cap = 0.04;
                 chart.draw_series([
                     PathElement::new(vec![(*x, l.lower), (*x, l.upper)], color.stroke_width(2)),
-                    PathElement::new(vec![(x - cap, l.lower), (x + cap, l.lower)], color.stroke_width(2)),
-                    PathElement::new(vec![(x - cap, l.upper), (x + cap, l.upper)], color.stroke_width(2)),
+                    PathElement::new(
+                        vec![(x - cap, l.lower), (x + cap, l.lower)],
+                        color.stroke_width(2),
+                    ),
+                    PathElement::new(
+                        vec![(x - cap, l.upper), (x + cap, l.upper)],
+                        color.stroke_width(2),
+                    ),
                 ])?;
             }
-            let fill = if l.significant { color.filled() } else { WHITE.filled() };
+            let fill = if l.significant {
+                color.filled()
+            } else {
+                WHITE.filled()
+            };
             chart.draw_series([
                 Circle::new((*x, l.effect), 5, fill),
                 Circle::new((*x, l.effect), 5, color.stroke_width(2)),
@@ -171,9 +184,17 @@ fn html(
 ) -> String {
     let experiment = &analysis.table.experiment;
     let mut page = head(&format!("A/B report: {experiment}"));
-    let _ = writeln!(page, "<h1>A/B report: experiment {}</h1>", escape(experiment));
+    let _ = writeln!(
+        page,
+        "<h1>A/B report: experiment {}</h1>",
+        escape(experiment)
+    );
     let srm = escape(&result.srm.summary());
-    let class = if result.srm.mismatch() { " class=\"warn\"" } else { "" };
+    let class = if result.srm.mismatch() {
+        " class=\"warn\""
+    } else {
+        ""
+    };
     let _ = writeln!(page, "<p{class}>{srm}</p>");
     let _ = writeln!(
         page,

@@ -72,7 +72,12 @@ mod tests {
     fn any_arm_takes_a_noise_share_in_zero_to_one() {
         let built = build(&arm(r#"{ recommender = "sticky_artist", noise = 0.2 }"#)).unwrap();
         assert_eq!(built.name(), "sticky_artist");
-        let err = build(&arm(r#"{ recommender = "random", noise = 1.5 }"#)).err().unwrap();
-        assert!(err.to_string().contains("noise = 1.5 is outside 0..=1"), "{err}");
+        let err = build(&arm(r#"{ recommender = "random", noise = 1.5 }"#))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("noise = 1.5 is outside 0..=1"),
+            "{err}"
+        );
     }
 }

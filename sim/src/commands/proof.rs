@@ -150,7 +150,11 @@ pub fn run(args: ProofArgs) -> Result<()> {
         );
     }
     if args.pre_days >= args.days {
-        bail!("--pre-days {} leaves no experiment day of --days {}", args.pre_days, args.days);
+        bail!(
+            "--pre-days {} leaves no experiment day of --days {}",
+            args.pre_days,
+            args.days
+        );
     }
     if !(0.0..=1.0).contains(&args.noise) {
         bail!("--noise must be a share in 0..=1, got {}", args.noise);
@@ -179,7 +183,14 @@ pub fn run(args: ProofArgs) -> Result<()> {
 
 fn prove(args: &ProofArgs, world: &World, scratch: &Path) -> Result<Proof> {
     let n = args.experiments;
-    let truth = run_batch(args, world, scratch, Design::Injected, n..n + args.truth_runs, "truth")?;
+    let truth = run_batch(
+        args,
+        world,
+        scratch,
+        Design::Injected,
+        n..n + args.truth_runs,
+        "truth",
+    )?;
     let (mut sum_c, mut sum_t, mut users_c, mut users_t) = (0.0, 0.0, 0.0, 0.0);
     for o in &truth {
         let (c, t) = (o.plain.control_users as f64, o.plain.treatment_users as f64);
@@ -197,7 +208,11 @@ fn prove(args: &ProofArgs, world: &World, scratch: &Path) -> Result<Proof> {
     let covers = |lo: f64, hi: f64| lo <= true_effect && true_effect <= hi;
     let both: Vec<&Outcome> = aa.iter().chain(&injected).collect();
     let mean = |f: &dyn Fn(&Outcome) -> f64| {
-        let values: Vec<f64> = both.iter().map(|o| f(o)).filter(|v| v.is_finite()).collect();
+        let values: Vec<f64> = both
+            .iter()
+            .map(|o| f(o))
+            .filter(|v| v.is_finite())
+            .collect();
         values.iter().sum::<f64>() / values.len() as f64
     };
     Ok(Proof {
@@ -214,7 +229,9 @@ fn prove(args: &ProofArgs, world: &World, scratch: &Path) -> Result<Proof> {
         true_effect_percent: true_effect,
         coverage_fixed: share(&injected, &|o| covers(o.row.lower, o.row.upper)),
         coverage_fixed_without_cuped: share(&injected, &|o| covers(o.plain.lower, o.plain.upper)),
-        coverage_sequential: share(&injected, &|o| covers(o.sequential_bounds.0, o.sequential_bounds.1)),
+        coverage_sequential: share(&injected, &|o| {
+            covers(o.sequential_bounds.0, o.sequential_bounds.1)
+        }),
         power_fixed: share(&injected, &|o| o.row.significant),
         power_sequential: share(&injected, &|o| o.sequential),
         cuped_width_ratio: mean(&|o| (o.row.upper - o.row.lower) / (o.plain.upper - o.plain.lower)),
@@ -232,7 +249,11 @@ fn run_batch(
     indices: std::ops::Range<usize>,
     label: &str,
 ) -> Result<Vec<Outcome>> {
-    let bar = progress::bar(Unit::Sessions, indices.len() as u64, format!("{label} experiments"));
+    let bar = progress::bar(
+        Unit::Sessions,
+        indices.len() as u64,
+        format!("{label} experiments"),
+    );
     let next = AtomicUsize::new(indices.start);
     let outcomes = Mutex::new(Vec::with_capacity(indices.len()));
     std::thread::scope(|scope| -> Result<()> {
@@ -246,7 +267,10 @@ fn run_batch(
                         }
                         let outcome = experiment(args, world, scratch, design, i)
                             .with_context(|| format!("{} experiment {i}", design.name()))?;
-                        outcomes.lock().expect("no panics while held").push((i, outcome));
+                        outcomes
+                            .lock()
+                            .expect("no panics while held")
+                            .push((i, outcome));
                         bar.inc(1);
                     }
                 })
@@ -304,7 +328,12 @@ fn experiment(
             .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
         engine.set_event_log(Some(log.sender()));
         let plan = Plan::day(seed, day, args.episodes);
-        let played = in_process::run(world, plan, &mut Policy::Engine(&engine, &runtime), &ProgressBar::hidden());
+        let played = in_process::run(
+            world,
+            plan,
+            &mut Policy::Engine(&engine, &runtime),
+            &ProgressBar::hidden(),
+        );
         engine.set_event_log(None);
         log.close();
         played?;
@@ -333,7 +362,15 @@ fn analyse(args: &ProofArgs, dir: &Path, name: &str) -> Result<Outcome> {
         ..extended::Options::default()
     };
     let run = |options: &extended::Options| -> Result<Extended> {
-        extended::analyze(&analysis.records, &analysis.sessions, &days, None, 2, 0, options)
+        extended::analyze(
+            &analysis.records,
+            &analysis.sessions,
+            &days,
+            None,
+            2,
+            0,
+            options,
+        )
     };
     let with = run(&options)?;
     let plain = run(&extended::Options {
@@ -359,21 +396,47 @@ fn print(p: &Proof) {
     println!(
         "{} A/A and {} injected experiments; {} days ({} pre-period), {} sessions a day; \
          metric {}; ~{:.0} users per experiment",
-        p.experiments, p.experiments, p.days, p.pre_days, p.episodes_per_day, p.metric,
+        p.experiments,
+        p.experiments,
+        p.days,
+        p.pre_days,
+        p.episodes_per_day,
+        p.metric,
         p.users_per_experiment
     );
     println!("A/A false-positive rate (target 3–7%, sequential at most 5%):");
-    println!("  fixed horizon, CUPED:          {}", pct(p.aa_false_positive_fixed));
-    println!("  fixed horizon, no CUPED:       {}", pct(p.aa_false_positive_fixed_without_cuped));
-    println!("  naive daily peeking (Welch):   {}", pct(p.aa_false_positive_naive_daily_peeking));
-    println!("  daily looks, --sequential:     {}", pct(p.aa_false_positive_sequential));
+    println!(
+        "  fixed horizon, CUPED:          {}",
+        pct(p.aa_false_positive_fixed)
+    );
+    println!(
+        "  fixed horizon, no CUPED:       {}",
+        pct(p.aa_false_positive_fixed_without_cuped)
+    );
+    println!(
+        "  naive daily peeking (Welch):   {}",
+        pct(p.aa_false_positive_naive_daily_peeking)
+    );
+    println!(
+        "  daily looks, --sequential:     {}",
+        pct(p.aa_false_positive_sequential)
+    );
     println!(
         "injected effect (noise {}): true effect {:+.3}% (pooled over the truth runs)",
         p.noise, p.true_effect_percent
     );
-    println!("  95% interval covers it:        {} (target 93–97%)", pct(p.coverage_fixed));
-    println!("  same without CUPED:            {}", pct(p.coverage_fixed_without_cuped));
-    println!("  always-valid interval covers:  {}", pct(p.coverage_sequential));
+    println!(
+        "  95% interval covers it:        {} (target 93–97%)",
+        pct(p.coverage_fixed)
+    );
+    println!(
+        "  same without CUPED:            {}",
+        pct(p.coverage_fixed_without_cuped)
+    );
+    println!(
+        "  always-valid interval covers:  {}",
+        pct(p.coverage_sequential)
+    );
     println!(
         "  detected: fixed {}, sequential {}",
         pct(p.power_fixed),
