@@ -215,7 +215,8 @@ fn samples(metric: &Metric, users: &[UserSums], window: Window, arms: usize) -> 
         .collect()
 }
 
-/// Arm means as analysts read them: user metrics' mean, ratio metrics' ratio.
+/// Each treatment against the control on one metric: unadjusted, and with
+/// CUPED when pre-period values are given (else the same twice).
 fn comparisons(
     metric: &Metric,
     users: &[UserSums],
@@ -224,7 +225,7 @@ fn comparisons(
     control: u8,
     pre: Option<&HashMap<u64, f64>>,
 ) -> (Vec<(u8, Comparison, Comparison)>, Option<CupedFit>) {
-    let mut raw = samples(metric, users, window, arms);
+    let raw = samples(metric, users, window, arms);
     let mut adjusted = raw.clone();
     let fit = pre.map(|pre| cuped::adjust(&mut adjusted, pre));
     let c = control as usize;
@@ -234,7 +235,6 @@ fn comparisons(
         let used = Comparison::new(adjusted[c].moments(), adjusted[t].moments());
         out.push((t as u8, plain, used));
     }
-    raw.clear();
     (out, fit)
 }
 

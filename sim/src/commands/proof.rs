@@ -59,7 +59,7 @@ pub struct ProofArgs {
     #[arg(long, default_value_t = 2)]
     pub pre_days: u64,
     /// Sessions per day per experiment.
-    #[arg(long, default_value_t = 1500)]
+    #[arg(long, default_value_t = 500)]
     pub episodes: u64,
     /// The recommender both arms serve.
     #[arg(long, default_value = "sticky_artist")]
