@@ -154,12 +154,12 @@ mod tests {
     fn users_without_a_pre_period_are_kept_with_an_indicator() {
         // Half the users are new: their level is 5 higher, which the indicator
         // absorbs; imputing the mean alone would leave it in the variance.
-        let pre: HashMap<u64, f64> = (0..200)
-            .filter(|u| u % 2 == 0)
+        let pre: HashMap<u64, f64> = (0..200u64)
+            .filter(|&u| u.is_multiple_of(2))
             .map(|u| (u, (u % 7) as f64))
             .collect();
         let y = |u: u64| {
-            if u % 2 == 0 {
+            if u.is_multiple_of(2) {
                 (u % 7) as f64
             } else {
                 5.0 + (u % 3) as f64 * 0.01
