@@ -112,13 +112,18 @@ fn retention_fallbacks_and_ratios_match_hand_computation() {
     };
     // Every user's first day is day 1; day 2 is inside the window.
     let d1 = row(rows, "return_d1");
-    assert!((d1["control_mean"].as_f64().unwrap() - share(0, &|u| u.is_multiple_of(2))).abs() < 1e-12);
-    assert!((d1["treatment_mean"].as_f64().unwrap() - share(1, &|u| u.is_multiple_of(4))).abs() < 1e-12);
+    assert!(
+        (d1["control_mean"].as_f64().unwrap() - share(0, &|u| u.is_multiple_of(2))).abs() < 1e-12
+    );
+    assert!(
+        (d1["treatment_mean"].as_f64().unwrap() - share(1, &|u| u.is_multiple_of(4))).abs() < 1e-12
+    );
     assert_eq!(d1["role"], "success");
     assert_eq!(d1["significant"], true, "{d1}");
     let days = row(rows, "active_days");
     assert!(
-        (days["control_mean"].as_f64().unwrap() - (2.0 + share(0, &|u| u.is_multiple_of(2)))).abs() < 1e-12
+        (days["control_mean"].as_f64().unwrap() - (2.0 + share(0, &|u| u.is_multiple_of(2)))).abs()
+            < 1e-12
     );
     // session_tracks = Σ tracks / Σ sessions over the arm: 2 + user % 3 per session.
     let tracks = |a: usize| {
