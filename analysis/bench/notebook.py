@@ -36,14 +36,15 @@ def sessionize(user, treatment, user_data):
 sessions = pd.DataFrame(itertools.chain.from_iterable(
     sessionize(user, treatment, group)
     for (user, treatment), group in data.groupby(["user", "treatment"])))
-sessions["mean_request_latency"] = sessions["latency"] / sessions["tracks"]
 metrics = sessions.groupby(["user", "treatment"]).agg(
     time=("time", "sum"),
     sessions=("time", "count"),
-    mean_request_latency=("mean_request_latency", "mean"),
+    latency=("latency", "sum"),
+    tracks=("tracks", "sum"),
     mean_tracks_per_session=("tracks", "mean"),
     mean_time_per_session=("time", "mean"),
 ).reset_index()
+metrics["mean_request_latency"] = metrics["latency"] / metrics["tracks"]
 for treatment in sorted(t for t in metrics.treatment.unique() if t != "C"):
     for metric in ["time", "sessions", "mean_request_latency",
                    "mean_tracks_per_session", "mean_time_per_session"]:

@@ -38,7 +38,8 @@ SELECT
     arm,
     SUM(time) AS time,
     COUNT(*) AS sessions,
-    AVG(latency_ms / tracks) AS mean_request_latency,
+    -- The notebook's formula: each user's latency sum over their track sum.
+    SUM(latency_ms) / SUM(tracks) AS mean_request_latency,
     AVG(tracks) AS mean_tracks_per_session,
     AVG(time) AS mean_time_per_session
 FROM sessions

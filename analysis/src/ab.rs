@@ -4,7 +4,7 @@
 //! Per user per arm, over the user's closed sessions:
 //! - `time`: total listen time;
 //! - `sessions`: number of sessions;
-//! - `mean_request_latency`: mean over sessions of (latency sum in ms / tracks);
+//! - `mean_request_latency`: the user's latency sum in ms / their track sum;
 //! - `mean_tracks_per_session`, `mean_time_per_session`.
 //!
 //! Per arm: count, mean and sample variance (ddof = 1) of each metric. Each
@@ -14,9 +14,20 @@
 //! control mean × 100; significant when the interval excludes 0.
 //!
 //! [`per_day`] runs the same analysis on each `day-<n>` log folder
-//! (`ab --per-day`), for learning curves.
+//! (`ab --per-day`), for learning curves. [`extended`] is the analysis
+//! beyond the notebook: the metric catalogue of [`metrics`] (multi-day,
+//! ratio and guardrail metrics), the delta method and relative lifts
+//! ([`estimate`]), CUPED ([`cuped`]), corrections ([`correction`]),
+//! always-valid daily looks ([`sequential`]) and power ([`power`]).
 
+pub mod correction;
+pub mod cuped;
+pub mod estimate;
+pub mod extended;
+pub mod metrics;
 pub mod per_day;
+pub mod power;
+pub mod sequential;
 
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -57,12 +68,12 @@ pub fn user_metrics(sessions: &[Session]) -> Vec<UserMetrics> {
     for group in sessions.chunk_by(|a, b| a.user == b.user && a.arm == b.arm) {
         let n = group.len() as f64;
         let time: f64 = group.iter().map(|s| s.time).sum();
-        let latency: f64 = group.iter().map(|s| s.latency_ms / s.tracks as f64).sum();
+        let latency: f64 = group.iter().map(|s| s.latency_ms).sum();
         let tracks: f64 = group.iter().map(|s| s.tracks as f64).sum();
         users.push(UserMetrics {
             user: group[0].user,
             arm: group[0].arm,
-            values: [time, n, latency / n, tracks / n, time / n],
+            values: [time, n, latency / tracks, tracks / n, time / n],
         });
     }
     users
@@ -134,6 +145,33 @@ pub struct Srm {
 impl Srm {
     pub fn mismatch(&self) -> bool {
         self.p_value < SRM_ALPHA
+    }
+
+    /// Users per arm and the SRM verdict, one paragraph.
+    pub fn summary(&self) -> String {
+        let k = self.users.len();
+        let per_arm: Vec<String> = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(a, n)| format!("{} {n}", botify::experiments::arm_label(a)))
+            .collect();
+        let verdict = if self.mismatch() {
+            format!(
+                "SAMPLE RATIO MISMATCH (p < {SRM_ALPHA}): users are not split as configured, so \
+                 this table cannot be trusted; look for lost logs in one arm, a config change \
+                 mid-experiment, or an assignment bug"
+            )
+        } else {
+            "split as configured".to_string()
+        };
+        format!(
+            "users per arm: {} (expected {:.1}% each); SRM chi2 = {:.2}, p = {:.3e}: {verdict}",
+            per_arm.join(", "),
+            100.0 / k as f64,
+            self.chi2,
+            self.p_value
+        )
     }
 }
 
@@ -285,30 +323,7 @@ impl AbTable {
 
     /// Users per arm and the SRM verdict, one paragraph.
     pub fn srm_summary(&self) -> String {
-        let k = self.srm.users.len();
-        let per_arm: Vec<String> = self
-            .srm
-            .users
-            .iter()
-            .enumerate()
-            .map(|(a, n)| format!("{} {n}", botify::experiments::arm_label(a)))
-            .collect();
-        let verdict = if self.srm.mismatch() {
-            format!(
-                "SAMPLE RATIO MISMATCH (p < {SRM_ALPHA}): users are not split as configured, so \
-                 this table cannot be trusted; look for lost logs in one arm, a config change \
-                 mid-experiment, or an assignment bug"
-            )
-        } else {
-            "split as configured".to_string()
-        };
-        format!(
-            "users per arm: {} (expected {:.1}% each); SRM chi2 = {:.2}, p = {:.3e}: {verdict}",
-            per_arm.join(", "),
-            100.0 / k as f64,
-            self.srm.chi2,
-            self.srm.p_value
-        )
+        self.srm.summary()
     }
 }
 

@@ -188,6 +188,15 @@ pub fn percent(value: f64) -> String {
     }
 }
 
+/// A fraction as an unsigned percentage (0.123 → `12.30%`), `n/a` when not finite.
+pub fn percent_of_one(value: f64) -> String {
+    if value.is_finite() {
+        format!("{:.2}%", value * 100.0)
+    } else {
+        "n/a".to_string()
+    }
+}
+
 /// Writes `path` through `write`, atomically: the content goes to a temporary
 /// file in the same folder, is flushed to disk, and is renamed over `path`.
 /// A service reloading models mid-write sees the old file or the new one,

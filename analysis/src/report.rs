@@ -6,9 +6,11 @@
 //! Plots use plotters' SVG backend only: the bitmap backend pulls in font
 //! rasterisation crates, and browsers render SVG text themselves.
 //!
-//! [`per_day`] is the `ab --per-day` page (learning curves), drawn with the
-//! same helpers.
+//! [`per_day`] is the `ab --per-day` page (learning curves) and
+//! [`extended`] the extended analysis's page (guardrails, CUPED, daily
+//! looks), drawn with the same helpers.
 
+pub mod extended;
 pub mod per_day;
 
 use std::fmt::Write as _;

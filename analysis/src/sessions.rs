@@ -26,6 +26,11 @@ pub struct Session {
     pub time: f64,
     /// Sum of serving latencies, milliseconds.
     pub latency_ms: f64,
+    /// Answers served from a fallback (`fallback: true`).
+    pub fallbacks: u32,
+    /// Some event's track is not the previous event's recommendation (see
+    /// [`SessionReport::broken_chains`]).
+    pub broken: bool,
     /// Index of the first event in the sorted records; the session's events are
     /// `records[first..first + tracks]`.
     pub first: usize,
@@ -146,6 +151,8 @@ pub fn sessionize(records: &[Record]) -> (Vec<Session>, SessionReport) {
                 tracks: 0,
                 time: 0.0,
                 latency_ms: 0.0,
+                fallbacks: 0,
+                broken: false,
                 first: i,
             },
             false,
@@ -157,8 +164,10 @@ pub fn sessionize(records: &[Record]) -> (Vec<Session>, SessionReport) {
         session.tracks += 1;
         session.time += r.time;
         session.latency_ms += r.latency * 1000.0;
+        session.fallbacks += u32::from(r.fallback);
         session.end = r.timestamp;
         if r.last {
+            session.broken = *broken;
             report.broken_chains += *broken as u64;
             sessions.push(*session);
             open = None;
@@ -261,9 +270,12 @@ mod tests {
             ev(1, 4, 4, 1.0, None),
         ];
         records.iter_mut().for_each(|r| r.arm = NO_ARM);
+        records[1].fallback = true;
         let (sessions, report) = sessionize(&records);
         assert_eq!(sessions.len(), 1);
         assert_eq!(report.broken_chains, 1);
+        assert!(sessions[0].broken);
+        assert_eq!(sessions[0].fallbacks, 1);
     }
 
     #[test]
@@ -293,6 +305,8 @@ mod tests {
                 tracks: 1,
                 time: 1.0,
                 latency_ms: 1.0,
+                fallbacks: 0,
+                broken: false,
                 first: 0,
             })
             .collect();

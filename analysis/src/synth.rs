@@ -80,6 +80,10 @@ pub struct SynthParams {
     pub seed: u64,
     /// Timestamp of the first event, epoch ms.
     pub start_ms: u64,
+    /// UTC days the events spread over: event n of N falls on day
+    /// ⌊n × days / N⌋ after the first (users come back on later days, as
+    /// in a service's logs, whose timestamps tell the day).
+    pub days: u32,
 }
 
 impl Default for SynthParams {
@@ -97,6 +101,7 @@ impl Default for SynthParams {
             coherence: 0.5,
             seed: 42,
             start_ms: 1_700_000_000_000,
+            days: 1,
         }
     }
 }
@@ -255,7 +260,8 @@ pub fn generate(dir: &Path, params: &SynthParams, bar: &ProgressBar) -> Result<V
         let slot = rng.gen_range(0..active.len());
         let s = &mut active[slot];
         clock += rng.gen_range(1..4);
-        s.event.timestamp = clock;
+        let day = n * u64::from(params.days.max(1)) / params.events;
+        s.event.timestamp = clock + day * crate::logs::days::DAY_MS;
         s.event.latency = 0.0002 - 0.0008 * (1.0 - rng.gen::<f64>()).ln();
         let last = s.event.message == Message::Last;
         if !last {

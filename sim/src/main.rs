@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use sim::commands::{calibrate, experiment, run, world, Command};
+use sim::commands::{calibrate, experiment, proof, run, world, Command};
 
 #[derive(Debug, Parser)]
 #[command(name = "sim", version, about = "botify user simulator")]
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Experiment(args) => experiment::run(args),
         Command::World(args) => world::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Proof(args) => proof::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::{analyze, AbTable, Row, METRICS};
+use crate::logs::days::day_number;
 use crate::logs::{self, ReadOptions, ReadReport};
 use crate::output::{self, Table, Tone};
 use crate::sessions::SessionReport;
@@ -34,15 +35,6 @@ pub const LAYOUT: &str = "LOGDIR/day-1, LOGDIR/day-2, … (one folder per day, a
 pub struct DayLogs {
     pub day: u32,
     pub folders: Vec<PathBuf>,
-}
-
-/// `n` of a folder named `day-<n>`.
-pub(crate) fn day_number(name: &str) -> Option<u32> {
-    let n = name.strip_prefix("day-")?;
-    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    n.parse().ok()
 }
 
 /// The days under `roots`, in numeric order of `n` (`day-10` after `day-9`).

@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anstream::{print, println};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::{note, read_logs, warn, Input};
-use crate::ab::{self, per_day};
-use crate::logs::{self, ReadOptions};
+use crate::ab::correction::Correction;
+use crate::ab::extended::{self, PrePeriod};
+use crate::ab::metrics::{self, Metric};
+use crate::ab::{self, per_day, sequential};
+use crate::logs::{self, DayScheme, Days, ReadOptions};
 use crate::output::{Format, Table};
 use crate::progress;
 use crate::report;
@@ -39,8 +42,82 @@ pub(super) struct AbArgs {
     report: Option<PathBuf>,
     /// Learning curves: analyse each day-<n> subfolder of the --logs folders on its own
     /// and print one row per (day, arm) instead of the table.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["metrics", "correction", "pre", "start", "sequential"])]
     per_day: bool,
+    #[command(flatten)]
+    extended: ExtendedArgs,
+}
+
+/// The extended analysis; any of these flags switches from the notebook's
+/// table to it.
+#[derive(Args)]
+struct ExtendedArgs {
+    /// Metrics to compare, comma-separated, or `all` (the default of the extended
+    /// analysis); the first success metric is the primary one, charted per day.
+    /// Success: time, sessions, mean_tracks_per_session, mean_time_per_session,
+    /// active_days, sessions_per_active_day, time_per_day, return_d1, return_d7,
+    /// session_time, session_tracks; guardrails: mean_request_latency,
+    /// fallback_rate, error_rate.
+    #[arg(long, value_name = "LIST", value_parser = parse_metrics)]
+    metrics: Option<MetricList>,
+    /// Correction for many arms × metrics, applied within success metrics and within
+    /// guardrails [default of the extended analysis: holm].
+    #[arg(long, value_enum)]
+    correction: Option<Correction>,
+    /// Pre-experiment logs for CUPED (files, folders, globs): each user's same metric
+    /// over these logs is the covariate.
+    #[arg(long, value_name = "PATH|GLOB", num_args = 1.., conflicts_with = "start")]
+    pre: Vec<String>,
+    /// First day of the experiment: a day-<n> folder's n, or a UTC date YYYY-MM-DD for
+    /// logs without day folders. Earlier days are the pre-period (CUPED).
+    #[arg(long, value_name = "DAY")]
+    start: Option<String>,
+    /// Always-valid intervals (mSPRT, normal mixture) at every day: look daily
+    /// without inflating false positives.
+    #[arg(long)]
+    sequential: bool,
+    /// mSPRT mixing standard deviation, as a fraction of the control mean (the
+    /// effect size the test is tuned for).
+    #[arg(long, value_name = "FRACTION", default_value_t = sequential::DEFAULT_MIXING)]
+    mixing: f64,
+}
+
+/// A parsed `--metrics` list (clap needs a named type to hold a `Vec`).
+#[derive(Clone)]
+struct MetricList(Vec<&'static Metric>);
+
+fn parse_metrics(text: &str) -> Result<MetricList, String> {
+    metrics::parse_list(text).map(MetricList)
+}
+
+impl ExtendedArgs {
+    fn requested(&self) -> bool {
+        self.metrics.is_some()
+            || self.correction.is_some()
+            || !self.pre.is_empty()
+            || self.start.is_some()
+            || self.sequential
+    }
+}
+
+/// `--start DAY`: a folder day `n` or a UTC date, checked against how the
+/// logs tell days apart.
+fn parse_start(text: &str, days: &Days) -> Result<u32> {
+    let folder = text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty();
+    match (days.scheme(), folder) {
+        (DayScheme::Folders, true) => text
+            .parse()
+            .with_context(|| format!("--start {text:?} is not a day number")),
+        (DayScheme::Timestamps, false) => logs::days::parse_date(text).with_context(|| {
+            format!("--start {text:?} is not a date: expected YYYY-MM-DD (UTC)")
+        }),
+        (DayScheme::Folders, false) => bail!(
+            "--start {text:?}: these logs are in day-<n> folders, so DAY is a day number n              (e.g. --start 4)"
+        ),
+        _ => bail!(
+            "--start {text:?}: these logs have no day-<n> folders, so days are UTC dates:              pass --start YYYY-MM-DD"
+        ),
+    }
 }
 
 /// Prints an A/B table in `format` and its sample-ratio check: after the
@@ -100,9 +177,13 @@ pub(super) fn run_ab(args: AbArgs) -> Result<()> {
     }
     let logs = read_logs(&args.input, Some(&args.experiment))?;
     let read_report = logs.report;
+    let days = logs.days;
     let spinner = progress::spinner("computing");
     let analysis = ab::analyze(logs.records, &args.experiment, arms, control)?;
     spinner.finish_and_clear();
+    if args.extended.requested() {
+        return run_extended(&args, &analysis, &days, &read_report, started);
+    }
     note(&analysis.session_report);
     if analysis.events_without_arm > 0 {
         note(format!(
@@ -192,6 +273,108 @@ fn run_ab_per_day(args: &AbArgs, arms: Option<usize>, control: u8, started: Inst
     }
     if let Some(dir) = &args.report {
         let page = report::per_day::write(dir, &result)?;
+        note(format!("report: {}", page.display()));
+    }
+    note(format!("done in {:.2}s", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// The extended analysis: success metrics and guardrails in separate tables,
+/// CUPED's fits, the daily looks.
+fn run_extended(
+    args: &AbArgs,
+    analysis: &ab::Analysis,
+    days: &Days,
+    read_report: &logs::ReadReport,
+    started: Instant,
+) -> Result<()> {
+    let flags = &args.extended;
+    if !(flags.mixing > 0.0 && flags.mixing.is_finite()) {
+        bail!(
+            "--mixing must be a positive fraction of the control mean (e.g. 0.05), got {}",
+            flags.mixing
+        );
+    }
+    let options = extended::Options {
+        metrics: flags
+            .metrics
+            .clone()
+            .map(|m| m.0)
+            .unwrap_or_else(|| metrics::CATALOGUE.iter().collect()),
+        correction: flags.correction.unwrap_or(Correction::Holm),
+        start: flags
+            .start
+            .as_deref()
+            .map(|s| parse_start(s, days))
+            .transpose()?,
+        sequential: flags.sequential,
+        mixing: flags.mixing,
+        ..extended::Options::default()
+    };
+    let pre = if flags.pre.is_empty() {
+        None
+    } else {
+        let input = Input {
+            logs: flags.pre.clone(),
+            threads: args.input.threads,
+        };
+        let logs = read_logs(&input, None)?;
+        Some(PrePeriod::from_logs(logs.records, &logs.days).context("--pre")?)
+    };
+    let result = extended::analyze(
+        &analysis.records,
+        &analysis.sessions,
+        days,
+        pre.as_ref(),
+        analysis.arms,
+        analysis.table.control,
+        &options,
+    )?;
+    note(&analysis.session_report);
+    let srm = result.srm.summary();
+    match args.format {
+        Format::Json => println!("{}", result.to_json()),
+        Format::Csv => {
+            let mut all = result.to_table("success");
+            all.rows.extend(result.to_table("guardrail").rows);
+            print!("{}", all.to_csv());
+        }
+        format => {
+            let render = |t: &Table| match format {
+                Format::Markdown => t.to_markdown(),
+                _ => t.to_terminal(),
+            };
+            println!("Success metrics");
+            print!("{}", render(&result.to_table("success")));
+            if result.rows.iter().any(|r| r.role == "guardrail") {
+                println!("\nGuardrails");
+                print!("{}", render(&result.to_table("guardrail")));
+            }
+            if !result.cuped.is_empty() {
+                println!("\nCUPED (pre-period covariate per metric)");
+                print!("{}", render(&result.cuped_table()));
+            }
+            if !result.looks.is_empty() {
+                println!("\nDaily looks (always-valid 95% intervals, mSPRT)");
+                print!("{}", render(&result.looks_table()));
+            }
+            println!("\n{}\n{srm}", result.summary());
+        }
+    }
+    if matches!(args.format, Format::Json | Format::Csv) {
+        note(result.summary());
+        note(&srm);
+    }
+    if result.srm.mismatch() {
+        warn(format!(
+            "sample ratio mismatch in {:?} (p = {:.2e} < {}): do not trust this table",
+            args.experiment,
+            result.srm.p_value,
+            ab::SRM_ALPHA
+        ));
+    }
+    if let Some(dir) = &args.report {
+        let page = report::extended::write(dir, analysis, &result, read_report)?;
         note(format!("report: {}", page.display()));
     }
     note(format!("done in {:.2}s", started.elapsed().as_secs_f64()));

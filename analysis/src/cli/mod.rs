@@ -12,6 +12,7 @@
 mod ab;
 mod eval;
 mod export;
+mod power;
 mod synth;
 mod train;
 
@@ -27,6 +28,7 @@ use crate::sessions::{self, Session, SessionReport};
 use ab::AbArgs;
 use eval::EvalArgs;
 use export::ExportArgs;
+use power::PowerArgs;
 use synth::SynthArgs;
 use train::TrainArgs;
 
@@ -136,6 +138,19 @@ enum Command {
         hive_partitioning = true) GROUP BY ALL ORDER BY ALL;"
     )]
     Export(ExportArgs),
+    /// Minimum detectable effect per metric for N users over D days, from the variance
+    /// of each metric in pre-period logs.
+    #[command(
+        long_about = "Minimum detectable effect (MDE) per metric for an experiment of \
+        --users users over --days days, split evenly into --arms arms, at two-sided level \
+        --alpha with --power.\n\n\
+        Each metric's mean and variance over users are measured on the logs' first --days days \
+        (day-<n> folders, else UTC days): MDE = (z(1 - alpha/2) + z(power)) x sd x \
+        sqrt(2 / users per arm); mde_percent is MDE over the mean. Ratio metrics use their \
+        delta-method variance. CUPED shrinks the MDE by sqrt(1 - variance reduction), which \
+        `ab --start` reports."
+    )]
+    Power(PowerArgs),
     /// Write synthetic botify logs (several replicas, rotated files), for benchmarks and tests.
     Synth(SynthArgs),
 }
@@ -157,6 +172,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run_train(args),
         Command::Eval(args) => eval::run_eval(args),
         Command::Export(args) => export::run_export(args),
+        Command::Power(args) => power::run_power(args),
         Command::Synth(args) => synth::run_synth(args),
     }
 }

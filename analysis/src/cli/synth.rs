@@ -35,6 +35,10 @@ pub(super) struct SynthArgs {
     coherence: f64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// UTC days the events spread over, from 2026-01-01 (one day: from 2023-11-14);
+    /// multi-day logs for retention, CUPED (`ab --start`) and `power`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=365))]
+    days: u32,
 }
 
 pub(super) fn run_synth(args: SynthArgs) -> Result<()> {
@@ -48,7 +52,13 @@ pub(super) fn run_synth(args: SynthArgs) -> Result<()> {
         experiments: args.experiments,
         coherence: args.coherence,
         seed: args.seed,
-        ..SynthParams::default()
+        days: args.days,
+        // Midnight UTC, so day 1 is a whole day.
+        start_ms: if args.days > 1 {
+            1_767_225_600_000
+        } else {
+            SynthParams::default().start_ms
+        },
     };
     let bar = progress::bar(Unit::Steps, args.events, "events");
     let files = synth::generate(&args.out, &params, &bar)?;

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{bail, Result};
 use chrono::{Days, NaiveDate};
 
-use crate::ab::per_day::day_number;
+use crate::logs::days::day_number;
 use crate::logs::NO_ARM;
 
 const MS_PER_DAY: u64 = 86_400_000;

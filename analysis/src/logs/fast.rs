@@ -24,6 +24,7 @@ pub(super) fn parse(line: &[u8], experiment: Option<&str>) -> Option<Record> {
     let mut latency = None;
     let mut recommendation = None;
     let mut arm = NO_ARM;
+    let mut fallback = false;
     loop {
         let key = c.string()?;
         c.eat(b':')?;
@@ -50,6 +51,14 @@ pub(super) fn parse(line: &[u8], experiment: Option<&str>) -> Option<Record> {
                 };
             }
             b"experiments" => arm = c.experiments(experiment)?,
+            b"fallback" => {
+                c.ws();
+                fallback = match c.peek()? {
+                    b't' => c.literal(b"true").map(|_| true)?,
+                    b'f' => c.literal(b"false").map(|_| false)?,
+                    _ => return None,
+                };
+            }
             _ => c.scalar()?,
         }
         c.ws();
@@ -71,6 +80,7 @@ pub(super) fn parse(line: &[u8], experiment: Option<&str>) -> Option<Record> {
         latency: latency?,
         recommendation,
         arm,
+        fallback,
     }
     .record()
     .ok()

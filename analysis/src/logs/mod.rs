@@ -23,7 +23,11 @@
 //! `event.rs` is the export's parser: every field of a line, on the same
 //! scanner and the same checks; the export (`crate::export`) drives it
 //! through `read.rs`'s units and line counts.
+//!
+//! `days.rs` tells which day a record belongs to (its `day-<n>` folder, else
+//! its UTC day), from where each file's records start.
 
+pub mod days;
 mod event;
 mod fast;
 mod files;
@@ -31,6 +35,7 @@ mod parse;
 mod read;
 mod record;
 
+pub use days::{DayScheme, Days};
 pub use event::{parse_event, Event, Experiments, MAX_TIMESTAMP};
 pub use files::resolve;
 pub use parse::parse_line;

@@ -65,6 +65,7 @@ enum Field {
     Latency,
     Recommendation,
     Experiments,
+    Fallback,
     Other,
 }
 
@@ -86,6 +87,7 @@ impl<'de> Deserialize<'de> for Field {
                     "latency" => Field::Latency,
                     "recommendation" => Field::Recommendation,
                     "experiments" => Field::Experiments,
+                    "fallback" => Field::Fallback,
                     _ => Field::Other,
                 })
             }
@@ -110,6 +112,7 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
         let mut latency = None;
         let mut recommendation = None;
         let mut arm = NO_ARM;
+        let mut fallback = false;
         while let Some(field) = map.next_key::<Field>()? {
             match field {
                 Field::Message => message = Some(map.next_value::<Message>()?),
@@ -125,6 +128,7 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
                         map.next_value::<IgnoredAny>()?;
                     }
                 },
+                Field::Fallback => fallback = map.next_value::<bool>()?,
                 Field::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -145,6 +149,7 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
             latency,
             recommendation,
             arm,
+            fallback,
         };
         fields.record().map_err(de::Error::custom)
     }
@@ -288,7 +293,21 @@ mod tests {
         };
         let line = serde_json::to_string(&event).unwrap();
         let r = parse_line(&line, Some("AB")).unwrap();
-        assert_eq!(r, Record::new(7, 42, 3, 0.5, 0.002, Some(9), 2, false));
+        let mut expected = Record::new(7, 42, 3, 0.5, 0.002, Some(9), 2, false);
+        expected.fallback = true;
+        assert_eq!(r, expected);
+        // Both parsers read `fallback`; absent means false.
+        let spaced = line
+            .replace(':', ": ")
+            .replace("\"fallback\": true", "\"fallback\" : true");
+        assert!(
+            parse_with_serde(spaced.as_bytes(), Some("AB"))
+                .unwrap()
+                .fallback
+        );
+        assert!(!parse_line(NEXT, Some("AA")).unwrap().fallback);
+        let bad = line.replace("\"fallback\":true", "\"fallback\":1");
+        assert!(parse_line(&bad, Some("AB")).is_err(), "{bad}");
     }
 
     #[test]

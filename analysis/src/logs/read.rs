@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 
+use super::days::{folder_day, Days};
 use super::parse::parse;
 use super::record::Record;
 use crate::progress;
@@ -123,6 +124,8 @@ impl fmt::Display for ReadReport {
 pub struct Logs {
     pub records: Vec<Record>,
     pub report: ReadReport,
+    /// Each record's day, from its file (see `days.rs`).
+    pub days: Days,
 }
 
 /// A byte range of one file (the whole file when compressed): the work one
@@ -210,8 +213,12 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
     }
     let mut records = Vec::with_capacity(total);
     let mut report = ReportBuilder::new(paths, total_bytes);
+    let mut file_starts = Vec::with_capacity(paths.len());
     for (unit, out) in units.iter().zip(outs) {
         let (unit_records, counts) = out.expect("every unit is read by some worker");
+        if unit.start == 0 {
+            file_starts.push((records.len() as u32, folder_day(&paths[unit.file])));
+        }
         report.add(unit, counts);
         for mut record in unit_records {
             record.seq = records.len() as u32;
@@ -219,7 +226,11 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
         }
     }
     let report = report.finish(records.len() as u64);
-    Ok(Logs { records, report })
+    Ok(Logs {
+        records,
+        report,
+        days: Days::new(file_starts),
+    })
 }
 
 /// The size of the files on disk (compressed files count compressed), for

@@ -29,6 +29,10 @@ pub struct Record {
     pub arm: u8,
     /// True for a `last` event (the session ends here).
     pub last: bool,
+    /// True when botify answered from a fallback (`"fallback": true`: the
+    /// state store was unavailable, or the recommender had no candidate).
+    /// Fits in what was padding, so a record stays 48 bytes.
+    pub fallback: bool,
 }
 
 impl Record {
@@ -54,6 +58,7 @@ impl Record {
             seq: 0,
             arm,
             last,
+            fallback: false,
         }
     }
 
@@ -86,6 +91,7 @@ pub(super) struct Fields {
     pub(super) latency: f64,
     pub(super) recommendation: Option<u32>,
     pub(super) arm: u8,
+    pub(super) fallback: bool,
 }
 
 impl Fields {
@@ -93,7 +99,7 @@ impl Fields {
     /// reports as the line's error).
     pub(super) fn record(self) -> Result<Record, String> {
         check_values(self.time, self.latency, self.track, self.recommendation)?;
-        Ok(Record::new(
+        let mut record = Record::new(
             self.user,
             self.timestamp,
             self.track,
@@ -102,7 +108,9 @@ impl Fields {
             self.recommendation,
             self.arm,
             self.last,
-        ))
+        );
+        record.fallback = self.fallback;
+        Ok(record)
     }
 }
 
@@ -132,6 +140,11 @@ pub(super) fn check_values(
 mod tests {
     use super::*;
     use botify::experiments::arm_label;
+
+    #[test]
+    fn record_stays_48_bytes() {
+        assert_eq!(std::mem::size_of::<Record>(), 48);
+    }
 
     #[test]
     fn arm_labels_round_trip_with_botify() {

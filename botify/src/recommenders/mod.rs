@@ -11,6 +11,7 @@ mod contextual;
 mod embedding;
 mod indexed;
 mod memory;
+mod noise;
 mod random;
 pub mod session;
 mod session_knn;
@@ -21,6 +22,7 @@ pub use contextual::Contextual;
 pub use embedding::{Embedding, EmbeddingSettings};
 pub use indexed::Indexed;
 pub use memory::{Memory, MemorySettings, Source};
+pub use noise::Noisy;
 pub use random::Random;
 pub use session_knn::{SessionKnn, SessionKnnSettings};
 pub use sticky_artist::StickyArtist;
@@ -134,8 +136,19 @@ pub enum BuildError {
     UnknownSource(String),
 }
 
-/// Builds the recommender an arm describes, with its parameters.
+/// Builds the recommender an arm describes, with its parameters; any arm's
+/// `noise = p` replaces its answer with a random track with probability p.
 pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
+    let inner = build_inner(arm)?;
+    let share = fraction(arm, arm.recommender(), "noise", 0.0)?;
+    Ok(if share > 0.0 {
+        Box::new(Noisy { inner, share })
+    } else {
+        inner
+    })
+}
+
+fn build_inner(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
     let table = || arm.param_str("table").unwrap_or(DEFAULT_TABLE).to_string();
     Ok(match arm.recommender() {
         "random" => Box::new(Random),

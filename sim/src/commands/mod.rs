@@ -5,10 +5,12 @@
 //! - `run.rs` — `sim run`: days of sessions against botify or an agent;
 //! - `experiment.rs` — `sim experiment`: the whole loop, end to end;
 //! - `world.rs` — `sim world`: generate and write a world;
-//! - `calibrate.rs` — `sim calibrate`: reference agents vs the targets.
+//! - `calibrate.rs` — `sim calibrate`: reference agents vs the targets;
+//! - `proof.rs` — `sim proof`: the A/B statistics against simulated truth.
 
 pub mod calibrate;
 pub mod experiment;
+pub mod proof;
 pub mod run;
 pub mod world;
 
@@ -21,6 +23,7 @@ pub enum Command {
     Experiment(experiment::ExperimentArgs),
     World(world::WorldArgs),
     Calibrate(calibrate::CalibrateArgs),
+    Proof(proof::ProofArgs),
 }
 
 /// Runs `analysis` with these arguments, in-process, as its binary would:

@@ -1,0 +1,450 @@
+//! `sim proof`: the A/B engine's statistics checked against simulated ground
+//! truth, in-process (docs/analysis.md#proof-on-simulated-ground-truth).
+//!
+//! Many small experiments are played through botify's own engine and event
+//! log and analysed by `analysis`'s library, as an analyst would:
+//! - **A/A**: both arms serve the same recommender, so every significant
+//!   result is a false positive. The rate must be near α at the fixed horizon
+//!   and at most α with daily looks under the sequential test; the rate of
+//!   naive daily peeking (a Welch test every day) is shown beside it.
+//! - **Injected effect**: the treatment replaces its answer with a random
+//!   track with probability `--noise` (botify's `noise` arm parameter). The
+//!   true effect is measured on `--truth-runs` more experiments of the same
+//!   design pooled together; the share of 95% intervals covering it must be
+//!   near 95%.
+//! - **CUPED**: with `--pre-days`, the experiment starts after them and each
+//!   analysis is done with and without the pre-period adjustment; the ratio of
+//!   interval widths is CUPED's gain on these logs.
+//!
+//! Experiment `i` plays sessions from seed `--seed + i` and splits users by
+//! the experiment name `PROOF-<kind>-<i>`, so experiments are independent and
+//! the whole proof reproducible. Days play `--episodes` fresh sessions each
+//! (`Plan::day`), whatever the simulator's population model is.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use analysis::ab::correction::Correction;
+use analysis::ab::extended::{self, Extended, MetricRow};
+use analysis::ab::metrics;
+use analysis::logs::{self, ReadOptions};
+use analysis::progress::{self, Unit};
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use indicatif::ProgressBar;
+use serde::Serialize;
+
+use super::run::load_world;
+use crate::runner::in_process::{self, Policy};
+use crate::runner::Plan;
+use crate::world::World;
+
+/// Prove the A/B analysis on simulated ground truth: false-positive rates of
+/// A/A experiments (fixed horizon and daily sequential looks), coverage of a
+/// known injected effect by the 95% interval, and CUPED's narrowing of the
+/// intervals, all from experiments played in-process through botify.
+#[derive(Debug, Args)]
+pub struct ProofArgs {
+    /// World directory written by `sim world`.
+    #[arg(long, default_value = "data/world")]
+    pub world: PathBuf,
+    /// A/A experiments, and as many injected-effect experiments.
+    #[arg(long, default_value_t = 1000)]
+    pub experiments: usize,
+    /// Days per experiment (pre-period included).
+    #[arg(long, default_value_t = 8)]
+    pub days: u64,
+    /// Leading days that form the pre-period (CUPED); the experiment is the rest.
+    #[arg(long, default_value_t = 2)]
+    pub pre_days: u64,
+    /// Sessions per day per experiment.
+    #[arg(long, default_value_t = 500)]
+    pub episodes: u64,
+    /// The recommender both arms serve.
+    #[arg(long, default_value = "sticky_artist")]
+    pub recommender: String,
+    /// Share of the treatment's answers replaced by a random track.
+    #[arg(long, default_value_t = 0.1)]
+    pub noise: f64,
+    /// Experiments of the injected design, pooled to measure the true effect.
+    #[arg(long, default_value_t = 200)]
+    pub truth_runs: usize,
+    /// The metric tested.
+    #[arg(long, default_value = "mean_time_per_session")]
+    pub metric: String,
+    /// First session seed; experiment i uses seed + i.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Experiments played at once.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Folder for the experiments' temporary logs (each deleted once analysed).
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// What one experiment's analysis said about the tested metric.
+#[derive(Debug, Clone)]
+struct Outcome {
+    /// With CUPED when there is a pre-period.
+    row: MetricRow,
+    /// Without CUPED.
+    plain: MetricRow,
+    /// Some daily look's own Welch test was significant.
+    peeked: bool,
+    /// The sequential test rejected by the last day.
+    sequential: bool,
+    /// Always-valid bounds at the last look.
+    sequential_bounds: (f64, f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Design {
+    Aa,
+    Injected,
+}
+
+impl Design {
+    fn name(self) -> &'static str {
+        match self {
+            Design::Aa => "AA",
+            Design::Injected => "NOISE",
+        }
+    }
+}
+
+/// The summary (also the `--out` JSON).
+#[derive(Debug, Serialize)]
+pub struct Proof {
+    pub experiments: usize,
+    pub days: u64,
+    pub pre_days: u64,
+    pub episodes_per_day: u64,
+    pub metric: String,
+    pub noise: f64,
+    pub aa_false_positive_fixed: f64,
+    pub aa_false_positive_fixed_without_cuped: f64,
+    pub aa_false_positive_naive_daily_peeking: f64,
+    pub aa_false_positive_sequential: f64,
+    pub true_effect_percent: f64,
+    pub coverage_fixed: f64,
+    pub coverage_fixed_without_cuped: f64,
+    pub coverage_sequential: f64,
+    pub power_fixed: f64,
+    pub power_sequential: f64,
+    pub cuped_width_ratio: f64,
+    pub cuped_variance_reduction: f64,
+    pub users_per_experiment: f64,
+}
+
+pub fn run(args: ProofArgs) -> Result<()> {
+    if metrics::find(&args.metric).is_none() {
+        bail!(
+            "--metric {:?} is not a metric; known: {}",
+            args.metric,
+            metrics::CATALOGUE.map(|m| m.name).join(", ")
+        );
+    }
+    if args.pre_days >= args.days {
+        bail!(
+            "--pre-days {} leaves no experiment day of --days {}",
+            args.pre_days,
+            args.days
+        );
+    }
+    if !(0.0..=1.0).contains(&args.noise) {
+        bail!("--noise must be a share in 0..=1, got {}", args.noise);
+    }
+    if args.experiments == 0 || args.episodes == 0 {
+        bail!("--experiments and --episodes must be at least 1");
+    }
+    let world = load_world(&args.world)?;
+    let scratch = args
+        .scratch
+        .clone()
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("sim-proof-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create scratch folder {}", scratch.display()))?;
+    let result = prove(&args, &world, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let proof = result?;
+    print(&proof);
+    if let Some(path) = &args.out {
+        let json = serde_json::to_string_pretty(&proof)? + "\n";
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn prove(args: &ProofArgs, world: &World, scratch: &Path) -> Result<Proof> {
+    let n = args.experiments;
+    let truth = run_batch(
+        args,
+        world,
+        scratch,
+        Design::Injected,
+        n..n + args.truth_runs,
+        "truth",
+    )?;
+    let (mut sum_c, mut sum_t, mut users_c, mut users_t) = (0.0, 0.0, 0.0, 0.0);
+    for o in &truth {
+        let (c, t) = (o.plain.control_users as f64, o.plain.treatment_users as f64);
+        sum_c += o.plain.control_mean * c;
+        sum_t += o.plain.treatment_mean * t;
+        users_c += c;
+        users_t += t;
+    }
+    let true_effect = ((sum_t / users_t) / (sum_c / users_c) - 1.0) * 100.0;
+    let aa = run_batch(args, world, scratch, Design::Aa, 0..n, "A/A")?;
+    let injected = run_batch(args, world, scratch, Design::Injected, 0..n, "injected")?;
+    let share = |outcomes: &[Outcome], f: &dyn Fn(&Outcome) -> bool| {
+        outcomes.iter().filter(|o| f(o)).count() as f64 / outcomes.len() as f64
+    };
+    let covers = |lo: f64, hi: f64| lo <= true_effect && true_effect <= hi;
+    let both: Vec<&Outcome> = aa.iter().chain(&injected).collect();
+    let mean = |f: &dyn Fn(&Outcome) -> f64| {
+        let values: Vec<f64> = both
+            .iter()
+            .map(|o| f(o))
+            .filter(|v| v.is_finite())
+            .collect();
+        values.iter().sum::<f64>() / values.len() as f64
+    };
+    Ok(Proof {
+        experiments: n,
+        days: args.days,
+        pre_days: args.pre_days,
+        episodes_per_day: args.episodes,
+        metric: args.metric.clone(),
+        noise: args.noise,
+        aa_false_positive_fixed: share(&aa, &|o| o.row.significant),
+        aa_false_positive_fixed_without_cuped: share(&aa, &|o| o.plain.significant),
+        aa_false_positive_naive_daily_peeking: share(&aa, &|o| o.peeked),
+        aa_false_positive_sequential: share(&aa, &|o| o.sequential),
+        true_effect_percent: true_effect,
+        coverage_fixed: share(&injected, &|o| covers(o.row.lower, o.row.upper)),
+        coverage_fixed_without_cuped: share(&injected, &|o| covers(o.plain.lower, o.plain.upper)),
+        coverage_sequential: share(&injected, &|o| {
+            covers(o.sequential_bounds.0, o.sequential_bounds.1)
+        }),
+        power_fixed: share(&injected, &|o| o.row.significant),
+        power_sequential: share(&injected, &|o| o.sequential),
+        cuped_width_ratio: mean(&|o| (o.row.upper - o.row.lower) / (o.plain.upper - o.plain.lower)),
+        cuped_variance_reduction: mean(&|o| o.row.variance_reduction.unwrap_or(0.0)),
+        users_per_experiment: mean(&|o| (o.row.control_users + o.row.treatment_users) as f64),
+    })
+}
+
+/// Plays and analyses experiments `indices` of one design on `--threads` threads.
+fn run_batch(
+    args: &ProofArgs,
+    world: &World,
+    scratch: &Path,
+    design: Design,
+    indices: std::ops::Range<usize>,
+    label: &str,
+) -> Result<Vec<Outcome>> {
+    let bar = progress::bar(
+        Unit::Sessions,
+        indices.len() as u64,
+        format!("{label} experiments"),
+    );
+    let next = AtomicUsize::new(indices.start);
+    let outcomes = Mutex::new(Vec::with_capacity(indices.len()));
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = (0..args.threads.max(1))
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= indices.end {
+                            return Ok(());
+                        }
+                        let outcome = experiment(args, world, scratch, design, i)
+                            .with_context(|| format!("{} experiment {i}", design.name()))?;
+                        outcomes
+                            .lock()
+                            .expect("no panics while held")
+                            .push((i, outcome));
+                        bar.inc(1);
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        }
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    let mut outcomes = outcomes.into_inner().expect("workers joined");
+    outcomes.sort_by_key(|(i, _)| *i);
+    Ok(outcomes.into_iter().map(|(_, o)| o).collect())
+}
+
+/// One experiment: play its days through botify into a scratch log, analyse.
+fn experiment(
+    args: &ProofArgs,
+    world: &World,
+    scratch: &Path,
+    design: Design,
+    index: usize,
+) -> Result<Outcome> {
+    let name = format!("PROOF-{}-{index}", design.name());
+    let dir = scratch.join(&name);
+    std::fs::create_dir_all(&dir)?;
+    let treatment = match design {
+        Design::Aa => format!("{:?}", args.recommender),
+        Design::Injected => format!(
+            "{{ recommender = {:?}, noise = {} }}",
+            args.recommender, args.noise
+        ),
+    };
+    let toml = format!(
+        "active = {name:?}\n[[experiment]]\nname = {name:?}\narms = [{:?}, {treatment}]\n",
+        args.recommender
+    );
+    let experiments = dir.join("experiments.toml");
+    std::fs::write(&experiments, toml)?;
+    let mut config = botify::config::Config::for_catalog(args.world.join("tracks.jsonl"));
+    config.experiments = experiments;
+    config.models = dir.join("no-models");
+    config.redis_url = None;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let engine = runtime.block_on(async { botify::app::build_engine(&config, None) })?;
+    let seed = args.seed + index as u64;
+    for day in 0..args.days {
+        let log_dir = dir.join(format!("day-{}", day + 1));
+        let log = botify::events::EventLog::open(&log_dir, config.log_max_bytes)
+            .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
+        engine.set_event_log(Some(log.sender()));
+        let plan = Plan::day(seed, day, args.episodes);
+        let played = in_process::run(
+            world,
+            plan,
+            &mut Policy::Engine(&engine, &runtime),
+            &ProgressBar::hidden(),
+        );
+        engine.set_event_log(None);
+        log.close();
+        played?;
+    }
+    let outcome = analyse(args, &dir, &name);
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
+fn analyse(args: &ProofArgs, dir: &Path, name: &str) -> Result<Outcome> {
+    let paths = logs::resolve(&[dir.display().to_string()])?;
+    let options = ReadOptions {
+        experiment: Some(name.to_string()),
+        threads: 1,
+        ..ReadOptions::default()
+    };
+    let read = logs::read(&paths, &options)?;
+    let days = read.days;
+    let analysis = analysis::ab::analyze(read.records, name, Some(2), 0)?;
+    let metric = metrics::find(&args.metric).expect("checked in run");
+    let options = extended::Options {
+        metrics: vec![metric],
+        correction: Correction::None,
+        start: Some(args.pre_days as u32 + 1),
+        sequential: true,
+        ..extended::Options::default()
+    };
+    let run = |options: &extended::Options| -> Result<Extended> {
+        extended::analyze(
+            &analysis.records,
+            &analysis.sessions,
+            &days,
+            None,
+            2,
+            0,
+            options,
+        )
+    };
+    let with = run(&options)?;
+    let plain = run(&extended::Options {
+        cuped: false,
+        sequential: false,
+        ..options.clone()
+    })?;
+    let (Some(row), Some(plain)) = (with.rows.first(), plain.rows.first()) else {
+        bail!("an arm has no users: raise --episodes");
+    };
+    let last = with.looks.last().context("no daily look")?;
+    Ok(Outcome {
+        row: row.clone(),
+        plain: plain.clone(),
+        peeked: with.looks.iter().any(|l| l.fixed_p_value < 0.05),
+        sequential: last.significant,
+        sequential_bounds: (last.lower, last.upper),
+    })
+}
+
+fn print(p: &Proof) {
+    let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    println!(
+        "{} A/A and {} injected experiments; {} days ({} pre-period), {} sessions a day; \
+         metric {}; ~{:.0} users per experiment",
+        p.experiments,
+        p.experiments,
+        p.days,
+        p.pre_days,
+        p.episodes_per_day,
+        p.metric,
+        p.users_per_experiment
+    );
+    println!("A/A false-positive rate (target 3–7%, sequential at most 5%):");
+    println!(
+        "  fixed horizon, CUPED:          {}",
+        pct(p.aa_false_positive_fixed)
+    );
+    println!(
+        "  fixed horizon, no CUPED:       {}",
+        pct(p.aa_false_positive_fixed_without_cuped)
+    );
+    println!(
+        "  naive daily peeking (Welch):   {}",
+        pct(p.aa_false_positive_naive_daily_peeking)
+    );
+    println!(
+        "  daily looks, --sequential:     {}",
+        pct(p.aa_false_positive_sequential)
+    );
+    println!(
+        "injected effect (noise {}): true effect {:+.3}% (pooled over the truth runs)",
+        p.noise, p.true_effect_percent
+    );
+    println!(
+        "  95% interval covers it:        {} (target 93–97%)",
+        pct(p.coverage_fixed)
+    );
+    println!(
+        "  same without CUPED:            {}",
+        pct(p.coverage_fixed_without_cuped)
+    );
+    println!(
+        "  always-valid interval covers:  {}",
+        pct(p.coverage_sequential)
+    );
+    println!(
+        "  detected: fixed {}, sequential {}",
+        pct(p.power_fixed),
+        pct(p.power_sequential)
+    );
+    println!(
+        "CUPED: interval width {:.3} of the unadjusted (variance reduction {})",
+        p.cuped_width_ratio,
+        pct(p.cuped_variance_reduction)
+    );
+}
