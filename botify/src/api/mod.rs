@@ -25,8 +25,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use self::answers::{
-    ControlPlaneHealth, HealthAnswer, HealthStatus, LastAnswer, ModelsHealth, NextAnswer, RootAnswer, SimilarAnswer,
-    StoreHealth, TopAnswer,
+    ControlPlaneHealth, HealthAnswer, HealthStatus, LastAnswer, ModelsHealth, NextAnswer,
+    RootAnswer, SimilarAnswer, StoreHealth, TopAnswer,
 };
 use self::input::Listen;
 use crate::catalog::Track;

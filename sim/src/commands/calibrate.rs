@@ -10,8 +10,8 @@ use clap::Args;
 
 use crate::agents::{Agent, ItemOracleAgent, OracleAgent, RandomAgent, StickyArtistAgent};
 use crate::calibration::{
-    analysts_ab, play, ANALYSTS_RANDOM_TARGET, ANALYSTS_STICKY_EFFECT_TARGET, RANDOM_TARGET,
-    STICKY_EFFECT_TARGET,
+    analysts_ab, play, returns, ANALYSTS_RANDOM_TARGET, ANALYSTS_STICKY_EFFECT_TARGET,
+    RANDOM_TARGET, STICKY_EFFECT_TARGET,
 };
 use crate::world::World;
 
@@ -28,6 +28,10 @@ pub struct CalibrateArgs {
     /// Seed of the session streams (users, interests, budget draws).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Days of the analysts' A/B: beyond one, also print how each arm's
+    /// listeners of the first day came back (returns and active days).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub days: u64,
     /// Also simulate the two bounds (slower: their sessions are long):
     /// item_oracle, which knows the tracks' true embeddings but must infer
     /// the listener from feedback as a recommender does, and the oracle,
@@ -94,7 +98,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
     // The analysts' metric: an A/B through botify's engine, dynamics on.
     let logs = tempfile::tempdir()?;
     let data = crate::commands::run::load_world_data(&args.world)?;
-    let ab = analysts_ab(data, args.sessions, args.seed, 1, logs.path())?;
+    let ab = analysts_ab(data, args.sessions, args.seed, args.days, logs.path())?;
     writeln!(
         out,
         "analysts' A/B (dynamics on, {} sessions): random mean_time_per_session {:.4}, sticky_artist {:+.1}% [{:+.1}%, {:+.1}%]",
@@ -111,5 +115,21 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
         ANALYSTS_STICKY_EFFECT_TARGET.start() * 100.0,
         ANALYSTS_STICKY_EFFECT_TARGET.end() * 100.0
     )?;
+    if args.days > 1 {
+        for (name, arm) in ["random", "sticky_artist"]
+            .iter()
+            .zip(returns(logs.path(), args.days)?)
+        {
+            writeln!(
+                out,
+                "{name:<14} {} listeners on day 1: {:.1}% came back within {} days, {:.3} ± {:.3} active days",
+                arm.listeners,
+                arm.returned * 100.0,
+                args.days,
+                arm.active_days.mean(),
+                arm.active_days.standard_error()
+            )?;
+        }
+    }
     Ok(())
 }
