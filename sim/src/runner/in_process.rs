@@ -98,7 +98,7 @@ pub fn run_visits(
             summary.record_session(&session);
             rewards.push(session.reward());
             mood = session.into_mood().expect("a session with dynamics");
-            if summary.sessions() % 1024 == 0 {
+            if summary.sessions().is_multiple_of(1024) {
                 progress.set_position(summary.sessions());
             }
         }
