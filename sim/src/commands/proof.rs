@@ -35,10 +35,12 @@ use clap::Args;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use super::run::load_world;
+use super::run::load_world_data;
+use crate::dynamics::Dynamics;
+use crate::runner::days::Days;
 use crate::runner::in_process::{self, Policy};
 use crate::runner::Plan;
-use crate::world::World;
+use crate::world::{World, WorldData};
 
 /// Prove the A/B analysis on simulated ground truth: false-positive rates of
 /// A/A experiments (fixed horizon and daily sequential looks), coverage of a
@@ -82,9 +84,22 @@ pub struct ProofArgs {
     /// Folder for the experiments' temporary logs (each deleted once analysed).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
+    /// The listener model: `none` (each day fresh, independent sessions) or
+    /// `full` (the population that lives for days: the same listeners come
+    /// back, which is what gives CUPED a pre-period to learn from; no
+    /// releases, so every experiment serves the same catalog).
+    #[arg(long, value_enum, default_value_t = Dynamics::None)]
+    pub dynamics: Dynamics,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// The world, indexed for the static model, and as records for
+/// populations (each experiment's [`Days`] builds its own).
+struct Worlds {
+    world: World,
+    data: WorldData,
 }
 
 /// What one experiment's analysis said about the tested metric.
@@ -162,7 +177,9 @@ pub fn run(args: ProofArgs) -> Result<()> {
     if args.experiments == 0 || args.episodes == 0 {
         bail!("--experiments and --episodes must be at least 1");
     }
-    let world = load_world(&args.world)?;
+    let data = load_world_data(&args.world)?;
+    let world = World::new(data.clone())?;
+    let world = Worlds { world, data };
     let scratch = args
         .scratch
         .clone()
@@ -181,7 +198,7 @@ pub fn run(args: ProofArgs) -> Result<()> {
     Ok(())
 }
 
-fn prove(args: &ProofArgs, world: &World, scratch: &Path) -> Result<Proof> {
+fn prove(args: &ProofArgs, world: &Worlds, scratch: &Path) -> Result<Proof> {
     let n = args.experiments;
     let truth = run_batch(
         args,
@@ -243,7 +260,7 @@ fn prove(args: &ProofArgs, world: &World, scratch: &Path) -> Result<Proof> {
 /// Plays and analyses experiments `indices` of one design on `--threads` threads.
 fn run_batch(
     args: &ProofArgs,
-    world: &World,
+    world: &Worlds,
     scratch: &Path,
     design: Design,
     indices: std::ops::Range<usize>,
@@ -292,7 +309,7 @@ fn run_batch(
 /// One experiment: play its days through botify into a scratch log, analyse.
 fn experiment(
     args: &ProofArgs,
-    world: &World,
+    world: &Worlds,
     scratch: &Path,
     design: Design,
     index: usize,
@@ -322,18 +339,40 @@ fn experiment(
         .build()?;
     let engine = runtime.block_on(async { botify::app::build_engine(&config, None) })?;
     let seed = args.seed + index as u64;
+    let mut population = match args.dynamics {
+        Dynamics::None => None,
+        Dynamics::Full => Some(Days::new(
+            world.data.clone(),
+            Dynamics::Full,
+            seed,
+            args.episodes,
+            Some(0),
+        )?),
+    };
     for day in 0..args.days {
         let log_dir = dir.join(format!("day-{}", day + 1));
         let log = botify::events::EventLog::open(&log_dir, config.log_max_bytes)
             .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
         engine.set_event_log(Some(log.sender()));
-        let plan = Plan::day(seed, day, args.episodes);
-        let played = in_process::run(
-            world,
-            plan,
-            &mut Policy::Engine(&engine, &runtime),
-            &ProgressBar::hidden(),
-        );
+        let played = match &mut population {
+            None => in_process::run(
+                &world.world,
+                Plan::day(seed, day, args.episodes),
+                &mut Policy::Engine(&engine, &runtime),
+                &ProgressBar::hidden(),
+            )
+            .map(|_| ()),
+            Some(days) => {
+                let (work, _) = days.plan(day, days.static_plan(day));
+                in_process::play_day(
+                    days.world(),
+                    work,
+                    &mut Policy::Engine(&engine, &runtime),
+                    &ProgressBar::hidden(),
+                )
+                .map(|(_, outcomes)| days.settle(day, outcomes))
+            }
+        };
         engine.set_event_log(None);
         log.close();
         played?;

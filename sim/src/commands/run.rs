@@ -139,16 +139,6 @@ pub fn load_world_data(dir: &Path) -> Result<WorldData> {
     })
 }
 
-/// Loads and indexes a world for a run of the static model, every
-/// interest's neighbours computed up front on worlds of ordinary size.
-pub fn load_world(dir: &Path) -> Result<crate::world::World> {
-    let world = crate::world::World::new(load_world_data(dir)?)?;
-    if world.num_tracks() <= crate::runner::days::PRECOMPUTE_NEIGHBOURS_UP_TO {
-        world.precompute_interest_neighbours();
-    }
-    Ok(world)
-}
-
 /// The catalog retraining reads: the world's own file until tracks are
 /// released, then the grown catalog, written next to the logs.
 fn training_catalog(args: &RunArgs, days: &Days) -> Result<PathBuf> {

@@ -26,7 +26,7 @@ const RELEASE_DOMAIN: u64 = 0x2e1e_a5e0;
 /// Worlds up to this many tracks get every interest's neighbours computed
 /// when (re)built, so runs measure listening, not lazy nearest-neighbour
 /// searches. Bigger worlds stay lazy.
-pub const PRECOMPUTE_NEIGHBOURS_UP_TO: usize = 200_000;
+const PRECOMPUTE_NEIGHBOURS_UP_TO: usize = 200_000;
 
 pub struct Days {
     data: WorldData,
