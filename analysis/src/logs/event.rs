@@ -459,7 +459,7 @@ mod tests {
                     r#""recommender":{}"#,
                     pick(&mut rng, &["\"toppop\"", "null"])
                 ),
-                format!(r#""model_version":{}"#, pick(&mut rng, &["\"v1\"", "3"])),
+                format!(r#""model_version":{}"#, pick(&mut rng, &["\"v1\"", "null"])),
             ];
             for i in (1..fields.len()).rev() {
                 fields.swap(i, rng.gen_range(0..=i));
