@@ -29,7 +29,7 @@ use crate::logs::Event;
 const MESSAGES: [&str; 2] = ["next", "last"];
 
 /// Position of `seq` in the schema (rebased when a unit is committed).
-const SEQ: usize = 10;
+const SEQ: usize = 11;
 
 /// Names of the map's entries, as the Parquet format spells them
 /// (`key_value` of `key` and `value`), so every reader maps them alike.
