@@ -72,6 +72,10 @@ fn http_runs_are_reproducible_whatever_the_concurrency() {
             &url,
             "--episodes",
             "300",
+            // The static model: exactly --episodes sessions (days and
+            // returns have their own test, sim/tests/dynamics.rs).
+            "--dynamics",
+            "none",
             "--concurrency",
             concurrency,
         ]);
