@@ -1,13 +1,11 @@
-//! Reference agents simulated against the user model, without botify.
-//!
-//! Used to calibrate the world generator: on the default world (seed 42) a
-//! random recommender must get a mean session time in [`RANDOM_TARGET`] and
-//! sticky-artist must beat it by a relative effect in [`STICKY_EFFECT_TARGET`],
-//! so that A/B experiments against the service show the expected orders of
-//! magnitude. `sim calibrate` prints these numbers; a test pins them.
-//!
-//! The sessions are played by the in-process runner, the same loop and
-//! statistics as `sim run --agent`.
+//! Calibration of the world against the analysts' figures
+//! (docs/user-model.md#calibration): an A/B of botify's `random` against
+//! `sticky_artist` with the dynamics on, read with `analysis ab`, must give
+//! random a `mean_time_per_session` in [`ANALYSTS_RANDOM_TARGET`] and
+//! sticky-artist an effect in [`ANALYSTS_STICKY_EFFECT_TARGET`]; over days,
+//! sticky-artist's listeners must come back more ([`returns`]). Also the
+//! reference agents against the static model, without botify ([`play`]).
+//! `sim calibrate` prints these numbers; the tests below pin them.
 
 use std::ops::RangeInclusive;
 
@@ -20,11 +18,6 @@ use crate::runner::days::Days;
 use crate::runner::in_process::{self, Policy};
 use crate::runner::{Plan, Summary};
 use crate::world::World;
-
-/// Mean session time a uniformly random recommender should get.
-pub const RANDOM_TARGET: RangeInclusive<f64> = 1.7..=2.4;
-/// Relative gain of sticky-artist over random that the world should produce.
-pub const STICKY_EFFECT_TARGET: RangeInclusive<f64> = 0.30..=0.60;
 
 /// Plays `sessions` sessions with `agent`: sessions `0..sessions` of the
 /// run with `seed` (see [`crate::runner`]), so two agents simulated with the
