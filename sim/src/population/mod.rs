@@ -30,8 +30,9 @@ use rand::Rng;
 use rand_distr::{Distribution, LogNormal, Poisson};
 
 use crate::clock;
-use crate::dynamics::Mood;
+use crate::dynamics::{Fresh, Mood};
 use crate::rng::{derived_rng, SimRng};
+use crate::user_model::Session;
 use crate::world::World;
 
 pub const ACTIVITY_SIGMA: f64 = 1.0;
@@ -72,6 +73,49 @@ pub struct Visit {
     /// The visit's own stream: its sessions draw from it.
     pub rng: SimRng,
     pub mood: Mood,
+    /// Sessions started so far.
+    started: usize,
+    /// When the last session ended (epoch ms; 0 before the first).
+    ended: u64,
+    rewards: Vec<f64>,
+}
+
+/// A listener's next session of the day starts at least this long after
+/// the previous one ended.
+pub const BREAK_BETWEEN_SESSIONS_MS: u64 = 2 * 60 * 1000;
+
+impl Visit {
+    /// Starts the visit's next session and tells when (epoch ms): at its
+    /// planned time, or a break after the previous session ended if later.
+    /// `None` once every session was played. The runner plays it, then
+    /// hands it back with [`finish_session`](Self::finish_session).
+    pub fn next_session<'w>(
+        &mut self,
+        world: &'w World,
+        fresh: Fresh,
+    ) -> Option<(Session<'w>, u64)> {
+        let planned = *self.starts.get(self.started)?;
+        self.started += 1;
+        let mood = std::mem::take(&mut self.mood);
+        let session = Session::start_dynamic(world, self.user_index, &mut self.rng, mood, fresh);
+        Some((session, planned.max(self.ended + BREAK_BETWEEN_SESSIONS_MS)))
+    }
+
+    /// Takes back a played session that ended at `ended` (epoch ms).
+    pub fn finish_session(&mut self, session: Session<'_>, ended: u64) {
+        self.ended = ended;
+        self.rewards.push(session.reward());
+        self.mood = session.into_mood().expect("a session with dynamics");
+    }
+
+    /// What the visit did, for [`Population::settle`].
+    pub fn into_outcome(self) -> VisitOutcome {
+        VisitOutcome {
+            user_index: self.user_index,
+            mood: self.mood,
+            rewards: self.rewards,
+        }
+    }
 }
 
 /// What a visit did, for the population to remember.
@@ -139,14 +183,6 @@ impl Population {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.listeners.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.listeners.is_empty()
-    }
-
     /// Who listens on `day` (0-based), how often and when; each visit takes
     /// its listener's mood until [`settle`](Self::settle) gives it back.
     pub fn plan_day(&mut self, day: u64) -> (Vec<Visit>, DayCounts) {
@@ -191,6 +227,9 @@ impl Population {
                 starts,
                 rng: SimRng::new(rng.gen()),
                 mood: std::mem::take(&mut listener.mood),
+                started: 0,
+                ended: 0,
+                rewards: Vec::new(),
             });
         }
         (visits, counts)

@@ -21,7 +21,7 @@ use indicatif::ProgressBar;
 use botify::catalog::Track;
 
 use super::in_process::advance;
-use super::{Summary, Work, BREAK_BETWEEN_SESSIONS_MS};
+use super::{Summary, Work};
 use crate::dynamics::Fresh;
 use crate::population::{Visit, VisitOutcome};
 use crate::user_model::Session;
@@ -298,33 +298,18 @@ pub async fn run(
 async fn play_visit(
     world: &World,
     botify: &Botify,
-    visit: Visit,
+    mut visit: Visit,
     fresh: Fresh,
     summary: &mut Summary,
 ) -> anyhow::Result<VisitOutcome> {
-    let Visit {
-        user_index,
-        starts,
-        mut rng,
-        mut mood,
-    } = visit;
-    let mut rewards = Vec::with_capacity(starts.len());
-    let mut ended = 0;
-    for start in starts {
-        let mut session = Session::start_dynamic(world, user_index, &mut rng, mood, fresh);
+    while let Some((mut session, start)) = visit.next_session(world, fresh) {
         let user = session.user().user;
-        let mut clock = Some(start.max(ended + BREAK_BETWEEN_SESSIONS_MS));
+        let mut clock = Some(start);
         play(botify, &mut session, user, &mut clock, summary).await?;
-        ended = clock.expect("a simulated clock");
         summary.record_session(&session);
-        rewards.push(session.reward());
-        mood = session.into_mood().expect("a session with dynamics");
+        visit.finish_session(session, clock.expect("a simulated clock"));
     }
-    Ok(VisitOutcome {
-        user_index,
-        mood,
-        rewards,
-    })
+    Ok(visit.into_outcome())
 }
 
 /// One session: the client protocol of docs/api.md#client-protocol.

@@ -18,7 +18,7 @@ use analysis::progress::{self, Unit};
 use anyhow::Context as _;
 use indicatif::ProgressBar;
 
-use super::{Plan, Summary, Work, BREAK_BETWEEN_SESSIONS_MS};
+use super::{Plan, Summary, Work};
 use crate::agents::Agent;
 use crate::dynamics::Fresh;
 use crate::population::{Visit, VisitOutcome};
@@ -81,32 +81,23 @@ pub fn run_visits(
     let started = Instant::now();
     let mut summary = Summary::new(false);
     let mut outcomes = Vec::with_capacity(visits.len());
-    for visit in visits {
-        let Visit {
-            user_index,
-            starts,
-            mut rng,
-            mut mood,
-        } = visit;
-        let mut rewards = Vec::with_capacity(starts.len());
-        let mut ended = 0;
-        for start in starts {
-            let mut session = Session::start_dynamic(world, user_index, &mut rng, mood, fresh);
-            let mut clock = Some(start.max(ended + BREAK_BETWEEN_SESSIONS_MS));
-            play(policy, &mut session, &mut rng, &mut clock, &mut summary)?;
-            ended = clock.expect("a simulated clock");
+    for mut visit in visits {
+        while let Some((mut session, start)) = visit.next_session(world, fresh) {
+            let mut clock = Some(start);
+            play(
+                policy,
+                &mut session,
+                &mut visit.rng,
+                &mut clock,
+                &mut summary,
+            )?;
             summary.record_session(&session);
-            rewards.push(session.reward());
-            mood = session.into_mood().expect("a session with dynamics");
+            visit.finish_session(session, clock.expect("a simulated clock"));
             if summary.sessions().is_multiple_of(1024) {
                 progress.set_position(summary.sessions());
             }
         }
-        outcomes.push(VisitOutcome {
-            user_index,
-            mood,
-            rewards,
-        });
+        outcomes.push(visit.into_outcome());
     }
     progress.set_position(summary.sessions());
     summary.elapsed = started.elapsed();

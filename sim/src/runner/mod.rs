@@ -23,10 +23,6 @@ use crate::rng::{session_rng, SimRng};
 use crate::user_model::Session;
 use crate::world::World;
 
-/// A listener's next session of the day starts at least this long after
-/// the previous one ended.
-pub const BREAK_BETWEEN_SESSIONS_MS: u64 = 2 * 60 * 1000;
-
 /// Which sessions a run plays.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
