@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod per_day;
 pub mod power;
 pub mod sequential;
+pub mod spending;
 
 use anyhow::{bail, Result};
 use serde::Serialize;

@@ -242,6 +242,61 @@ fn start_gives_cuped_and_sequential_gives_daily_looks() {
 }
 
 #[test]
+fn a_horizon_spends_alpha_over_the_planned_days() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_days(tmp.path());
+    let logs = tmp.path().to_str().unwrap();
+    let args = [
+        "ab",
+        "--logs",
+        logs,
+        "--experiment",
+        "EXT",
+        "--format",
+        "json",
+        "--metrics",
+        "time",
+        "--start",
+        "2",
+        "--sequential",
+        "--horizon",
+        "2",
+    ];
+    let out = analysis(&args);
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("2-day horizon"), "{stderr}");
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let looks = json["looks"].as_array().unwrap();
+    assert_eq!(looks.len(), 2);
+    let nominal: Vec<f64> = looks
+        .iter()
+        .map(|l| l["nominal_alpha"].as_f64().unwrap())
+        .collect();
+    // O'Brien–Fleming type: α(½) = 2 − 2Φ(1.96 √2) = 0.0056 at the first
+    // look, nearly the whole 5% at the horizon.
+    assert!((nominal[0] - 0.0056).abs() < 0.001, "{nominal:?}");
+    assert!(nominal[1] > 0.03 && nominal[1] < 0.05, "{nominal:?}");
+    for l in looks {
+        assert!(l["p_value"].is_null(), "no mixture p-value: {l}");
+        let (effect, lower, upper) = (
+            l["effect"].as_f64().unwrap(),
+            l["lower"].as_f64().unwrap(),
+            l["upper"].as_f64().unwrap(),
+        );
+        assert!(((upper - effect) - (effect - lower)).abs() < 1e-9, "{l}");
+    }
+    // By day 3 the treatment's missed day 2 shows: less time per user.
+    assert!(looks[1]["upper"].as_f64().unwrap() < 0.0, "{}", looks[1]);
+    assert!(looks[1]["significant"].as_bool().unwrap());
+
+    let pocock = ok(&[&args[..], &["--spending", "pocock"]].concat());
+    let pocock: Value = serde_json::from_str(&pocock).unwrap();
+    let first = pocock["looks"][0]["nominal_alpha"].as_f64().unwrap();
+    assert!(first > 0.02, "Pocock spends early: {first}");
+}
+
+#[test]
 fn power_reports_the_minimum_detectable_effect() {
     let tmp = tempfile::tempdir().unwrap();
     write_days(tmp.path());
@@ -303,6 +358,16 @@ fn bad_extended_flags_say_what_is_expected() {
     assert!(fails(&with(&["--start", "9"])).contains("after the last day"));
     assert!(fails(&with(&["--sequential", "--per-day"])).contains("cannot be used with"));
     assert!(fails(&with(&["--sequential", "--mixing", "0"])).contains("--mixing must be"));
+    assert!(fails(&with(&["--horizon", "6"])).contains("--sequential"));
+    assert!(fails(&with(&[
+        "--sequential",
+        "--horizon",
+        "6",
+        "--mixing",
+        "0.1"
+    ]))
+    .contains("cannot be used with"));
+    assert!(fails(&with(&["--sequential", "--horizon", "0"])).contains("--horizon"));
     let err = fails(&[
         "power", "--logs", logs, "--users", "100", "--days", "2", "--power", "1.5",
     ]);

@@ -27,15 +27,17 @@ fn proof_reports_rates_and_the_injected_effects_direction() {
             "--truth-runs",
             "2",
             "--days",
-            "3",
+            "4",
         ])
         .args([
             "--pre-days",
-            "1",
+            "2",
             "--episodes",
             "300",
             "--noise",
             "0.5",
+            "--metrics",
+            "mean_time_per_session,time",
             "--world",
         ])
         .arg(&world)
@@ -48,26 +50,45 @@ fn proof_reports_rates_and_the_injected_effects_direction() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("A/A false-positive rate"), "{stdout}");
+    assert!(stdout.contains("A/A false positives"), "{stdout}");
     let proof: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
-    for key in [
-        "aa_false_positive_fixed",
-        "aa_false_positive_naive_daily_peeking",
-        "aa_false_positive_sequential",
-        "coverage_fixed",
-        "coverage_sequential",
-    ] {
-        let v = proof[key].as_f64().unwrap();
-        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    let metrics = proof["metrics"].as_array().unwrap();
+    let names: Vec<&str> = metrics
+        .iter()
+        .map(|m| m["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["mean_time_per_session", "time"],
+        "one entry per metric"
+    );
+    for m in metrics {
+        for key in [
+            "aa_false_positive_fixed",
+            "aa_false_positive_naive_daily_peeking",
+            "aa_false_positive_sequential",
+            "aa_false_positive_open_ended",
+            "coverage_fixed",
+            "coverage_sequential",
+        ] {
+            let v = m[key].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+        }
+        let width = m["cuped_width_ratio"].as_f64().unwrap();
+        assert!(width > 0.0 && width <= 1.0 + 1e-9, "{m}");
     }
     // Half the answers random instead of the artist's: shorter sessions.
     assert!(
-        proof["true_effect_percent"].as_f64().unwrap() < -5.0,
+        metrics[0]["true_effect_percent"].as_f64().unwrap() < -5.0,
         "{proof}"
     );
-    let width = proof["cuped_width_ratio"].as_f64().unwrap();
-    assert!(width > 0.0 && width <= 1.0 + 1e-9, "{proof}");
+    // Listeners come back (dynamics full): their pre-period time predicts
+    // their time in the experiment, so CUPED narrows its interval.
+    assert!(
+        metrics[1]["cuped_width_ratio"].as_f64().unwrap() < 0.97,
+        "{proof}"
+    );
     // The scratch logs are gone.
     let left: Vec<_> = std::fs::read_dir(work.path())
         .unwrap()

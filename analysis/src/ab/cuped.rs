@@ -118,20 +118,13 @@ mod tests {
     use super::*;
     use crate::stats::Moments;
 
-    fn sample(users: std::ops::Range<u64>, f: impl Fn(u64) -> f64) -> Sample {
-        Sample {
-            users: users.clone().collect(),
-            values: users.map(f).collect(),
-        }
-    }
-
     #[test]
     fn a_perfect_covariate_removes_the_user_variance_and_keeps_the_effect() {
         // y = 2·pre + noise-free arm effect of +1 in the treatment.
         let pre: HashMap<u64, f64> = (0..200).map(|u| (u, (u % 17) as f64)).collect();
         let mut samples = vec![
-            sample(0..100, |u| 2.0 * (u % 17) as f64 + 0.1 * (u % 3) as f64),
-            sample(100..200, |u| {
+            Sample::of_users(0..100, |u| 2.0 * (u % 17) as f64 + 0.1 * (u % 3) as f64),
+            Sample::of_users(100..200, |u| {
                 2.0 * (u % 17) as f64 + 1.0 + 0.1 * (u % 3) as f64
             }),
         ];
@@ -165,7 +158,7 @@ mod tests {
                 5.0 + (u % 3) as f64 * 0.01
             }
         };
-        let mut samples = vec![sample(0..100, y), sample(100..200, y)];
+        let mut samples = vec![Sample::of_users(0..100, y), Sample::of_users(100..200, y)];
         let fit = adjust(&mut samples, &pre);
         assert_eq!((fit.with_pre, fit.users), (100, 200));
         assert!(fit.variance_reduction > 0.99, "{fit:?}");
@@ -174,7 +167,10 @@ mod tests {
 
     #[test]
     fn no_pre_period_changes_nothing() {
-        let mut samples = vec![sample(0..10, |u| u as f64), sample(10..20, |u| u as f64)];
+        let mut samples = vec![
+            Sample::of_users(0..10, |u| u as f64),
+            Sample::of_users(10..20, |u| u as f64),
+        ];
         let copy = samples.clone();
         let fit = adjust(&mut samples, &HashMap::new());
         assert_eq!(samples, copy);

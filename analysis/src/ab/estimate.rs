@@ -55,6 +55,17 @@ impl Sample {
     }
 }
 
+#[cfg(test)]
+impl Sample {
+    /// Users `users` with values `f(user)`: the unit tests' samples.
+    pub fn of_users(users: std::ops::Range<u64>, f: impl Fn(u64) -> f64) -> Sample {
+        Sample {
+            users: users.clone().collect(),
+            values: users.map(f).collect(),
+        }
+    }
+}
+
 /// Delta-method values of a ratio of sums: mean R, variance/n = Var(R̂).
 pub fn linearise(parts: &[(f64, f64)]) -> Vec<f64> {
     let n = parts.len() as f64;

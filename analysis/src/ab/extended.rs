@@ -19,6 +19,7 @@ use super::cuped::{self, CupedFit};
 use super::estimate::{Comparison, Sample};
 use super::metrics::{self, Metric, Role, UserSums, Window};
 use super::sequential::Sequential;
+use super::spending::{Spending, SpendingFunction};
 use super::{srm, Srm};
 use crate::logs::{DayScheme, Days, Record, NO_ARM};
 use crate::output::{self, Table, Tone};
@@ -33,9 +34,8 @@ pub struct Options {
     pub alpha: f64,
     /// First day of the experiment; earlier days are the pre-period.
     pub start: Option<u32>,
-    pub sequential: bool,
-    /// mSPRT mixing standard deviation, as a fraction of the control mean.
-    pub mixing: f64,
+    /// How daily looks are tested; None: no daily looks.
+    pub sequential: Option<Design>,
     /// Adjust with the pre-period when there is one (CUPED); off to measure
     /// what the adjustment buys.
     pub cuped: bool,
@@ -48,9 +48,59 @@ impl Default for Options {
             correction: Correction::Holm,
             alpha: 0.05,
             start: None,
-            sequential: false,
-            mixing: super::sequential::DEFAULT_MIXING,
+            sequential: None,
             cuped: true,
+        }
+    }
+}
+
+/// How `--sequential` tests the daily looks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Design {
+    /// Open-ended monitoring: the mixture SPRT (`sequential.rs`), its mixing
+    /// standard deviation a fraction of the control mean.
+    Mixture { mixing: f64 },
+    /// A planned horizon of `horizon` days over which α is spent
+    /// (`spending.rs`): exact error at daily looks, narrower intervals.
+    Spending {
+        horizon: u32,
+        function: SpendingFunction,
+    },
+}
+
+impl Design {
+    pub fn describe(&self) -> String {
+        match self {
+            Design::Mixture { mixing } => format!(
+                "daily looks: always-valid mixture SPRT (mixing {}% of the control mean)",
+                mixing * 100.0
+            ),
+            Design::Spending { horizon, function } => format!(
+                "daily looks: α spent over a {horizon}-day horizon ({}), repeated 95% intervals",
+                function.name()
+            ),
+        }
+    }
+}
+
+/// One comparison's sequential test under either design.
+enum Test {
+    Mixture(Sequential),
+    Spending(Spending),
+}
+
+impl Test {
+    fn bounds(&self) -> (f64, f64) {
+        match self {
+            Test::Mixture(t) => (t.lower, t.upper),
+            Test::Spending(t) => (t.lower, t.upper),
+        }
+    }
+
+    fn significant(&self) -> bool {
+        match self {
+            Test::Mixture(t) => t.significant(),
+            Test::Spending(t) => t.significant(),
         }
     }
 }
@@ -166,7 +216,11 @@ pub struct Look {
     pub effect: f64,
     pub lower: f64,
     pub upper: f64,
-    pub p_value: f64,
+    /// Always-valid p-value (the mixture design).
+    pub p_value: Option<f64>,
+    /// The level this look's fixed p-value is held to (the spending design):
+    /// significant once some look's fixed p falls below its level.
+    pub nominal_alpha: Option<f64>,
     pub significant: bool,
     /// The fixed-horizon (Welch) p-value of this look alone: what peeking
     /// without a sequential test would read.
@@ -196,6 +250,8 @@ pub struct Extended {
     #[serde(skip)]
     pub correction: Correction,
     #[serde(skip)]
+    pub design: Option<Design>,
+    #[serde(skip)]
     pub srm: Srm,
     #[serde(skip)]
     pub arm_labels: Vec<String>,
@@ -215,8 +271,16 @@ fn samples(metric: &Metric, users: &[UserSums], window: Window, arms: usize) -> 
         .collect()
 }
 
-/// Each treatment against the control on one metric: unadjusted, and with
-/// CUPED when pre-period values are given (else the same twice).
+/// One metric's comparisons of each treatment against the control.
+struct Compared {
+    /// (treatment, unadjusted, CUPED-adjusted when pre-period values are
+    /// given, else the same twice).
+    pairs: Vec<(u8, Comparison, Comparison)>,
+    /// Per-arm values the adjusted comparisons were made of.
+    adjusted: Vec<Sample>,
+    fit: Option<CupedFit>,
+}
+
 fn comparisons(
     metric: &Metric,
     users: &[UserSums],
@@ -224,18 +288,22 @@ fn comparisons(
     arms: usize,
     control: u8,
     pre: Option<&HashMap<u64, f64>>,
-) -> (Vec<(u8, Comparison, Comparison)>, Option<CupedFit>) {
+) -> Compared {
     let raw = samples(metric, users, window, arms);
     let mut adjusted = raw.clone();
     let fit = pre.map(|pre| cuped::adjust(&mut adjusted, pre));
     let c = control as usize;
-    let mut out = Vec::new();
+    let mut pairs = Vec::new();
     for t in (0..arms).filter(|&t| t != c && !raw[t].values.is_empty()) {
         let plain = Comparison::new(raw[c].moments(), raw[t].moments());
         let used = Comparison::new(adjusted[c].moments(), adjusted[t].moments());
-        out.push((t as u8, plain, used));
+        pairs.push((t as u8, plain, used));
     }
-    (out, fit)
+    Compared {
+        pairs,
+        adjusted,
+        fit,
+    }
 }
 
 /// The extended analysis of an experiment's records (carrying their arm),
@@ -306,7 +374,8 @@ pub fn analyze(
     let mut rows = Vec::new();
     let mut cuped_rows = Vec::new();
     for (metric, pre) in options.metrics.iter().zip(&pre_values) {
-        let (cmps, fit) = comparisons(metric, &users, window, arms, control, pre.as_ref());
+        let Compared { pairs, fit, .. } =
+            comparisons(metric, &users, window, arms, control, pre.as_ref());
         if let Some(fit) = fit {
             cuped_rows.push(CupedRow {
                 metric: metric.name.to_string(),
@@ -317,7 +386,7 @@ pub fn analyze(
                 width_ratio: (1.0 - fit.variance_reduction).sqrt(),
             });
         }
-        for (t, plain, used) in cmps {
+        for (t, plain, used) in pairs {
             let scale = 100.0 / used.control_mean;
             rows.push(MetricRow {
                 treatment: label(t as usize),
@@ -354,8 +423,8 @@ pub fn analyze(
     }
 
     let mut looks = Vec::new();
-    if options.sequential {
-        let mut tests: HashMap<(usize, u8), Sequential> = HashMap::new();
+    if let Some(design) = options.sequential {
+        let mut tests: HashMap<(usize, u8), Test> = HashMap::new();
         for day in window.first..=window.last {
             let so_far = Window {
                 first: window.first,
@@ -366,13 +435,34 @@ pub fn analyze(
                 continue;
             }
             for (m, (metric, pre)) in options.metrics.iter().zip(&pre_values).enumerate() {
-                let (cmps, _) = comparisons(metric, &users, so_far, arms, control, pre.as_ref());
-                for (t, plain, used) in cmps {
-                    let tau = options.mixing * used.control_mean.abs();
-                    let test = tests
-                        .entry((m, t))
-                        .or_insert_with(|| Sequential::new(tau, options.alpha));
-                    test.look(used.diff, used.variance);
+                let compared = comparisons(metric, &users, so_far, arms, control, pre.as_ref());
+                for (t, plain, used) in compared.pairs {
+                    let test = tests.entry((m, t)).or_insert_with(|| match design {
+                        Design::Mixture { mixing } => Test::Mixture(Sequential::new(
+                            mixing * used.control_mean.abs(),
+                            options.alpha,
+                        )),
+                        Design::Spending { horizon, function } => {
+                            Test::Spending(Spending::new(options.alpha, horizon, function))
+                        }
+                    });
+                    let (p_value, nominal_alpha) = match test {
+                        Test::Mixture(s) => {
+                            s.look(used.diff, used.variance);
+                            (Some(s.p_value), None)
+                        }
+                        Test::Spending(s) => {
+                            s.look(
+                                day - window.first + 1,
+                                used.diff,
+                                used.variance,
+                                &compared.adjusted[control as usize],
+                                &compared.adjusted[t as usize],
+                            );
+                            (None, Some(s.nominal_alpha()))
+                        }
+                    };
+                    let (lower, upper) = test.bounds();
                     let scale = 100.0 / used.control_mean;
                     looks.push(Look {
                         day: days.label(day),
@@ -381,9 +471,10 @@ pub fn analyze(
                         control_mean: plain.control_mean,
                         treatment_mean: plain.treatment_mean,
                         effect: used.diff * scale,
-                        lower: test.lower * scale,
-                        upper: test.upper * scale,
-                        p_value: test.p_value,
+                        lower: lower * scale,
+                        upper: upper * scale,
+                        p_value,
+                        nominal_alpha,
                         significant: test.significant(),
                         fixed_p_value: used.p_value,
                     });
@@ -407,6 +498,7 @@ pub fn analyze(
         cuped: cuped_rows,
         window: (days.label(window.first), days.label(window.last)),
         correction: options.correction,
+        design: options.sequential,
         srm: srm(&counts),
         arm_labels: (0..arms).map(label).collect(),
     })
@@ -478,6 +570,9 @@ impl Extended {
 
     /// The daily looks as a table.
     pub fn looks_table(&self) -> Table {
+        // The mixture design's always-valid p, or the spending design's
+        // level that a look's fixed p is held to.
+        let spending = matches!(self.design, Some(Design::Spending { .. }));
         let mut t = Table::new(&[
             "day",
             "treatment",
@@ -487,10 +582,20 @@ impl Extended {
             "effect",
             "always_valid_lower",
             "always_valid_upper",
-            "p_value",
+            if spending { "fixed_p_value" } else { "p_value" },
+            if spending {
+                "nominal_alpha"
+            } else {
+                "fixed_p_value"
+            },
             "significant",
         ]);
         for l in &self.looks {
+            let (first, second) = if spending {
+                (l.fixed_p_value, l.nominal_alpha.unwrap_or(f64::NAN))
+            } else {
+                (l.p_value.unwrap_or(f64::NAN), l.fixed_p_value)
+            };
             let tone = if l.significant {
                 Tone::Good
             } else {
@@ -506,7 +611,8 @@ impl Extended {
                     output::percent(l.effect),
                     output::percent(l.lower),
                     output::percent(l.upper),
-                    p_text(l.p_value),
+                    p_text(first),
+                    p_text(second),
                     l.significant.to_string(),
                 ],
                 tone,
@@ -548,13 +654,18 @@ impl Extended {
 
     /// The experiment's days and what the correction was.
     pub fn summary(&self) -> String {
-        format!(
+        let mut text = format!(
             "days {} to {}; correction: {} within success metrics and within guardrails \
              (significant: adjusted p < α); intervals 95%",
             self.window.0,
             self.window.1,
             self.correction.name()
-        )
+        );
+        if let Some(design) = &self.design {
+            text.push_str("; ");
+            text.push_str(&design.describe());
+        }
+        text
     }
 }
 

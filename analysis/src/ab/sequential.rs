@@ -18,8 +18,12 @@
 //! Δ̂ ± √( V (V + τ²) / τ² · (2 ln(1/α) + ln((V + τ²) / V)) )
 //! ```
 //!
-//! intersected with every earlier look's interval; the always-valid p-value
-//! is min(1, 1 / max Λ over the looks so far) at δ = 0. τ, the mixing
+//! and the always-valid p-value is min(1, 1 / max Λ over the looks so far)
+//! at δ = 0; the test is significant once that p falls below α. Each look
+//! reports its own interval rather than the running intersection: a metric
+//! that accumulates over days (`time`, `active_days`) has a larger effect on
+//! day 6 than on day 1, and intersecting intervals of different quantities
+//! would exclude both. τ, the mixing
 //! standard deviation, is the size of effect the test is tuned to find
 //! fastest: `--mixing` × the control mean at the first look (default 5%),
 //! fixed for the rest of the experiment.
@@ -33,7 +37,7 @@ pub struct Sequential {
     /// Mixing variance τ², in the metric's units squared.
     pub tau2: f64,
     pub alpha: f64,
-    /// Running intersection of the always-valid intervals of Δ.
+    /// The last look's always-valid interval of Δ.
     pub lower: f64,
     pub upper: f64,
     /// min(1, 1 / max Λ) so far.
@@ -61,15 +65,15 @@ impl Sequential {
         let (v, t2) = (variance, self.tau2);
         let half =
             (v * (v + t2) / t2 * (2.0 * (1.0 / self.alpha).ln() + ((v + t2) / v).ln())).sqrt();
-        self.lower = self.lower.max(diff - half);
-        self.upper = self.upper.min(diff + half);
+        self.lower = diff - half;
+        self.upper = diff + half;
         let log_lambda = 0.5 * (v / (v + t2)).ln() + t2 * diff * diff / (2.0 * v * (v + t2));
         self.p_value = self.p_value.min((-log_lambda).exp().min(1.0));
     }
 
-    /// The running interval excludes 0 (equivalently p < α).
+    /// Some look's interval excluded 0 (equivalently p < α).
     pub fn significant(&self) -> bool {
-        self.lower > 0.0 || self.upper < 0.0
+        self.p_value < self.alpha
     }
 }
 
@@ -95,15 +99,17 @@ mod tests {
     }
 
     #[test]
-    fn looks_only_narrow_and_undefined_looks_are_skipped() {
+    fn significance_stays_once_reached_and_undefined_looks_are_skipped() {
         let mut s = Sequential::new(1.0, 0.05);
-        s.look(0.3, 1.0);
-        let first = (s.lower, s.upper);
+        s.look(3.0, 0.25);
+        assert!(s.significant() && s.lower > 0.0);
+        let first = (s.lower, s.upper, s.p_value);
         s.look(f64::NAN, 1.0);
         s.look(0.3, f64::NAN);
-        assert_eq!((s.lower, s.upper), first);
-        s.look(-0.2, 0.5);
-        assert!(s.lower >= first.0 && s.upper <= first.1);
-        assert!(!s.significant());
+        assert_eq!((s.lower, s.upper, s.p_value), first);
+        // A later look near 0: its own interval covers 0, the verdict stays.
+        s.look(0.1, 0.25);
+        assert!(s.lower < 0.0 && s.upper > 0.0);
+        assert!(s.significant() && s.p_value == first.2);
     }
 }

@@ -14,7 +14,14 @@
 //!   near 95%.
 //! - **CUPED**: with `--pre-days`, the experiment starts after them and each
 //!   analysis is done with and without the pre-period adjustment; the ratio of
-//!   interval widths is CUPED's gain on these logs.
+//!   interval widths is CUPED's gain on these logs. It needs listeners who
+//!   come back: the default `--dynamics full` plays a population that lives
+//!   for days, and a world of about as many listeners as `--episodes`
+//!   × 2.5 (`sim world --users 2000` for the default 800) makes most of
+//!   them come back within the week.
+//!
+//! Every rate is reported per metric of `--metrics`, all read off the same
+//! experiments.
 //!
 //! Experiment `i` plays sessions from seed `--seed + i` and splits users by
 //! the experiment name `PROOF-<kind>-<i>`, so experiments are independent and
@@ -27,7 +34,9 @@ use std::sync::Mutex;
 
 use analysis::ab::correction::Correction;
 use analysis::ab::extended::{self, Extended, MetricRow};
-use analysis::ab::metrics;
+use analysis::ab::metrics::{self, Metric};
+use analysis::ab::sequential::DEFAULT_MIXING;
+use analysis::ab::spending::SpendingFunction;
 use analysis::logs::{self, ReadOptions};
 use analysis::progress::{self, Unit};
 use anyhow::{bail, Context as _, Result};
@@ -60,8 +69,9 @@ pub struct ProofArgs {
     /// Leading days that form the pre-period (CUPED); the experiment is the rest.
     #[arg(long, default_value_t = 2)]
     pub pre_days: u64,
-    /// Sessions per day per experiment.
-    #[arg(long, default_value_t = 500)]
+    /// Sessions per day per experiment (with `--dynamics full`, the first
+    /// day's: the population's own visits decide the rest).
+    #[arg(long, default_value_t = 800)]
     pub episodes: u64,
     /// The recommender both arms serve.
     #[arg(long, default_value = "sticky_artist")]
@@ -72,9 +82,14 @@ pub struct ProofArgs {
     /// Experiments of the injected design, pooled to measure the true effect.
     #[arg(long, default_value_t = 200)]
     pub truth_runs: usize,
-    /// The metric tested.
-    #[arg(long, default_value = "mean_time_per_session")]
-    pub metric: String,
+    /// The metrics tested, comma-separated (see `analysis ab --help`): each
+    /// gets its own rates from the same experiments.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "mean_time_per_session,time,active_days"
+    )]
+    pub metrics: String,
     /// First session seed; experiment i uses seed + i.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -84,11 +99,11 @@ pub struct ProofArgs {
     /// Folder for the experiments' temporary logs (each deleted once analysed).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
-    /// The listener model: `none` (each day fresh, independent sessions) or
-    /// `full` (the population that lives for days: the same listeners come
-    /// back, which is what gives CUPED a pre-period to learn from; no
-    /// releases, so every experiment serves the same catalog).
-    #[arg(long, value_enum, default_value_t = Dynamics::None)]
+    /// The listener model: `full` (the population that lives for days: the
+    /// same listeners come back, which is what gives CUPED a pre-period to
+    /// learn from; no releases, so every experiment serves the same catalog)
+    /// or `none` (each day fresh, independent sessions).
+    #[arg(long, value_enum, default_value_t = Dynamics::Full)]
     pub dynamics: Dynamics,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
@@ -111,10 +126,12 @@ struct Outcome {
     plain: MetricRow,
     /// Some daily look's own Welch test was significant.
     peeked: bool,
-    /// The sequential test rejected by the last day.
+    /// The sequential test over the planned horizon rejected by the last day.
     sequential: bool,
-    /// Always-valid bounds at the last look.
+    /// Its repeated-interval bounds at the last look.
     sequential_bounds: (f64, f64),
+    /// The open-ended mixture SPRT rejected by the last day.
+    open_ended: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -139,12 +156,21 @@ pub struct Proof {
     pub days: u64,
     pub pre_days: u64,
     pub episodes_per_day: u64,
-    pub metric: String,
+    pub dynamics: String,
     pub noise: f64,
+    pub users_per_experiment: f64,
+    pub metrics: Vec<MetricProof>,
+}
+
+/// What the experiments showed on one metric.
+#[derive(Debug, Serialize)]
+pub struct MetricProof {
+    pub metric: String,
     pub aa_false_positive_fixed: f64,
     pub aa_false_positive_fixed_without_cuped: f64,
     pub aa_false_positive_naive_daily_peeking: f64,
     pub aa_false_positive_sequential: f64,
+    pub aa_false_positive_open_ended: f64,
     pub true_effect_percent: f64,
     pub coverage_fixed: f64,
     pub coverage_fixed_without_cuped: f64,
@@ -153,17 +179,11 @@ pub struct Proof {
     pub power_sequential: f64,
     pub cuped_width_ratio: f64,
     pub cuped_variance_reduction: f64,
-    pub users_per_experiment: f64,
 }
 
 pub fn run(args: ProofArgs) -> Result<()> {
-    if metrics::find(&args.metric).is_none() {
-        bail!(
-            "--metric {:?} is not a metric; known: {}",
-            args.metric,
-            metrics::CATALOGUE.map(|m| m.name).join(", ")
-        );
-    }
+    let tested =
+        metrics::parse_list(&args.metrics).map_err(|e| anyhow::anyhow!("--metrics: {e}"))?;
     if args.pre_days >= args.days {
         bail!(
             "--pre-days {} leaves no experiment day of --days {}",
@@ -187,7 +207,7 @@ pub fn run(args: ProofArgs) -> Result<()> {
         .join(format!("sim-proof-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create scratch folder {}", scratch.display()))?;
-    let result = prove(&args, &world, &scratch);
+    let result = prove(&args, &tested, &world, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     let proof = result?;
     print(&proof);
@@ -198,18 +218,50 @@ pub fn run(args: ProofArgs) -> Result<()> {
     Ok(())
 }
 
-fn prove(args: &ProofArgs, world: &Worlds, scratch: &Path) -> Result<Proof> {
+fn prove(
+    args: &ProofArgs,
+    tested: &[&'static Metric],
+    world: &Worlds,
+    scratch: &Path,
+) -> Result<Proof> {
     let n = args.experiments;
-    let truth = run_batch(
-        args,
-        world,
-        scratch,
-        Design::Injected,
-        n..n + args.truth_runs,
-        "truth",
-    )?;
+    let batch =
+        |design, indices, label| run_batch(args, tested, world, scratch, design, indices, label);
+    let truth = batch(Design::Injected, n..n + args.truth_runs, "truth")?;
+    let aa = batch(Design::Aa, 0..n, "A/A")?;
+    let injected = batch(Design::Injected, 0..n, "injected")?;
+    let metrics = tested
+        .iter()
+        .enumerate()
+        .map(|(m, metric)| {
+            let of = |batch: &[Vec<Outcome>]| -> Vec<Outcome> {
+                batch.iter().map(|o| o[m].clone()).collect()
+            };
+            summarise(metric.name, &of(&truth), &of(&aa), &of(&injected))
+        })
+        .collect();
+    let users: Vec<f64> = aa
+        .iter()
+        .chain(&injected)
+        .map(|o| (o[0].row.control_users + o[0].row.treatment_users) as f64)
+        .collect();
+    Ok(Proof {
+        experiments: n,
+        days: args.days,
+        pre_days: args.pre_days,
+        episodes_per_day: args.episodes,
+        dynamics: format!("{:?}", args.dynamics).to_lowercase(),
+        noise: args.noise,
+        users_per_experiment: users.iter().sum::<f64>() / users.len() as f64,
+        metrics,
+    })
+}
+
+/// One metric's rates: the true effect pooled over `truth`, false positives
+/// over `aa`, coverage and power over `injected`.
+fn summarise(metric: &str, truth: &[Outcome], aa: &[Outcome], injected: &[Outcome]) -> MetricProof {
     let (mut sum_c, mut sum_t, mut users_c, mut users_t) = (0.0, 0.0, 0.0, 0.0);
-    for o in &truth {
+    for o in truth {
         let (c, t) = (o.plain.control_users as f64, o.plain.treatment_users as f64);
         sum_c += o.plain.control_mean * c;
         sum_t += o.plain.treatment_mean * t;
@@ -217,55 +269,50 @@ fn prove(args: &ProofArgs, world: &Worlds, scratch: &Path) -> Result<Proof> {
         users_t += t;
     }
     let true_effect = ((sum_t / users_t) / (sum_c / users_c) - 1.0) * 100.0;
-    let aa = run_batch(args, world, scratch, Design::Aa, 0..n, "A/A")?;
-    let injected = run_batch(args, world, scratch, Design::Injected, 0..n, "injected")?;
     let share = |outcomes: &[Outcome], f: &dyn Fn(&Outcome) -> bool| {
         outcomes.iter().filter(|o| f(o)).count() as f64 / outcomes.len() as f64
     };
     let covers = |lo: f64, hi: f64| lo <= true_effect && true_effect <= hi;
-    let both: Vec<&Outcome> = aa.iter().chain(&injected).collect();
     let mean = |f: &dyn Fn(&Outcome) -> f64| {
-        let values: Vec<f64> = both
+        let values: Vec<f64> = aa
             .iter()
-            .map(|o| f(o))
+            .chain(injected)
+            .map(f)
             .filter(|v| v.is_finite())
             .collect();
         values.iter().sum::<f64>() / values.len() as f64
     };
-    Ok(Proof {
-        experiments: n,
-        days: args.days,
-        pre_days: args.pre_days,
-        episodes_per_day: args.episodes,
-        metric: args.metric.clone(),
-        noise: args.noise,
-        aa_false_positive_fixed: share(&aa, &|o| o.row.significant),
-        aa_false_positive_fixed_without_cuped: share(&aa, &|o| o.plain.significant),
-        aa_false_positive_naive_daily_peeking: share(&aa, &|o| o.peeked),
-        aa_false_positive_sequential: share(&aa, &|o| o.sequential),
+    MetricProof {
+        metric: metric.to_string(),
+        aa_false_positive_fixed: share(aa, &|o| o.row.significant),
+        aa_false_positive_fixed_without_cuped: share(aa, &|o| o.plain.significant),
+        aa_false_positive_naive_daily_peeking: share(aa, &|o| o.peeked),
+        aa_false_positive_sequential: share(aa, &|o| o.sequential),
+        aa_false_positive_open_ended: share(aa, &|o| o.open_ended),
         true_effect_percent: true_effect,
-        coverage_fixed: share(&injected, &|o| covers(o.row.lower, o.row.upper)),
-        coverage_fixed_without_cuped: share(&injected, &|o| covers(o.plain.lower, o.plain.upper)),
-        coverage_sequential: share(&injected, &|o| {
+        coverage_fixed: share(injected, &|o| covers(o.row.lower, o.row.upper)),
+        coverage_fixed_without_cuped: share(injected, &|o| covers(o.plain.lower, o.plain.upper)),
+        coverage_sequential: share(injected, &|o| {
             covers(o.sequential_bounds.0, o.sequential_bounds.1)
         }),
-        power_fixed: share(&injected, &|o| o.row.significant),
-        power_sequential: share(&injected, &|o| o.sequential),
+        power_fixed: share(injected, &|o| o.row.significant),
+        power_sequential: share(injected, &|o| o.sequential),
         cuped_width_ratio: mean(&|o| (o.row.upper - o.row.lower) / (o.plain.upper - o.plain.lower)),
         cuped_variance_reduction: mean(&|o| o.row.variance_reduction.unwrap_or(0.0)),
-        users_per_experiment: mean(&|o| (o.row.control_users + o.row.treatment_users) as f64),
-    })
+    }
 }
 
-/// Plays and analyses experiments `indices` of one design on `--threads` threads.
+/// Plays and analyses experiments `indices` of one design on `--threads`
+/// threads: per experiment, one outcome per tested metric.
 fn run_batch(
     args: &ProofArgs,
+    tested: &[&'static Metric],
     world: &Worlds,
     scratch: &Path,
     design: Design,
     indices: std::ops::Range<usize>,
     label: &str,
-) -> Result<Vec<Outcome>> {
+) -> Result<Vec<Vec<Outcome>>> {
     let bar = progress::bar(
         Unit::Sessions,
         indices.len() as u64,
@@ -282,7 +329,7 @@ fn run_batch(
                         if i >= indices.end {
                             return Ok(());
                         }
-                        let outcome = experiment(args, world, scratch, design, i)
+                        let outcome = experiment(args, tested, world, scratch, design, i)
                             .with_context(|| format!("{} experiment {i}", design.name()))?;
                         outcomes
                             .lock()
@@ -309,11 +356,12 @@ fn run_batch(
 /// One experiment: play its days through botify into a scratch log, analyse.
 fn experiment(
     args: &ProofArgs,
+    tested: &[&'static Metric],
     world: &Worlds,
     scratch: &Path,
     design: Design,
     index: usize,
-) -> Result<Outcome> {
+) -> Result<Vec<Outcome>> {
     let name = format!("PROOF-{}-{index}", design.name());
     let dir = scratch.join(&name);
     std::fs::create_dir_all(&dir)?;
@@ -377,12 +425,18 @@ fn experiment(
         log.close();
         played?;
     }
-    let outcome = analyse(args, &dir, &name);
+    let outcome = analyse(args, tested, &dir, &name);
     let _ = std::fs::remove_dir_all(&dir);
     outcome
 }
 
-fn analyse(args: &ProofArgs, dir: &Path, name: &str) -> Result<Outcome> {
+/// Each tested metric's outcome of one experiment's logs.
+fn analyse(
+    args: &ProofArgs,
+    tested: &[&'static Metric],
+    dir: &Path,
+    name: &str,
+) -> Result<Vec<Outcome>> {
     let paths = logs::resolve(&[dir.display().to_string()])?;
     let options = ReadOptions {
         experiment: Some(name.to_string()),
@@ -392,12 +446,15 @@ fn analyse(args: &ProofArgs, dir: &Path, name: &str) -> Result<Outcome> {
     let read = logs::read(&paths, &options)?;
     let days = read.days;
     let analysis = analysis::ab::analyze(read.records, name, Some(2), 0)?;
-    let metric = metrics::find(&args.metric).expect("checked in run");
+    // The analyst plans the experiment's days and looks at each of them.
     let options = extended::Options {
-        metrics: vec![metric],
+        metrics: tested.to_vec(),
         correction: Correction::None,
         start: Some(args.pre_days as u32 + 1),
-        sequential: true,
+        sequential: Some(extended::Design::Spending {
+            horizon: (args.days - args.pre_days) as u32,
+            function: SpendingFunction::OBrienFleming,
+        }),
         ..extended::Options::default()
     };
     let run = |options: &extended::Options| -> Result<Extended> {
@@ -414,76 +471,106 @@ fn analyse(args: &ProofArgs, dir: &Path, name: &str) -> Result<Outcome> {
     let with = run(&options)?;
     let plain = run(&extended::Options {
         cuped: false,
-        sequential: false,
+        sequential: None,
         ..options.clone()
     })?;
-    let (Some(row), Some(plain)) = (with.rows.first(), plain.rows.first()) else {
-        bail!("an arm has no users: raise --episodes");
-    };
-    let last = with.looks.last().context("no daily look")?;
-    Ok(Outcome {
-        row: row.clone(),
-        plain: plain.clone(),
-        peeked: with.looks.iter().any(|l| l.fixed_p_value < 0.05),
-        sequential: last.significant,
-        sequential_bounds: (last.lower, last.upper),
-    })
+    let open_ended = run(&extended::Options {
+        sequential: Some(extended::Design::Mixture {
+            mixing: DEFAULT_MIXING,
+        }),
+        ..options.clone()
+    })?;
+    tested
+        .iter()
+        .map(|metric| {
+            let of = |e: &Extended| e.rows.iter().find(|r| r.metric == metric.name).cloned();
+            let last = |e: &Extended| {
+                e.looks
+                    .iter()
+                    .rev()
+                    .find(|l| l.metric == metric.name)
+                    .cloned()
+            };
+            let (Some(row), Some(plain)) = (of(&with), of(&plain)) else {
+                bail!("an arm has no users on {}: raise --episodes", metric.name);
+            };
+            let looks = || with.looks.iter().filter(|l| l.metric == metric.name);
+            let sequential = last(&with).context("no daily look")?;
+            Ok(Outcome {
+                row,
+                plain,
+                peeked: looks().any(|l| l.fixed_p_value < 0.05),
+                sequential: sequential.significant,
+                sequential_bounds: (sequential.lower, sequential.upper),
+                open_ended: last(&open_ended).is_some_and(|l| l.significant),
+            })
+        })
+        .collect()
 }
 
 fn print(p: &Proof) {
     let pct = |v: f64| format!("{:.1}%", v * 100.0);
     println!(
-        "{} A/A and {} injected experiments; {} days ({} pre-period), {} sessions a day; \
-         metric {}; ~{:.0} users per experiment",
+        "{} A/A and {} injected experiments (noise {}); {} days ({} pre-period), {} sessions \
+         on the first day, dynamics {}; ~{:.0} users per experiment",
         p.experiments,
         p.experiments,
+        p.noise,
         p.days,
         p.pre_days,
         p.episodes_per_day,
-        p.metric,
+        p.dynamics,
         p.users_per_experiment
     );
-    println!("A/A false-positive rate (target 3–7%, sequential at most 5%):");
-    println!(
-        "  fixed horizon, CUPED:          {}",
-        pct(p.aa_false_positive_fixed)
-    );
-    println!(
-        "  fixed horizon, no CUPED:       {}",
-        pct(p.aa_false_positive_fixed_without_cuped)
-    );
-    println!(
-        "  naive daily peeking (Welch):   {}",
-        pct(p.aa_false_positive_naive_daily_peeking)
-    );
-    println!(
-        "  daily looks, --sequential:     {}",
-        pct(p.aa_false_positive_sequential)
-    );
-    println!(
-        "injected effect (noise {}): true effect {:+.3}% (pooled over the truth runs)",
-        p.noise, p.true_effect_percent
-    );
-    println!(
-        "  95% interval covers it:        {} (target 93–97%)",
-        pct(p.coverage_fixed)
-    );
-    println!(
-        "  same without CUPED:            {}",
-        pct(p.coverage_fixed_without_cuped)
-    );
-    println!(
-        "  always-valid interval covers:  {}",
-        pct(p.coverage_sequential)
-    );
-    println!(
-        "  detected: fixed {}, sequential {}",
-        pct(p.power_fixed),
-        pct(p.power_sequential)
-    );
-    println!(
-        "CUPED: interval width {:.3} of the unadjusted (variance reduction {})",
-        p.cuped_width_ratio,
-        pct(p.cuped_variance_reduction)
-    );
+    let horizon = p.days - p.pre_days;
+    for m in &p.metrics {
+        println!("\n{}", m.metric);
+        println!("  A/A false positives (target 3–7%):");
+        println!(
+            "    fixed horizon, CUPED            {}",
+            pct(m.aa_false_positive_fixed)
+        );
+        println!(
+            "    fixed horizon, no CUPED         {}",
+            pct(m.aa_false_positive_fixed_without_cuped)
+        );
+        println!(
+            "    naive daily peeking (Welch)     {}",
+            pct(m.aa_false_positive_naive_daily_peeking)
+        );
+        println!(
+            "    daily looks, --horizon {horizon}       {}",
+            pct(m.aa_false_positive_sequential)
+        );
+        println!(
+            "    daily looks, open-ended mSPRT   {} (at most 5% by construction)",
+            pct(m.aa_false_positive_open_ended)
+        );
+        println!(
+            "  injected effect: true {:+.3}% (pooled over the truth runs)",
+            m.true_effect_percent
+        );
+        println!(
+            "    95% interval covers it          {} (target 93–97%)",
+            pct(m.coverage_fixed)
+        );
+        println!(
+            "    same without CUPED              {}",
+            pct(m.coverage_fixed_without_cuped)
+        );
+        println!(
+            "    repeated interval covers it     {}",
+            pct(m.coverage_sequential)
+        );
+        println!(
+            "    detected: fixed {}, sequential {}",
+            pct(m.power_fixed),
+            pct(m.power_sequential)
+        );
+        println!(
+            "  CUPED: interval width {:.3} of the unadjusted (variance reduction {})",
+            m.cuped_width_ratio,
+            pct(m.cuped_variance_reduction)
+        );
+    }
 }
