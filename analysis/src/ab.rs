@@ -18,7 +18,8 @@
 //! beyond the notebook: the metric catalogue of [`metrics`] (multi-day,
 //! ratio and guardrail metrics), the delta method and relative lifts
 //! ([`estimate`]), CUPED ([`cuped`]), corrections ([`correction`]),
-//! always-valid daily looks ([`sequential`]) and power ([`power`]).
+//! daily looks over a planned horizon ([`spending`]) or open-ended
+//! ([`sequential`]), and power ([`power`]).
 
 pub mod correction;
 pub mod cuped;

@@ -74,9 +74,9 @@ struct ExtendedArgs {
     #[arg(long, value_name = "DAY")]
     start: Option<String>,
     /// A look at every day with intervals valid however many days are looked at:
-    /// with --horizon, α spent over the planned days (exact 5% false positives at
-    /// daily looks); without, the open-ended mixture SPRT (at most 5%, fewer in
-    /// practice).
+    /// with --horizon, α spent over the planned days (5% false positives with
+    /// daily looks, as planned); without, the open-ended mixture SPRT (at most
+    /// 5%, far fewer with daily looks, and wider intervals).
     #[arg(long)]
     sequential: bool,
     /// Planned length of the experiment in days, from its first day: --sequential

@@ -1,6 +1,7 @@
 //! `ab --report DIR` for the extended analysis: the success and guardrail
 //! tables, CUPED's fits, the daily looks, and per metric a chart of each
-//! treatment's effect per day with its always-valid (mSPRT) interval.
+//! treatment's effect per day with its sequential interval (repeated
+//! interval over a horizon, or the mixture SPRT's always-valid one).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -61,8 +62,9 @@ fn metrics_with_looks(result: &Extended) -> Vec<String> {
 }
 
 /// Each treatment's effect on `metric` at each daily look, in percent of the
-/// look's control mean, with the running always-valid interval as an error
-/// bar; filled dots are significant.
+/// look's control mean, with the look's sequential interval as an error bar
+/// (none where it is unbounded: a look that spent no α); filled dots are
+/// significant.
 fn daily_looks(path: &Path, result: &Extended, metric: &str) -> Result<()> {
     let looks: Vec<_> = result.looks.iter().filter(|l| l.metric == metric).collect();
     let mut days: Vec<&str> = Vec::new();
@@ -90,7 +92,7 @@ fn daily_looks(path: &Path, result: &Extended, metric: &str) -> Result<()> {
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            format!("{metric}: effect per day with its always-valid 95% interval (% of control)"),
+            format!("{metric}: effect per day with its sequential 95% interval (% of control)"),
             ("sans-serif", 18),
         )
         .margin(12)
@@ -220,14 +222,15 @@ fn html(
     }
     if !result.looks.is_empty() {
         page.push_str(
-            "<h2>Daily looks</h2>\n<p>At each day, the data up to that day; intervals are \
-             always-valid (mSPRT with a normal mixture), so looking every day keeps the \
-             false-positive rate under 5%.</p>\n",
+            "<h2>Daily looks</h2>\n<p>At each day, the data up to that day; each look's \
+             interval stays valid however many days are looked at (α spent over a planned \
+             horizon, or the open-ended mixture SPRT), so looking every day keeps the \
+             false-positive rate at 5%.</p>\n",
         );
         for (metric, file) in charts {
             let _ = writeln!(
                 page,
-                "<p><img src=\"{file}\" alt=\"{} per day with always-valid interval\" \
+                "<p><img src=\"{file}\" alt=\"{} per day with its sequential interval\" \
                  style=\"max-width:100%\"></p>",
                 escape(metric)
             );
