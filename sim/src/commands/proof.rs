@@ -12,9 +12,10 @@
 //!   true effect is measured on `--truth-runs` more experiments of the same
 //!   design pooled together; the share of 95% intervals covering it must be
 //!   near 95%.
-//! - **CUPED**: with `--pre-days`, the experiment starts after them and each
-//!   analysis is done with and without the pre-period adjustment; the ratio of
-//!   interval widths is CUPED's gain on these logs. It needs listeners who
+//! - **CUPED**: with `--pre-days`, the experiment starts after them (both
+//!   arms serve the control until then, as before a real launch) and each
+//!   analysis is done with and without the pre-period adjustment; the ratio
+//!   of interval widths is CUPED's gain on these logs. It needs listeners who
 //!   come back: the default `--dynamics full` plays a population that lives
 //!   for days, and a world of about as many listeners as `--episodes`
 //!   × 2.5 (`sim world --users 2000` for the default 800) makes most of
@@ -365,27 +366,38 @@ fn experiment(
     let name = format!("PROOF-{}-{index}", design.name());
     let dir = scratch.join(&name);
     std::fs::create_dir_all(&dir)?;
+    let control = format!("{:?}", args.recommender);
     let treatment = match design {
-        Design::Aa => format!("{:?}", args.recommender),
+        Design::Aa => control.clone(),
         Design::Injected => format!(
             "{{ recommender = {:?}, noise = {} }}",
             args.recommender, args.noise
         ),
     };
-    let toml = format!(
-        "active = {name:?}\n[[experiment]]\nname = {name:?}\narms = [{:?}, {treatment}]\n",
-        args.recommender
-    );
-    let experiments = dir.join("experiments.toml");
-    std::fs::write(&experiments, toml)?;
     let mut config = botify::config::Config::for_catalog(args.world.join("tracks.jsonl"));
-    config.experiments = experiments;
     config.models = dir.join("no-models");
     config.redis_url = None;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let engine = runtime.block_on(async { botify::app::build_engine(&config, None) })?;
+    // The experiment splits users from day one, but its treatment starts
+    // after the pre-period: before it both arms serve the control, so a
+    // user's pre-period says nothing about their arm (as CUPED assumes) and
+    // adjusting cannot remove part of the effect.
+    let engine_serving = |arms: &str, file: &str| -> Result<botify::engine::Engine> {
+        let experiments = dir.join(file);
+        let toml = format!(
+            "active = {name:?}\n[[experiment]]\nname = {name:?}\narms = [{control}, {arms}]\n"
+        );
+        std::fs::write(&experiments, toml)?;
+        let config = botify::config::Config {
+            experiments,
+            ..config.clone()
+        };
+        runtime.block_on(async { botify::app::build_engine(&config, None) })
+    };
+    let pre_period = engine_serving(&control, "pre-period.toml")?;
+    let experiment = engine_serving(&treatment, "experiment.toml")?;
     let seed = args.seed + index as u64;
     let mut population = match args.dynamics {
         Dynamics::None => None,
@@ -398,6 +410,11 @@ fn experiment(
         )?),
     };
     for day in 0..args.days {
+        let engine = if day < args.pre_days {
+            &pre_period
+        } else {
+            &experiment
+        };
         let log_dir = dir.join(format!("day-{}", day + 1));
         let log = botify::events::EventLog::open(&log_dir, config.log_max_bytes)
             .with_context(|| format!("cannot open event log folder {}", log_dir.display()))?;
@@ -406,7 +423,7 @@ fn experiment(
             None => in_process::run(
                 &world.world,
                 Plan::day(seed, day, args.episodes),
-                &mut Policy::Engine(&engine, &runtime),
+                &mut Policy::Engine(engine, &runtime),
                 &ProgressBar::hidden(),
             )
             .map(|_| ()),
@@ -415,7 +432,7 @@ fn experiment(
                 in_process::play_day(
                     days.world(),
                     work,
-                    &mut Policy::Engine(&engine, &runtime),
+                    &mut Policy::Engine(engine, &runtime),
                     &ProgressBar::hidden(),
                 )
                 .map(|(_, outcomes)| days.settle(day, outcomes))
