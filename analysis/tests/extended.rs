@@ -32,6 +32,20 @@ fn fails(args: &[&str]) -> String {
     stderr
 }
 
+/// `ab --logs logs --experiment EXT --format json` followed by `rest`.
+fn ab_json<'a>(logs: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let head = [
+        "ab",
+        "--logs",
+        logs,
+        "--experiment",
+        "EXT",
+        "--format",
+        "json",
+    ];
+    head.iter().chain(rest).copied().collect()
+}
+
 const USERS: u64 = 400;
 
 fn arm(user: u64) -> usize {
@@ -93,17 +107,13 @@ fn retention_fallbacks_and_ratios_match_hand_computation() {
     let tmp = tempfile::tempdir().unwrap();
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
-    let out = ok(&[
-        "ab",
-        "--logs",
+    let out = ok(&ab_json(
         logs,
-        "--experiment",
-        "EXT",
-        "--format",
-        "json",
-        "--metrics",
-        "return_d1,active_days,session_tracks,fallback_rate,mean_request_latency",
-    ]);
+        &[
+            "--metrics",
+            "return_d1,active_days,session_tracks,fallback_rate,mean_request_latency",
+        ],
+    ));
     let json: Value = serde_json::from_str(&out).unwrap();
     let rows = json["rows"].as_array().unwrap();
     let users = |a: usize| (0..USERS).filter(move |&u| arm(u) == a);
@@ -180,24 +190,20 @@ fn start_gives_cuped_and_sequential_gives_daily_looks() {
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
     let report = tmp.path().join("report");
-    let out = ok(&[
-        "ab",
-        "--logs",
+    let out = ok(&ab_json(
         logs,
-        "--experiment",
-        "EXT",
-        "--format",
-        "json",
-        "--metrics",
-        "time,session_time",
-        "--start",
-        "2",
-        "--sequential",
-        "--correction",
-        "bh",
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+        &[
+            "--metrics",
+            "time,session_time",
+            "--start",
+            "2",
+            "--sequential",
+            "--correction",
+            "bh",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    ));
     let json: Value = serde_json::from_str(&out).unwrap();
     let cuped = json["cuped"].as_array().unwrap();
     assert_eq!(cuped.len(), 2);
@@ -246,22 +252,18 @@ fn a_horizon_spends_alpha_over_the_planned_days() {
     let tmp = tempfile::tempdir().unwrap();
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
-    let args = [
-        "ab",
-        "--logs",
+    let args = ab_json(
         logs,
-        "--experiment",
-        "EXT",
-        "--format",
-        "json",
-        "--metrics",
-        "time",
-        "--start",
-        "2",
-        "--sequential",
-        "--horizon",
-        "2",
-    ];
+        &[
+            "--metrics",
+            "time",
+            "--start",
+            "2",
+            "--sequential",
+            "--horizon",
+            "2",
+        ],
+    );
     let out = analysis(&args);
     assert!(out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();

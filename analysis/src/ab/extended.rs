@@ -90,6 +90,41 @@ enum Test {
 }
 
 impl Test {
+    /// The test of one comparison under `design`; `control_mean` at its
+    /// first look scales the mixture.
+    fn new(design: Design, alpha: f64, control_mean: f64) -> Test {
+        match design {
+            Design::Mixture { mixing } => {
+                Test::Mixture(Sequential::new(mixing * control_mean.abs(), alpha))
+            }
+            Design::Spending { horizon, function } => {
+                Test::Spending(Spending::new(alpha, horizon, function))
+            }
+        }
+    }
+
+    /// The look on day `day` of the experiment (1-based) at `used`, made of
+    /// the arms' values `control` and `treated`; returns the mixture's
+    /// always-valid p-value or the spending design's nominal level.
+    fn look(
+        &mut self,
+        day: u32,
+        used: &Comparison,
+        control: &Sample,
+        treated: &Sample,
+    ) -> (Option<f64>, Option<f64>) {
+        match self {
+            Test::Mixture(s) => {
+                s.look(used.diff, used.variance);
+                (Some(s.p_value), None)
+            }
+            Test::Spending(s) => {
+                s.look(day, used.diff, used.variance, control, treated);
+                (None, Some(s.nominal_alpha()))
+            }
+        }
+    }
+
     fn bounds(&self) -> (f64, f64) {
         match self {
             Test::Mixture(t) => (t.lower, t.upper),
@@ -437,31 +472,15 @@ pub fn analyze(
             for (m, (metric, pre)) in options.metrics.iter().zip(&pre_values).enumerate() {
                 let compared = comparisons(metric, &users, so_far, arms, control, pre.as_ref());
                 for (t, plain, used) in compared.pairs {
-                    let test = tests.entry((m, t)).or_insert_with(|| match design {
-                        Design::Mixture { mixing } => Test::Mixture(Sequential::new(
-                            mixing * used.control_mean.abs(),
-                            options.alpha,
-                        )),
-                        Design::Spending { horizon, function } => {
-                            Test::Spending(Spending::new(options.alpha, horizon, function))
-                        }
-                    });
-                    let (p_value, nominal_alpha) = match test {
-                        Test::Mixture(s) => {
-                            s.look(used.diff, used.variance);
-                            (Some(s.p_value), None)
-                        }
-                        Test::Spending(s) => {
-                            s.look(
-                                day - window.first + 1,
-                                used.diff,
-                                used.variance,
-                                &compared.adjusted[control as usize],
-                                &compared.adjusted[t as usize],
-                            );
-                            (None, Some(s.nominal_alpha()))
-                        }
-                    };
+                    let test = tests
+                        .entry((m, t))
+                        .or_insert_with(|| Test::new(design, options.alpha, used.control_mean));
+                    let (p_value, nominal_alpha) = test.look(
+                        day - window.first + 1,
+                        &used,
+                        &compared.adjusted[control as usize],
+                        &compared.adjusted[t as usize],
+                    );
                     let (lower, upper) = test.bounds();
                     let scale = 100.0 / used.control_mean;
                     looks.push(Look {

@@ -32,7 +32,8 @@
 //! drawn from a fixed seed so that the same data give the same boundaries;
 //! c_k is the |Z| that the paths still alive cross with exactly the
 //! increment's share. An increment smaller than one path carries over.
-//! After the horizon nothing is spent: the intervals stay as they are.
+//! After the horizon nothing is left to spend: a look there has an unbounded
+//! interval, and the verdict stays what the horizon's look made it.
 //!
 //! The repeated interval Δ̂_k ± c_k √V_k covers each look's Δ_k at every
 //! look at once with probability at least 1 − α, also when Δ_k moves from
@@ -43,7 +44,6 @@
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
-use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::estimate::Sample;
@@ -53,8 +53,7 @@ use super::estimate::Sample;
 pub const PATHS: usize = 100_000;
 
 /// How α is spent over the horizon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SpendingFunction {
     /// O'Brien–Fleming type: wide early intervals, a last look nearly as
     /// narrow as a fixed-horizon test.

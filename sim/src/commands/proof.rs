@@ -397,7 +397,14 @@ fn experiment(
         runtime.block_on(async { botify::app::build_engine(&config, None) })
     };
     let pre_period = engine_serving(&control, "pre-period.toml")?;
-    let experiment = engine_serving(&treatment, "experiment.toml")?;
+    // A/A serves the control throughout: one engine for all days.
+    let treated;
+    let experiment = if treatment == control {
+        &pre_period
+    } else {
+        treated = engine_serving(&treatment, "experiment.toml")?;
+        &treated
+    };
     let seed = args.seed + index as u64;
     let mut population = match args.dynamics {
         Dynamics::None => None,
@@ -413,7 +420,7 @@ fn experiment(
         let engine = if day < args.pre_days {
             &pre_period
         } else {
-            &experiment
+            experiment
         };
         let log_dir = dir.join(format!("day-{}", day + 1));
         let log = botify::events::EventLog::open(&log_dir, config.log_max_bytes)
