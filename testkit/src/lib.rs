@@ -15,12 +15,15 @@
 //! - [`events`]: reading the event logs a server wrote.
 //! - [`browser`]: Chromium, node with playwright-core, and schemathesis,
 //!   for the web player and API contract tests.
+//! - [`cli`]: the workspace's programs (`analysis`, `sim`) run as a user
+//!   runs them, for end-to-end tests of a command line.
 //!
 //! Dev-dependency only (`publish = false`).
 
 pub mod app;
 pub mod binary;
 pub mod browser;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod events;
@@ -30,6 +33,7 @@ pub mod processes;
 pub mod redis;
 
 pub use self::app::TestApp;
+pub use self::cli::Program;
 pub use self::cluster::RedisCluster;
 pub use self::config::test_config;
 pub use self::events::read_events;
