@@ -10,7 +10,8 @@
 //! recommenders, and a `last` sharing its millisecond with the next session's
 //! first event (only `seq` orders them).
 //!
-//! python3 with the `duckdb` package is required (scripts/test installs it):
+//! The pinned `duckdb` package in `e2e/.venv` is required (scripts/test
+//! installs it from `e2e/requirements.txt`):
 //! without it this test fails, it does not skip.
 
 use std::collections::BTreeMap;
@@ -148,21 +149,17 @@ fn expected_users(logs_root: &Path) -> BTreeMap<(u64, u8), [f64; 5]> {
 /// What DuckDB reads from the export (see tests/duckdb_user_metrics.py).
 fn duckdb(export: &Path) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/duckdb_user_metrics.py");
-    let out = Command::new("python3")
+    let out = testkit::browser::python()
         .arg(&script)
         .arg(export)
         .arg("AB")
         .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run python3 ({e}): install it and `pip install duckdb` (scripts/test does)"
-            )
-        });
+        .unwrap_or_else(|e| panic!("cannot run e2e/.venv/bin/python ({e}): run scripts/test"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "DuckDB could not read the export (is the duckdb package installed? \
-         scripts/test installs it):\n{stderr}"
+        "DuckDB could not read the export (is duckdb installed in e2e/.venv? \
+         scripts/test installs it from e2e/requirements.txt):\n{stderr}"
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }

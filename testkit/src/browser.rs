@@ -1,7 +1,8 @@
 //! The programs the browser and API-contract tests drive, found where
 //! `scripts/test` installs them: Debian's `chromium`, `node` with
 //! `playwright-core` in `e2e/node_modules`, and the `schemathesis` CLI in
-//! `e2e/.venv`. A missing one fails the test, saying how to install it:
+//! `e2e/.venv` (with `duckdb`, for the Parquet export test). A missing one
+//! fails the test, saying how to install it:
 //! these tests are part of the contract and are never skipped.
 
 use std::path::{Path, PathBuf};
@@ -53,6 +54,17 @@ pub fn schemathesis() -> Command {
     assert!(
         path.exists(),
         "no schemathesis at {}: run scripts/test, or `python3 -m venv e2e/.venv && e2e/.venv/bin/pip install -r e2e/requirements.txt` (or set SCHEMATHESIS)",
+        path.display()
+    );
+    Command::new(path)
+}
+
+/// Python with the pinned PyPI test tools (`duckdb`): `e2e/.venv/bin/python`.
+pub fn python() -> Command {
+    let path = e2e_dir().join(".venv/bin/python");
+    assert!(
+        path.exists(),
+        "no {}: run scripts/test, or `python3 -m venv e2e/.venv && e2e/.venv/bin/pip install -r e2e/requirements.txt`",
         path.display()
     );
     Command::new(path)
