@@ -8,8 +8,7 @@ use testkit::{read_events, test_config, TestApp};
 
 #[actix_web::test]
 async fn the_page_and_its_assets_are_served_from_the_binary() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["random"])).await;
+    let app = TestApp::serving(&["random"]).await;
     for (path, content_type, contains) in [
         ("/player", "text/html", "<script src=\"/player/app.js\""),
         ("/player/app.js", "text/javascript", "/next/"),
@@ -48,8 +47,7 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
 
 #[actix_web::test]
 async fn search_finds_tracks_by_artist_or_title_most_popular_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["random"])).await;
+    let app = TestApp::serving(&["random"]).await;
     // Titles are `t<id>`, artists `artist<id % 20>`; popularity falls with the id.
     let (status, answer) = app.get("/tracks?q=ARTIST19&k=3").await;
     assert_eq!(status, 200, "{answer}");

@@ -8,6 +8,9 @@ use utoipa::ToSchema;
 
 use crate::engine::RequestError;
 
+/// What a handler answers: its JSON, or the 4xx of what was wrong.
+pub type Reply = Result<HttpResponse, ApiError>;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,

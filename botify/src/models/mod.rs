@@ -256,6 +256,16 @@ mod tests {
         dir
     }
 
+    /// The error of loading a models folder holding only `file` with
+    /// `contents`.
+    fn load_error(name: &str, file: &str, contents: &str) -> String {
+        let dir = temp_dir(name);
+        std::fs::write(dir.join(file), contents).unwrap();
+        let err = Models::load(&dir).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        err
+    }
+
     #[test]
     fn missing_folder_means_no_models() {
         let models = Models::load(Path::new("/nonexistent/botify/models")).unwrap();
@@ -286,15 +296,12 @@ mod tests {
 
     #[test]
     fn corrupt_table_names_file_and_line() {
-        let dir = temp_dir("corrupt");
-        std::fs::write(
-            dir.join("item2item.jsonl"),
+        let err = load_error(
+            "corrupt",
+            "item2item.jsonl",
             "{\"track\": 1, \"recommendations\": [2]}\n{\"track\": \"x\"}\n",
-        )
-        .unwrap();
-        let err = Models::load(&dir).unwrap_err().to_string();
+        );
         assert!(err.contains("item2item.jsonl, line 2"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -337,32 +344,26 @@ mod tests {
 
     #[test]
     fn a_vector_of_another_dimension_is_an_error_naming_the_file() {
-        let dir = temp_dir("dimension");
-        std::fs::write(
-            dir.join(EMBEDDING_FILE),
+        let err = load_error(
+            "dimension",
+            EMBEDDING_FILE,
             "{\"track\": 0, \"vector\": [1.0, 0.0]}\n{\"track\": 1, \"vector\": [1.0, 0.0, 0.0]}\n",
-        )
-        .unwrap();
-        let err = Models::load(&dir).unwrap_err().to_string();
+        );
         assert!(err.contains(EMBEDDING_FILE), "{err}");
         assert!(
             err.contains("track 1") && err.contains("dimension"),
             "{err}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_session_with_more_tracks_than_times_is_an_error_naming_the_file() {
-        let dir = temp_dir("session-lengths");
-        std::fs::write(
-            dir.join(SESSIONS_FILE),
+        let err = load_error(
+            "session-lengths",
+            SESSIONS_FILE,
             "{\"tracks\": [1, 2], \"times\": [1.0, 0.5]}\n{\"tracks\": [1, 2, 3], \"times\": [1.0, 0.5]}\n",
-        )
-        .unwrap();
-        let err = Models::load(&dir).unwrap_err().to_string();
+        );
         assert!(err.contains(SESSIONS_FILE), "{err}");
         assert!(err.contains("session 2"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
