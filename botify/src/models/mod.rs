@@ -14,7 +14,6 @@ pub use embedding::{dot, EmbeddingIndex};
 pub use sessions::{PastSession, SessionIndex, LIKED};
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -124,6 +123,10 @@ impl Models {
             path: path.to_path_buf(),
             source,
         };
+        let inconsistent = |path: &Path, message| ModelsError::Inconsistent {
+            path: path.to_path_buf(),
+            message,
+        };
         let top = dir.join(TOP_TRACKS_FILE);
         if top.is_file() {
             let text = std::fs::read_to_string(&top).map_err(|e| io(&top, e))?;
@@ -155,20 +158,12 @@ impl Models {
                     .collect();
             } else if name == EMBEDDING_FILE {
                 let lines = read_lines(&path, |l: embedding::EmbeddingLine| l)?;
-                models.embedding = EmbeddingIndex::from_lines(lines).map_err(|message| {
-                    ModelsError::Inconsistent {
-                        path: path.clone(),
-                        message,
-                    }
-                })?;
+                models.embedding = EmbeddingIndex::from_lines(lines)
+                    .map_err(|message| inconsistent(&path, message))?;
             } else if name == SESSIONS_FILE {
                 let lines = read_lines(&path, |l: sessions::SessionLine| l)?;
-                models.sessions = SessionIndex::from_lines(lines).map_err(|message| {
-                    ModelsError::Inconsistent {
-                        path: path.clone(),
-                        message,
-                    }
-                })?;
+                models.sessions = SessionIndex::from_lines(lines)
+                    .map_err(|message| inconsistent(&path, message))?;
             }
         }
         models.version = fingerprint(dir).map_err(|e| io(dir, e))?;
@@ -222,22 +217,16 @@ fn read_lines<L: for<'de> Deserialize<'de>, T>(
     path: &Path,
     convert: impl Fn(L) -> T,
 ) -> Result<Vec<T>, ModelsError> {
-    let file = std::fs::File::open(path).map_err(|source| ModelsError::Io {
+    let io = |source| ModelsError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
     let mut out = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| ModelsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    for line in crate::jsonl::lines(path).map_err(io)? {
+        let (number, line) = line.map_err(io)?;
         let parsed: L = serde_json::from_str(&line).map_err(|e| ModelsError::Invalid {
             path: path.to_path_buf(),
-            line: index + 1,
+            line: number,
             message: e.to_string(),
         })?;
         out.push(convert(parsed));
