@@ -2,7 +2,10 @@
 //!
 //! Guarded by a bearer token from configuration. Without a configured token
 //! the routes do not exist (404), so a deployment cannot expose them by
-//! accident; a wrong or missing token is a 401 and changes nothing.
+//! accident; a wrong or missing token is a 401 and changes nothing. The
+//! OpenAPI description adds those answers and the security scheme to every
+//! `/admin` route (`openapi.rs`), so the routes below describe only their
+//! own answers.
 //!
 //! Changes go through the control plane (`control/`), so every replica
 //! serves them and they survive restarts. When its store cannot take a
@@ -121,11 +124,8 @@ async fn admin_not_found(state: web::Data<AppState>, req: HttpRequest) -> Reply 
     tag = "admin",
     summary = "Reload the trained models",
     description = "Reloads every model file from --models and swaps them in atomically; requests in flight finish on the old models.",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "The models now serving", body = ReloadAnswer),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no admin token is configured", body = ErrorBody),
         (status = 409, description = "`shutting_down`: the server is stopping", body = ErrorBody),
         (status = 422, description = "`invalid_models`: a model file is corrupt; the previous models keep serving", body = ErrorBody),
     )
@@ -179,13 +179,10 @@ pub async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     tag = "admin",
     summary = "Add a track to the catalog",
     description = "The track is servable at once. Lost on restart: add it to tracks.jsonl too.",
-    security(("admin_token" = [])),
     request_body(content = NewTrack, content_type = "application/json"),
     responses(
         (status = 201, description = "The new track's id and its metadata neighbours", body = AddedTrack),
         (status = 400, description = "`invalid_track_record`, `invalid_body`", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no admin token is configured", body = ErrorBody),
         (status = 409, description = "`track_id_taken`: an explicit id that is not the next free one", body = ErrorBody),
         (status = 413, description = "`body_too_large`: over 1 MiB", body = ErrorBody),
     )
@@ -230,11 +227,8 @@ pub async fn add_track(state: web::Data<AppState>, req: HttpRequest, body: web::
     path = "/admin/filters",
     tag = "admin",
     summary = "The current filters",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Blocked and promoted tracks", body = Filters),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no admin token is configured", body = ErrorBody),
     )
 )]
 pub async fn get_filters(state: web::Data<AppState>, req: HttpRequest) -> Reply {
@@ -248,12 +242,10 @@ pub async fn get_filters(state: web::Data<AppState>, req: HttpRequest) -> Reply 
     tag = "admin",
     summary = "Replace the filters",
     description = "Every field is optional (empty or 0 by default). Nothing changes unless the whole body is accepted.",
-    security(("admin_token" = [])),
     request_body(content = Filters, content_type = "application/json"),
     responses(
         (status = 200, description = "The new filters", body = Filters),
         (status = 400, description = "`invalid_filters`: not filters (a wrong type, an unknown field, promote_rate outside 0..=1); `invalid_body`", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "`not_found`: no admin token is configured; `unknown_filter_entries`: track ids or artist names the catalog does not have, all named", body = ErrorBody),
         (status = 413, description = "`body_too_large`: over 1 MiB", body = ErrorBody),
     )

@@ -7,8 +7,9 @@
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use super::answers::{
     AddedTrack, HealthAnswer, HealthStatus, LastAnswer, ModelsHealth, NewTrack, NextAnswer,
@@ -68,6 +69,10 @@ pub struct ApiDoc;
 /// The security scheme the admin routes name.
 pub const ADMIN_TOKEN: &str = "admin_token";
 
+/// The admin routes' token guard, described once as `admin.rs` enforces it
+/// once: the bearer scheme, named by every `/admin` operation, and what the
+/// guard answers on each (401 for a missing or wrong token; 404 when no
+/// token is configured, unless the route describes a 404 of its own).
 struct AdminToken;
 
 impl Modify for AdminToken {
@@ -84,7 +89,42 @@ impl Modify for AdminToken {
                     .build(),
             ),
         );
+        let admin_routes = openapi
+            .paths
+            .paths
+            .iter_mut()
+            .filter(|(path, _)| path.starts_with("/admin/"));
+        for (_, route) in admin_routes {
+            let operations = [&mut route.get, &mut route.put, &mut route.post];
+            for operation in operations.into_iter().flatten() {
+                operation.security = Some(vec![SecurityRequirement::new(
+                    ADMIN_TOKEN,
+                    Vec::<String>::new(),
+                )]);
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    error_response("`unauthorized`: missing or wrong bearer token"),
+                );
+                responses
+                    .entry("404".into())
+                    .or_insert_with(|| error_response("`not_found`: no admin token is configured"));
+            }
+        }
     }
+}
+
+/// A 4xx answer: an [`ErrorBody`].
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                .build(),
+        )
+        .into()
 }
 
 /// The description as JSON, built once.
