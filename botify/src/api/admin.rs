@@ -15,6 +15,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::Modify;
 
 use super::answers::{AddedTrack, NewTrack, ReloadAnswer, TableSize};
 use super::app_state::AppState;
@@ -68,6 +70,54 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
             "unauthorized",
             "admin routes need the header `Authorization: Bearer <token>` with the configured admin token",
         ))
+    }
+}
+
+/// The security scheme the admin routes name.
+pub const ADMIN_TOKEN: &str = "admin_token";
+
+/// The token guard in the API description, once as [`authorize`] is
+/// written once: the bearer scheme, named by every `/admin` operation, and what the
+/// guard answers on each (401 for a missing or wrong token; 404 when no
+/// token is configured, unless the route describes a 404 of its own).
+pub struct TokenGuard;
+
+impl Modify for TokenGuard {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            ADMIN_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token given to botify with --admin-token / BOTIFY_ADMIN_TOKEN",
+                    ))
+                    .build(),
+            ),
+        );
+        let admin_routes = openapi
+            .paths
+            .paths
+            .iter_mut()
+            .filter(|(path, _)| path.starts_with("/admin/"));
+        for (_, route) in admin_routes {
+            let operations = [&mut route.get, &mut route.put, &mut route.post];
+            for operation in operations.into_iter().flatten() {
+                operation.security = Some(vec![SecurityRequirement::new(
+                    ADMIN_TOKEN,
+                    Vec::<String>::new(),
+                )]);
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    ErrorBody::described("`unauthorized`: missing or wrong bearer token"),
+                );
+                responses.entry("404".into()).or_insert_with(|| {
+                    ErrorBody::described("`not_found`: no admin token is configured")
+                });
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::ToSchema;
 
 use crate::engine::RequestError;
@@ -28,6 +29,22 @@ pub struct ErrorBody {
     pub error: String,
     /// What was wrong and what is expected, for people.
     pub message: String,
+}
+
+impl ErrorBody {
+    /// A 4xx answer in the API description, for the answers a `Modify`
+    /// adds to several routes at once.
+    pub fn described(description: &str) -> RefOr<Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                    .build(),
+            )
+            .into()
+    }
 }
 
 impl ApiError {

@@ -1,16 +1,18 @@
 //! `POST /next/{user}` and `POST /last/{user}`: a listener reports a listen
 //! and gets the next track, or ends the session. Both read the same
-//! request; they differ only in what the engine does with it.
+//! request; they differ only in what the engine does with it. What they
+//! refuse a listen with is described once for both ([`ListenRefusals`]).
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
+use utoipa::Modify;
 
 use super::answers::{LastAnswer, NextAnswer};
 use super::app_state::AppState;
 use super::error::{ApiError, ErrorBody, Reply};
 use super::input::{self, ListenBody};
 use super::parameters::UserPath;
-use super::routes::{method_not_allowed, not_found_error};
+use super::routes::{method_not_allowed, not_found_error, LAST, NEXT};
 
 /// What `/next` and `/last` both carry: whose listen, when it happened
 /// (`None`: now), and what was heard.
@@ -30,6 +32,29 @@ impl ReportedListen {
         let at = input::simulated_time(req, state.simulated_clock)?;
         let listen = input::listen(&input::read_body(body, input::MAX_BODY_BYTES).await?)?;
         Ok(ReportedListen { user, at, listen })
+    }
+}
+
+/// What both routes refuse a listen with, in the API description: once,
+/// as [`ReportedListen::read`] is written once (and the engine's
+/// `unknown_track` alike).
+pub struct ListenRefusals;
+
+impl Modify for ListenRefusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for path in [NEXT, LAST] {
+            let operation = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|route| route.post.as_mut())
+                .expect("/next and /last carry #[utoipa::path]");
+            operation.responses.responses.extend([
+                ("400".into(), ErrorBody::described("`malformed_json`, `wrong_type`, `missing_field`, `invalid_time`, `invalid_user`, `invalid_body`")),
+                ("404".into(), ErrorBody::described("`unknown_track`: the track is not in the catalog; `not_found`: no user id in the path")),
+                ("413".into(), ErrorBody::described(&format!("`body_too_large`: over {} bytes", input::MAX_BODY_BYTES))),
+            ]);
+        }
     }
 }
 
@@ -58,9 +83,6 @@ fn user_segment(req: &HttpRequest) -> Result<u64, ApiError> {
     request_body(content = ListenBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The track to play next", body = NextAnswer),
-        (status = 400, description = "`malformed_json`, `wrong_type`, `missing_field`, `invalid_time`, `invalid_user`, `invalid_body`", body = ErrorBody),
-        (status = 404, description = "`unknown_track`: the track is not in the catalog; `not_found`: no user id in the path", body = ErrorBody),
-        (status = 413, description = "`body_too_large`: over 4096 bytes", body = ErrorBody),
     )
 )]
 pub async fn next(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Reply {
@@ -85,9 +107,6 @@ pub async fn next(req: HttpRequest, state: web::Data<AppState>, body: web::Paylo
     request_body(content = ListenBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The session is over", body = LastAnswer),
-        (status = 400, description = "`malformed_json`, `wrong_type`, `missing_field`, `invalid_time`, `invalid_user`, `invalid_body`", body = ErrorBody),
-        (status = 404, description = "`unknown_track`: the track is not in the catalog; `not_found`: no user id in the path", body = ErrorBody),
-        (status = 413, description = "`body_too_large`: over 4096 bytes", body = ErrorBody),
     )
 )]
 pub async fn last(req: HttpRequest, state: web::Data<AppState>, body: web::Payload) -> Reply {

@@ -7,10 +7,9 @@
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::OpenApi;
 
+use super::admin::TokenGuard;
 use super::answers::{
     AddedTrack, HealthAnswer, HealthStatus, LastAnswer, ModelsHealth, NewTrack, NextAnswer,
     ReloadAnswer, RootAnswer, SearchAnswer, SimilarAnswer, StoreHealth, TableSize, TopAnswer,
@@ -18,6 +17,7 @@ use super::answers::{
 };
 use super::error::ErrorBody;
 use super::input::ListenBody;
+use super::next::ListenRefusals;
 use super::{admin, next, operations, player, tracks, users};
 use crate::catalog::{Track, TrackIdSchema};
 use crate::filters::Filters;
@@ -55,7 +55,7 @@ use crate::filters::Filters;
         RootAnswer, HealthAnswer, HealthStatus, StoreHealth, ModelsHealth, ReloadAnswer, TableSize,
         NewTrack, AddedTrack, Filters, ErrorBody,
     )),
-    modifiers(&AdminToken),
+    modifiers(&TokenGuard, &ListenRefusals),
     tags(
         (name = "listen", description = "A listening session: /next after each track, /last when the listener leaves"),
         (name = "catalog", description = "Tracks, search and cold-start lists"),
@@ -65,67 +65,6 @@ use crate::filters::Filters;
     )
 )]
 pub struct ApiDoc;
-
-/// The security scheme the admin routes name.
-pub const ADMIN_TOKEN: &str = "admin_token";
-
-/// The admin routes' token guard, described once as `admin.rs` enforces it
-/// once: the bearer scheme, named by every `/admin` operation, and what the
-/// guard answers on each (401 for a missing or wrong token; 404 when no
-/// token is configured, unless the route describes a 404 of its own).
-struct AdminToken;
-
-impl Modify for AdminToken {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            ADMIN_TOKEN,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "The token given to botify with --admin-token / BOTIFY_ADMIN_TOKEN",
-                    ))
-                    .build(),
-            ),
-        );
-        let admin_routes = openapi
-            .paths
-            .paths
-            .iter_mut()
-            .filter(|(path, _)| path.starts_with("/admin/"));
-        for (_, route) in admin_routes {
-            let operations = [&mut route.get, &mut route.put, &mut route.post];
-            for operation in operations.into_iter().flatten() {
-                operation.security = Some(vec![SecurityRequirement::new(
-                    ADMIN_TOKEN,
-                    Vec::<String>::new(),
-                )]);
-                let responses = &mut operation.responses.responses;
-                responses.insert(
-                    "401".into(),
-                    error_response("`unauthorized`: missing or wrong bearer token"),
-                );
-                responses
-                    .entry("404".into())
-                    .or_insert_with(|| error_response("`not_found`: no admin token is configured"));
-            }
-        }
-    }
-}
-
-/// A 4xx answer: an [`ErrorBody`].
-fn error_response(description: &str) -> RefOr<Response> {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            "application/json",
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
-                .build(),
-        )
-        .into()
-}
 
 /// The description as JSON, built once.
 pub fn spec_json() -> &'static str {
@@ -153,6 +92,7 @@ pub async fn serve() -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::admin::ADMIN_TOKEN;
 
     #[test]
     fn every_route_is_described() {
