@@ -2,6 +2,8 @@
 
 use std::collections::HashSet;
 
+use actix_web::http::Method;
+
 use testkit::{test_config, TestApp};
 
 #[actix_web::test]
@@ -248,8 +250,7 @@ fn raw_status(address: &str, raw: &str) -> Option<u16> {
 
 /// POSTs a listen with an `X-Simulated-Time` header.
 async fn post_at(app: &TestApp, path: &str, at: &str) -> u16 {
-    app.client()
-        .post(format!("{}{path}", app.base))
+    app.request(Method::POST, path)
         .insert_header(("content-type", "application/json"))
         .insert_header(("x-simulated-time", at))
         .send_body(r#"{"track": 0, "time": 1.0}"#)
@@ -269,8 +270,7 @@ async fn a_simulated_clock_stamps_events_with_the_time_the_client_sends() {
     assert_eq!(post_at(&app, "/last/3", "1767225660000").await, 200);
     let (status, error) = {
         let mut response = app
-            .client()
-            .post(format!("{}/next/3", app.base))
+            .request(Method::POST, "/next/3")
             .insert_header(("x-simulated-time", "yesterday"))
             .send_body(r#"{"track": 0, "time": 1.0}"#)
             .await

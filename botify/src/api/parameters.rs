@@ -1,6 +1,6 @@
-//! The parameters and the one schema the derives cannot describe exactly:
-//! ids and `k` with their real bounds and defaults, shared by the handlers
-//! that take them and the answers that carry a user id.
+//! The OpenAPI parameters, and the one schema the derives cannot describe
+//! exactly: ids and `k` with their real bounds and defaults, shared by the
+//! handlers that take them and the answers that carry a user id.
 
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
