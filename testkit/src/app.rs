@@ -60,7 +60,7 @@ impl TestApp {
         self.done.take().unwrap().await.unwrap().unwrap()
     }
 
-    pub fn client(&self) -> awc::Client {
+    fn client(&self) -> awc::Client {
         awc::Client::builder()
             .timeout(Duration::from_secs(5))
             .finish()

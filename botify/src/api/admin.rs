@@ -2,10 +2,10 @@
 //!
 //! Guarded by a bearer token from configuration. Without a configured token
 //! the routes do not exist (404), so a deployment cannot expose them by
-//! accident; a wrong or missing token is a 401 and changes nothing. The
-//! OpenAPI description adds those answers and the security scheme to every
-//! `/admin` route (`openapi.rs`), so the routes below describe only their
-//! own answers.
+//! accident; a wrong or missing token is a 401 and changes nothing.
+//! [`TokenGuard`] adds those answers and the security scheme to every
+//! `/admin` route of the OpenAPI description, so each route's
+//! `#[utoipa::path]` describes only its own answers.
 //!
 //! Changes go through the control plane (`control/`), so every replica
 //! serves them and they survive restarts. When its store cannot take a
@@ -73,54 +73,6 @@ fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
-/// The security scheme the admin routes name.
-pub const ADMIN_TOKEN: &str = "admin_token";
-
-/// The token guard in the API description, once as [`authorize`] is
-/// written once: the bearer scheme, named by every `/admin` operation, and what the
-/// guard answers on each (401 for a missing or wrong token; 404 when no
-/// token is configured, unless the route describes a 404 of its own).
-pub struct TokenGuard;
-
-impl Modify for TokenGuard {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            ADMIN_TOKEN,
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "The token given to botify with --admin-token / BOTIFY_ADMIN_TOKEN",
-                    ))
-                    .build(),
-            ),
-        );
-        let admin_routes = openapi
-            .paths
-            .paths
-            .iter_mut()
-            .filter(|(path, _)| path.starts_with("/admin/"));
-        for (_, route) in admin_routes {
-            let operations = [&mut route.get, &mut route.put, &mut route.post];
-            for operation in operations.into_iter().flatten() {
-                operation.security = Some(vec![SecurityRequirement::new(
-                    ADMIN_TOKEN,
-                    Vec::<String>::new(),
-                )]);
-                let responses = &mut operation.responses.responses;
-                responses.insert(
-                    "401".into(),
-                    ErrorBody::described("`unauthorized`: missing or wrong bearer token"),
-                );
-                responses.entry("404".into()).or_insert_with(|| {
-                    ErrorBody::described("`not_found`: no admin token is configured")
-                });
-            }
-        }
-    }
-}
-
 /// Comparison whose time does not depend on where the inputs differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -166,6 +118,54 @@ const NOTHING_CHANGED: &str = "nothing was changed, retry once the control plane
 async fn admin_not_found(state: web::Data<AppState>, req: HttpRequest) -> Reply {
     authorize(&state, &req)?;
     Err(not_found_error(&req))
+}
+
+/// The security scheme the admin routes name.
+pub const ADMIN_TOKEN: &str = "admin_token";
+
+/// The token guard in the API description, written once as [`authorize`]
+/// is: the bearer scheme, named by every `/admin` operation, and what the
+/// guard answers on each (401 for a missing or wrong token; 404 when no
+/// token is configured, unless the route describes a 404 of its own).
+pub struct TokenGuard;
+
+impl Modify for TokenGuard {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            ADMIN_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token given to botify with --admin-token / BOTIFY_ADMIN_TOKEN",
+                    ))
+                    .build(),
+            ),
+        );
+        let admin_routes = openapi
+            .paths
+            .paths
+            .iter_mut()
+            .filter(|(path, _)| path.starts_with("/admin/"));
+        for (_, route) in admin_routes {
+            let operations = [&mut route.get, &mut route.put, &mut route.post];
+            for operation in operations.into_iter().flatten() {
+                operation.security = Some(vec![SecurityRequirement::new(
+                    ADMIN_TOKEN,
+                    Vec::<String>::new(),
+                )]);
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    ErrorBody::described("`unauthorized`: missing or wrong bearer token"),
+                );
+                responses.entry("404".into()).or_insert_with(|| {
+                    ErrorBody::described("`not_found`: no admin token is configured")
+                });
+            }
+        }
+    }
 }
 
 #[utoipa::path(

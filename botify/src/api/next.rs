@@ -35,9 +35,9 @@ impl ReportedListen {
     }
 }
 
-/// What both routes refuse a listen with, in the API description: once,
-/// as [`ReportedListen::read`] is written once (and the engine's
-/// `unknown_track` alike).
+/// The 4xx answers `/next` and `/last` share, in the API description:
+/// written once, like the [`ReportedListen::read`] that gives most of them
+/// (the engine gives `unknown_track`).
 pub struct ListenRefusals;
 
 impl Modify for ListenRefusals {
