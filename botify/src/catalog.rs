@@ -6,7 +6,6 @@
 //! per artist and per genre, and the catalog-wide popularity order.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -96,22 +95,16 @@ pub struct Catalog {
 impl Catalog {
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
         let display = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| CatalogError::Io {
+        let io = |source| CatalogError::Io {
             path: display.clone(),
             source,
-        })?;
+        };
         let mut tracks = Vec::new();
-        for (index, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|source| CatalogError::Io {
-                path: display.clone(),
-                source,
-            })?;
-            if line.trim().is_empty() {
-                continue;
-            }
+        for line in crate::jsonl::lines(path).map_err(io)? {
+            let (number, line) = line.map_err(io)?;
             let invalid = |message: String| CatalogError::Invalid {
                 path: display.clone(),
-                line: index + 1,
+                line: number,
                 message,
             };
             let track: Track = serde_json::from_str(&line).map_err(|e| {

@@ -15,6 +15,7 @@ pub mod events;
 pub mod experiments;
 pub mod filters;
 pub mod json_integers;
+pub mod jsonl;
 pub mod metrics;
 pub mod models;
 pub mod recommenders;

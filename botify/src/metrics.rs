@@ -3,6 +3,7 @@
 //! One registry per service instance (not the global default), so tests can
 //! run several servers in one process without their counters mixing.
 
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -129,30 +130,28 @@ impl Metrics {
             .expect("valid gauge"),
             registry,
         };
-        let r = &metrics.registry;
-        r.register(Box::new(metrics.http_requests.clone())).unwrap();
-        r.register(Box::new(metrics.http_duration.clone())).unwrap();
-        r.register(Box::new(metrics.request_errors.clone()))
-            .unwrap();
-        r.register(Box::new(metrics.recommendations.clone()))
-            .unwrap();
-        r.register(Box::new(metrics.recommend_duration.clone()))
-            .unwrap();
-        r.register(Box::new(metrics.fallbacks.clone())).unwrap();
-        r.register(Box::new(metrics.state_errors.clone())).unwrap();
-        r.register(Box::new(metrics.state_circuit_opened.clone()))
-            .unwrap();
-        r.register(Box::new(metrics.state_updates.clone())).unwrap();
-        r.register(Box::new(metrics.events_written.clone()))
-            .unwrap();
-        r.register(Box::new(metrics.event_write_errors.clone()))
-            .unwrap();
-        r.register(Box::new(metrics.reload_failures.clone()))
-            .unwrap();
-        r.register(Box::new(metrics.control_errors.clone()))
-            .unwrap();
-        r.register(Box::new(metrics.control_version.clone()))
-            .unwrap();
+        let collectors: [Box<dyn Collector>; 14] = [
+            Box::new(metrics.http_requests.clone()),
+            Box::new(metrics.http_duration.clone()),
+            Box::new(metrics.request_errors.clone()),
+            Box::new(metrics.recommendations.clone()),
+            Box::new(metrics.recommend_duration.clone()),
+            Box::new(metrics.fallbacks.clone()),
+            Box::new(metrics.state_errors.clone()),
+            Box::new(metrics.state_circuit_opened.clone()),
+            Box::new(metrics.state_updates.clone()),
+            Box::new(metrics.events_written.clone()),
+            Box::new(metrics.event_write_errors.clone()),
+            Box::new(metrics.reload_failures.clone()),
+            Box::new(metrics.control_errors.clone()),
+            Box::new(metrics.control_version.clone()),
+        ];
+        for collector in collectors {
+            metrics
+                .registry
+                .register(collector)
+                .expect("each metric is registered once, under its own name");
+        }
         metrics
     }
 

@@ -2,12 +2,13 @@
 
 use std::collections::HashSet;
 
+use actix_web::http::Method;
+
 use testkit::{test_config, TestApp};
 
 #[actix_web::test]
 async fn session_never_repeats_a_track() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["sticky_artist"])).await;
+    let app = TestApp::serving(&["sticky_artist"]).await;
     let mut heard = HashSet::from([0u32]);
     let mut track = 0;
     // Artist 0 has 10 tracks; 40 steps exhaust it and exercise the fallback.
@@ -26,8 +27,7 @@ async fn session_never_repeats_a_track() {
 
 #[actix_web::test]
 async fn bad_input_gets_a_4xx_json_error_and_the_server_keeps_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["random", "memory"])).await;
+    let app = TestApp::serving(&["random", "memory"]).await;
     let big = format!(
         "{{\"track\": 1, \"time\": 1.0, \"pad\": \"{}\"}}",
         "x".repeat(10_000)
@@ -122,8 +122,7 @@ async fn bad_input_gets_a_4xx_json_error_and_the_server_keeps_serving() {
 
 #[actix_web::test]
 async fn specific_errors_say_what_was_wrong() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["random"])).await;
+    let app = TestApp::serving(&["random"]).await;
     let (status, json) = app.post("/next/1", r#"{"track": 5000, "time": 1.0}"#).await;
     assert_eq!(
         (status, json["error"].as_str()),
@@ -165,8 +164,7 @@ async fn specific_errors_say_what_was_wrong() {
 
 #[actix_web::test]
 async fn catalog_endpoints_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["random"])).await;
+    let app = TestApp::serving(&["random"]).await;
     let (status, root) = app.get("/").await;
     assert_eq!((status, root["status"].as_str()), (200, Some("alive")));
     let (status, track) = app.get("/track/21").await;
@@ -185,8 +183,7 @@ async fn catalog_endpoints_answer() {
 
 #[actix_web::test]
 async fn metrics_count_requests_errors_and_treatments() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["random", "sticky_artist"])).await;
+    let app = TestApp::serving(&["random", "sticky_artist"]).await;
     for user in 0..20 {
         app.next(user, 3, 1.0).await;
     }
@@ -253,8 +250,7 @@ fn raw_status(address: &str, raw: &str) -> Option<u16> {
 
 /// POSTs a listen with an `X-Simulated-Time` header.
 async fn post_at(app: &TestApp, path: &str, at: &str) -> u16 {
-    app.client()
-        .post(format!("{}{path}", app.base))
+    app.request(Method::POST, path)
         .insert_header(("content-type", "application/json"))
         .insert_header(("x-simulated-time", at))
         .send_body(r#"{"track": 0, "time": 1.0}"#)
@@ -274,8 +270,7 @@ async fn a_simulated_clock_stamps_events_with_the_time_the_client_sends() {
     assert_eq!(post_at(&app, "/last/3", "1767225660000").await, 200);
     let (status, error) = {
         let mut response = app
-            .client()
-            .post(format!("{}/next/3", app.base))
+            .request(Method::POST, "/next/3")
             .insert_header(("x-simulated-time", "yesterday"))
             .send_body(r#"{"track": 0, "time": 1.0}"#)
             .await

@@ -74,12 +74,7 @@ async fn replicas_on_one_redis_follow_a_change_within_a_second_and_keep_it_acros
 
     // Block an artist on replica one: replica two stops serving it.
     let (status, body) = one
-        .admin(
-            "PUT",
-            "/admin/filters",
-            Some(TOKEN),
-            r#"{"blocked_artists": ["artist3"]}"#,
-        )
+        .put_filters(TOKEN, r#"{"blocked_artists": ["artist3"]}"#)
         .await;
     assert_eq!(status, 200, "{body}");
     let waited = until_version(&two, 1, CONVERGED).await;
@@ -145,12 +140,7 @@ async fn a_redis_fault_keeps_the_last_control_plane_and_fails_no_request() {
     let config = replica_config(dir.path(), &redis);
     let one = TestApp::spawn(&replica(&config, "one")).await;
     let (status, _) = one
-        .admin(
-            "PUT",
-            "/admin/filters",
-            Some(TOKEN),
-            r#"{"blocked_artists": ["artist3"]}"#,
-        )
+        .put_filters(TOKEN, r#"{"blocked_artists": ["artist3"]}"#)
         .await;
     assert_eq!(status, 200);
 
@@ -158,14 +148,7 @@ async fn a_redis_fault_keeps_the_last_control_plane_and_fails_no_request() {
     // Every request is answered, still without the blocked artist.
     assert_eq!(served_by(&one, "artist3", 300).await, 0);
     assert_eq!(control_version(&one).await, 1, "the last known one serves");
-    let (status, body) = one
-        .admin(
-            "PUT",
-            "/admin/filters",
-            Some(TOKEN),
-            r#"{"blocked_tracks": [1]}"#,
-        )
-        .await;
+    let (status, body) = one.put_filters(TOKEN, r#"{"blocked_tracks": [1]}"#).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (409, Some("control_plane_unavailable")),
@@ -220,14 +203,7 @@ async fn embedded_mode_keeps_the_control_plane_in_the_data_folder() {
     config.admin_token = Some(TOKEN.into());
     config.data_dir = Some(dir.path().join("data"));
     let app = TestApp::spawn(&config).await;
-    let (status, _) = app
-        .admin(
-            "PUT",
-            "/admin/filters",
-            Some(TOKEN),
-            r#"{"blocked_tracks": [7]}"#,
-        )
-        .await;
+    let (status, _) = app.put_filters(TOKEN, r#"{"blocked_tracks": [7]}"#).await;
     assert_eq!(status, 200);
     let (status, _) = app
         .admin(

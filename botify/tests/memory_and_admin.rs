@@ -286,8 +286,7 @@ async fn admin_reload_swaps_models_and_keeps_old_ones_on_bad_files() {
 
 #[actix_web::test]
 async fn admin_routes_do_not_exist_without_a_token() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["random"])).await;
+    let app = TestApp::serving(&["random"]).await;
     let (status, _) = app
         .admin("POST", "/admin/reload", Some("anything"), "")
         .await;

@@ -5,11 +5,10 @@
 //! allow: status, content type, headers and body schema.
 
 use std::path::Path;
-use std::time::Duration;
 
-use testkit::binary::botify_command;
+use testkit::binary::start_botify;
 use testkit::browser::schemathesis;
-use testkit::{free_port, test_config, Processes};
+use testkit::{free_port, test_config};
 
 const TOKEN: &str = "contract-test-token";
 
@@ -20,13 +19,7 @@ fn schemathesis_with_all_checks_finds_nothing() {
     let mut config = test_config(dir.path(), &["random", "sticky_artist", "memory"]);
     config.port = free_port();
     config.admin_token = Some(TOKEN.into());
-    let mut processes = Processes::new();
-    processes
-        .spawn(
-            "botify",
-            &mut botify_command(Path::new(env!("CARGO_BIN_EXE_botify")), &config),
-        )
-        .wait_listening(config.port, Duration::from_secs(20));
+    let mut processes = start_botify(Path::new(env!("CARGO_BIN_EXE_botify")), &config);
 
     let output = schemathesis
         .arg("run")

@@ -5,13 +5,12 @@
 //! holds exactly those listens with the fractions the page showed.
 
 use std::path::Path;
-use std::time::Duration;
 
 use botify::events::{Event, Message};
 use serde_json::Value;
-use testkit::binary::botify_command;
+use testkit::binary::start_botify;
 use testkit::browser::{chromium, e2e_dir, node};
-use testkit::{free_port, read_events, test_config, Processes};
+use testkit::{free_port, read_events, test_config};
 
 /// The listener the script plays as.
 const USER: u64 = 7;
@@ -34,13 +33,7 @@ fn a_five_track_session_with_two_skips_in_chromium_is_logged_with_its_fractions(
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(dir.path(), &["random", "sticky_artist"]);
     config.port = free_port();
-    let mut processes = Processes::new();
-    processes
-        .spawn(
-            "botify",
-            &mut botify_command(Path::new(env!("CARGO_BIN_EXE_botify")), &config),
-        )
-        .wait_listening(config.port, Duration::from_secs(20));
+    let mut processes = start_botify(Path::new(env!("CARGO_BIN_EXE_botify")), &config);
 
     let output = node
         .arg(e2e_dir().join("player.mjs"))

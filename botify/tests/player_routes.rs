@@ -4,23 +4,19 @@
 
 use std::collections::HashSet;
 
+use actix_web::http::Method;
+
 use testkit::{read_events, test_config, TestApp};
 
 #[actix_web::test]
 async fn the_page_and_its_assets_are_served_from_the_binary() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["random"])).await;
+    let app = TestApp::serving(&["random"]).await;
     for (path, content_type, contains) in [
         ("/player", "text/html", "<script src=\"/player/app.js\""),
         ("/player/app.js", "text/javascript", "/next/"),
         ("/player/style.css", "text/css", "max-width"),
     ] {
-        let mut response = app
-            .client()
-            .get(format!("{}{path}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let mut response = app.request(Method::GET, path).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
         let header = |name: &str| {
             response
@@ -48,8 +44,7 @@ async fn the_page_and_its_assets_are_served_from_the_binary() {
 
 #[actix_web::test]
 async fn search_finds_tracks_by_artist_or_title_most_popular_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn(&test_config(dir.path(), &["random"])).await;
+    let app = TestApp::serving(&["random"]).await;
     // Titles are `t<id>`, artists `artist<id % 20>`; popularity falls with the id.
     let (status, answer) = app.get("/tracks?q=ARTIST19&k=3").await;
     assert_eq!(status, 200, "{answer}");
@@ -151,10 +146,7 @@ async fn the_openapi_description_is_served_and_405s_name_the_allowed_methods() {
         ("GET", "/admin/reload", Some("s3cret"), "POST"),
         ("DELETE", "/admin/filters", Some("s3cret"), "GET, PUT"),
     ] {
-        let mut request = app.client().request(
-            actix_web::http::Method::from_bytes(method.as_bytes()).unwrap(),
-            format!("{}{path}", app.base),
-        );
+        let mut request = app.request(Method::from_bytes(method.as_bytes()).unwrap(), path);
         if let Some(token) = token {
             request = request.insert_header(("authorization", format!("Bearer {token}")));
         }
@@ -173,8 +165,7 @@ async fn the_openapi_description_is_served_and_405s_name_the_allowed_methods() {
     }
     // Without the token an admin route says nothing about its methods.
     let response = app
-        .client()
-        .get(format!("{}/admin/reload", app.base))
+        .request(Method::GET, "/admin/reload")
         .send()
         .await
         .unwrap();

@@ -140,12 +140,7 @@ async fn botify_keeps_serving_a_redis_cluster_through_resharding_and_failover() 
 
     // The control plane lives in the cluster too.
     let (status, _) = apps[0]
-        .admin(
-            "PUT",
-            "/admin/filters",
-            Some(TOKEN),
-            r#"{"blocked_artists": ["artist3"]}"#,
-        )
+        .put_filters(TOKEN, r#"{"blocked_artists": ["artist3"]}"#)
         .await;
     assert_eq!(status, 200);
     let started = Instant::now();

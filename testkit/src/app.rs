@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
+use actix_web::http::Method;
 use botify::app::Application;
 use botify::config::Config;
 use botify::engine::Engine;
 use serde_json::Value;
+use tempfile::TempDir;
 
 /// A running server; [`TestApp::stop`] stops it gracefully.
 pub struct TestApp {
@@ -18,6 +20,8 @@ pub struct TestApp {
     pub handle: ServerHandle,
     pub engine: Arc<Engine>,
     done: Option<tokio::task::JoinHandle<anyhow::Result<u64>>>,
+    /// The folder of [`TestApp::serving`]'s files, removed when dropped.
+    _files: Option<TempDir>,
 }
 
 impl TestApp {
@@ -34,6 +38,19 @@ impl TestApp {
             handle,
             engine,
             done: Some(done),
+            _files: None,
+        }
+    }
+
+    /// The server of [`crate::test_config`] with one arm per recommender,
+    /// its files in a temp folder of its own: for tests that need nothing
+    /// but a server.
+    pub async fn serving(recommenders: &[&str]) -> TestApp {
+        let files = tempfile::tempdir().unwrap();
+        let app = TestApp::spawn(&crate::test_config(files.path(), recommenders)).await;
+        TestApp {
+            _files: Some(files),
+            ..app
         }
     }
 
@@ -43,17 +60,22 @@ impl TestApp {
         self.done.take().unwrap().await.unwrap().unwrap()
     }
 
-    pub fn client(&self) -> awc::Client {
+    fn client(&self) -> awc::Client {
         awc::Client::builder()
             .timeout(Duration::from_secs(5))
             .finish()
     }
 
+    /// A `method` request to `path` on this server, to send.
+    pub fn request(&self, method: Method, path: &str) -> awc::ClientRequest {
+        self.client()
+            .request(method, format!("{}{path}", self.base))
+    }
+
     /// POSTs a JSON `body`: the status and the JSON answer (`Null` if none).
     pub async fn post(&self, path: &str, body: &str) -> (u16, Value) {
         let mut response = self
-            .client()
-            .post(format!("{}{path}", self.base))
+            .request(Method::POST, path)
             .insert_header(("content-type", "application/json"))
             .send_body(body.to_string())
             .await
@@ -68,12 +90,7 @@ impl TestApp {
     /// GETs `path`: the status and the JSON answer, or the text one as a
     /// JSON string.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let mut response = self
-            .client()
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
+        let mut response = self.request(Method::GET, path).send().await.unwrap();
         let bytes = response.body().limit(1 << 24).await.unwrap();
         (
             response.status().as_u16(),
@@ -91,12 +108,12 @@ impl TestApp {
         token: Option<&str>,
         body: &str,
     ) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        let mut request = match method {
-            "GET" => self.client().get(url),
-            "PUT" => self.client().put(url),
-            _ => self.client().post(url),
+        let method = match method {
+            "GET" => Method::GET,
+            "PUT" => Method::PUT,
+            _ => Method::POST,
         };
+        let mut request = self.request(method, path);
         if let Some(token) = token {
             request = request.insert_header(("authorization", format!("Bearer {token}")));
         }
@@ -108,27 +125,35 @@ impl TestApp {
         )
     }
 
+    /// `PUT /admin/filters` with the bearer `token`: the status and the
+    /// JSON answer.
+    pub async fn put_filters(&self, token: &str, filters: &str) -> (u16, Value) {
+        self.admin("PUT", "/admin/filters", Some(token), filters)
+            .await
+    }
+
     /// `POST /next/{user}`: the recommended track.
     pub async fn next(&self, user: u64, track: u32, time: f64) -> u32 {
-        let (status, body) = self
-            .post(
-                &format!("/next/{user}"),
-                &format!("{{\"track\": {track}, \"time\": {time}}}"),
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
+        let body = self.report("next", user, track, time).await;
         body["track"].as_u64().unwrap() as u32
     }
 
     /// `POST /last/{user}`.
     pub async fn last(&self, user: u64, track: u32, time: f64) {
+        self.report("last", user, track, time).await;
+    }
+
+    /// Reports a listen on `/{route}/{user}`, which must answer 200: the
+    /// answer.
+    async fn report(&self, route: &str, user: u64, track: u32, time: f64) -> Value {
         let (status, body) = self
             .post(
-                &format!("/last/{user}"),
+                &format!("/{route}/{user}"),
                 &format!("{{\"track\": {track}, \"time\": {time}}}"),
             )
             .await;
         assert_eq!(status, 200, "{body}");
+        body
     }
 
     /// One value of `GET /metrics` (see [`metric`]).

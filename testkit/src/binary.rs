@@ -4,9 +4,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use botify::config::Config;
+
+use crate::Processes;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -100,6 +102,16 @@ pub fn botify_command(binary: &Path, config: &Config) -> Command {
         command.args(["--workers", &workers.to_string()]);
     }
     command
+}
+
+/// `binary` serving `config` as the process `botify` of new
+/// [`Processes`], once it listens on `config.port`.
+pub fn start_botify(binary: &Path, config: &Config) -> Processes {
+    let mut processes = Processes::new();
+    processes
+        .spawn("botify", &mut botify_command(binary, config))
+        .wait_listening(config.port, Duration::from_secs(20));
+    processes
 }
 
 #[cfg(test)]

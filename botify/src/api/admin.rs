@@ -3,6 +3,9 @@
 //! Guarded by a bearer token from configuration. Without a configured token
 //! the routes do not exist (404), so a deployment cannot expose them by
 //! accident; a wrong or missing token is a 401 and changes nothing.
+//! [`TokenGuard`] adds those answers and the security scheme to every
+//! `/admin` route of the OpenAPI description, so each route's
+//! `#[utoipa::path]` describes only its own answers.
 //!
 //! Changes go through the control plane (`control/`), so every replica
 //! serves them and they survive restarts. When its store cannot take a
@@ -11,11 +14,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::Modify;
 
 use super::answers::{AddedTrack, NewTrack, ReloadAnswer, TableSize};
-use super::error::{ApiError, ErrorBody};
-use super::{input, not_found, AppState, Reply};
-use crate::control::ChangeError;
+use super::app_state::AppState;
+use super::error::{ApiError, ErrorBody, Reply};
+use super::input;
+use super::routes::{method_not_allowed, not_found_error};
+use crate::control::{ChangeError, ControlDoc};
+use crate::engine::Engine;
 use crate::filters::Filters;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,20 +46,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(
         move |state: web::Data<AppState>, req: HttpRequest| async move {
-            authorize(&state, &req).await?;
-            Reply::Err(ApiError::method_not_allowed(
-                req.method().as_str(),
-                req.path(),
-                allow,
-            ))
+            authorize(&state, &req)?;
+            Reply::Err(method_not_allowed(&req, allow))
         },
     ))
 }
 
 /// Checks the bearer token. `Err` is the answer to send instead.
-async fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+fn authorize(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
     let Some(expected) = &state.admin_token else {
-        return Err(not_found(req.clone()).await.unwrap_err());
+        return Err(not_found_error(req));
     };
     let given = req
         .headers()
@@ -73,9 +78,94 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The body of an admin request, once its token checks out, as a `T`. A
+/// body that is not a `T` is a 400 `code` naming the `expected` shape: the
+/// token comes first so an unauthorized caller learns nothing from the body.
+async fn authorized_body<T: DeserializeOwned>(
+    state: &AppState,
+    req: &HttpRequest,
+    body: web::Payload,
+    code: &'static str,
+    expected: &str,
+) -> Result<T, ApiError> {
+    authorize(state, req)?;
+    let body = input::read_body(body, input::MAX_ADMIN_BODY_BYTES).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(code, format!("{e}; expected {expected}")))
+}
+
+/// Makes `edit` through the control plane. A refused edit is its own
+/// answer; a store that cannot take the change is a 409 whose message ends
+/// with `aftermath` (what that left changed, and what to do).
+async fn change<T>(
+    state: &AppState,
+    edit: impl Fn(&mut ControlDoc, &Engine) -> Result<T, ApiError>,
+    aftermath: &str,
+) -> Result<T, ApiError> {
+    state.control.change(edit).await.map_err(|err| match err {
+        ChangeError::Rejected(refusal) => refusal,
+        ChangeError::Unavailable(err) => ApiError::new(
+            StatusCode::CONFLICT,
+            "control_plane_unavailable",
+            format!("{err}; {aftermath}"),
+        ),
+    })
+}
+
+/// What a failed change leaves when nothing else happened first.
+const NOTHING_CHANGED: &str = "nothing was changed, retry once the control plane store answers";
+
 async fn admin_not_found(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    authorize(&state, &req).await?;
-    not_found(req).await
+    authorize(&state, &req)?;
+    Err(not_found_error(&req))
+}
+
+/// The security scheme the admin routes name.
+pub const ADMIN_TOKEN: &str = "admin_token";
+
+/// The token guard in the API description, written once as [`authorize`]
+/// is: the bearer scheme, named by every `/admin` operation, and what the
+/// guard answers on each (401 for a missing or wrong token; 404 when no
+/// token is configured, unless the route describes a 404 of its own).
+pub struct TokenGuard;
+
+impl Modify for TokenGuard {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            ADMIN_TOKEN,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The token given to botify with --admin-token / BOTIFY_ADMIN_TOKEN",
+                    ))
+                    .build(),
+            ),
+        );
+        let admin_routes = openapi
+            .paths
+            .paths
+            .iter_mut()
+            .filter(|(path, _)| path.starts_with("/admin/"));
+        for (_, route) in admin_routes {
+            let operations = [&mut route.get, &mut route.put, &mut route.post];
+            for operation in operations.into_iter().flatten() {
+                operation.security = Some(vec![SecurityRequirement::new(
+                    ADMIN_TOKEN,
+                    Vec::<String>::new(),
+                )]);
+                let responses = &mut operation.responses.responses;
+                responses.insert(
+                    "401".into(),
+                    ErrorBody::described("`unauthorized`: missing or wrong bearer token"),
+                );
+                responses.entry("404".into()).or_insert_with(|| {
+                    ErrorBody::described("`not_found`: no admin token is configured")
+                });
+            }
+        }
+    }
 }
 
 #[utoipa::path(
@@ -84,17 +174,14 @@ async fn admin_not_found(state: web::Data<AppState>, req: HttpRequest) -> Reply 
     tag = "admin",
     summary = "Reload the trained models",
     description = "Reloads every model file from --models and swaps them in atomically; requests in flight finish on the old models.",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "The models now serving", body = ReloadAnswer),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no admin token is configured", body = ErrorBody),
         (status = 409, description = "`shutting_down`: the server is stopping", body = ErrorBody),
         (status = 422, description = "`invalid_models`: a model file is corrupt; the previous models keep serving", body = ErrorBody),
     )
 )]
-pub(super) async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    authorize(&state, &req).await?;
+pub async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Reply {
+    authorize(&state, &req)?;
     let engine = state.engine.clone();
     let loaded = web::block(move || engine.reload_models())
         .await
@@ -103,21 +190,15 @@ pub(super) async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Repl
         Ok(models) => {
             // Every replica follows the version this one now serves.
             let version = models.version.clone();
-            state
-                .control
-                .change(|doc, _| {
+            change(
+                &state,
+                |doc, _| {
                     doc.models_version = version.clone();
-                    Ok::<_, ApiError>(())
-                })
-                .await
-                .map_err(|err| match err {
-                    ChangeError::Unavailable(err) => ApiError::new(
-                        StatusCode::CONFLICT,
-                        "control_plane_unavailable",
-                        format!("{err}; the models were reloaded on this replica only, retry to reach every replica"),
-                    ),
-                    ChangeError::Rejected(refusal) => refusal,
-                })?;
+                    Ok(())
+                },
+                "the models were reloaded on this replica only, retry to reach every replica",
+            )
+            .await?;
             let mut tables: Vec<_> = models
                 .tables
                 .iter()
@@ -148,33 +229,26 @@ pub(super) async fn reload(state: web::Data<AppState>, req: HttpRequest) -> Repl
     tag = "admin",
     summary = "Add a track to the catalog",
     description = "The track is servable at once. Lost on restart: add it to tracks.jsonl too.",
-    security(("admin_token" = [])),
     request_body(content = NewTrack, content_type = "application/json"),
     responses(
         (status = 201, description = "The new track's id and its metadata neighbours", body = AddedTrack),
         (status = 400, description = "`invalid_track_record`, `invalid_body`", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no admin token is configured", body = ErrorBody),
         (status = 409, description = "`track_id_taken`: an explicit id that is not the next free one", body = ErrorBody),
         (status = 413, description = "`body_too_large`: over 1 MiB", body = ErrorBody),
     )
 )]
-pub(super) async fn add_track(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Payload,
-) -> Reply {
-    authorize(&state, &req).await?;
-    let body = input::read_body(body, input::MAX_ADMIN_BODY_BYTES).await?;
-    let record: NewTrack = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_track_record",
-            format!("{e}; expected {{\"artist\": \"...\", \"title\": \"...\", \"genre\": \"...\"}} (\"track\" optional: the next free id)"),
-        )
-    })?;
-    let id = state
-        .control
-        .change(|doc, engine| {
+pub async fn add_track(state: web::Data<AppState>, req: HttpRequest, body: web::Payload) -> Reply {
+    let record: NewTrack = authorized_body(
+        &state,
+        &req,
+        body,
+        "invalid_track_record",
+        r#"{"artist": "...", "title": "...", "genre": "..."} ("track" optional: the next free id)"#,
+    )
+    .await?;
+    let id = change(
+        &state,
+        |doc, engine| {
             let expected = engine.catalog().len() as crate::catalog::TrackId;
             let track = record.clone().into_track(expected);
             if track.track != expected {
@@ -190,9 +264,10 @@ pub(super) async fn add_track(
             let id = track.track;
             doc.tracks.push(track);
             Ok(id)
-        })
-        .await
-        .map_err(change_error)?;
+        },
+        NOTHING_CHANGED,
+    )
+    .await?;
     let similar = state.engine.similar(id, 10).unwrap_or_default();
     Ok(HttpResponse::Created().json(AddedTrack { track: id, similar }))
 }
@@ -202,15 +277,12 @@ pub(super) async fn add_track(
     path = "/admin/filters",
     tag = "admin",
     summary = "The current filters",
-    security(("admin_token" = [])),
     responses(
         (status = 200, description = "Blocked and promoted tracks", body = Filters),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
-        (status = 404, description = "`not_found`: no admin token is configured", body = ErrorBody),
     )
 )]
-pub(super) async fn get_filters(state: web::Data<AppState>, req: HttpRequest) -> Reply {
-    authorize(&state, &req).await?;
+pub async fn get_filters(state: web::Data<AppState>, req: HttpRequest) -> Reply {
+    authorize(&state, &req)?;
     Ok(HttpResponse::Ok().json(&*state.engine.filters()))
 }
 
@@ -220,29 +292,27 @@ pub(super) async fn get_filters(state: web::Data<AppState>, req: HttpRequest) ->
     tag = "admin",
     summary = "Replace the filters",
     description = "Every field is optional (empty or 0 by default). Nothing changes unless the whole body is accepted.",
-    security(("admin_token" = [])),
     request_body(content = Filters, content_type = "application/json"),
     responses(
         (status = 200, description = "The new filters", body = Filters),
         (status = 400, description = "`invalid_filters`: not filters (a wrong type, an unknown field, promote_rate outside 0..=1); `invalid_body`", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "`not_found`: no admin token is configured; `unknown_filter_entries`: track ids or artist names the catalog does not have, all named", body = ErrorBody),
         (status = 413, description = "`body_too_large`: over 1 MiB", body = ErrorBody),
     )
 )]
-pub(super) async fn put_filters(
+pub async fn put_filters(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Payload,
 ) -> Reply {
-    authorize(&state, &req).await?;
-    let body = input::read_body(body, input::MAX_ADMIN_BODY_BYTES).await?;
-    let filters: Filters = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_filters",
-            format!("{e}; expected {{\"blocked_tracks\": [..], \"blocked_artists\": [..], \"promoted_tracks\": [..], \"promote_rate\": 0.1}}"),
-        )
-    })?;
+    let filters: Filters = authorized_body(
+        &state,
+        &req,
+        body,
+        "invalid_filters",
+        r#"{"blocked_tracks": [..], "blocked_artists": [..], "promoted_tracks": [..], "promote_rate": 0.1}"#,
+    )
+    .await?;
     filters
         .validate("request body")
         .map_err(|e| ApiError::bad_request("invalid_filters", e.to_string()))?;
@@ -257,26 +327,14 @@ pub(super) async fn put_filters(
                 e.to_string(),
             )
         })?;
-    state
-        .control
-        .change(|doc, _| {
+    change(
+        &state,
+        |doc, _| {
             doc.filters = filters.clone();
-            Ok::<_, ApiError>(())
-        })
-        .await
-        .map_err(change_error)?;
+            Ok(())
+        },
+        NOTHING_CHANGED,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(&*state.engine.filters()))
-}
-
-/// A refused edit is its own answer; a store that cannot take the change
-/// is a 409: nothing changed, and the operator may retry.
-fn change_error(err: ChangeError<ApiError>) -> ApiError {
-    match err {
-        ChangeError::Rejected(refusal) => refusal,
-        ChangeError::Unavailable(err) => ApiError::new(
-            StatusCode::CONFLICT,
-            "control_plane_unavailable",
-            format!("{err}; nothing was changed, retry once the control plane store answers"),
-        ),
-    }
 }

@@ -12,7 +12,7 @@ use crate::catalog::{Track, TrackId, TrackIdSchema};
 /// `POST /next/{user}`: the track to play next.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NextAnswer {
-    #[schema(schema_with = super::openapi::user_id_schema)]
+    #[schema(schema_with = super::parameters::user_id_schema)]
     pub user: u64,
     /// The recommended track: play it, then report how much was heard.
     #[schema(value_type = TrackIdSchema)]
@@ -22,7 +22,7 @@ pub struct NextAnswer {
 /// `POST /last/{user}`: the session is over.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LastAnswer {
-    #[schema(schema_with = super::openapi::user_id_schema)]
+    #[schema(schema_with = super::parameters::user_id_schema)]
     pub user: u64,
 }
 
@@ -118,7 +118,7 @@ pub struct SearchAnswer {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"user": 42, "experiment": "MEMORY", "arm": "T2", "recommender": "memory", "experiments": {"MEMORY": "T2", "AA": "C"}}))]
 pub struct UserAnswer {
-    #[schema(schema_with = super::openapi::user_id_schema)]
+    #[schema(schema_with = super::parameters::user_id_schema)]
     pub user: u64,
     /// The active experiment: the one that decides the recommender.
     pub experiment: String,

@@ -4,9 +4,13 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::ToSchema;
 
 use crate::engine::RequestError;
+
+/// What a handler answers: its JSON, or the 4xx of what was wrong.
+pub type Reply = Result<HttpResponse, ApiError>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -25,6 +29,22 @@ pub struct ErrorBody {
     pub error: String,
     /// What was wrong and what is expected, for people.
     pub message: String,
+}
+
+impl ErrorBody {
+    /// A 4xx answer in the API description, for the answers a `Modify`
+    /// adds to several routes at once.
+    pub fn described(description: &str) -> RefOr<Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                    .build(),
+            )
+            .into()
+    }
 }
 
 impl ApiError {

@@ -109,12 +109,15 @@ pub fn search_query(raw: Option<&String>) -> Result<String, ApiError> {
     Ok(raw.clone())
 }
 
+// A listen as a client reports it; what the state store keeps of it is
+// `crate::state::Listen`. The API description calls it `Listen`. This doc
+// comment is its description there.
 /// The body of `/next` and `/last`: a listen. Parsed by hand by [`listen`],
 /// so each kind of mistake gets its own error code; the derive only
 /// documents the shape. Other fields are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, ToSchema)]
-#[schema(example = json!({"track": 576, "time": 0.8}))]
-pub struct Listen {
+#[schema(as = Listen, example = json!({"track": 576, "time": 0.8}))]
+pub struct ListenBody {
     /// The track listened to: the listener's pick first, then what botify
     /// recommended.
     #[schema(value_type = TrackIdSchema)]
@@ -147,7 +150,7 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::B
 }
 
 /// Parses a listen body.
-pub fn listen(body: &[u8]) -> Result<Listen, ApiError> {
+pub fn listen(body: &[u8]) -> Result<ListenBody, ApiError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             "malformed_json",
@@ -185,7 +188,7 @@ pub fn listen(body: &[u8]) -> Result<Listen, ApiError> {
             format!("field \"time\" must be a number in 0.0..=1.0, got {time_value}"),
         )
     })?;
-    Ok(Listen { track, time })
+    Ok(ListenBody { track, time })
 }
 
 #[cfg(test)]
@@ -201,7 +204,7 @@ mod tests {
         let l = listen(br#"{"track": 5, "time": 0.25, "extra": true}"#).unwrap();
         assert_eq!(
             l,
-            Listen {
+            ListenBody {
                 track: 5,
                 time: 0.25
             }

@@ -6,7 +6,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-use super::resource;
+use super::routes::resource;
 
 const PAGE: &str = include_str!("player/index.html");
 const SCRIPT: &str = include_str!("player/app.js");

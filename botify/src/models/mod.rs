@@ -14,7 +14,6 @@ pub use embedding::{dot, EmbeddingIndex};
 pub use sessions::{PastSession, SessionIndex, LIKED};
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -124,6 +123,10 @@ impl Models {
             path: path.to_path_buf(),
             source,
         };
+        let inconsistent = |path: &Path, message| ModelsError::Inconsistent {
+            path: path.to_path_buf(),
+            message,
+        };
         let top = dir.join(TOP_TRACKS_FILE);
         if top.is_file() {
             let text = std::fs::read_to_string(&top).map_err(|e| io(&top, e))?;
@@ -155,20 +158,12 @@ impl Models {
                     .collect();
             } else if name == EMBEDDING_FILE {
                 let lines = read_lines(&path, |l: embedding::EmbeddingLine| l)?;
-                models.embedding = EmbeddingIndex::from_lines(lines).map_err(|message| {
-                    ModelsError::Inconsistent {
-                        path: path.clone(),
-                        message,
-                    }
-                })?;
+                models.embedding = EmbeddingIndex::from_lines(lines)
+                    .map_err(|message| inconsistent(&path, message))?;
             } else if name == SESSIONS_FILE {
                 let lines = read_lines(&path, |l: sessions::SessionLine| l)?;
-                models.sessions = SessionIndex::from_lines(lines).map_err(|message| {
-                    ModelsError::Inconsistent {
-                        path: path.clone(),
-                        message,
-                    }
-                })?;
+                models.sessions = SessionIndex::from_lines(lines)
+                    .map_err(|message| inconsistent(&path, message))?;
             }
         }
         models.version = fingerprint(dir).map_err(|e| io(dir, e))?;
@@ -222,22 +217,16 @@ fn read_lines<L: for<'de> Deserialize<'de>, T>(
     path: &Path,
     convert: impl Fn(L) -> T,
 ) -> Result<Vec<T>, ModelsError> {
-    let file = std::fs::File::open(path).map_err(|source| ModelsError::Io {
+    let io = |source| ModelsError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
     let mut out = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| ModelsError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    for line in crate::jsonl::lines(path).map_err(io)? {
+        let (number, line) = line.map_err(io)?;
         let parsed: L = serde_json::from_str(&line).map_err(|e| ModelsError::Invalid {
             path: path.to_path_buf(),
-            line: index + 1,
+            line: number,
             message: e.to_string(),
         })?;
         out.push(convert(parsed));
@@ -254,6 +243,16 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// The error of loading a models folder holding only `file` with
+    /// `contents`.
+    fn load_error(name: &str, file: &str, contents: &str) -> String {
+        let dir = temp_dir(name);
+        std::fs::write(dir.join(file), contents).unwrap();
+        let err = Models::load(&dir).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        err
     }
 
     #[test]
@@ -286,15 +285,12 @@ mod tests {
 
     #[test]
     fn corrupt_table_names_file_and_line() {
-        let dir = temp_dir("corrupt");
-        std::fs::write(
-            dir.join("item2item.jsonl"),
+        let err = load_error(
+            "corrupt",
+            "item2item.jsonl",
             "{\"track\": 1, \"recommendations\": [2]}\n{\"track\": \"x\"}\n",
-        )
-        .unwrap();
-        let err = Models::load(&dir).unwrap_err().to_string();
+        );
         assert!(err.contains("item2item.jsonl, line 2"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -337,32 +333,26 @@ mod tests {
 
     #[test]
     fn a_vector_of_another_dimension_is_an_error_naming_the_file() {
-        let dir = temp_dir("dimension");
-        std::fs::write(
-            dir.join(EMBEDDING_FILE),
+        let err = load_error(
+            "dimension",
+            EMBEDDING_FILE,
             "{\"track\": 0, \"vector\": [1.0, 0.0]}\n{\"track\": 1, \"vector\": [1.0, 0.0, 0.0]}\n",
-        )
-        .unwrap();
-        let err = Models::load(&dir).unwrap_err().to_string();
+        );
         assert!(err.contains(EMBEDDING_FILE), "{err}");
         assert!(
             err.contains("track 1") && err.contains("dimension"),
             "{err}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_session_with_more_tracks_than_times_is_an_error_naming_the_file() {
-        let dir = temp_dir("session-lengths");
-        std::fs::write(
-            dir.join(SESSIONS_FILE),
+        let err = load_error(
+            "session-lengths",
+            SESSIONS_FILE,
             "{\"tracks\": [1, 2], \"times\": [1.0, 0.5]}\n{\"tracks\": [1, 2, 3], \"times\": [1.0, 0.5]}\n",
-        )
-        .unwrap();
-        let err = Models::load(&dir).unwrap_err().to_string();
+        );
         assert!(err.contains(SESSIONS_FILE), "{err}");
         assert!(err.contains("session 2"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
