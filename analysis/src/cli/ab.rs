@@ -16,8 +16,8 @@ use crate::ab::spending::SpendingFunction;
 use crate::ab::{self, per_day, sequential};
 use crate::logs::{self, DayScheme, Days, ReadOptions};
 use crate::output::{Format, Table};
-use crate::progress;
 use crate::report;
+use tally::progress;
 
 #[derive(Args)]
 pub(super) struct AbArgs {

@@ -23,13 +23,13 @@ pub use clap::Parser;
 use clap::{Args, Subcommand};
 
 use crate::logs::{self, Logs, ReadOptions};
-use crate::progress;
 use crate::sessions::{self, Session, SessionReport};
 use ab::AbArgs;
 use eval::EvalArgs;
 use export::ExportArgs;
 use power::PowerArgs;
 use synth::SynthArgs;
+use tally::progress;
 use train::TrainArgs;
 
 #[derive(Parser)]

@@ -7,8 +7,8 @@ use anyhow::Result;
 use clap::Args;
 
 use super::note;
-use crate::progress::{self, Unit};
 use crate::synth::{self, SynthExperiment, SynthParams};
+use tally::progress::{self, Unit};
 
 #[derive(Args)]
 pub(super) struct SynthArgs {

@@ -9,9 +9,9 @@ use botify::catalog::Catalog;
 use clap::{Args, ValueEnum};
 
 use super::{check_holdout, load_sessions, note, warn, Input};
-use crate::progress::{self, Unit};
 use crate::sessions;
 use crate::train::{self, als, colisten, item2vec, popularity::Popularity, recent_sessions, Data};
+use tally::progress::{self, Unit};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ModelKind {

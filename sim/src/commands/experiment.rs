@@ -17,10 +17,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use analysis::progress::{self, Unit};
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use rand::{Rng, SeedableRng};
+use tally::progress::{self, Unit};
 
 use super::analysis;
 use super::run::load_world_data;

@@ -39,11 +39,11 @@ use analysis::ab::metrics::{self, Metric};
 use analysis::ab::sequential::DEFAULT_MIXING;
 use analysis::ab::spending::SpendingFunction;
 use analysis::logs::{self, ReadOptions};
-use analysis::progress::{self, Unit};
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use indicatif::ProgressBar;
 use serde::Serialize;
+use tally::progress::{self, Unit};
 
 use super::run::load_world_data;
 use crate::dynamics::Dynamics;

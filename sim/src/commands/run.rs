@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use analysis::progress::{self, Unit};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
+use tally::progress::{self, Unit};
 
 use crate::agents::{Agent, ItemOracleAgent, OracleAgent, RandomAgent};
 use crate::dynamics::Dynamics;

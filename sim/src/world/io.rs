@@ -8,13 +8,13 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use analysis::progress::{bar_if, Unit};
 use anyhow::{anyhow, Context, Result};
 use botify::catalog::Track;
 use ndarray::{Array2, ArrayView2};
 use ndarray_npy::{ReadNpyExt, ViewNpyError, ViewNpyExt, WriteNpyExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tally::progress::{bar_if, Unit};
 
 use super::{User, WorldData};
 
