@@ -18,6 +18,7 @@ pub mod clock;
 pub mod commands;
 pub mod dynamics;
 pub mod population;
+pub mod proof;
 pub mod rng;
 pub mod runner;
 pub mod user_model;

@@ -86,6 +86,18 @@ fn write_atomically(
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
 
+/// Reads a world's files with a message naming what to do when they are
+/// missing (every command that reads a world).
+pub fn load_world_data(dir: &Path) -> Result<WorldData> {
+    read_world_data(dir).with_context(|| {
+        format!(
+            "cannot load the world in {}; generate one with `sim world --out {}`",
+            dir.display(),
+            dir.display()
+        )
+    })
+}
+
 /// Reads the world files in `dir` as records (validated by [`super::World::new`]).
 pub fn read_world_data(dir: &Path) -> Result<WorldData> {
     let tracks: Vec<Track> = read_jsonl(
