@@ -1,11 +1,14 @@
-//! Printing `analysis ab`: the notebook's table, the per-day rows or the
-//! extended analysis, each with its sample-ratio check.
+//! `analysis ab` on the command line: analyses, then prints the notebook's
+//! table, the per-day rows or the extended analysis, each with its
+//! sample-ratio check.
+
+use std::time::Instant;
 
 use anstream::{print, println};
 use anyhow::Result;
 use clap::Args;
 
-use super::{note, print_notes, warn};
+use super::{done, note, print_notes, warn};
 use crate::ab::{self, extended::Extended, per_day::PerDay, Analysis};
 use crate::commands::ab::{self as command, Ab, Options, Tables};
 use crate::output::{Format, Table};
@@ -20,9 +23,10 @@ pub(super) struct AbArgs {
     format: Format,
 }
 
-pub(super) fn run(args: AbArgs) -> Result<()> {
+pub(super) fn run(args: AbArgs, started: Instant) -> Result<()> {
     let ab = command::run(&args.options)?;
     print(&ab, args.format);
+    done(started);
     Ok(())
 }
 

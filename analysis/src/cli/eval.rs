@@ -1,10 +1,13 @@
-//! Printing `analysis eval`: the scores table in the chosen format.
+//! `analysis eval` on the command line: evaluates, then prints the scores
+//! table in the chosen format.
+
+use std::time::Instant;
 
 use anstream::{print, println};
 use anyhow::Result;
 use clap::Args;
 
-use super::print_notes;
+use super::{done, print_notes};
 use crate::commands::eval::{self as command, Options};
 use crate::eval;
 use crate::output::Format;
@@ -19,7 +22,7 @@ pub(super) struct EvalArgs {
     format: Format,
 }
 
-pub(super) fn run(args: EvalArgs) -> Result<()> {
+pub(super) fn run(args: EvalArgs, started: Instant) -> Result<()> {
     let evaluation = command::run(&args.options)?;
     print_notes(&evaluation.notes);
     let table = eval::to_table(&evaluation.rows);
@@ -29,5 +32,6 @@ pub(super) fn run(args: EvalArgs) -> Result<()> {
         Format::Csv => print!("{}", table.to_csv()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&evaluation.rows)?),
     }
+    done(started);
     Ok(())
 }

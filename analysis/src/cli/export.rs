@@ -1,5 +1,5 @@
-//! Printing `analysis export`: one line per partition, then how the
-//! events were split by the partition experiment.
+//! `analysis export` on the command line: runs the export, then prints one
+//! line per partition and how the events were split by the partition experiment.
 
 use std::time::Instant;
 
@@ -7,11 +7,12 @@ use anstream::println;
 use anyhow::Result;
 
 use super::{note, print_notes, warn};
-use crate::commands::export::Exported;
+use crate::commands::export::{self as command, Options};
 use crate::export::NULL_PARTITION;
 use crate::output::{Table, Tone};
 
-pub(super) fn print(exported: &Exported, started: Instant) -> Result<()> {
+pub(super) fn run(options: &Options, started: Instant) -> Result<()> {
+    let exported = command::run(options)?;
     print_notes(&exported.notes);
     let report = &exported.report;
     let mut table = Table::new(&["partition", "files", "events"]);

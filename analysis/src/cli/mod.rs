@@ -5,7 +5,7 @@
 //!
 //! This module holds what every subcommand shares: the parser ([`Cli`]), the
 //! dispatch ([`run`]) and the notes and warnings on stderr ([`print_notes`]).
-//! Each subcommand's printing lives in its own file (`ab.rs`, `train.rs`,
+//! Each subcommand's call and printing live in its own file (`ab.rs`, `train.rs`,
 //! `eval.rs`, `export.rs`, `power.rs`, `synth.rs`); its flags are its
 //! options struct in [`crate::commands`], plus the output format where it
 //! has one. The subcommands' long help stays on `Command`, where
@@ -26,7 +26,7 @@ use anyhow::Result;
 pub use clap::Parser;
 use clap::Subcommand;
 
-use crate::commands::{self, Note, Notes};
+use crate::commands::{Note, Notes};
 use ab::AbArgs;
 use eval::EvalArgs;
 use power::PowerArgs;
@@ -92,7 +92,7 @@ enum Command {
         everything. Files are written to a temporary file and renamed, so a service \
         reloading mid-write never reads half a file."
     )]
-    Train(commands::train::Options),
+    Train(crate::commands::train::Options),
     /// Offline next-track precision/recall/F1/NDCG@k of trained tables and of botify's
     /// recommenders on held-out sessions.
     #[command(long_about = "Offline next-track evaluation on held-out sessions.\n\n\
@@ -136,7 +136,7 @@ enum Command {
         SELECT day, MEMORY, count(*) FROM read_parquet('export/**/*.parquet', \
         hive_partitioning = true) GROUP BY ALL ORDER BY ALL;"
     )]
-    Export(commands::export::Options),
+    Export(crate::commands::export::Options),
     /// Minimum detectable effect per metric for N users over D days, from the variance
     /// of each metric in pre-period logs.
     #[command(
@@ -151,26 +151,25 @@ enum Command {
     )]
     Power(PowerArgs),
     /// Write synthetic botify logs (several replicas, rotated files), for benchmarks and tests.
-    Synth(commands::synth::Options),
+    Synth(crate::commands::synth::Options),
 }
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let started = Instant::now();
     match cli.command {
-        Command::Ab(args) => ab::run(args)?,
-        Command::Train(options) => train::print(&commands::train::run(&options)?),
-        Command::Eval(args) => eval::run(args)?,
-        Command::Export(options) => {
-            return export::print(&commands::export::run(&options)?, started)
-        }
-        Command::Power(args) => return power::run(args),
-        Command::Synth(options) => {
-            return synth::print(&options, &commands::synth::run(&options)?, started)
-        }
+        Command::Ab(args) => ab::run(args, started),
+        Command::Train(options) => train::run(&options, started),
+        Command::Eval(args) => eval::run(args, started),
+        Command::Export(options) => export::run(&options, started),
+        Command::Power(args) => power::run(args),
+        Command::Synth(options) => synth::run(&options, started),
     }
+}
+
+/// The last line of a command: how long it took.
+fn done(started: Instant) {
     note(format!("done in {:.2}s", started.elapsed().as_secs_f64()));
-    Ok(())
 }
 
 /// Prints a command's notes on stderr, warnings in red.

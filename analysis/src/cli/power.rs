@@ -1,4 +1,5 @@
-//! Printing `analysis power`: the MDE table in the chosen format.
+//! `analysis power` on the command line: measures, then prints the MDE table
+//! in the chosen format.
 
 use anstream::print;
 use anyhow::Result;

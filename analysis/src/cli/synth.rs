@@ -1,14 +1,15 @@
-//! Printing `analysis synth`: how many events went where.
+//! `analysis synth` on the command line: writes the logs, then says how many
+//! events went where.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Result;
 
 use super::note;
-use crate::commands::synth::Options;
+use crate::commands::synth::{self as command, Options};
 
-pub(super) fn print(options: &Options, files: &[PathBuf], started: Instant) -> Result<()> {
+pub(super) fn run(options: &Options, started: Instant) -> Result<()> {
+    let files = command::run(options)?;
     note(format!(
         "wrote {} events in {} files under {} in {:.2}s",
         options.events,
