@@ -16,7 +16,7 @@ use crate::logs::{self, DayScheme, Days, ReadOptions, ReadReport};
 use crate::report;
 use tally::progress;
 
-/// `analysis ab`'s flags, but the output format.
+/// `analysis ab`'s flags, all but `--format`, which is the printer's.
 #[derive(Debug, Clone, Args)]
 pub struct Options {
     #[command(flatten)]

@@ -7,6 +7,9 @@
 //! - `world.rs` — `sim world`: generate and write a world;
 //! - `calibrate.rs` — `sim calibrate`: reference agents vs the targets;
 //! - `proof.rs` — `sim proof`: the A/B statistics against simulated truth.
+//!
+//! Flags two commands share are one flattened struct here ([`Listeners`]),
+//! so they read and default the same in both.
 
 pub mod calibrate;
 pub mod experiment;
