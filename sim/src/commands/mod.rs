@@ -37,6 +37,7 @@ pub enum Command {
 /// How the simulated listeners are played, the same in `sim run` and
 /// `sim experiment`.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Listeners")]
 pub struct Listeners {
     /// The listener model: `full` (a population that lives for days, with
     /// returns, daily rhythm, boredom, drifting tastes and new releases;
