@@ -38,7 +38,7 @@ use statrs::distribution::{ChiSquared, ContinuousCDF, Normal, StudentsT};
 use crate::logs::{Record, NO_ARM};
 use crate::output::{self, Table, Tone};
 use crate::sessions::{self, Session, SessionReport};
-use crate::stats::Moments;
+use tally::Moments;
 
 /// The notebook's metric names, in its column order.
 pub const METRICS: [&str; 5] = [

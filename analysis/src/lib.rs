@@ -1,8 +1,10 @@
 //! Analysts' side of botify: read the service's event logs, compute A/B tables,
 //! train the models botify serves, and evaluate them offline (docs/analysis.md).
 //!
-//! The binary `analysis` is a thin CLI over these modules; tests and other
-//! crates call them directly.
+//! Each command of the binary is a typed function in [`commands`] (options
+//! in, tables, rows and files out); [`cli`] parses flags into those options
+//! and prints the results. Tests and other crates (the simulator) call the
+//! commands, or the modules below them, directly.
 //!
 //! Pipeline: [`logs`] reads many (rotated, gzipped, per-replica) files in
 //! parallel into compact [`logs::Record`]s → [`sessions`] sorts and cuts them
@@ -15,13 +17,12 @@
 
 pub mod ab;
 pub mod cli;
+pub mod commands;
 pub mod eval;
 pub mod export;
 pub mod logs;
 pub mod output;
-pub mod progress;
 pub mod report;
 pub mod sessions;
-pub mod stats;
 pub mod synth;
 pub mod train;

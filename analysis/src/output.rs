@@ -1,5 +1,5 @@
 //! Shared output plumbing: tables in the four formats and atomic file writes
-//! (progress bars are in [`crate::progress`]).
+//! (progress bars are in [`tally::progress`]).
 
 use std::fmt::Write as _;
 use std::fs::{self, File};

@@ -114,6 +114,26 @@ impl NearestLists {
         *list = world.nearest(world.embedding(anchor), list.len() * 4);
         true
     }
+
+    /// What `choose` picks from `anchor`'s list, the list grown until it
+    /// picks something; when the whole catalog was heard, any answer is a
+    /// repeat, so the session's last track.
+    fn pick(
+        &mut self,
+        session: &Session<'_>,
+        anchor: u32,
+        mut choose: impl FnMut(&[u32]) -> Option<u32>,
+    ) -> u32 {
+        let world = session.world();
+        loop {
+            if let Some(track) = choose(self.of(world, anchor)) {
+                return track;
+            }
+            if !self.grow(world, anchor) {
+                return session.last_track();
+            }
+        }
+    }
 }
 
 /// Greedy ground truth: the unheard track with the highest listen time the
@@ -157,17 +177,8 @@ impl Default for OracleAgent {
 
 impl Agent for OracleAgent {
     fn recommend(&mut self, session: &Session<'_>, _rng: &mut SimRng) -> u32 {
-        let world = session.world();
-        let interest = session.interest();
-        loop {
-            if let Some(best) = best_in(session, self.lists.of(world, interest)) {
-                return best;
-            }
-            if !self.lists.grow(world, interest) {
-                // Everything was heard: any answer is a repeat.
-                return session.last_track();
-            }
-        }
+        self.lists
+            .pick(session, session.interest(), |list| best_in(session, list))
     }
 }
 
@@ -263,14 +274,10 @@ impl Default for ItemOracleAgent {
 impl Agent for ItemOracleAgent {
     fn recommend(&mut self, session: &Session<'_>, _rng: &mut SimRng) -> u32 {
         let world = session.world();
-        let first = session.first_track();
         let query = Self::query(session);
         let gamma = session.user().artist_discount_gamma;
-        loop {
-            let best = self
-                .lists
-                .of(world, first)
-                .iter()
+        self.lists.pick(session, session.first_track(), |list| {
+            list.iter()
                 .copied()
                 .filter(|&t| !session.has_heard(t))
                 .map(|t| {
@@ -279,14 +286,9 @@ impl Agent for ItemOracleAgent {
                     let plays = session.artist_plays_of(world.artist_of(t)) as i32;
                     (raw * gamma.powi(plays), t)
                 })
-                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
-            if let Some((_, track)) = best {
-                return track;
-            }
-            if !self.lists.grow(world, first) {
-                return session.last_track();
-            }
-        }
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+                .map(|(_, track)| track)
+        })
     }
 }
 
@@ -371,23 +373,27 @@ mod tests {
         }
     }
 
+    /// `agent`'s mean episode reward over 300 sessions drawn from `seed`.
+    fn mean_reward(w: &World, agent: &mut dyn Agent, seed: u64) -> f64 {
+        let sessions = 300;
+        (0..sessions)
+            .map(|i| {
+                let mut rng = session_rng(seed, i);
+                let mut s = Session::start(w, i as usize % w.num_users(), &mut rng);
+                while !s.is_over() && s.steps() < 1000 {
+                    let t = agent.recommend(&s, &mut rng);
+                    s.listen(t);
+                }
+                s.reward()
+            })
+            .sum::<f64>()
+            / sessions as f64
+    }
+
     #[test]
     fn oracle_beats_random_by_far() {
         let w = world();
-        let mean = |agent: &mut dyn Agent| {
-            (0..300)
-                .map(|i| {
-                    let mut rng = session_rng(14, i);
-                    let mut s = Session::start(&w, i as usize % w.num_users(), &mut rng);
-                    while !s.is_over() && s.steps() < 1000 {
-                        let t = agent.recommend(&s, &mut rng);
-                        s.listen(t);
-                    }
-                    s.reward()
-                })
-                .sum::<f64>()
-                / 300.0
-        };
+        let mean = |agent: &mut dyn Agent| mean_reward(&w, agent, 14);
         let (random, oracle) = (mean(&mut RandomAgent), mean(&mut OracleAgent::default()));
         assert!(oracle > 3.0 * random, "oracle {oracle}, random {random}");
     }
@@ -395,21 +401,7 @@ mod tests {
     #[test]
     fn item_oracle_beats_sticky_artist_by_far_and_stays_below_the_oracle() {
         let w = world();
-        let sessions = 300;
-        let mean = |agent: &mut dyn Agent| {
-            (0..sessions)
-                .map(|i| {
-                    let mut rng = session_rng(15, i);
-                    let mut s = Session::start(&w, i as usize % w.num_users(), &mut rng);
-                    while !s.is_over() && s.steps() < 1000 {
-                        let t = agent.recommend(&s, &mut rng);
-                        s.listen(t);
-                    }
-                    s.reward()
-                })
-                .sum::<f64>()
-                / sessions as f64
-        };
+        let mean = |agent: &mut dyn Agent| mean_reward(&w, agent, 15);
         let sticky = mean(&mut StickyArtistAgent);
         let item_oracle = mean(&mut ItemOracleAgent::default());
         let oracle = mean(&mut OracleAgent::default());

@@ -143,7 +143,7 @@ pub struct Returns {
     /// Share of them active again on a later day.
     pub returned: f64,
     /// Days each was active (day 1 included), over all days of the logs.
-    pub active_days: analysis::stats::Moments,
+    pub active_days: tally::Moments,
 }
 
 /// Returns per arm of the calibration experiment, from `days` day folders
@@ -169,7 +169,7 @@ pub fn returns(log_dir: &std::path::Path, days: u64) -> Result<Vec<Returns>> {
         .map(|_| Returns {
             listeners: 0,
             returned: 0.0,
-            active_days: analysis::stats::Moments::default(),
+            active_days: tally::Moments::default(),
         })
         .collect();
     for (arm, active) in seen.into_values() {

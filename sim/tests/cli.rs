@@ -2,29 +2,20 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .expect("run sim")
-}
+use testkit::cli::{arg, Program};
+use testkit::worlds;
 
-fn small_world(out: &Path, seed: &str) -> Output {
-    sim(&[
-        "world",
-        "--out",
-        out.to_str().unwrap(),
-        "--seed",
-        seed,
-        "--tracks",
-        "600",
-        "--users",
-        "80",
-        "--dim",
-        "16",
-    ])
+const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
+
+fn small_world(out: &Path, seed: &str) {
+    worlds::write(
+        &SIM,
+        out,
+        &[
+            "--seed", seed, "--tracks", "600", "--users", "80", "--dim", "16",
+        ],
+    );
 }
 
 #[test]
@@ -36,12 +27,7 @@ fn world_is_reproducible_and_calibrate_reads_it() {
         dir.path().join("c"),
     );
     for (out, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
-        let run = small_world(out, seed);
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        small_world(out, seed);
     }
     for name in ["tracks.jsonl", "embeddings.npy", "users.jsonl"] {
         let bytes = |d: &Path| fs::read(d.join(name)).unwrap();
@@ -66,19 +52,7 @@ fn world_is_reproducible_and_calibrate_reads_it() {
         );
     }
 
-    let run = sim(&[
-        "calibrate",
-        "--world",
-        a.to_str().unwrap(),
-        "--sessions",
-        "200",
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let table = String::from_utf8(run.stdout).unwrap();
+    let (table, _) = SIM.ok(&["calibrate", "--world", arg(&a), "--sessions", "200"]);
     assert!(
         table.contains("random") && table.contains("sticky_artist"),
         "{table}"
@@ -89,8 +63,8 @@ fn world_is_reproducible_and_calibrate_reads_it() {
 fn a_missing_world_is_a_clear_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nowhere");
-    let run = sim(&["calibrate", "--world", missing.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    let run = SIM.output(&["calibrate", "--world", arg(&missing)]);
+    let (_, stderr) = testkit::cli::text(&run);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("tracks.jsonl"), "{stderr}");
     assert!(stderr.contains("sim world --out"), "{stderr}");
@@ -100,16 +74,14 @@ fn a_missing_world_is_a_clear_error_not_a_panic() {
 #[test]
 fn bad_sizes_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let run = sim(&[
+    let stderr = SIM.fails(&[
         "world",
         "--out",
-        dir.path().to_str().unwrap(),
+        arg(dir.path()),
         "--tracks",
         "10",
         "--artists",
         "20",
     ]);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(!run.status.success());
     assert!(stderr.contains("--artists"), "{stderr}");
 }

@@ -8,13 +8,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
 use botify::app::Background;
 use hyper::{Method, StatusCode};
 use sim::runner::http::Botify;
+use testkit::cli::{arg, text, Program};
 use testkit::config::config_with_catalog;
-use testkit::free_port;
+use testkit::{free_port, worlds};
 
 /// What a retraining writes into the models folder.
 const MODEL_FILES: [&str; 4] = [
@@ -28,61 +29,44 @@ const MODEL_FILES: [&str; 4] = [
 /// recommenders, which serve catalog metadata until the first retraining.
 const ARMS: [&str; 3] = ["sticky_artist", "session_knn", "embedding"];
 
-fn sim_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sim"));
-    command.args(args).env_remove("BOTIFY_ADMIN_TOKEN");
-    command
-}
+const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
 
 fn spawn(args: &[&str]) -> Child {
-    sim_command(args)
+    SIM.command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run sim")
 }
 
-fn sim(args: &[&str]) -> Output {
-    sim_command(args).output().expect("run sim")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 fn succeeded(run: &Output) {
-    assert!(
-        run.status.success(),
-        "sim failed:\n{}\n{}",
-        text(&run.stdout),
-        text(&run.stderr)
-    );
+    let (stdout, stderr) = text(run);
+    assert!(run.status.success(), "sim failed:\n{stdout}\n{stderr}");
 }
 
 fn small_world(dir: &Path) -> PathBuf {
-    let world = dir.join("world");
-    let run = sim(&[
-        "world",
-        "--tracks",
-        "500",
-        "--users",
-        "200",
-        "--seed",
-        "7",
-        "--out",
-        world.to_str().unwrap(),
-    ]);
-    succeeded(&run);
-    world
+    let params = ["--tracks", "500", "--users", "200", "--seed", "7"];
+    worlds::write(&SIM, &dir.join("world"), &params)
 }
 
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// `sim run` over HTTP for two days: how both HTTP tests start.
+fn two_days_over_http<'a>(world: &'a Path, url: &'a str, episodes: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "--world",
+        arg(world),
+        "--url",
+        url,
+        "--days",
+        "2",
+        "--episodes",
+        episodes,
+    ]
 }
 
 /// The mean reward on the `day {day}:` summary line of a run.
 fn reward(run: &Output, day: u64) -> f64 {
-    let stdout = text(&run.stdout);
+    let (stdout, _) = text(run);
     let prefix = format!("day {day}:");
     let line = stdout
         .lines()
@@ -95,7 +79,8 @@ fn reward(run: &Output, day: u64) -> f64 {
 /// The `day {day}:` summary line up to its timing.
 fn summary(run: &Output, day: u64) -> String {
     let prefix = format!("day {day}:");
-    text(&run.stdout)
+    text(run)
+        .0
         .lines()
         .find(|l| l.starts_with(&prefix))
         .map(|l| l.split(';').next().unwrap().to_string())
@@ -127,14 +112,14 @@ fn in_process_runs_retrain_between_days_and_serve_what_they_learned() {
         let mut args = vec![
             "run",
             "--world",
-            path(&world),
+            arg(&world),
             "--in-process",
             "--days",
             "3",
             "--episodes",
             "300",
             "--experiments",
-            path(&experiments),
+            arg(&experiments),
         ];
         args.push("--retrain-every");
         args.extend(every);
@@ -156,7 +141,7 @@ fn in_process_runs_retrain_between_days_and_serve_what_they_learned() {
     succeeded(&daily);
     succeeded(&second);
 
-    let stderr = text(&daily.stderr);
+    let (_, stderr) = text(&daily);
     assert_models_written(&daily_models, &stderr);
     for day in 1..=3 {
         let folder = daily_logs.join(format!("day-{day}"));
@@ -178,7 +163,7 @@ fn in_process_runs_retrain_between_days_and_serve_what_they_learned() {
         "nothing to retrain for after the last day: {stderr}"
     );
 
-    let second_stderr = text(&second.stderr);
+    let (_, second_stderr) = text(&second);
     assert!(
         !second_stderr.contains("day 1: retraining"),
         "{second_stderr}"
@@ -209,22 +194,12 @@ fn retraining_over_http_without_train_logs_or_admin_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let world = small_world(dir.path());
     let url = format!("http://127.0.0.1:{}", free_port());
-    let base = [
-        "run",
-        "--world",
-        path(&world),
-        "--url",
-        &url,
-        "--days",
-        "2",
-        "--episodes",
-        "10",
-        "--retrain-every",
-    ];
+    let mut base = two_days_over_http(&world, &url, "10");
+    base.push("--retrain-every");
     let refused = |extra: &[&str], needs: &str| {
         let args: Vec<&str> = base.iter().chain(extra).copied().collect();
-        let run = sim(&args);
-        let stderr = text(&run.stderr);
+        let run = SIM.output(&args);
+        let (_, stderr) = text(&run);
         assert_eq!(run.status.code(), Some(1), "{stderr}");
         assert!(stderr.contains(needs), "should ask for {needs}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
@@ -233,7 +208,7 @@ fn retraining_over_http_without_train_logs_or_admin_token_is_refused() {
     };
     let logs = dir.path().join("log");
     refused(&[], "--admin-token");
-    refused(&["--train-logs", path(&logs)], "--admin-token");
+    refused(&["--train-logs", arg(&logs)], "--admin-token");
     refused(&["--admin-token", "T"], "--train-logs");
 }
 
@@ -251,14 +226,12 @@ fn health(runtime: &tokio::runtime::Runtime, url: &str) -> serde_json::Value {
     })
 }
 
-/// Fails today, every time: retraining takes longer than botify's HTTP
-/// keep-alive (actix's default, 5 s), during which the simulator's runtime
-/// is blocked, so the `POST /admin/reload` that follows goes out on a
-/// pooled connection botify already closed ("connection closed before
-/// message completed"). `--between-days 'sleep 6' --reload` fails the same
-/// way (hence the pause below, so the test does not depend on how fast this
-/// machine trains). Retrying the reload on a fresh connection (or dropping
-/// idle pooled connections before it) would fix it.
+/// Retraining blocks the simulator's runtime for longer than botify's HTTP
+/// keep-alive (actix's default, 5 s), so the `POST /admin/reload` that
+/// follows must not go out on a pooled connection botify already closed
+/// (the client drops connections idle for 2 s). The pause between days
+/// makes this small retraining outlast the keep-alive too, so the test does
+/// not depend on how fast this machine trains.
 #[test]
 fn http_runs_retrain_on_botifys_logs_and_botify_reloads_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -280,16 +253,8 @@ fn http_runs_retrain_on_botifys_logs_and_botify_reloads_them() {
         "{before}"
     );
 
-    let run = sim(&[
-        "run",
-        "--world",
-        path(&world),
-        "--url",
-        &url,
-        "--days",
-        "2",
-        "--episodes",
-        "500",
+    let mut args = two_days_over_http(&world, &url, "500");
+    args.extend([
         "--concurrency",
         "8",
         "--retrain-every",
@@ -298,14 +263,13 @@ fn http_runs_retrain_on_botifys_logs_and_botify_reloads_them() {
         "--between-days",
         "sleep 6",
         "--train-logs",
-        path(&logs),
+        arg(&logs),
         "--models",
-        path(&models),
+        arg(&models),
         "--admin-token",
         "T",
     ]);
-    succeeded(&run);
-    let stderr = text(&run.stderr);
+    let (_, stderr) = SIM.ok(&args);
     assert!(stderr.contains("day 1: retraining"), "{stderr}");
     assert!(stderr.contains("botify reloaded models"), "{stderr}");
     assert_models_written(&models, &stderr);

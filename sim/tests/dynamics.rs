@@ -3,29 +3,29 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
-
+use testkit::cli::{arg, Program};
 use testkit::events::read_events;
+use testkit::worlds;
 
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .env_remove("BOTIFY_ADMIN_TOKEN")
-        .output()
-        .expect("run sim")
-}
+const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
 
-fn succeeded(run: &Output) {
-    assert!(
-        run.status.success(),
-        "sim failed:\n{}\n{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// `sim run --in-process` against `arms`, without models, logging into
+/// `log`; `more` adds the world, days and the rest. Returns (stdout, stderr).
+fn run_in_process(dir: &Path, arms: &[&str], log: &Path, more: &[&str]) -> (String, String) {
+    let experiments = testkit::config::write_experiments(dir, arms);
+    let no_models = dir.join("no-models");
+    let mut args = vec![
+        "run",
+        "--in-process",
+        "--experiments",
+        arg(&experiments),
+        "--models",
+        arg(&no_models),
+        "--log-dir",
+        arg(log),
+    ];
+    args.extend_from_slice(more);
+    SIM.ok(&args)
 }
 
 /// FNV-1a over what a listener did and what botify answered, line by line
@@ -66,51 +66,45 @@ const STATIC_MODEL_DIGEST: u64 = 0x3a05_be1e_3243_bbd8;
 #[test]
 fn dynamics_none_reproduces_the_static_model() {
     let dir = tempfile::tempdir().unwrap();
-    let world = dir.path().join("world");
-    let generated = sim(&[
-        "world",
-        "--tracks",
-        "500",
-        "--users",
-        "200",
-        "--seed",
-        "7",
-        "--out",
-        path(&world),
-        // That commit's generator defaults.
-        "--session-budget",
-        "5",
-        "--artist-discount-gamma",
-        "0.8",
-        "--consume-bias-min",
-        "0.1",
-        "--consume-bias-max",
-        "0.3",
-    ]);
-    succeeded(&generated);
-    let experiments = testkit::config::write_experiments(dir.path(), &["sticky_artist", "random"]);
+    let world = worlds::write(
+        &SIM,
+        &dir.path().join("world"),
+        &[
+            "--tracks",
+            "500",
+            "--users",
+            "200",
+            "--seed",
+            "7",
+            // That commit's generator defaults.
+            "--session-budget",
+            "5",
+            "--artist-discount-gamma",
+            "0.8",
+            "--consume-bias-min",
+            "0.1",
+            "--consume-bias-max",
+            "0.3",
+        ],
+    );
     let log = dir.path().join("log");
-    let run = sim(&[
-        "run",
-        "--world",
-        path(&world),
-        "--in-process",
-        "--days",
-        "2",
-        "--episodes",
-        "300",
-        "--seed",
-        "11",
-        "--dynamics",
-        "none",
-        "--experiments",
-        path(&experiments),
-        "--models",
-        path(&dir.path().join("no-models")),
-        "--log-dir",
-        path(&log),
-    ]);
-    succeeded(&run);
+    run_in_process(
+        dir.path(),
+        &["sticky_artist", "random"],
+        &log,
+        &[
+            "--world",
+            arg(&world),
+            "--days",
+            "2",
+            "--episodes",
+            "300",
+            "--seed",
+            "11",
+            "--dynamics",
+            "none",
+        ],
+    );
     let digest =
         behaviour_digest(&log.join("day-1")) ^ behaviour_digest(&log.join("day-2")).rotate_left(1);
     assert_eq!(digest, STATIC_MODEL_DIGEST, "{digest:#x}");
@@ -120,21 +114,10 @@ fn dynamics_none_reproduces_the_static_model() {
 /// `contextual`'s metadata neighbours never run out (its fallback is a
 /// random track, which would make botify's answers depend on chance).
 fn small_world(dir: &Path) -> std::path::PathBuf {
-    let world = dir.join("world");
-    succeeded(&sim(&[
-        "world",
-        "--tracks",
-        "600",
-        "--users",
-        "300",
-        "--seed",
-        "5",
-        "--genres",
-        "4",
-        "--out",
-        path(&world),
-    ]));
-    world
+    let params = [
+        "--tracks", "600", "--users", "300", "--seed", "5", "--genres", "4",
+    ];
+    worlds::write(&SIM, &dir.join("world"), &params)
 }
 
 fn events_of(dir: &Path) -> Vec<botify::events::Event> {
@@ -145,28 +128,22 @@ fn events_of(dir: &Path) -> Vec<botify::events::Event> {
 fn days_run_on_the_simulated_clock_and_listeners_return() {
     let dir = tempfile::tempdir().unwrap();
     let world = small_world(dir.path());
-    let experiments = testkit::config::write_experiments(dir.path(), &["contextual"]);
     let log = dir.path().join("log");
-    let run = sim(&[
-        "run",
-        "--world",
-        path(&world),
-        "--in-process",
-        "--days",
-        "3",
-        "--episodes",
-        "400",
-        "--releases-per-day",
-        "5",
-        "--experiments",
-        path(&experiments),
-        "--models",
-        path(&dir.path().join("no-models")),
-        "--log-dir",
-        path(&log),
-    ]);
-    succeeded(&run);
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    let (_, stderr) = run_in_process(
+        dir.path(),
+        &["contextual"],
+        &log,
+        &[
+            "--world",
+            arg(&world),
+            "--days",
+            "3",
+            "--episodes",
+            "400",
+            "--releases-per-day",
+            "5",
+        ],
+    );
     assert!(stderr.contains("listeners visit"), "{stderr}");
     let mut users_by_day = Vec::new();
     for day in 0..3u64 {
@@ -249,23 +226,18 @@ fn behaviour(dir: &Path) -> Vec<(u64, u64, u32, String, Option<u32>)> {
 fn days_are_reproducible_at_any_concurrency_and_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let world = small_world(dir.path());
-    let args = |log: &Path| -> Vec<String> {
-        [
-            "--days",
-            "2",
-            "--episodes",
-            "300",
-            "--releases-per-day",
-            "4",
-            "--seed",
-            "9",
-        ]
-        .into_iter()
-        .map(String::from)
-        .chain(["--world".to_string(), path(&world).to_string()])
-        .chain(["--log-dir".to_string(), path(log).to_string()])
-        .collect()
-    };
+    let common = [
+        "--days",
+        "2",
+        "--episodes",
+        "300",
+        "--releases-per-day",
+        "4",
+        "--seed",
+        "9",
+        "--world",
+        arg(&world),
+    ];
     let over_http = |concurrency: &str, name: &str| {
         let catalog = world.join("tracks.jsonl");
         let folder = dir.path().join(name);
@@ -278,17 +250,20 @@ fn days_are_reproducible_at_any_concurrency_and_over_http() {
         config.state_timeout_ms = 10_000;
         let server = botify::app::Background::start(config.clone()).unwrap();
         let url = format!("http://127.0.0.1:{}", server.port);
+        let unused = dir.path().join("unused");
         let mut argv = vec![
-            "run".to_string(),
-            "--url".into(),
-            url,
-            "--concurrency".into(),
+            "run",
+            "--url",
+            &url,
+            "--concurrency",
+            concurrency,
+            "--admin-token",
+            "token",
+            "--log-dir",
+            arg(&unused),
         ];
-        argv.push(concurrency.into());
-        argv.extend(["--admin-token".into(), "token".into()]);
-        argv.extend(args(&dir.path().join("unused")));
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        succeeded(&sim(&argv));
+        argv.extend(common);
+        SIM.ok(&argv);
         server.stop().unwrap();
         let fallbacks = events_of(&config.log_dir)
             .iter()
@@ -312,21 +287,8 @@ fn days_are_reproducible_at_any_concurrency_and_over_http() {
     assert_eq!(one, many, "concurrency changed what was played");
     assert!(one.iter().any(|e| e.2 >= 600), "a release was played");
 
-    let experiments = testkit::config::write_experiments(dir.path(), &["contextual"]);
     let log = dir.path().join("in-process");
-    let mut argv = vec![
-        "run".to_string(),
-        "--in-process".into(),
-        "--experiments".into(),
-    ];
-    argv.push(path(&experiments).into());
-    argv.extend([
-        "--models".into(),
-        path(&dir.path().join("no-models")).into(),
-    ]);
-    argv.extend(args(&log));
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    succeeded(&sim(&argv));
+    run_in_process(dir.path(), &["contextual"], &log, &common);
     let mut in_process = behaviour(&log.join("day-1"));
     in_process.extend(behaviour(&log.join("day-2")));
     in_process.sort();

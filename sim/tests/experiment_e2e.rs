@@ -1,28 +1,19 @@
 //! End to end: `sim experiment` through the real binary, over HTTP, with a
 //! real Redis, on a small world; the A/B table must show every arm and metric.
 
-use std::process::Command;
+use testkit::cli::{arg, Program};
+use testkit::{worlds, RedisServer};
 
-use testkit::RedisServer;
+const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
 
 #[test]
 fn experiment_prints_every_arm_and_metric() {
     let redis = RedisServer::start();
     let work = tempfile::tempdir().unwrap();
-    let sim = env!("CARGO_BIN_EXE_sim");
-    let world = work.path().join("world");
-    let status = Command::new(sim)
-        .args([
-            "world", "--tracks", "3000", "--users", "1000", "--seed", "7", "--out",
-        ])
-        .arg(&world)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let world = worlds::end_to_end(&SIM, work.path());
     let experiments = concat!(env!("CARGO_MANIFEST_DIR"), "/../experiments.toml");
-    let output = Command::new(sim)
-        .current_dir(work.path())
-        .args([
+    let output = SIM
+        .command(&[
             "experiment",
             "--training-episodes",
             "300",
@@ -30,15 +21,19 @@ fn experiment_prints_every_arm_and_metric() {
             "600",
             "--concurrency",
             "16",
+            "--name",
+            "e2e",
+            "--experiments",
+            experiments,
+            "--world",
+            arg(&world),
+            "--redis-url",
+            &redis.url(),
         ])
-        .args(["--name", "e2e", "--experiments", experiments])
-        .arg("--world")
-        .arg(&world)
-        .args(["--redis-url", &redis.url()])
+        .current_dir(work.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (stdout, stderr) = testkit::cli::text(&output);
     assert!(
         output.status.success(),
         "sim experiment failed:\n{stdout}\n{stderr}"

@@ -3,53 +3,39 @@
 //! that are shares, an injected effect of the known direction (random
 //! answers shorten sessions), and CUPED's interval width.
 
-use std::process::Command;
+use testkit::cli::{arg, Program};
+use testkit::worlds;
+
+const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
 
 #[test]
 fn proof_reports_rates_and_the_injected_effects_direction() {
     let work = tempfile::tempdir().unwrap();
-    let world = work.path().join("world");
-    let sim = env!("CARGO_BIN_EXE_sim");
-    let status = Command::new(sim)
-        .args([
-            "world", "--tracks", "3000", "--users", "1000", "--seed", "7", "--out",
-        ])
-        .arg(&world)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let world = worlds::end_to_end(&SIM, work.path());
     let summary = work.path().join("proof.json");
-    let out = Command::new(sim)
-        .args([
-            "proof",
-            "--experiments",
-            "4",
-            "--truth-runs",
-            "2",
-            "--days",
-            "4",
-        ])
-        .args([
-            "--pre-days",
-            "2",
-            "--episodes",
-            "300",
-            "--noise",
-            "0.5",
-            "--metrics",
-            "mean_time_per_session,time",
-            "--world",
-        ])
-        .arg(&world)
-        .arg("--scratch")
-        .arg(work.path())
-        .arg("--out")
-        .arg(&summary)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (stdout, _) = SIM.ok(&[
+        "proof",
+        "--experiments",
+        "4",
+        "--truth-runs",
+        "2",
+        "--days",
+        "4",
+        "--pre-days",
+        "2",
+        "--episodes",
+        "300",
+        "--noise",
+        "0.5",
+        "--metrics",
+        "mean_time_per_session,time",
+        "--world",
+        arg(&world),
+        "--scratch",
+        arg(work.path()),
+        "--out",
+        arg(&summary),
+    ]);
     assert!(stdout.contains("A/A false positives"), "{stdout}");
     let proof: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();

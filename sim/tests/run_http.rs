@@ -2,39 +2,27 @@
 //! and clear, clean failures when the service is missing or dies mid-run.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use botify::app::Background;
+use testkit::cli::{text, Program};
 use testkit::config::config_with_catalog;
-use testkit::free_port;
+use testkit::{free_port, worlds};
 
-fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .output()
-        .expect("run sim")
-}
+const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
 
 fn small_world(dir: &Path) -> String {
-    let world = dir.join("world");
-    let out = sim(&[
-        "world",
-        "--out",
-        world.to_str().unwrap(),
-        "--tracks",
-        "2000",
-        "--users",
-        "300",
-        "--seed",
-        "3",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let params = ["--tracks", "2000", "--users", "300", "--seed", "3"];
+    let world = worlds::write(&SIM, &dir.join("world"), &params);
     world.display().to_string()
+}
+
+/// A small world, botify serving it, and botify's URL.
+fn served_world(dir: &Path) -> (String, Background, String) {
+    let world = small_world(dir);
+    let server = service(dir, &world);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    (world, server, url)
 }
 
 fn service(dir: &Path, world: &str) -> Background {
@@ -46,9 +34,15 @@ fn service(dir: &Path, world: &str) -> Background {
     Background::start(config).unwrap()
 }
 
-/// The `day 1: …` summary line of a run.
-fn summary_line(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout);
+/// `sim run` of `world` against botify at `url`, with `more` flags.
+fn over_http<'a>(world: &'a str, url: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["run", "--world", world, "--url", url];
+    args.extend_from_slice(more);
+    args
+}
+
+/// The `day 1: …` summary line of a run's stdout.
+fn summary_line(stdout: &str) -> String {
     let line = stdout
         .lines()
         .find(|l| l.starts_with("day 1:"))
@@ -60,31 +54,23 @@ fn summary_line(out: &Output) -> String {
 #[test]
 fn http_runs_are_reproducible_whatever_the_concurrency() {
     let dir = tempfile::tempdir().unwrap();
-    let world = small_world(dir.path());
-    let server = service(dir.path(), &world);
-    let url = format!("http://127.0.0.1:{}", server.port);
+    let (world, server, url) = served_world(dir.path());
     let run = |concurrency: &str| {
-        let out = sim(&[
-            "run",
-            "--world",
+        let (stdout, _) = SIM.ok(&over_http(
             &world,
-            "--url",
             &url,
-            "--episodes",
-            "300",
-            // The static model: exactly --episodes sessions (days and
-            // returns have their own test, sim/tests/dynamics.rs).
-            "--dynamics",
-            "none",
-            "--concurrency",
-            concurrency,
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+            &[
+                "--episodes",
+                "300",
+                // The static model: exactly --episodes sessions (days and
+                // returns have their own test, sim/tests/dynamics.rs).
+                "--dynamics",
+                "none",
+                "--concurrency",
+                concurrency,
+            ],
+        ));
+        stdout
     };
     let one = run("1");
     let many = run("32");
@@ -98,23 +84,26 @@ fn http_runs_are_reproducible_whatever_the_concurrency() {
         summary_line(&many),
         "same sessions, same rewards"
     );
-    assert!(String::from_utf8_lossy(&many.stdout).contains("client latency (µs): p50"));
+    assert!(many.contains("client latency (µs): p50"));
     let lines = server.stop().unwrap();
     assert!(lines > 600, "both runs logged: {lines}");
 
     // In-process with an agent, the whole run is a function of the seed.
     let agent = |seed: &str| {
-        summary_line(&sim(&[
-            "run",
-            "--world",
-            &world,
-            "--agent",
-            "random",
-            "--episodes",
-            "500",
-            "--seed",
-            seed,
-        ]))
+        summary_line(
+            &SIM.ok(&[
+                "run",
+                "--world",
+                &world,
+                "--agent",
+                "random",
+                "--episodes",
+                "500",
+                "--seed",
+                seed,
+            ])
+            .0,
+        )
     };
     assert_eq!(agent("5"), agent("5"));
     assert_ne!(agent("5"), agent("6"));
@@ -125,39 +114,31 @@ fn unreachable_service_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let world = small_world(dir.path());
     let port = free_port();
-    let out = sim(&[
-        "run",
-        "--world",
-        &world,
-        "--url",
-        &format!("http://127.0.0.1:{port}"),
-        "--episodes",
-        "10",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let url = format!("http://127.0.0.1:{port}");
+    let stderr = SIM.fails(&over_http(&world, &url, &["--episodes", "10"]));
     assert!(stderr.contains("cannot reach botify at"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
 fn a_service_dying_mid_run_stops_the_run_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let world = small_world(dir.path());
-    let server = service(dir.path(), &world);
-    let url = format!("http://127.0.0.1:{}", server.port);
-    let child = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args([
-            "run",
-            "--world",
+    let (world, server, url) = served_world(dir.path());
+    let child = SIM
+        .command(&over_http(
             &world,
-            "--url",
             &url,
-            "--episodes",
-            "100000000",
-            "--concurrency",
-            "8",
-        ])
+            // The static model plays sessions as they come; a population
+            // would first plan its whole (huge) day, and the service would
+            // die before the run began.
+            &[
+                "--episodes",
+                "100000000",
+                "--dynamics",
+                "none",
+                "--concurrency",
+                "8",
+            ],
+        ))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -165,9 +146,9 @@ fn a_service_dying_mid_run_stops_the_run_cleanly() {
     std::thread::sleep(Duration::from_millis(1500));
     server.stop().unwrap();
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stdout, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(stderr.contains("run stopped after"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("(partial)"));
+    assert!(stdout.contains("(partial)"));
 }

@@ -17,6 +17,7 @@
 //!   for the web player and API contract tests.
 //! - [`cli`]: the workspace's programs (`analysis`, `sim`) run as a user
 //!   runs them, for end-to-end tests of a command line.
+//! - [`worlds`]: simulator worlds written by the `sim` binary a test passes.
 //!
 //! Dev-dependency only (`publish = false`).
 
@@ -31,6 +32,7 @@ pub mod nginx;
 pub mod ports;
 pub mod processes;
 pub mod redis;
+pub mod worlds;
 
 pub use self::app::TestApp;
 pub use self::cli::Program;

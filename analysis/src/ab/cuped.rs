@@ -116,7 +116,7 @@ pub fn adjust(samples: &mut [Sample], pre: &HashMap<u64, f64>) -> CupedFit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Moments;
+    use tally::Moments;
 
     #[test]
     fn a_perfect_covariate_removes_the_user_variance_and_keeps_the_effect() {

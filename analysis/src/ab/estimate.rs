@@ -13,7 +13,7 @@ use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 use super::metrics::{Kind, Observation};
 use super::t_quantile;
-use crate::stats::Moments;
+use tally::Moments;
 
 /// One arm's per-user values of one metric (linearised for ratio metrics),
 /// with the users they belong to.

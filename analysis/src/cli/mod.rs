@@ -1,36 +1,35 @@
-//! The `analysis` command line, as a library module so other programs (the
-//! simulator's end-to-end `sim experiment`) can run it exactly as the binary
-//! does. See `analysis --help` and each subcommand's `--help`.
+//! The `analysis` command line: parsing into [`crate::commands`]' options,
+//! and printing what the commands return. A library module so other
+//! programs (the simulator's `sim experiment`) print an analysis exactly as
+//! the binary does. See `analysis --help` and each subcommand's `--help`.
 //!
 //! This module holds what every subcommand shares: the parser ([`Cli`]), the
-//! dispatch ([`run`]), the `--logs` input and the notes and warnings on
-//! stderr. Each subcommand's flags and run function live in its own file
-//! (`ab.rs`, `train.rs`, `eval.rs`, `synth.rs`), so a flag sits next to the
-//! code that reads it; the subcommands' long help stays on `Command`, where
+//! dispatch ([`run`]) and the notes and warnings on stderr ([`print_notes`]).
+//! Each subcommand's call and printing live in its own file (`ab.rs`, `train.rs`,
+//! `eval.rs`, `export.rs`, `power.rs`, `synth.rs`); its flags are its
+//! options struct in [`crate::commands`], plus the output format where it
+//! has one. The subcommands' long help stays on `Command`, where
 //! `analysis --help` lists them.
 
-mod ab;
+pub mod ab;
 mod eval;
 mod export;
 mod power;
 mod synth;
-mod train;
+pub mod train;
+
+use std::time::Instant;
 
 use anstream::eprintln;
 use anstyle::{AnsiColor, Style};
-use anyhow::{bail, Result};
+use anyhow::Result;
 pub use clap::Parser;
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 
-use crate::logs::{self, Logs, ReadOptions};
-use crate::progress;
-use crate::sessions::{self, Session, SessionReport};
+use crate::commands::{Note, Notes};
 use ab::AbArgs;
 use eval::EvalArgs;
-use export::ExportArgs;
 use power::PowerArgs;
-use synth::SynthArgs;
-use train::TrainArgs;
 
 #[derive(Parser)]
 #[command(
@@ -93,7 +92,7 @@ enum Command {
         everything. Files are written to a temporary file and renamed, so a service \
         reloading mid-write never reads half a file."
     )]
-    Train(TrainArgs),
+    Train(crate::commands::train::Options),
     /// Offline next-track precision/recall/F1/NDCG@k of trained tables and of botify's
     /// recommenders on held-out sessions.
     #[command(long_about = "Offline next-track evaluation on held-out sessions.\n\n\
@@ -137,7 +136,7 @@ enum Command {
         SELECT day, MEMORY, count(*) FROM read_parquet('export/**/*.parquet', \
         hive_partitioning = true) GROUP BY ALL ORDER BY ALL;"
     )]
-    Export(ExportArgs),
+    Export(crate::commands::export::Options),
     /// Minimum detectable effect per metric for N users over D days, from the variance
     /// of each metric in pre-period logs.
     #[command(
@@ -152,28 +151,34 @@ enum Command {
     )]
     Power(PowerArgs),
     /// Write synthetic botify logs (several replicas, rotated files), for benchmarks and tests.
-    Synth(SynthArgs),
-}
-
-#[derive(Args)]
-struct Input {
-    /// Log files, folders or quoted globs (e.g. 'log/**/*.jsonl*'); several allowed.
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH|GLOB")]
-    logs: Vec<String>,
-    /// Worker threads (default: every core).
-    #[arg(long, default_value_t = logs::default_threads(), value_parser = clap::value_parser!(usize))]
-    threads: usize,
+    Synth(crate::commands::synth::Options),
 }
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    let started = Instant::now();
     match cli.command {
-        Command::Ab(args) => ab::run_ab(args),
-        Command::Train(args) => train::run_train(args),
-        Command::Eval(args) => eval::run_eval(args),
-        Command::Export(args) => export::run_export(args),
-        Command::Power(args) => power::run_power(args),
-        Command::Synth(args) => synth::run_synth(args),
+        Command::Ab(args) => ab::run(args, started),
+        Command::Train(options) => train::run(&options, started),
+        Command::Eval(args) => eval::run(args, started),
+        Command::Export(options) => export::run(&options, started),
+        Command::Power(args) => power::run(args),
+        Command::Synth(options) => synth::run(&options, started),
+    }
+}
+
+/// The last line of a command: how long it took.
+fn done(started: Instant) {
+    note(format!("done in {:.2}s", started.elapsed().as_secs_f64()));
+}
+
+/// Prints a command's notes on stderr, warnings in red.
+pub fn print_notes(notes: &Notes) {
+    for n in &notes.0 {
+        match n {
+            Note::Info(text) => note(text),
+            Note::Warning(text) => warn(text),
+        }
     }
 }
 
@@ -185,45 +190,4 @@ fn note(text: impl std::fmt::Display) {
 fn warn(text: impl std::fmt::Display) {
     let style = AnsiColor::Red.on_default().bold();
     eprintln!("{style}WARNING: {text}{style:#}");
-}
-
-fn read_logs(input: &Input, experiment: Option<&str>) -> Result<Logs> {
-    let paths = logs::resolve(&input.logs)?;
-    let options = ReadOptions {
-        experiment: experiment.map(str::to_string),
-        threads: input.threads.max(1),
-        progress: true,
-        ..ReadOptions::default()
-    };
-    let logs = logs::read(&paths, &options)?;
-    note(&logs.report);
-    if logs.records.is_empty() {
-        bail!(
-            "no valid events in {} files ({} broken lines): are these botify event logs?",
-            logs.report.files,
-            logs.report.broken()
-        );
-    }
-    Ok(logs)
-}
-
-/// Records → sorted → sessions, for train and eval (no experiment).
-fn load_sessions(input: &Input) -> Result<(Vec<logs::Record>, Vec<Session>, SessionReport)> {
-    let mut records = read_logs(input, None)?.records;
-    let spinner = progress::spinner("sessionizing");
-    sessions::sort(&mut records);
-    let (sessions, report) = sessions::sessionize(&records);
-    spinner.finish_and_clear();
-    note(&report);
-    if sessions.is_empty() {
-        bail!("the logs hold no closed session (no `last` event): nothing to learn from");
-    }
-    Ok((records, sessions, report))
-}
-
-fn check_holdout(holdout: f64) -> Result<()> {
-    if !(0.0..1.0).contains(&holdout) {
-        bail!("--holdout must be in 0 ≤ h < 1 (a fraction of sessions), got {holdout}");
-    }
-    Ok(())
 }

@@ -57,8 +57,8 @@ use serde::Serialize;
 
 use crate::logs::Record;
 use crate::output::{self, Table, Tone};
-use crate::progress::{self, Unit};
 use crate::sessions::Session;
+use tally::progress::{self, Unit};
 
 pub use model::{Model, NamedModel, Served};
 pub use recommenders::{

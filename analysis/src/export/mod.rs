@@ -29,11 +29,11 @@ use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 
 use crate::logs::{self, parse_event, LineCounts, ReadReport, ReportBuilder, Unit, NO_ARM};
-use crate::progress;
 pub use columns::schema;
 use columns::{rebase_seq, Columns};
 pub use partition::{check_experiment, Partition, NULL_PARTITION};
 use partition::{day_of_folder, DayOf};
+use tally::progress;
 use writer::Dataset;
 pub use writer::FileSummary;
 

@@ -19,7 +19,7 @@ use indicatif::ProgressBar;
 use super::days::{folder_day, Days};
 use super::parse::parse;
 use super::record::Record;
-use crate::progress;
+use tally::progress;
 
 /// Default [`ReadOptions::chunk_bytes`].
 const CHUNK_BYTES: u64 = 32 << 20;

@@ -90,7 +90,7 @@ pub fn run(args: CalibrateArgs) -> Result<()> {
 
     // The analysts' metric: an A/B through botify's engine, dynamics on.
     let logs = tempfile::tempdir()?;
-    let data = crate::commands::run::load_world_data(&args.world)?;
+    let data = crate::world::load_world_data(&args.world)?;
     let ab = analysts_ab(data, args.sessions, args.seed, args.days, logs.path())?;
     writeln!(
         out,

@@ -17,19 +17,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use analysis::progress::{self, Unit};
+use analysis::commands::{ab, train, Input};
+use analysis::output::Format;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use rand::{Rng, SeedableRng};
+use tally::progress::{self, Unit};
 
-use super::analysis;
-use super::run::load_world_data;
-use crate::dynamics::Dynamics;
-use crate::runner::days::{describe, Days};
+use super::Listeners;
+use crate::runner::days::describe;
 use crate::runner::http::{self, Botify};
 use crate::runner::in_process;
 use crate::runner::Plan;
-use crate::world::{generate, write_world, WorldParams};
+use crate::world::{generate, load_world_data, write_world, WorldParams};
 
 /// The experiments file shipped at the repository root, used when
 /// `--experiments` does not exist (e.g. when run from another folder).
@@ -59,26 +59,9 @@ pub struct ExperimentArgs {
     #[arg(long, default_value_t = 20_000)]
     pub episodes: u64,
 
-    /// The listener model (see `sim run --help`): `full` or `none`.
-    #[arg(long, value_enum, default_value_t = Dynamics::Full)]
-    pub dynamics: Dynamics,
-
-    /// New tracks released each day after the training day, with --dynamics
-    /// full [default: half a percent of the world's catalog].
-    #[arg(long, value_name = "N")]
-    pub releases_per_day: Option<usize>,
-
     /// Experiment days, each over HTTP after the training day.
     #[arg(long, default_value_t = 1)]
     pub days: u64,
-
-    /// Sessions in flight at once over HTTP.
-    #[arg(long, default_value_t = 64)]
-    pub concurrency: usize,
-
-    /// Seed of the simulated sessions.
-    #[arg(long, default_value_t = 31337)]
-    pub seed: u64,
 
     /// Keep per-user state in this Redis instead of the embedded store.
     #[arg(long, env = "REDIS_URL")]
@@ -89,6 +72,9 @@ pub struct ExperimentArgs {
     /// experiment-<epoch ms>, a new name each run).
     #[arg(long)]
     pub name: Option<String>,
+
+    #[command(flatten)]
+    pub listeners: Listeners,
 }
 
 /// Where one run writes.
@@ -153,13 +139,9 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
         .unwrap_or_else(|| format!("experiment-{}", botify::events::now_millis()));
     let dirs = RunDirs::new(&name);
     ensure_world(&args.world)?;
-    let mut days = Days::new(
-        load_world_data(&args.world)?,
-        args.dynamics,
-        args.seed,
-        args.training_episodes,
-        args.releases_per_day,
-    )?;
+    let mut days = args
+        .listeners
+        .days(load_world_data(&args.world)?, args.training_episodes)?;
     let experiments = experiments_file(&args.experiments, &PathBuf::from("data").join(&name))?;
     let active = botify::experiments::Experiments::load(&experiments)?.active;
 
@@ -206,7 +188,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     let mut offline = config.clone();
     offline.redis_url = None;
     let engine = botify::app::build_engine(&offline, None)?;
-    let (work, counts) = days.plan(0, Plan::day(args.seed, 0, args.training_episodes));
+    let (work, counts) = days.plan(0, Plan::day(args.listeners.seed, 0, args.training_episodes));
     if let Some(counts) = counts {
         eprintln!("{}", describe("day 0", &counts));
     }
@@ -224,24 +206,15 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     drop(engine);
 
     step(&format!("training on day 0 into {}", dirs.models.display()));
-    let training_logs = dirs.training_log.display().to_string();
-    let models = dirs.models.display().to_string();
-    let catalog = args
-        .world
-        .join(crate::world::TRACKS_FILE)
-        .display()
-        .to_string();
-    analysis(&[
-        "train",
-        "--logs",
-        &training_logs,
-        "--out",
-        &models,
-        "--catalog",
-        &catalog,
-    ])?;
+    let trained = train::run(&train::Options {
+        input: Input::new([dirs.training_log.display()]),
+        out: dirs.models.clone(),
+        catalog: args.world.join(crate::world::TRACKS_FILE),
+        ..train::Options::default()
+    })?;
+    analysis::cli::train::print(&trained);
 
-    let botify = Botify::new(&base, args.concurrency);
+    let botify = Botify::new(&base, args.listeners.concurrency);
     runtime.block_on(async {
         let reloaded = botify.reload(&token).await?;
         eprintln!("botify reloaded: {reloaded}");
@@ -253,7 +226,7 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
             }
             // Static model: fresh listeners' sessions after the training day's.
             let plan = Plan {
-                seed: args.seed,
+                seed: args.listeners.seed,
                 first: args.training_episodes + (day - 1) * args.episodes,
                 episodes: args.episodes,
             };
@@ -267,7 +240,14 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
                 released.len()
             ));
             let bar = progress::bar(Unit::Sessions, sessions, label.clone());
-            let result = http::run(days.world(), work, &botify, args.concurrency, &bar).await;
+            let result = http::run(
+                days.world(),
+                work,
+                &botify,
+                args.listeners.concurrency,
+                &bar,
+            )
+            .await;
             bar.finish_and_clear();
             match result {
                 Ok((summary, outcomes)) => {
@@ -290,20 +270,14 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     );
 
     step(&format!("A/B table of experiment {active}"));
-    let service_logs = dirs.service_log.display().to_string();
-    let report = dirs.report.display().to_string();
-    let experiments = experiments.display().to_string();
-    analysis(&[
-        "ab",
-        "--logs",
-        &service_logs,
-        "--experiment",
-        &active,
-        "--config",
-        &experiments,
-        "--report",
-        &report,
-    ])?;
+    let ab = ab::run(&ab::Options {
+        input: Input::new([dirs.service_log.display()]),
+        experiment: active,
+        config: Some(experiments),
+        report: Some(dirs.report.clone()),
+        ..ab::Options::default()
+    })?;
+    analysis::cli::ab::print(&ab, Format::Table);
     eprintln!(
         "done in {:.0} s: report {}/index.html, logs log/{name}/, models {}",
         started.elapsed().as_secs_f64(),

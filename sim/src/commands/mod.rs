@@ -7,6 +7,9 @@
 //! - `world.rs` — `sim world`: generate and write a world;
 //! - `calibrate.rs` — `sim calibrate`: reference agents vs the targets;
 //! - `proof.rs` — `sim proof`: the A/B statistics against simulated truth.
+//!
+//! Flags two commands share are one flattened struct here ([`Listeners`]),
+//! so they read and default the same in both.
 
 pub mod calibrate;
 pub mod experiment;
@@ -14,7 +17,12 @@ pub mod proof;
 pub mod run;
 pub mod world;
 
-use clap::{Parser, Subcommand};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use crate::dynamics::Dynamics;
+use crate::runner::days::Days;
+use crate::world::WorldData;
 
 /// Every subcommand, in the order `sim --help` lists them.
 #[derive(Debug, Subcommand)]
@@ -26,9 +34,42 @@ pub enum Command {
     Proof(proof::ProofArgs),
 }
 
-/// Runs `analysis` with these arguments, in-process, as its binary would:
-/// how `sim experiment` and `sim run --retrain-every` train and analyse.
-pub fn analysis(args: &[&str]) -> anyhow::Result<()> {
-    let argv = std::iter::once("analysis").chain(args.iter().copied());
-    analysis::cli::run(analysis::cli::Cli::try_parse_from(argv)?)
+/// How the simulated listeners are played, the same in `sim run` and
+/// `sim experiment`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Listeners")]
+pub struct Listeners {
+    /// The listener model: `full` (a population that lives for days, with
+    /// returns, daily rhythm, boredom, drifting tastes and new releases;
+    /// events on the simulated clock) or `none` (independent sessions, the
+    /// static model; the same logs as before dynamics existed).
+    #[arg(long, value_enum, default_value_t = Dynamics::Full)]
+    pub dynamics: Dynamics,
+
+    /// New tracks released each day after the first, with --dynamics full
+    /// [default: half a percent of the world's catalog]. Over HTTP botify
+    /// learns of them through POST /admin/tracks (with the admin token).
+    #[arg(long, value_name = "N")]
+    pub releases_per_day: Option<usize>,
+
+    /// Sessions in flight at once over HTTP.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+
+    /// Seed of the sessions: the same seed plays the same listeners whatever the concurrency.
+    #[arg(long, default_value_t = 31337)]
+    pub seed: u64,
+}
+
+impl Listeners {
+    /// The days these listeners live in `data`, `episodes` sessions on the first.
+    pub fn days(&self, data: WorldData, episodes: u64) -> Result<Days> {
+        Days::new(
+            data,
+            self.dynamics,
+            self.seed,
+            episodes,
+            self.releases_per_day,
+        )
+    }
 }

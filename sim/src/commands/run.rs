@@ -4,17 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use analysis::progress::{self, Unit};
+use analysis::commands::{train, Input};
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
+use tally::progress::{self, Unit};
 
+use super::Listeners;
 use crate::agents::{Agent, ItemOracleAgent, OracleAgent, RandomAgent};
 use crate::dynamics::Dynamics;
 use crate::runner::days::{describe, Days};
 use crate::runner::http::{self, Botify};
 use crate::runner::in_process::{self, Policy};
 use crate::runner::Work;
-use crate::world::WorldData;
+use crate::world::load_world_data;
 
 /// Simulator-side agents that replace botify entirely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,27 +70,6 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 20_000)]
     pub episodes: u64,
 
-    /// The listener model: `full` (a population that lives for days, with
-    /// returns, daily rhythm, boredom, drifting tastes and new releases;
-    /// events on the simulated clock) or `none` (independent sessions, the
-    /// static model; the same logs as before dynamics existed).
-    #[arg(long, value_enum, default_value_t = Dynamics::Full)]
-    pub dynamics: Dynamics,
-
-    /// New tracks released each day after the first, with --dynamics full
-    /// [default: half a percent of the world's catalog]. Over HTTP botify
-    /// learns of them through POST /admin/tracks (needs --admin-token).
-    #[arg(long, value_name = "N")]
-    pub releases_per_day: Option<usize>,
-
-    /// Sessions in flight at once (HTTP mode).
-    #[arg(long, default_value_t = 64)]
-    pub concurrency: usize,
-
-    /// Seed of the sessions: the same seed plays the same listeners whatever the concurrency.
-    #[arg(long, default_value_t = 31337)]
-    pub seed: u64,
-
     /// Simulated days.
     #[arg(long, default_value_t = 1)]
     pub days: u64,
@@ -125,18 +106,9 @@ pub struct RunArgs {
     /// botify's event-log folder, for --retrain-every over HTTP.
     #[arg(long, value_name = "DIR")]
     pub train_logs: Option<PathBuf>,
-}
 
-/// Reads a world's files with a message naming what to do when they are
-/// missing (also used by `sim experiment`).
-pub fn load_world_data(dir: &Path) -> Result<WorldData> {
-    crate::world::read_world_data(dir).with_context(|| {
-        format!(
-            "cannot load the world in {}; generate one with `sim world --out {}`",
-            dir.display(),
-            dir.display()
-        )
-    })
+    #[command(flatten)]
+    pub listeners: Listeners,
 }
 
 /// The catalog retraining reads: the world's own file until tracks are
@@ -158,14 +130,6 @@ fn retrain_after(args: &RunArgs, day: u64) -> bool {
 
 /// `analysis train` on `logs` into --models, in-process.
 fn retrain(args: &RunArgs, logs: &[PathBuf], catalog: &Path, day: u64) -> Result<()> {
-    let mut argv: Vec<String> = vec!["train".into(), "--logs".into()];
-    argv.extend(logs.iter().map(|p| p.display().to_string()));
-    argv.extend([
-        "--out".into(),
-        args.models.display().to_string(),
-        "--catalog".into(),
-        catalog.display().to_string(),
-    ]);
     eprintln!(
         "day {day}: retraining on {} into {}",
         logs.iter()
@@ -174,8 +138,35 @@ fn retrain(args: &RunArgs, logs: &[PathBuf], catalog: &Path, day: u64) -> Result
             .join(", "),
         args.models.display()
     );
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    super::analysis(&argv).with_context(|| format!("retraining after day {day}"))
+    let options = train::Options {
+        input: Input::new(logs.iter().map(|p| p.display())),
+        out: args.models.clone(),
+        catalog: catalog.to_path_buf(),
+        ..train::Options::default()
+    };
+    let trained = train::run(&options).with_context(|| format!("retraining after day {day}"))?;
+    analysis::cli::train::print(&trained);
+    Ok(())
+}
+
+/// Between `day` (1-based, just finished) and the next: the between-days
+/// command, then retraining when one is due. Returns whether botify is to
+/// reload its models.
+fn between_days(args: &RunArgs, days: &Days, day: u64) -> Result<bool> {
+    if let Some(hook) = &args.between_days {
+        run_hook(hook, day)?;
+    }
+    let retrained = retrain_after(args, day);
+    if retrained {
+        let logs = if args.in_process {
+            training_days(args, day)
+        } else {
+            args.train_logs.clone().into_iter().collect()
+        };
+        let catalog = training_catalog(args, days)?;
+        retrain(args, &logs, &catalog, day)?;
+    }
+    Ok(args.reload || retrained)
 }
 
 /// The day folders a retraining after `day` reads: the latest --train-window.
@@ -210,13 +201,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     if args.episodes == 0 {
         bail!("--episodes must be at least 1");
     }
-    let mut days = Days::new(
-        load_world_data(&args.world)?,
-        args.dynamics,
-        args.seed,
-        args.episodes,
-        args.releases_per_day,
-    )?;
+    let mut days = args
+        .listeners
+        .days(load_world_data(&args.world)?, args.episodes)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -293,20 +280,10 @@ fn run_in_process(
         days.settle(day, outcomes);
         println!("{}", summary.report(&label));
         eprintln!("event log: {written} lines in {}", log_dir.display());
-        if day + 1 < args.days {
-            if let Some(hook) = &args.between_days {
-                run_hook(hook, day + 1)?;
-            }
-            let retrained = retrain_after(args, day + 1);
-            if retrained {
-                let catalog = training_catalog(args, days)?;
-                retrain(args, &training_days(args, day + 1), &catalog, day + 1)?;
-            }
-            if args.reload || retrained {
-                engine
-                    .reload_models()
-                    .context("reloading models between days")?;
-            }
+        if day + 1 < args.days && between_days(args, days, day + 1)? {
+            engine
+                .reload_models()
+                .context("reloading models between days")?;
         }
     }
     Ok(())
@@ -319,16 +296,16 @@ fn run_over_http(args: &RunArgs, days: &mut Days, runtime: &tokio::runtime::Runt
     if args.retrain_every.is_some() && args.train_logs.is_none() {
         bail!("--retrain-every over HTTP needs --train-logs DIR: botify's --log-dir, to train on");
     }
-    if args.dynamics == Dynamics::Full && args.days > 1 && args.admin_token.is_none() {
+    if args.listeners.dynamics == Dynamics::Full && args.days > 1 && args.admin_token.is_none() {
         bail!(
             "new tracks are released every day after the first, and botify learns of them through \
              POST /admin/tracks: pass --admin-token (or BOTIFY_ADMIN_TOKEN), or --releases-per-day 0"
         );
     }
-    let botify = Botify::new(&args.url, args.concurrency);
+    let botify = Botify::new(&args.url, args.listeners.concurrency);
     runtime.block_on(async {
         botify.check_reachable().await?;
-        if args.dynamics == Dynamics::Full {
+        if args.listeners.dynamics == Dynamics::Full {
             eprintln!(
                 "note: requests carry the simulated time (X-Simulated-Time); botify stamps its log with it only under --simulated-clock"
             );
@@ -343,7 +320,7 @@ fn run_over_http(args: &RunArgs, days: &mut Days, runtime: &tokio::runtime::Runt
             let bar = progress::bar(Unit::Sessions, work.sessions(), label.clone());
             let started = Instant::now();
             let expected = work.sessions();
-            let result = http::run(days.world(), work, &botify, args.concurrency, &bar).await;
+            let result = http::run(days.world(), work, &botify, args.listeners.concurrency, &bar).await;
             bar.finish_and_clear();
             match result {
                 Ok((summary, outcomes)) => {
@@ -360,17 +337,8 @@ fn run_over_http(args: &RunArgs, days: &mut Days, runtime: &tokio::runtime::Runt
                     );
                 }
             }
-            if day + 1 < args.days {
-                if let Some(hook) = &args.between_days {
-                    run_hook(hook, day + 1)?;
-                }
-                let retrained = retrain_after(args, day + 1);
-                if retrained {
-                    let logs = args.train_logs.clone().into_iter().collect::<Vec<_>>();
-                    let catalog = training_catalog(args, days)?;
-                    retrain(args, &logs, &catalog, day + 1)?;
-                }
-                if let (true, Some(token)) = (args.reload || retrained, &args.admin_token) {
+            if day + 1 < args.days && between_days(args, days, day + 1)? {
+                if let Some(token) = &args.admin_token {
                     let answer = botify.reload(token).await?;
                     eprintln!("botify reloaded models: {answer}");
                 }

@@ -14,9 +14,9 @@ use botify::engine::Engine;
 use futures_util::FutureExt;
 use std::path::Path;
 
-use analysis::progress::{self, Unit};
 use anyhow::Context as _;
 use indicatif::ProgressBar;
+use tally::progress::{self, Unit};
 
 use super::{Plan, Summary, Work};
 use crate::agents::Agent;

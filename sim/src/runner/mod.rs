@@ -13,9 +13,9 @@ pub mod in_process;
 
 use std::time::Duration;
 
-use analysis::stats::Moments;
 use hdrhistogram::Histogram;
 use rand::Rng;
+use tally::Moments;
 
 use crate::dynamics::Fresh;
 use crate::population::Visit;

@@ -34,13 +34,13 @@
 
 use std::collections::HashSet;
 
-use analysis::progress::{bar_if, Unit};
 use anyhow::{ensure, Result};
 use botify::catalog::Track;
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use rand_distr::{Exp, LogNormal, StandardNormal};
+use tally::progress::{bar_if, Unit};
 
 use super::DEFAULT_INTEREST_NEIGHBOURS;
 use super::{names, User, WorldData};

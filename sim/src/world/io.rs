@@ -8,13 +8,13 @@ use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use analysis::progress::{bar_if, Unit};
 use anyhow::{anyhow, Context, Result};
 use botify::catalog::Track;
 use ndarray::{Array2, ArrayView2};
 use ndarray_npy::{ReadNpyExt, ViewNpyError, ViewNpyExt, WriteNpyExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tally::progress::{bar_if, Unit};
 
 use super::{User, WorldData};
 
@@ -84,6 +84,18 @@ fn write_atomically(
     drop(writer);
     fs::rename(&tmp, path)
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
+}
+
+/// Reads a world's files with a message naming what to do when they are
+/// missing (every command that reads a world).
+pub fn load_world_data(dir: &Path) -> Result<WorldData> {
+    read_world_data(dir).with_context(|| {
+        format!(
+            "cannot load the world in {}; generate one with `sim world --out {}`",
+            dir.display(),
+            dir.display()
+        )
+    })
 }
 
 /// Reads the world files in `dir` as records (validated by [`super::World::new`]).

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 
 pub use generate::{generate, WorldParams};
 pub use io::{
-    read_world_data, write_catalog, write_world, EMBEDDINGS_FILE, TRACKS_FILE, USERS_FILE,
+    load_world_data, read_world_data, write_catalog, write_world, EMBEDDINGS_FILE, TRACKS_FILE,
+    USERS_FILE,
 };
 
 use neighbours::ArtistBounds;

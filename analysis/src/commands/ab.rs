@@ -1,0 +1,383 @@
+//! `analysis ab`: the A/B table of one experiment, or with `--per-day` one
+//! row per (day, arm) over `day-<n>` folders, or the extended analysis.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use super::{read_logs, Input, Notes};
+use crate::ab::correction::Correction;
+use crate::ab::extended::{self, Design, Extended, PrePeriod};
+use crate::ab::metrics::{self, Metric};
+use crate::ab::spending::SpendingFunction;
+use crate::ab::{self, per_day, sequential, Analysis};
+use crate::logs::{self, DayScheme, Days, ReadOptions, ReadReport};
+use crate::report;
+use tally::progress;
+
+/// `analysis ab`'s flags, all but `--format`, which is the printer's.
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub input: Input,
+    /// Experiment name, as in the events' `experiments` field.
+    #[arg(long)]
+    pub experiment: String,
+    /// Control arm label.
+    #[arg(long, default_value_t = Options::default().control)]
+    pub control: String,
+    /// Configured number of arms (the SRM's expected split); default: the highest arm label seen.
+    #[arg(long, conflicts_with = "config", value_parser = clap::value_parser!(u8).range(1..=254))]
+    pub arms: Option<u8>,
+    /// botify's experiments TOML, to read the experiment's configured number of arms.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Also write an HTML report with SVG plots into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Learning curves: analyse each day-<n> subfolder of the --logs folders on its own
+    /// and print one row per (day, arm) instead of the table.
+    #[arg(long, conflicts_with_all = ["metrics", "correction", "pre", "start", "sequential"])]
+    pub per_day: bool,
+    #[command(flatten)]
+    pub extended: ExtendedOptions,
+}
+
+impl Default for Options {
+    /// The notebook's table with the defaults `analysis ab --help` shows;
+    /// set `input.logs` and `experiment` before running.
+    fn default() -> Options {
+        Options {
+            input: Input::default(),
+            experiment: String::new(),
+            control: "C".to_string(),
+            arms: None,
+            config: None,
+            report: None,
+            per_day: false,
+            extended: ExtendedOptions::default(),
+        }
+    }
+}
+
+/// The extended analysis; any of these flags switches from the notebook's
+/// table to it.
+#[derive(Debug, Clone, Args)]
+pub struct ExtendedOptions {
+    /// Metrics to compare, comma-separated, or `all` (the default of the extended
+    /// analysis); the first success metric is the primary one, charted per day.
+    /// Success: time, sessions, mean_tracks_per_session, mean_time_per_session,
+    /// active_days, sessions_per_active_day, time_per_day, return_d1, return_d7,
+    /// session_time, session_tracks; guardrails: mean_request_latency,
+    /// fallback_rate, error_rate.
+    #[arg(long, value_name = "LIST", value_parser = parse_metrics)]
+    pub metrics: Option<MetricList>,
+    /// Correction for many arms × metrics, applied within success metrics and within
+    /// guardrails [default of the extended analysis: holm].
+    #[arg(long, value_enum)]
+    pub correction: Option<Correction>,
+    /// Pre-experiment logs for CUPED (files, folders, globs): each user's same metric
+    /// over these logs is the covariate.
+    #[arg(long, value_name = "PATH|GLOB", num_args = 1.., conflicts_with = "start")]
+    pub pre: Vec<String>,
+    /// First day of the experiment: a day-<n> folder's n, or a UTC date YYYY-MM-DD for
+    /// logs without day folders. Earlier days are the pre-period (CUPED).
+    #[arg(long, value_name = "DAY")]
+    pub start: Option<String>,
+    /// A look at every day with intervals valid however many days are looked at:
+    /// with --horizon, α spent over the planned days (5% false positives with
+    /// daily looks, as planned); without, the open-ended mixture SPRT (at most
+    /// 5%, far fewer with daily looks, and wider intervals).
+    #[arg(long)]
+    pub sequential: bool,
+    /// Planned length of the experiment in days, from its first day: --sequential
+    /// spends α over these days. Looks after it spend nothing more.
+    #[arg(long, value_name = "DAYS", requires = "sequential",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub horizon: Option<u32>,
+    /// How --horizon spends α: obf (O'Brien–Fleming type: wide early, last look
+    /// nearly the fixed-horizon test) or pocock (about the same boundary daily).
+    #[arg(long, value_enum, default_value_t = SpendingFunction::OBrienFleming, requires = "horizon")]
+    pub spending: SpendingFunction,
+    /// Mixture SPRT's mixing standard deviation, as a fraction of the control mean
+    /// (the effect size the open-ended test is tuned for).
+    #[arg(long, value_name = "FRACTION", default_value_t = sequential::DEFAULT_MIXING,
+          conflicts_with = "horizon")]
+    pub mixing: f64,
+}
+
+impl Default for ExtendedOptions {
+    /// None of the extended analysis: the notebook's table.
+    fn default() -> ExtendedOptions {
+        ExtendedOptions {
+            metrics: None,
+            correction: None,
+            pre: Vec::new(),
+            start: None,
+            sequential: false,
+            horizon: None,
+            spending: SpendingFunction::OBrienFleming,
+            mixing: sequential::DEFAULT_MIXING,
+        }
+    }
+}
+
+/// A parsed `--metrics` list (clap needs a named type to hold a `Vec`).
+#[derive(Debug, Clone)]
+pub struct MetricList(pub Vec<&'static Metric>);
+
+fn parse_metrics(text: &str) -> Result<MetricList, String> {
+    metrics::parse_list(text).map(MetricList)
+}
+
+impl ExtendedOptions {
+    /// Whether any flag asks for the extended analysis.
+    pub fn requested(&self) -> bool {
+        self.metrics.is_some()
+            || self.correction.is_some()
+            || !self.pre.is_empty()
+            || self.start.is_some()
+            || self.sequential
+    }
+}
+
+/// What `ab` computed, by the analysis `Options` asked for.
+#[derive(Debug)]
+pub enum Tables {
+    /// The notebook's table.
+    Notebook(Analysis),
+    /// `--per-day`: each day's table.
+    PerDay(per_day::PerDay),
+    /// The extended analysis, over the notebook's sessions.
+    Extended {
+        analysis: Analysis,
+        result: Box<Extended>,
+    },
+}
+
+/// An A/B analysis: its tables, where its report went, and the notes.
+#[derive(Debug)]
+pub struct Ab {
+    pub tables: Tables,
+    /// The HTML report's page, when `Options::report` asked for one.
+    pub report: Option<PathBuf>,
+    pub notes: Notes,
+}
+
+/// `--start DAY`: a folder day `n` or a UTC date, checked against how the
+/// logs tell days apart.
+fn parse_start(text: &str, days: &Days) -> Result<u32> {
+    let folder = text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty();
+    match (days.scheme(), folder) {
+        (DayScheme::Folders, true) => text
+            .parse()
+            .with_context(|| format!("--start {text:?} is not a day number")),
+        (DayScheme::Timestamps, false) => logs::days::parse_date(text).with_context(|| {
+            format!("--start {text:?} is not a date: expected YYYY-MM-DD (UTC)")
+        }),
+        (DayScheme::Folders, false) => bail!(
+            "--start {text:?}: these logs are in day-<n> folders, so DAY is a day number n              (e.g. --start 4)"
+        ),
+        _ => bail!(
+            "--start {text:?}: these logs have no day-<n> folders, so days are UTC dates:              pass --start YYYY-MM-DD"
+        ),
+    }
+}
+
+/// Analyses the experiment `options` name in its logs, and writes the
+/// report when asked.
+pub fn run(options: &Options) -> Result<Ab> {
+    let control = logs::parse_arm_label(&options.control).with_context(|| {
+        format!(
+            "--control {:?} is not an arm label: use C, T1, T2, …",
+            options.control
+        )
+    })?;
+    let arms = match (&options.config, options.arms) {
+        (Some(path), _) => {
+            let config = botify::experiments::Experiments::load(path)?;
+            let experiment = config
+                .experiments
+                .iter()
+                .find(|e| e.name == options.experiment)
+                .with_context(|| {
+                    let names: Vec<&str> =
+                        config.experiments.iter().map(|e| e.name.as_str()).collect();
+                    format!(
+                        "experiment {:?} is not in {} (configured: {names:?})",
+                        options.experiment,
+                        path.display()
+                    )
+                })?;
+            Some(experiment.arms.len())
+        }
+        (None, arms) => arms.map(usize::from),
+    };
+    let mut notes = Notes::default();
+    if options.per_day {
+        return run_per_day(options, arms, control, notes);
+    }
+    let logs = read_logs(&options.input, Some(&options.experiment), &mut notes)?;
+    let read_report = logs.report;
+    let days = logs.days;
+    let spinner = progress::spinner("computing");
+    let analysis = ab::analyze(logs.records, &options.experiment, arms, control)?;
+    spinner.finish_and_clear();
+    if options.extended.requested() {
+        return run_extended(options, analysis, &days, &read_report, notes);
+    }
+    notes.info(&analysis.session_report);
+    if analysis.events_without_arm > 0 {
+        notes.info(format!(
+            "left out {} events that do not carry experiment {:?}",
+            analysis.events_without_arm, options.experiment
+        ));
+    }
+    if analysis.misassigned_users > 0 {
+        notes.warn(format!(
+            "{} users are logged in an arm other than their mmh3 assignment with {} arms: \
+             was the config changed mid-experiment, or is --arms wrong?",
+            analysis.misassigned_users, analysis.arms
+        ));
+    }
+    let report = match &options.report {
+        Some(dir) => Some(report::write(dir, &analysis, &read_report)?),
+        None => None,
+    };
+    Ok(Ab {
+        tables: Tables::Notebook(analysis),
+        report,
+        notes,
+    })
+}
+
+/// `ab --per-day`: every day-<n> folder analysed as `ab` analyses a log.
+fn run_per_day(
+    options: &Options,
+    arms: Option<usize>,
+    control: u8,
+    mut notes: Notes,
+) -> Result<Ab> {
+    let days = per_day::layout(&options.input.logs)?;
+    let reading = ReadOptions {
+        experiment: Some(options.experiment.clone()),
+        threads: options.input.threads.max(1),
+        progress: true,
+        ..ReadOptions::default()
+    };
+    let mut analysed = Vec::with_capacity(days.len());
+    for day in &days {
+        let result = per_day::analyze_day(day, &reading, &options.experiment, arms, control)?;
+        notes.info(format!(
+            "day {}: {}; {}",
+            day.day, result.read, result.session_report
+        ));
+        if result.events_without_arm > 0 {
+            notes.info(format!(
+                "day {}: left out {} events that do not carry experiment {:?}",
+                day.day, result.events_without_arm, options.experiment
+            ));
+        }
+        if result.misassigned_users > 0 {
+            notes.warn(format!(
+                "day {}: {} users are logged in an arm other than their mmh3 assignment with {} \
+                 arms: was the config changed mid-experiment, or is --arms wrong?",
+                day.day, result.misassigned_users, result.arms
+            ));
+        }
+        analysed.push(result);
+    }
+    let result = per_day::PerDay {
+        experiment: options.experiment.clone(),
+        control,
+        days: analysed,
+    };
+    let report = match &options.report {
+        Some(dir) => Some(report::per_day::write(dir, &result)?),
+        None => None,
+    };
+    Ok(Ab {
+        tables: Tables::PerDay(result),
+        report,
+        notes,
+    })
+}
+
+/// The extended analysis: success metrics and guardrails, CUPED's fits,
+/// the daily looks.
+fn run_extended(
+    options: &Options,
+    analysis: Analysis,
+    days: &Days,
+    read_report: &ReadReport,
+    mut notes: Notes,
+) -> Result<Ab> {
+    let flags = &options.extended;
+    if !(flags.mixing > 0.0 && flags.mixing.is_finite()) {
+        bail!(
+            "--mixing must be a positive fraction of the control mean (e.g. 0.05), got {}",
+            flags.mixing
+        );
+    }
+    let computing = extended::Options {
+        metrics: flags
+            .metrics
+            .clone()
+            .map(|m| m.0)
+            .unwrap_or_else(|| metrics::CATALOGUE.iter().collect()),
+        correction: flags.correction.unwrap_or(Correction::Holm),
+        start: flags
+            .start
+            .as_deref()
+            .map(|s| parse_start(s, days))
+            .transpose()?,
+        sequential: flags.sequential.then_some(match flags.horizon {
+            Some(horizon) => Design::Spending {
+                horizon,
+                function: flags.spending,
+            },
+            None => Design::Mixture {
+                mixing: flags.mixing,
+            },
+        }),
+        ..extended::Options::default()
+    };
+    let pre = if flags.pre.is_empty() {
+        None
+    } else {
+        let input = Input {
+            logs: flags.pre.clone(),
+            threads: options.input.threads,
+        };
+        let logs = read_logs(&input, None, &mut notes)?;
+        Some(PrePeriod::from_logs(logs.records, &logs.days).context("--pre")?)
+    };
+    let result = extended::analyze(
+        &analysis.records,
+        &analysis.sessions,
+        days,
+        pre.as_ref(),
+        analysis.arms,
+        analysis.table.control,
+        &computing,
+    )?;
+    notes.info(&analysis.session_report);
+    let report = match &options.report {
+        Some(dir) => Some(report::extended::write(
+            dir,
+            &analysis,
+            &result,
+            read_report,
+        )?),
+        None => None,
+    };
+    Ok(Ab {
+        tables: Tables::Extended {
+            analysis,
+            result: Box::new(result),
+        },
+        report,
+        notes,
+    })
+}

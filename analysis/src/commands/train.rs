@@ -1,0 +1,267 @@
+//! `analysis train`: the models botify serves, written into its models
+//! folder.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use botify::catalog::Catalog;
+use clap::{Args, ValueEnum};
+
+use super::{check_holdout, load_sessions, Input, Notes};
+use crate::sessions;
+use crate::train::{self, als, colisten, item2vec, popularity::Popularity, recent_sessions, Data};
+use tally::progress::{self, Unit};
+
+/// Which item-to-item model(s) to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    Colisten,
+    Als,
+    Embedding,
+    SessionKnn,
+    All,
+}
+
+/// `analysis train`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub input: Input,
+    /// Output folder (botify's --models).
+    #[arg(long, default_value_os_t = Options::default().out, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Item-to-item model(s) to train; popularity is always written.
+    #[arg(long, value_enum, default_value_t = Options::default().model)]
+    pub model: ModelKind,
+    /// Neighbours kept per track in item-to-item tables.
+    #[arg(long, default_value_t = Options::default().neighbours)]
+    pub neighbours: usize,
+    /// Co-listening: popularity exponent (score = S(a,b) / popularity(b)^alpha).
+    #[arg(long, default_value_t = Options::default().alpha)]
+    pub alpha: f64,
+    /// Co-listening: least net evidence S(a,b) (sum of co-liked listen time, minus
+    /// skip_weight per skip) for b to be served after a; below it botify keeps its
+    /// catalog fallback.
+    #[arg(long, default_value_t = Options::default().min_evidence)]
+    pub min_evidence: f64,
+    /// Co-listening and embedding: likes at most this far apart in a session pair up.
+    #[arg(long, default_value_t = Options::default().window)]
+    pub window: usize,
+    /// Catalog (tracks.jsonl) for the embedding's artist and genre tokens.
+    #[arg(long, default_value_os_t = Options::default().catalog, value_name = "FILE")]
+    pub catalog: PathBuf,
+    /// Embedding: vector dimensions.
+    #[arg(long, default_value_t = Options::default().dim)]
+    pub dim: usize,
+    /// Embedding: passes over the sessions.
+    #[arg(long, default_value_t = Options::default().epochs)]
+    pub epochs: usize,
+    /// Embedding: whether two likes of one artist form a positive pair (they
+    /// share the artist token anyway).
+    #[arg(long, default_value_t = Options::default().same_artist_pairs, action = clap::ArgAction::Set)]
+    pub same_artist_pairs: bool,
+    /// session_knn: most recent sessions kept.
+    #[arg(long, default_value_t = Options::default().keep_sessions)]
+    pub keep_sessions: usize,
+    /// Leave out the latest fraction of sessions (by start time), for `eval --holdout`.
+    #[arg(long, default_value_t = Options::default().holdout)]
+    pub holdout: f64,
+    /// ALS: latent factors.
+    #[arg(long, default_value_t = Options::default().factors)]
+    pub factors: usize,
+    /// ALS: iterations (each solves users, then tracks).
+    #[arg(long, default_value_t = Options::default().iterations)]
+    pub iterations: usize,
+    /// ALS: L2 regularization.
+    #[arg(long, default_value_t = Options::default().regularization)]
+    pub regularization: f64,
+    /// ALS: confidence slope, c = 1 + confidence × listen time.
+    #[arg(long, default_value_t = Options::default().confidence)]
+    pub confidence: f64,
+    /// ALS: seed of the initial factors.
+    #[arg(long, default_value_t = Options::default().seed)]
+    pub seed: u64,
+}
+
+impl Default for Options {
+    /// Every model, with the defaults `analysis train --help` shows; set
+    /// `input.logs` before running.
+    fn default() -> Options {
+        let colisten = colisten::Params::default();
+        let item2vec = item2vec::Params::default();
+        Options {
+            input: Input::default(),
+            out: PathBuf::from("data/models"),
+            model: ModelKind::All,
+            neighbours: 50,
+            alpha: 0.5,
+            min_evidence: colisten.min_evidence,
+            window: colisten.window,
+            catalog: PathBuf::from("data/world/tracks.jsonl"),
+            dim: item2vec.dim,
+            epochs: item2vec.epochs,
+            same_artist_pairs: item2vec.same_artist_pairs,
+            keep_sessions: 50_000,
+            holdout: 0.0,
+            factors: 32,
+            iterations: 10,
+            regularization: 0.1,
+            confidence: 10.0,
+            seed: 42,
+        }
+    }
+}
+
+/// What a training wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trained {
+    /// Every file written into `out`, in the order written.
+    pub files: Vec<PathBuf>,
+    pub notes: Notes,
+}
+
+impl Trained {
+    /// Records that `path` was written, holding `contents`.
+    fn wrote(&mut self, path: PathBuf, contents: impl std::fmt::Display) {
+        self.notes
+            .info(format!("wrote {} ({contents})", path.display()));
+        self.files.push(path);
+    }
+}
+
+/// Trains the models `options` ask for and writes them into `options.out`.
+pub fn run(options: &Options) -> Result<Trained> {
+    check_holdout(options.holdout)?;
+    if options.neighbours == 0 {
+        bail!("--neighbours must be at least 1 (botify serves from these lists)");
+    }
+    for (flag, value) in [
+        ("--alpha", options.alpha),
+        ("--confidence", options.confidence),
+        ("--regularization", options.regularization),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            bail!("{flag} must be a non-negative number, got {value}");
+        }
+    }
+    let mut trained = Trained {
+        files: Vec::new(),
+        notes: Notes::default(),
+    };
+    let (records, mut sessions) = load_sessions(&options.input, &mut trained.notes)?;
+    if let Some(cutoff) = sessions::holdout_cutoff(&sessions, options.holdout) {
+        sessions.retain(|s| s.start < cutoff);
+        trained.notes.info(format!(
+            "training on {} sessions that start before {cutoff} (epoch ms); the rest is held out",
+            sessions.len()
+        ));
+    }
+    let data = Data {
+        records: &records,
+        sessions: &sessions,
+    };
+    let threads = options.input.threads.max(1);
+    let pop = Popularity::from_data(data);
+    let ranking = pop.ranking();
+    let top = options.out.join(train::TOP_TRACKS);
+    train::write_top_tracks(&top, &ranking)?;
+    trained.wrote(top, format!("{} tracks", ranking.len()));
+    let mut write_table = |path: PathBuf, table: &train::ItemTable| -> Result<()> {
+        train::write_item_table(&path, table)?;
+        let mean =
+            table.iter().map(|r| r.1.len()).sum::<usize>() as f64 / table.len().max(1) as f64;
+        let contents = format!("{} tracks, {mean:.1} neighbours on average", table.len());
+        trained.wrote(path, contents);
+        Ok(())
+    };
+    if matches!(options.model, ModelKind::Colisten | ModelKind::All) {
+        let spinner = progress::spinner("co-listening");
+        let params = colisten::Params {
+            neighbours: options.neighbours,
+            alpha: options.alpha,
+            min_evidence: options.min_evidence,
+            window: options.window.max(1),
+            threads,
+            ..colisten::Params::default()
+        };
+        let table = colisten::build(data, &pop, params);
+        spinner.finish_and_clear();
+        write_table(options.out.join(train::ITEM2ITEM), &table)?;
+    }
+    if matches!(options.model, ModelKind::Als | ModelKind::All) {
+        let params = als::Params {
+            factors: options.factors,
+            iterations: options.iterations,
+            regularization: options.regularization,
+            alpha: options.confidence,
+            seed: options.seed,
+            threads,
+        };
+        let bar = progress::bar(Unit::Steps, 2 * options.iterations as u64, "ALS half-steps");
+        let model = als::fit(data, &pop.vocab, params, &bar);
+        bar.finish_and_clear();
+        let bar = progress::bar(Unit::Steps, pop.vocab.len() as u64, "ALS neighbours");
+        let table = als::item_table(
+            &model.item_factors,
+            &pop.vocab,
+            options.neighbours,
+            threads,
+            &bar,
+        );
+        bar.finish_and_clear();
+        write_table(options.out.join(train::ITEM2ITEM_ALS), &table)?;
+    }
+    if let Some(catalog) = embedding_catalog(options, &mut trained.notes)? {
+        let params = item2vec::Params {
+            dim: options.dim.max(1),
+            epochs: options.epochs.max(1),
+            window: options.window.max(1),
+            same_artist_pairs: options.same_artist_pairs,
+            neighbours: options.neighbours,
+            seed: options.seed,
+            threads,
+            ..item2vec::Params::default()
+        };
+        let bar = progress::bar(Unit::Steps, params.epochs as u64 + 1, "embedding epochs");
+        let embedding = item2vec::fit(data, &catalog, params, &bar);
+        bar.finish_and_clear();
+        let path = options.out.join(train::EMBEDDING);
+        train::write_embedding(&path, &embedding)?;
+        let contents = format!(
+            "{} tracks, {} dimensions",
+            embedding.tracks(),
+            embedding.dim
+        );
+        trained.wrote(path, contents);
+    }
+    if matches!(options.model, ModelKind::SessionKnn | ModelKind::All) {
+        let kept =
+            recent_sessions::select(data, options.keep_sessions, botify::models::LIKED.into());
+        let path = options.out.join(train::SESSIONS);
+        train::write_sessions(&path, &kept)?;
+        trained.wrote(path, format!("{} sessions", kept.len()));
+    }
+    Ok(trained)
+}
+
+/// The catalog the embedding needs: required when it alone is asked for,
+/// skipped with a warning under `--model all` when missing.
+fn embedding_catalog(options: &Options, notes: &mut Notes) -> Result<Option<Catalog>> {
+    Ok(match options.model {
+        ModelKind::Embedding => Some(Catalog::load(&options.catalog).with_context(|| {
+            "the embedding needs the catalog for its artist and genre tokens; \
+             pass --catalog FILE (botify's tracks.jsonl)"
+        })?),
+        ModelKind::All => match Catalog::load(&options.catalog) {
+            Ok(catalog) => Some(catalog),
+            Err(err) => {
+                notes.warn(format!(
+                    "skipping the embedding: {err}; pass --catalog FILE (botify's tracks.jsonl) \
+                     to train it"
+                ));
+                None
+            }
+        },
+        _ => None,
+    })
+}
