@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use plotters::prelude::*;
 
 use super::{arm_color, escape, head, html_table, GREY};
-use crate::ab::extended::Extended;
+use crate::ab::extended::MetricsAnalysis;
 use crate::ab::Analysis;
 use crate::logs::{parse_arm_label, ReadReport};
 use crate::output;
@@ -28,7 +28,7 @@ pub fn sequential_chart(metric: &str) -> String {
 pub fn write(
     dir: &Path,
     analysis: &Analysis,
-    result: &Extended,
+    result: &MetricsAnalysis,
     read: &ReadReport,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| {
@@ -51,7 +51,7 @@ pub fn write(
 }
 
 /// Metrics with daily looks, in the order of the rows.
-fn metrics_with_looks(result: &Extended) -> Vec<String> {
+fn metrics_with_looks(result: &MetricsAnalysis) -> Vec<String> {
     let mut metrics: Vec<String> = Vec::new();
     for l in &result.looks {
         if !metrics.contains(&l.metric) {
@@ -65,7 +65,7 @@ fn metrics_with_looks(result: &Extended) -> Vec<String> {
 /// look's control mean, with the look's sequential interval as an error bar
 /// (none where it is unbounded: a look that spent no α); filled dots are
 /// significant.
-fn daily_looks(path: &Path, result: &Extended, metric: &str) -> Result<()> {
+fn daily_looks(path: &Path, result: &MetricsAnalysis, metric: &str) -> Result<()> {
     let looks: Vec<_> = result.looks.iter().filter(|l| l.metric == metric).collect();
     let mut days: Vec<&str> = Vec::new();
     for l in &looks {
@@ -180,7 +180,7 @@ fn daily_looks(path: &Path, result: &Extended, metric: &str) -> Result<()> {
 
 fn html(
     analysis: &Analysis,
-    result: &Extended,
+    result: &MetricsAnalysis,
     read: &ReadReport,
     charts: &[(String, String)],
 ) -> String {
