@@ -116,19 +116,11 @@ fn synth_ab_train_eval_end_to_end() {
         }
     }
 
-    let (stdout, _) = ANALYSIS.ok(&[
-        "eval",
-        "--logs",
-        arg(&logs),
-        "--models",
-        arg(&models),
-        "--holdout",
-        "0.2",
-        "--k",
-        "5,20",
-        "--format",
-        "json",
-    ]);
+    let (stdout, _) = ANALYSIS.ok(&eval_args(
+        &logs,
+        &models,
+        &["--holdout", "0.2", "--k", "5,20", "--format", "json"],
+    ));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
     let ndcg = |model: &str, k: u64| {
         rows.iter()
@@ -187,27 +179,26 @@ fn eval_scores_botify_recommenders_next_to_the_tables() {
         "0.2",
     ]);
     let eval = |threads: &str| {
-        ANALYSIS.ok(&[
-            "eval",
-            "--logs",
-            arg(&logs),
-            "--models",
-            arg(&models),
-            "--holdout",
-            "0.2",
-            "--k",
-            "5,20",
-            "--catalog",
-            arg(&catalog),
-            "--recommenders",
-            "sticky_artist,memory,random",
-            "--max-queries",
-            "300",
-            "--threads",
-            threads,
-            "--format",
-            "json",
-        ])
+        ANALYSIS.ok(&eval_args(
+            &logs,
+            &models,
+            &[
+                "--holdout",
+                "0.2",
+                "--k",
+                "5,20",
+                "--catalog",
+                arg(&catalog),
+                "--recommenders",
+                "sticky_artist,memory,random",
+                "--max-queries",
+                "300",
+                "--threads",
+                threads,
+                "--format",
+                "json",
+            ],
+        ))
     };
     let (stdout, stderr) = eval("2");
     assert!(stderr.contains("scored on the first 300 of"), "{stderr}");
@@ -255,17 +246,11 @@ fn eval_scores_botify_recommenders_next_to_the_tables() {
 
     // Without the catalog: the tables only, and a warning naming the flag.
     let missing = tmp.path().join("no-tracks.jsonl");
-    let (stdout, stderr) = ANALYSIS.ok(&[
-        "eval",
-        "--logs",
-        arg(&logs),
-        "--models",
-        arg(&models),
-        "--catalog",
-        arg(&missing),
-        "--format",
-        "csv",
-    ]);
+    let (stdout, stderr) = ANALYSIS.ok(&eval_args(
+        &logs,
+        &models,
+        &["--catalog", arg(&missing), "--format", "csv"],
+    ));
     assert!(
         stderr.contains("WARNING") && stderr.contains("--catalog"),
         "{stderr}"
@@ -276,16 +261,18 @@ fn eval_scores_botify_recommenders_next_to_the_tables() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     assert_eq!(models_seen, ["popularity", "item2item"], "{stdout}");
-    let err = ANALYSIS.fails(&[
-        "eval",
-        "--logs",
-        arg(&logs),
-        "--models",
-        arg(&models),
-        "--recommenders",
-        "sticky_artist,magic",
-    ]);
+    let err = ANALYSIS.fails(&eval_args(
+        &logs,
+        &models,
+        &["--recommenders", "sticky_artist,magic"],
+    ));
     assert!(err.contains("unknown recommender \"magic\""), "{err}");
+}
+
+/// `eval --logs LOGS --models MODELS` followed by `rest`.
+fn eval_args<'a>(logs: &'a Path, models: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
+    let head = ["eval", "--logs", arg(logs), "--models", arg(models)];
+    head.iter().chain(rest).copied().collect()
 }
 
 #[test]
@@ -405,6 +392,12 @@ fn help_documents_every_subcommand() {
 /// three events in experiment AB (arm by botify's mmh3 assignment), every
 /// track listened `base(arm) + 0.01 × (user % 5)`. Returns each arm's users
 /// and expected mean of the user-level `mean_time_per_session`.
+/// `ab --logs LOGS --experiment AB --per-day` followed by `rest`.
+fn per_day_args<'a>(logs: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
+    let head = ["ab", "--logs", arg(logs), "--experiment", "AB", "--per-day"];
+    head.iter().chain(rest).copied().collect()
+}
+
 fn write_day(dir: &Path, users: u64, base: [f64; 2]) -> [(u64, f64); 2] {
     fs::create_dir_all(dir).unwrap();
     let mut lines = String::new();
@@ -454,18 +447,10 @@ fn ab_per_day_gives_each_arms_learning_curve() {
         .map(|&(day, base)| (day, write_day(&logs.join(format!("day-{day}")), 80, base)))
         .collect();
     let reports = tmp.path().join("report");
-    let (stdout, stderr) = ANALYSIS.ok(&[
-        "ab",
-        "--logs",
-        arg(&logs),
-        "--experiment",
-        "AB",
-        "--per-day",
-        "--format",
-        "json",
-        "--report",
-        arg(&reports),
-    ]);
+    let (stdout, stderr) = ANALYSIS.ok(&per_day_args(
+        &logs,
+        &["--format", "json", "--report", arg(&reports)],
+    ));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
     let keys: Vec<(u64, &str)> = rows
         .iter()
@@ -527,14 +512,7 @@ fn ab_per_day_gives_each_arms_learning_curve() {
     assert!(html.contains("Learning curves: experiment AB"), "{html}");
 
     // The terminal table: one line per (day, arm), then one SRM line per day.
-    let (stdout, _) = ANALYSIS.ok(&[
-        "ab",
-        "--logs",
-        arg(&logs),
-        "--experiment",
-        "AB",
-        "--per-day",
-    ]);
+    let (stdout, _) = ANALYSIS.ok(&per_day_args(&logs, &[]));
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines[0].starts_with("day") && lines[0].contains("mean_time_per_session"),
@@ -564,27 +542,13 @@ fn ab_per_day_names_the_layout_it_expects() {
     let tmp = tempfile::tempdir().unwrap();
     let flat = tmp.path().join("flat");
     write_day(&flat, 10, [0.5, 0.5]);
-    let err = ANALYSIS.fails(&[
-        "ab",
-        "--logs",
-        arg(&flat),
-        "--experiment",
-        "AB",
-        "--per-day",
-    ]);
+    let err = ANALYSIS.fails(&per_day_args(&flat, &[]));
     assert!(
         err.contains("no day-<n> subfolders") && err.contains("LOGDIR/day-1, LOGDIR/day-2"),
         "{err}"
     );
     let file = flat.join("events.jsonl");
-    let err = ANALYSIS.fails(&[
-        "ab",
-        "--logs",
-        arg(&file),
-        "--experiment",
-        "AB",
-        "--per-day",
-    ]);
+    let err = ANALYSIS.fails(&per_day_args(&file, &[]));
     assert!(
         err.contains("is not a folder") && err.contains("LOGDIR/day-1"),
         "{err}"
@@ -601,14 +565,7 @@ fn ab_per_day_names_the_layout_it_expects() {
         "{\"message\":\"last\",\"timestamp\":1,\"user\":1,\"track\":2,\"time\":1.0,\"latency\":0.001,\"experiments\":{\"AA\":\"C\"}}\n",
     )
     .unwrap();
-    let err = ANALYSIS.fails(&[
-        "ab",
-        "--logs",
-        arg(&logs),
-        "--experiment",
-        "AB",
-        "--per-day",
-    ]);
+    let err = ANALYSIS.fails(&per_day_args(&logs, &[]));
     assert!(
         err.contains("day 2") && err.contains("no event carries experiment \"AB\""),
         "{err}"
