@@ -27,17 +27,26 @@ pub fn write(dir: &Path, per_day: &PerDay) -> Result<PathBuf> {
     super::write_page(dir, INDEX, &page(per_day))
 }
 
-/// The x axis: days, half a day of margin either side.
-fn day_range(per_day: &PerDay) -> std::ops::Range<f64> {
+/// Days across, half a day of margin either side, at most one label per
+/// day (integer ticks only); legend upper left, no point markers.
+fn day_axes<'a>(
+    per_day: &PerDay,
+    caption: &'a str,
+    y: std::ops::Range<f64>,
+    y_desc: &'a str,
+) -> Axes<'a> {
     let first = per_day.days.first().map_or(1, |d| d.day) as f64;
     let last = per_day.days.last().map_or(1, |d| d.day) as f64;
-    first - 0.5..last + 0.5
-}
-
-/// Integer ticks only: at most one label per day.
-fn day_labels(per_day: &PerDay) -> usize {
-    let range = day_range(per_day);
-    ((range.end - range.start) as usize).clamp(1, 12)
+    Axes {
+        caption,
+        x: first - 0.5..last + 0.5,
+        y,
+        x_desc: "day",
+        y_desc,
+        legend: SeriesLabelPosition::UpperLeft,
+        x_format: Some((((last - first + 1.0) as usize).clamp(1, 12), &day_label)),
+        markers: false,
+    }
 }
 
 fn day_label(x: &f64) -> String {
@@ -90,14 +99,8 @@ fn learning_curve(path: &Path, per_day: &PerDay) -> Result<()> {
         per_day.experiment, METRICS[METRIC]
     );
     let axes = Axes {
-        caption: &caption,
-        x: day_range(per_day),
-        y,
-        x_desc: "day",
-        y_desc: METRICS[METRIC],
-        legend: SeriesLabelPosition::UpperLeft,
-        x_format: Some((day_labels(per_day), &day_label)),
         markers: true,
+        ..day_axes(per_day, &caption, y, METRICS[METRIC])
     };
     arm_lines(path, &axes, series)
 }
@@ -140,16 +143,7 @@ fn daily_effects(path: &Path, per_day: &PerDay) -> Result<()> {
         "{}: effect on {} vs control {control} per day (95% CI, % of control mean)",
         per_day.experiment, METRICS[METRIC]
     );
-    let axes = Axes {
-        caption: &caption,
-        x: day_range(per_day),
-        y,
-        x_desc: "day",
-        y_desc: "effect, %",
-        legend: SeriesLabelPosition::UpperLeft,
-        x_format: Some((day_labels(per_day), &day_label)),
-        markers: false,
-    };
+    let axes = day_axes(per_day, &caption, y, "effect, %");
     charts::effects_per_day(path, &axes, lines)
 }
 
