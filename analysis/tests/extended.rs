@@ -333,38 +333,24 @@ fn bad_extended_flags_say_what_is_expected() {
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
     let base = ["ab", "--logs", logs, "--experiment", "EXT"];
-    let with =
-        |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
-    assert!(ANALYSIS
-        .fails(&with(&["--metrics", "time,nope"]))
-        .contains("unknown metric \"nope\""));
-    assert!(ANALYSIS
-        .fails(&with(&["--start", "2026-01-02"]))
-        .contains("day number"));
-    assert!(ANALYSIS
-        .fails(&with(&["--start", "9"]))
-        .contains("after the last day"));
-    assert!(ANALYSIS
-        .fails(&with(&["--sequential", "--per-day"]))
-        .contains("cannot be used with"));
-    assert!(ANALYSIS
-        .fails(&with(&["--sequential", "--mixing", "0"]))
-        .contains("--mixing must be"));
-    assert!(ANALYSIS
-        .fails(&with(&["--horizon", "6"]))
-        .contains("--sequential"));
-    assert!(ANALYSIS
-        .fails(&with(&[
-            "--sequential",
-            "--horizon",
-            "6",
-            "--mixing",
-            "0.1"
-        ]))
-        .contains("cannot be used with"));
-    assert!(ANALYSIS
-        .fails(&with(&["--sequential", "--horizon", "0"]))
-        .contains("--horizon"));
+    let cases: [(&[&str], &str); 8] = [
+        (&["--metrics", "time,nope"], "unknown metric \"nope\""),
+        (&["--start", "2026-01-02"], "day number"),
+        (&["--start", "9"], "after the last day"),
+        (&["--sequential", "--per-day"], "cannot be used with"),
+        (&["--sequential", "--mixing", "0"], "--mixing must be"),
+        (&["--horizon", "6"], "--sequential"),
+        (
+            &["--sequential", "--horizon", "6", "--mixing", "0.1"],
+            "cannot be used with",
+        ),
+        (&["--sequential", "--horizon", "0"], "--horizon"),
+    ];
+    for (extra, expected) in cases {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let err = ANALYSIS.fails(&args);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+    }
     let err = ANALYSIS.fails(&[
         "power", "--logs", logs, "--users", "100", "--days", "2", "--power", "1.5",
     ]);
