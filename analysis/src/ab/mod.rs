@@ -3,7 +3,7 @@
 //!
 //! [`analyze`] is the flow: records (carrying their arm) → sessions →
 //! per-user metrics ([`notebook`]) → the Welch table and SRM check. The
-//! table's terminal, CSV, Markdown and JSON forms are in [`render`].
+//! table's terminal, CSV, Markdown and JSON forms are in `render.rs`.
 //!
 //! [`per_day`] runs the same analysis on each `day-<n>` log folder
 //! (`ab --per-day`), for learning curves. [`extended`] is the analysis
@@ -24,7 +24,7 @@ pub mod notebook;
 pub mod per_day;
 pub mod periods;
 pub mod power;
-pub mod render;
+mod render;
 pub mod sequential;
 pub mod spending;
 

@@ -4,9 +4,9 @@
 //! cumulative listen time), [`per_day`] the `ab --per-day` page (learning
 //! curves) and [`extended`] the extended analysis's page (guardrails,
 //! CUPED, daily looks). Each prepares its numbers and draws them with the
-//! charts of [`charts`]; `html.rs` holds what the pages' HTML shares.
+//! charts of `charts.rs`; `html.rs` holds what the pages' HTML shares.
 
-pub mod charts;
+mod charts;
 pub mod extended;
 mod html;
 pub mod notebook;
