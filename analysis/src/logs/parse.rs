@@ -177,10 +177,23 @@ impl<'de> Visitor<'de> for ArmSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u8, A::Error> {
+        let name = self.0;
         let mut arm = NO_ARM;
-        while let Some(ours) = map.next_key_seed(KeyIs(self.0))? {
+        while let Some(ours) = map.next_key_seed(InPlace {
+            expecting: "an experiment name",
+            decode: |key: &str| Ok(key == name),
+        })? {
             if ours {
-                arm = map.next_value_seed(LabelSeed(self.0))?;
+                arm = map.next_value_seed(InPlace {
+                    expecting: "an arm label such as \"C\" or \"T1\"",
+                    decode: |label: &str| {
+                        parse_arm_label(label).ok_or_else(|| {
+                            format!(
+                                "experiment {name:?} has arm label {label:?}; expected C, T1, T2, …"
+                            )
+                        })
+                    },
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -189,54 +202,31 @@ impl<'de> Visitor<'de> for ArmSeed<'_> {
     }
 }
 
-/// A map key, compared with the wanted name.
-struct KeyIs<'a>(&'a str);
+/// A string decoded where it lies, without allocating: a map key compared
+/// with a name, an arm label turned into its index. `decode`'s error is the
+/// line's error.
+struct InPlace<F> {
+    expecting: &'static str,
+    decode: F,
+}
 
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
+impl<'de, T, F: FnOnce(&str) -> Result<T, String>> DeserializeSeed<'de> for InPlace<F> {
+    type Value = T;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
         deserializer.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for KeyIs<'_> {
-    type Value = bool;
+impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for InPlace<F> {
+    type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an experiment name")
+        f.write_str(self.expecting)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        Ok(v == self.0)
-    }
-}
-
-/// An arm label (`C`, `T1`, …), decoded to its index.
-struct LabelSeed<'a>(&'a str);
-
-impl<'de> DeserializeSeed<'de> for LabelSeed<'_> {
-    type Value = u8;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u8, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for LabelSeed<'_> {
-    type Value = u8;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an arm label such as \"C\" or \"T1\"")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<u8, E> {
-        parse_arm_label(v).ok_or_else(|| {
-            E::custom(format_args!(
-                "experiment {:?} has arm label {v:?}; expected C, T1, T2, …",
-                self.0
-            ))
-        })
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        (self.decode)(v).map_err(E::custom)
     }
 }
 
