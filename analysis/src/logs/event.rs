@@ -17,8 +17,90 @@ use botify::events::Message;
 use serde::de::Error as _;
 use serde::Deserialize;
 
-use super::fast::{self, Event, Experiments, MAX_TIMESTAMP};
-use super::record::{check_values, parse_arm_label, NO_ARM};
+use super::fast::{self, ascii, Cursor};
+use super::record::{check_values, parse_arm_label, Fields, NO_ARM};
+
+/// The last millisecond of 9999-12-31 (UTC): later timestamps have no
+/// four-digit date to partition by.
+pub const MAX_TIMESTAMP: u64 = 253_402_300_799_999;
+
+/// Every field of one event line, borrowing from the line where it can.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<'a> {
+    /// True for a `last` event.
+    pub last: bool,
+    /// Epoch milliseconds, at most [`MAX_TIMESTAMP`].
+    pub timestamp: u64,
+    pub user: u64,
+    pub track: u32,
+    pub time: f64,
+    pub latency: f64,
+    pub recommendation: Option<u32>,
+    pub experiments: Experiments<'a>,
+    pub recommender: Option<Cow<'a, str>>,
+    pub fallback: bool,
+    /// The version of the models that served (`null` when botify had none).
+    pub model_version: Option<Cow<'a, str>>,
+    /// Arm index in the experiment asked for (`C` = 0, `Tk` = k), or [`NO_ARM`].
+    pub arm: u8,
+}
+
+impl<'a> Event<'a> {
+    /// A [`Record`](super::Record)'s fields and what the export adds to them.
+    fn new(
+        fields: Fields,
+        experiments: Experiments<'a>,
+        recommender: Option<Cow<'a, str>>,
+        model_version: Option<Cow<'a, str>>,
+    ) -> Event<'a> {
+        Event {
+            last: fields.last,
+            timestamp: fields.timestamp,
+            user: fields.user,
+            track: fields.track,
+            time: fields.time,
+            latency: fields.latency,
+            recommendation: fields.recommendation,
+            experiments,
+            recommender,
+            fallback: fields.fallback,
+            model_version,
+            arm: fields.arm,
+        }
+    }
+}
+
+/// The `experiments` object: left as the scanned bytes on the fast path (no
+/// allocation per line), decoded on the serde path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Experiments<'a> {
+    /// `{"NAME":"LABEL",…}` with plain ASCII strings, checked by the scanner.
+    Scanned(&'a [u8]),
+    Decoded(BTreeMap<Cow<'a, str>, Cow<'a, str>>),
+}
+
+impl Experiments<'_> {
+    /// Calls `f` with each (experiment name, arm label), in line order.
+    pub fn for_each(&self, mut f: impl FnMut(&str, &str)) {
+        match self {
+            Experiments::Decoded(map) => map.iter().for_each(|(k, v)| f(k, v)),
+            Experiments::Scanned(bytes) => {
+                // The scanner accepted these bytes, so the walk succeeds.
+                let _ = Cursor::new(bytes).string_pairs(|name, label| {
+                    f(ascii(name), ascii(label));
+                    Some(())
+                });
+            }
+        }
+    }
+
+    /// True when the event carries no experiment.
+    pub fn is_empty(&self) -> bool {
+        let mut empty = true;
+        self.for_each(|_, _| empty = false);
+        empty
+    }
+}
 
 /// Parses one (trimmed) line, decoding the arm of `experiment`.
 pub fn parse_event<'a>(
@@ -34,8 +116,14 @@ pub fn parse_event<'a>(
 /// The scan's event, when the export can keep it as it is: its fields typed
 /// as the export writes them, in range (else serde decides and words it).
 pub(super) fn fast<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<Event<'a>> {
-    let (event, typed) = fast::scan(line, experiment)?;
-    (typed && check(&event).is_ok()).then_some(event)
+    let (fields, extras) = fast::scan(line, experiment)?;
+    let event = Event::new(
+        fields,
+        Experiments::Scanned(extras.experiments),
+        extras.recommender,
+        extras.model_version,
+    );
+    (extras.typed && check(&event).is_ok()).then_some(event)
 }
 
 /// A line as serde sees it: any valid JSON, borrowed strings where no escape
@@ -75,7 +163,7 @@ pub(super) fn with_serde<'a>(
             ))
         })?,
     };
-    let event = Event {
+    let fields = Fields {
         last: parsed.message == Message::Last,
         timestamp: parsed.timestamp,
         user: parsed.user,
@@ -83,12 +171,15 @@ pub(super) fn with_serde<'a>(
         time: parsed.time,
         latency: parsed.latency,
         recommendation: parsed.recommendation,
-        experiments: Experiments::Decoded(parsed.experiments),
-        recommender: parsed.recommender,
-        fallback: parsed.fallback,
-        model_version: parsed.model_version,
         arm,
+        fallback: parsed.fallback,
     };
+    let event = Event::new(
+        fields,
+        Experiments::Decoded(parsed.experiments),
+        parsed.recommender,
+        parsed.model_version,
+    );
     check(&event).map_err(serde_json::Error::custom)?;
     Ok(event)
 }

@@ -10,75 +10,17 @@
 //! paths give the same answer for every line (the tests below check this on
 //! random lines, for both readers).
 //!
-//! One scan serves both readers: [`scan`] reads every field of a line into
-//! an [`Event`] borrowing from the line (no allocation), [`parse`] keeps
-//! what a [`Record`] holds, and the export (`event.rs`) keeps the event
-//! where its fields are typed as it writes them.
+//! One scan serves both readers: [`scan`] reads every field of a line,
+//! borrowing from it (no allocation): a [`Record`]'s [`Fields`], which
+//! [`parse`] keeps, and the [`Extras`] the export (`event.rs`) adds to them
+//! where they are typed as it writes them.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
-use super::record::{parse_arm_label, Fields, Record, NO_ARM};
-
-/// The last millisecond of 9999-12-31 (UTC): later timestamps have no
-/// four-digit date to partition by.
-pub const MAX_TIMESTAMP: u64 = 253_402_300_799_999;
-
-/// Every field of one event line, borrowing from the line where it can.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event<'a> {
-    /// True for a `last` event.
-    pub last: bool,
-    /// Epoch milliseconds, at most [`MAX_TIMESTAMP`].
-    pub timestamp: u64,
-    pub user: u64,
-    pub track: u32,
-    pub time: f64,
-    pub latency: f64,
-    pub recommendation: Option<u32>,
-    pub experiments: Experiments<'a>,
-    pub recommender: Option<Cow<'a, str>>,
-    pub fallback: bool,
-    /// The version of the models that served (`null` when botify had none).
-    pub model_version: Option<Cow<'a, str>>,
-    /// Arm index in the experiment asked for (`C` = 0, `Tk` = k), or [`NO_ARM`].
-    pub arm: u8,
-}
-
-/// The `experiments` object: left as the scanned bytes on the fast path (no
-/// allocation per line), decoded on the serde path.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Experiments<'a> {
-    /// `{"NAME":"LABEL",…}` with plain ASCII strings, checked by the scanner.
-    Scanned(&'a [u8]),
-    Decoded(BTreeMap<Cow<'a, str>, Cow<'a, str>>),
-}
-
-impl Experiments<'_> {
-    /// Calls `f` with each (experiment name, arm label), in line order.
-    pub fn for_each(&self, mut f: impl FnMut(&str, &str)) {
-        match self {
-            Experiments::Decoded(map) => map.iter().for_each(|(k, v)| f(k, v)),
-            Experiments::Scanned(bytes) => {
-                // The scanner accepted these bytes, so the walk succeeds.
-                let _ = Cursor::new(bytes).string_pairs(|name, label| {
-                    f(ascii(name), ascii(label));
-                    Some(())
-                });
-            }
-        }
-    }
-
-    /// True when the event carries no experiment.
-    pub fn is_empty(&self) -> bool {
-        let mut empty = true;
-        self.for_each(|_, _| empty = false);
-        empty
-    }
-}
+use super::record::{parse_arm_label, Fields, Partial, Record, NO_ARM};
 
 /// The scanner's strings are printable ASCII, hence UTF-8.
-fn ascii(bytes: &[u8]) -> &str {
+pub(super) fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
 }
 
@@ -86,20 +28,19 @@ fn ascii(bytes: &[u8]) -> &str {
 /// must decide.
 #[inline]
 pub(super) fn parse(line: &[u8], experiment: Option<&str>) -> Option<Record> {
-    let (e, _) = scan(line, experiment)?;
-    Fields {
-        last: e.last,
-        timestamp: e.timestamp,
-        user: e.user,
-        track: e.track,
-        time: e.time,
-        latency: e.latency,
-        recommendation: e.recommendation,
-        arm: e.arm,
-        fallback: e.fallback,
-    }
-    .record()
-    .ok()
+    scan(line, experiment)?.0.record().ok()
+}
+
+/// What the export keeps of a line beyond a [`Record`]'s [`Fields`].
+pub(super) struct Extras<'a> {
+    /// The `experiments` object's bytes (`{}` when the line has none).
+    pub experiments: &'a [u8],
+    pub recommender: Option<Cow<'a, str>>,
+    pub model_version: Option<Cow<'a, str>>,
+    /// The export may keep the line as scanned: its text fields strings or
+    /// null, no field twice (`ab` keeps the last of a repeated field and
+    /// ignores the text fields, as serde's visitor for a [`Record`] does).
+    pub typed: bool,
 }
 
 /// Which field a key is, as a bit, to tell a repeated one.
@@ -115,36 +56,26 @@ const RECOMMENDER: u16 = 1 << 8;
 const FALLBACK: u16 = 1 << 9;
 const MODEL_VERSION: u16 = 1 << 10;
 
-/// Every field of a well-formed line, and whether the export may keep it as
-/// scanned: its text fields strings or null and no field twice (`ab` keeps
-/// the last of a repeated field and ignores the text fields, as serde's
-/// visitor for a [`Record`] does). `None` when serde_json must decide.
-/// Ranges are not checked here: each reader applies `record.rs`'s checks.
+/// Every field of a well-formed line, borrowed from it; `None` when
+/// serde_json must decide. Ranges are not checked here: each reader applies
+/// `record.rs`'s checks.
 #[inline]
-pub(super) fn scan<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<(Event<'a>, bool)> {
+pub(super) fn scan<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<(Fields, Extras<'a>)> {
     let mut c = Cursor::new(line);
     c.eat(b'{')?;
     let mut seen = 0u16;
     let mut typed = true;
-    let mut last = None;
-    let mut timestamp = None;
-    let mut user = None;
-    let mut track = None;
-    let mut time = None;
-    let mut latency = None;
-    let mut recommendation = None;
+    let mut read = Partial::default();
     let mut experiments: &[u8] = b"{}";
-    let mut arm = NO_ARM;
     let mut recommender = None;
     let mut model_version = None;
-    let mut fallback = false;
     loop {
         let key = c.string()?;
         c.eat(b':')?;
         c.ws();
         let field = match key {
             b"message" => {
-                last = Some(match c.string()? {
+                read.last = Some(match c.string()? {
                     b"next" => false,
                     b"last" => true,
                     _ => return None,
@@ -152,32 +83,32 @@ pub(super) fn scan<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<(Even
                 MESSAGE
             }
             b"timestamp" => {
-                timestamp = Some(c.uint()?);
+                read.timestamp = Some(c.uint()?);
                 TIMESTAMP
             }
             b"user" => {
-                user = Some(c.uint()?);
+                read.user = Some(c.uint()?);
                 USER
             }
             b"track" => {
-                track = Some(u32::try_from(c.uint()?).ok()?);
+                read.track = Some(u32::try_from(c.uint()?).ok()?);
                 TRACK
             }
             b"time" => {
-                time = Some(c.float()?);
+                read.time = Some(c.float()?);
                 TIME
             }
             b"latency" => {
-                latency = Some(c.float()?);
+                read.latency = Some(c.float()?);
                 LATENCY
             }
             b"recommendation" => {
-                recommendation = c.nullable(|c| u32::try_from(c.uint()?).ok())?;
+                read.recommendation = c.nullable(|c| u32::try_from(c.uint()?).ok())?;
                 RECOMMENDATION
             }
             b"experiments" => {
                 let start = c.position();
-                arm = c.experiments(experiment)?;
+                read.arm = c.experiments(experiment)?;
                 experiments = c.since(start);
                 EXPERIMENTS
             }
@@ -190,7 +121,7 @@ pub(super) fn scan<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<(Even
                 MODEL_VERSION
             }
             b"fallback" => {
-                fallback = match c.peek()? {
+                read.fallback = match c.peek()? {
                     b't' => c.literal(b"true").map(|()| true)?,
                     b'f' => c.literal(b"false").map(|()| false)?,
                     _ => return None,
@@ -214,21 +145,13 @@ pub(super) fn scan<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<(Even
     if !c.at_end() {
         return None;
     }
-    let event = Event {
-        last: last?,
-        timestamp: timestamp?,
-        user: user?,
-        track: track?,
-        time: time?,
-        latency: latency?,
-        recommendation,
-        experiments: Experiments::Scanned(experiments),
+    let extras = Extras {
+        experiments,
         recommender,
-        fallback,
         model_version,
-        arm,
+        typed,
     };
-    Some((event, typed))
+    Some((read.complete().ok()?, extras))
 }
 
 /// A position in a line. `event.rs` walks a scanned `experiments` object
@@ -442,7 +365,7 @@ impl<'a> Cursor<'a> {
     /// `{"NAME": "LABEL", ...}`: calls `pair` with each name and label, in
     /// line order; `None` when the object is not one of plain strings or
     /// `pair` declines.
-    fn string_pairs(
+    pub(super) fn string_pairs(
         &mut self,
         mut pair: impl FnMut(&'a [u8], &'a [u8]) -> Option<()>,
     ) -> Option<()> {
@@ -536,7 +459,7 @@ mod tests {
     /// grammar, wrong type), in any order, with some fields left out.
     #[test]
     fn both_readers_agree_with_serde_on_random_lines() {
-        use super::super::event::{fast, tests::pairs, with_serde};
+        use super::super::event::{fast, tests::pairs, with_serde, Event, Experiments};
         use super::super::parse::parse_with_serde;
 
         let mut rng = SmallRng::seed_from_u64(3);

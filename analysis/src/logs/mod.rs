@@ -16,9 +16,9 @@
 //!    workers, broken lines counted in the [`ReadReport`];
 //! 3. `parse.rs` — one line to one record; serde_json is the reference
 //!    parser and words the errors;
-//! 4. `fast.rs` — the byte scanner tried first on every line: a line into
-//!    an [`Event`] borrowing from it, kept whole by the export or reduced to
-//!    a [`Record`];
+//! 4. `fast.rs` — the byte scanner tried first on every line: every field
+//!    of a line borrowed from it, a [`Record`]'s for `ab`, all of them for
+//!    the export;
 //! 5. `record.rs` — the compact [`Record`] and the range checks both parsers
 //!    share.
 //!
@@ -38,8 +38,7 @@ mod read;
 mod record;
 
 pub use days::{DayScheme, Days};
-pub use event::parse_event;
-pub use fast::{Event, Experiments, MAX_TIMESTAMP};
+pub use event::{parse_event, Event, Experiments, MAX_TIMESTAMP};
 pub use files::resolve;
 pub use parse::parse_line;
 pub use read::{default_threads, read, Logs, ReadOptions, ReadReport};

@@ -13,7 +13,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::fast;
-use super::record::{parse_arm_label, Fields, Record, NO_ARM};
+use super::record::{parse_arm_label, Partial, Record, NO_ARM};
 
 /// Parses one JSON line: the fast path for well-formed lines, serde_json for
 /// anything the fast path does not handle (and for the error message).
@@ -107,53 +107,29 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        let mut message = None;
-        let mut timestamp = None;
-        let mut user = None;
-        let mut track = None;
-        let mut time = None;
-        let mut latency = None;
-        let mut recommendation = None;
-        let mut arm = NO_ARM;
-        let mut fallback = false;
+        let mut read = Partial::default();
         while let Some(field) = map.next_key::<Field>()? {
             match field {
-                Field::Message => message = Some(map.next_value::<Message>()?),
-                Field::Timestamp => timestamp = Some(map.next_value::<u64>()?),
-                Field::User => user = Some(map.next_value::<u64>()?),
-                Field::Track => track = Some(map.next_value::<u32>()?),
-                Field::Time => time = Some(map.next_value::<f64>()?),
-                Field::Latency => latency = Some(map.next_value::<f64>()?),
-                Field::Recommendation => recommendation = map.next_value::<Option<u32>>()?,
+                Field::Message => read.last = Some(map.next_value::<Message>()? == Message::Last),
+                Field::Timestamp => read.timestamp = Some(map.next_value::<u64>()?),
+                Field::User => read.user = Some(map.next_value::<u64>()?),
+                Field::Track => read.track = Some(map.next_value::<u32>()?),
+                Field::Time => read.time = Some(map.next_value::<f64>()?),
+                Field::Latency => read.latency = Some(map.next_value::<f64>()?),
+                Field::Recommendation => read.recommendation = map.next_value::<Option<u32>>()?,
                 Field::Experiments => match self.experiment {
-                    Some(name) => arm = map.next_value_seed(ArmSeed(name))?,
+                    Some(name) => read.arm = map.next_value_seed(ArmSeed(name))?,
                     None => {
                         map.next_value::<IgnoredAny>()?;
                     }
                 },
-                Field::Fallback => fallback = map.next_value::<bool>()?,
+                Field::Fallback => read.fallback = map.next_value::<bool>()?,
                 Field::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        let message = message.ok_or_else(|| de::Error::missing_field("message"))?;
-        let timestamp = timestamp.ok_or_else(|| de::Error::missing_field("timestamp"))?;
-        let user = user.ok_or_else(|| de::Error::missing_field("user"))?;
-        let track = track.ok_or_else(|| de::Error::missing_field("track"))?;
-        let time = time.ok_or_else(|| de::Error::missing_field("time"))?;
-        let latency = latency.ok_or_else(|| de::Error::missing_field("latency"))?;
-        let fields = Fields {
-            last: message == Message::Last,
-            timestamp,
-            user,
-            track,
-            time,
-            latency,
-            recommendation,
-            arm,
-            fallback,
-        };
+        let fields = read.complete().map_err(de::Error::missing_field)?;
         fields.record().map_err(de::Error::custom)
     }
 }
