@@ -108,62 +108,47 @@ impl Table {
 
     pub fn to_csv(&self) -> String {
         let mut out = String::new();
-        let quote = |c: &str| {
-            if c.contains([',', '"', '\n']) {
-                format!("\"{}\"", c.replace('"', "\"\""))
-            } else {
-                c.to_string()
-            }
-        };
-        let _ = writeln!(
-            out,
-            "{}",
-            self.headers
+        let line = |cells: &[String]| {
+            let quoted: Vec<String> = cells
                 .iter()
-                .map(|h| quote(h))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+                .map(|c| {
+                    if c.contains([',', '"', '\n']) {
+                        format!("\"{}\"", c.replace('"', "\"\""))
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect();
+            quoted.join(",")
+        };
+        let _ = writeln!(out, "{}", line(&self.headers));
         for (cells, _) in &self.rows {
-            let _ = writeln!(
-                out,
-                "{}",
-                cells.iter().map(|c| quote(c)).collect::<Vec<_>>().join(",")
-            );
+            let _ = writeln!(out, "{}", line(cells));
         }
         out
     }
 
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
-        let escape = |c: &str| c.replace('|', "\\|");
-        let _ = writeln!(
-            out,
-            "| {} |",
-            self.headers
-                .iter()
-                .map(|h| escape(h))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        );
-        let _ = writeln!(
-            out,
-            "|{}|",
-            self.headers
-                .iter()
-                .map(|_| "---")
-                .collect::<Vec<_>>()
-                .join("|")
-        );
-        for (cells, tone) in &self.rows {
+        // Toned rows in bold: Markdown has no colour.
+        let line = |cells: &[String], bold: bool| {
             let cells: Vec<String> = cells
                 .iter()
-                .map(|c| match tone {
-                    Tone::Plain => escape(c),
-                    _ => format!("**{}**", escape(c)),
+                .map(|c| {
+                    let c = c.replace('|', "\\|");
+                    if bold {
+                        format!("**{c}**")
+                    } else {
+                        c
+                    }
                 })
                 .collect();
-            let _ = writeln!(out, "| {} |", cells.join(" | "));
+            format!("| {} |", cells.join(" | "))
+        };
+        let _ = writeln!(out, "{}", line(&self.headers, false));
+        let _ = writeln!(out, "|{}|", vec!["---"; self.headers.len()].join("|"));
+        for (cells, tone) in &self.rows {
+            let _ = writeln!(out, "{}", line(cells, *tone != Tone::Plain));
         }
         out
     }

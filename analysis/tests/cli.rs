@@ -4,35 +4,11 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn analysis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_analysis"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
+use testkit::cli::{arg, Program};
 
-fn ok(args: &[&str]) -> (String, String) {
-    let out = analysis(args);
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(out.status.success(), "{args:?} failed:\n{stderr}");
-    (stdout, stderr)
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = analysis(args);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+/// This build's `analysis` binary, run as a user runs it.
+const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
 
 #[test]
 fn synth_ab_train_eval_end_to_end() {
@@ -40,10 +16,10 @@ fn synth_ab_train_eval_end_to_end() {
     let logs = tmp.path().join("log");
     let models = tmp.path().join("models");
     let reports = tmp.path().join("report");
-    ok(&[
+    ANALYSIS.ok(&[
         "synth",
         "--out",
-        s(&logs),
+        arg(&logs),
         "--events",
         "80000",
         "--users",
@@ -64,15 +40,15 @@ fn synth_ab_train_eval_end_to_end() {
     );
 
     // A strong synthetic uplift: T1's `time` gain is significant and reported.
-    let glob = format!("{}/**/*.jsonl*", s(&logs));
-    let (stdout, _) = ok(&[
+    let glob = format!("{}/**/*.jsonl*", arg(&logs));
+    let (stdout, _) = ANALYSIS.ok(&[
         "ab",
         "--logs",
         &glob,
         "--experiment",
         "AB",
         "--report",
-        s(&reports),
+        arg(&reports),
     ]);
     let time_row = stdout
         .lines()
@@ -89,12 +65,12 @@ fn synth_ab_train_eval_end_to_end() {
         assert!(reports.join(file).is_file(), "{file}");
     }
 
-    let (_, stderr) = ok(&[
+    let (_, stderr) = ANALYSIS.ok(&[
         "train",
         "--logs",
-        s(&logs),
+        arg(&logs),
         "--out",
-        s(&models),
+        arg(&models),
         "--model",
         "all",
         "--holdout",
@@ -140,19 +116,11 @@ fn synth_ab_train_eval_end_to_end() {
         }
     }
 
-    let (stdout, _) = ok(&[
-        "eval",
-        "--logs",
-        s(&logs),
-        "--models",
-        s(&models),
-        "--holdout",
-        "0.2",
-        "--k",
-        "5,20",
-        "--format",
-        "json",
-    ]);
+    let (stdout, _) = ANALYSIS.ok(&eval_args(
+        &logs,
+        &models,
+        &["--holdout", "0.2", "--k", "5,20", "--format", "json"],
+    ));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
     let ndcg = |model: &str, k: u64| {
         rows.iter()
@@ -172,10 +140,10 @@ fn eval_scores_botify_recommenders_next_to_the_tables() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("log");
     let models = tmp.path().join("models");
-    ok(&[
+    ANALYSIS.ok(&[
         "synth",
         "--out",
-        s(&logs),
+        arg(&logs),
         "--events",
         "20000",
         "--users",
@@ -199,39 +167,38 @@ fn eval_scores_botify_recommenders_next_to_the_tables() {
         })
         .collect();
     fs::write(&catalog, lines).unwrap();
-    ok(&[
+    ANALYSIS.ok(&[
         "train",
         "--logs",
-        s(&logs),
+        arg(&logs),
         "--out",
-        s(&models),
+        arg(&models),
         "--model",
         "colisten",
         "--holdout",
         "0.2",
     ]);
     let eval = |threads: &str| {
-        ok(&[
-            "eval",
-            "--logs",
-            s(&logs),
-            "--models",
-            s(&models),
-            "--holdout",
-            "0.2",
-            "--k",
-            "5,20",
-            "--catalog",
-            s(&catalog),
-            "--recommenders",
-            "sticky_artist,memory,random",
-            "--max-queries",
-            "300",
-            "--threads",
-            threads,
-            "--format",
-            "json",
-        ])
+        ANALYSIS.ok(&eval_args(
+            &logs,
+            &models,
+            &[
+                "--holdout",
+                "0.2",
+                "--k",
+                "5,20",
+                "--catalog",
+                arg(&catalog),
+                "--recommenders",
+                "sticky_artist,memory,random",
+                "--max-queries",
+                "300",
+                "--threads",
+                threads,
+                "--format",
+                "json",
+            ],
+        ))
     };
     let (stdout, stderr) = eval("2");
     assert!(stderr.contains("scored on the first 300 of"), "{stderr}");
@@ -279,17 +246,11 @@ fn eval_scores_botify_recommenders_next_to_the_tables() {
 
     // Without the catalog: the tables only, and a warning naming the flag.
     let missing = tmp.path().join("no-tracks.jsonl");
-    let (stdout, stderr) = ok(&[
-        "eval",
-        "--logs",
-        s(&logs),
-        "--models",
-        s(&models),
-        "--catalog",
-        s(&missing),
-        "--format",
-        "csv",
-    ]);
+    let (stdout, stderr) = ANALYSIS.ok(&eval_args(
+        &logs,
+        &models,
+        &["--catalog", arg(&missing), "--format", "csv"],
+    ));
     assert!(
         stderr.contains("WARNING") && stderr.contains("--catalog"),
         "{stderr}"
@@ -300,23 +261,25 @@ fn eval_scores_botify_recommenders_next_to_the_tables() {
         .map(|l| l.split(',').next().unwrap())
         .collect();
     assert_eq!(models_seen, ["popularity", "item2item"], "{stdout}");
-    let err = fails(&[
-        "eval",
-        "--logs",
-        s(&logs),
-        "--models",
-        s(&models),
-        "--recommenders",
-        "sticky_artist,magic",
-    ]);
+    let err = ANALYSIS.fails(&eval_args(
+        &logs,
+        &models,
+        &["--recommenders", "sticky_artist,magic"],
+    ));
     assert!(err.contains("unknown recommender \"magic\""), "{err}");
+}
+
+/// `eval --logs LOGS --models MODELS` followed by `rest`.
+fn eval_args<'a>(logs: &'a Path, models: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
+    let head = ["eval", "--logs", arg(logs), "--models", arg(models)];
+    head.iter().chain(rest).copied().collect()
 }
 
 #[test]
 fn bad_input_gets_an_error_that_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
-    let missing = format!("{}/nothing/*.jsonl", s(tmp.path()));
-    let err = fails(&["ab", "--logs", &missing, "--experiment", "AB"]);
+    let missing = format!("{}/nothing/*.jsonl", arg(tmp.path()));
+    let err = ANALYSIS.fails(&["ab", "--logs", &missing, "--experiment", "AB"]);
     assert!(
         err.contains("no log files match") && err.contains("'log/**/*.jsonl*'"),
         "{err}"
@@ -324,7 +287,7 @@ fn bad_input_gets_an_error_that_says_what_to_do() {
 
     let garbage = tmp.path().join("garbage.jsonl");
     fs::write(&garbage, "not a log\n\u{0}\u{1}binary\n{\"message\": 3}\n").unwrap();
-    let err = fails(&["train", "--logs", s(&garbage), "--out", s(tmp.path())]);
+    let err = ANALYSIS.fails(&["train", "--logs", arg(&garbage), "--out", arg(tmp.path())]);
     assert!(
         err.contains("no valid events in 1 files (3 broken lines)"),
         "{err}"
@@ -336,17 +299,17 @@ fn bad_input_gets_an_error_that_says_what_to_do() {
         "{\"message\":\"last\",\"timestamp\":1,\"user\":1,\"track\":2,\"time\":1.0,\"latency\":0.001,\"experiments\":{\"AA\":\"T1\"}}\n",
     )
     .unwrap();
-    let err = fails(&["ab", "--logs", s(&log), "--experiment", "AB"]);
+    let err = ANALYSIS.fails(&["ab", "--logs", arg(&log), "--experiment", "AB"]);
     assert!(err.contains("no event carries experiment \"AB\""), "{err}");
-    let err = fails(&["ab", "--logs", s(&log), "--experiment", "AA"]);
+    let err = ANALYSIS.fails(&["ab", "--logs", arg(&log), "--experiment", "AA"]);
     assert!(
         err.contains("control arm C has no users") && err.contains("--control"),
         "{err}"
     );
-    let err = fails(&[
+    let err = ANALYSIS.fails(&[
         "ab",
         "--logs",
-        s(&log),
+        arg(&log),
         "--experiment",
         "AA",
         "--control",
@@ -356,69 +319,85 @@ fn bad_input_gets_an_error_that_says_what_to_do() {
 
     let empty = tmp.path().join("empty-models");
     fs::create_dir_all(&empty).unwrap();
-    let err = fails(&["eval", "--logs", s(&log), "--models", s(&empty)]);
+    let err = ANALYSIS.fails(&["eval", "--logs", arg(&log), "--models", arg(&empty)]);
     assert!(
         err.contains("no model files in") && err.contains("analysis train"),
         "{err}"
     );
-    let err = fails(&["train", "--logs", s(&log), "--holdout", "1.5"]);
+    let err = ANALYSIS.fails(&["train", "--logs", arg(&log), "--holdout", "1.5"]);
     assert!(err.contains("--holdout must be in"), "{err}");
-    let err = fails(&["train", "--logs", s(&log), "--alpha=-1"]);
+    let err = ANALYSIS.fails(&["train", "--logs", arg(&log), "--alpha=-1"]);
     assert!(
         err.contains("--alpha must be a non-negative number"),
         "{err}"
     );
 }
 
+/// `analysis ARGS --help` names every one of `words`.
+fn help_names(args: &[&str], words: &[&str]) {
+    let mut args = args.to_vec();
+    args.push("--help");
+    let (stdout, _) = ANALYSIS.ok(&args);
+    for word in words {
+        assert!(stdout.contains(word), "{word} in {stdout}");
+    }
+}
+
 #[test]
 fn help_documents_every_subcommand() {
-    let (stdout, _) = ok(&["--help"]);
+    let (stdout, _) = ANALYSIS.ok(&["--help"]);
     for sub in ["ab", "train", "eval", "synth"] {
         assert!(
             stdout.lines().any(|l| l.trim_start().starts_with(sub)),
             "{sub} in {stdout}"
         );
     }
-    let (stdout, _) = ok(&["ab", "--help"]);
-    for flag in [
-        "--logs",
-        "--experiment",
-        "--control",
-        "--format",
-        "--report",
-        "--arms",
-        "--config",
-    ] {
-        assert!(stdout.contains(flag), "{flag} in {stdout}");
-    }
-    let (stdout, _) = ok(&["eval", "--help"]);
-    for flag in [
-        "--models",
-        "--recommenders",
-        "--catalog",
-        "--max-queries",
-        "--seed",
-        "session_knn",
-    ] {
-        assert!(stdout.contains(flag), "{flag} in {stdout}");
-    }
-    let (stdout, _) = ok(&["train", "--help"]);
-    for flag in [
-        "--model",
-        "--neighbours",
-        "--alpha",
-        "--holdout",
-        "top_tracks.json",
-        "item2item_als.jsonl",
-    ] {
-        assert!(stdout.contains(flag), "{flag} in {stdout}");
-    }
+    help_names(
+        &["ab"],
+        &[
+            "--logs",
+            "--experiment",
+            "--control",
+            "--format",
+            "--report",
+            "--arms",
+            "--config",
+        ],
+    );
+    help_names(
+        &["eval"],
+        &[
+            "--models",
+            "--recommenders",
+            "--catalog",
+            "--max-queries",
+            "--seed",
+            "session_knn",
+        ],
+    );
+    help_names(
+        &["train"],
+        &[
+            "--model",
+            "--neighbours",
+            "--alpha",
+            "--holdout",
+            "top_tracks.json",
+            "item2item_als.jsonl",
+        ],
+    );
 }
 
 /// Writes `dir/events.jsonl`: each user of `users` has two closed sessions of
 /// three events in experiment AB (arm by botify's mmh3 assignment), every
 /// track listened `base(arm) + 0.01 × (user % 5)`. Returns each arm's users
 /// and expected mean of the user-level `mean_time_per_session`.
+/// `ab --logs LOGS --experiment AB --per-day` followed by `rest`.
+fn per_day_args<'a>(logs: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
+    let head = ["ab", "--logs", arg(logs), "--experiment", "AB", "--per-day"];
+    head.iter().chain(rest).copied().collect()
+}
+
 fn write_day(dir: &Path, users: u64, base: [f64; 2]) -> [(u64, f64); 2] {
     fs::create_dir_all(dir).unwrap();
     let mut lines = String::new();
@@ -468,18 +447,10 @@ fn ab_per_day_gives_each_arms_learning_curve() {
         .map(|&(day, base)| (day, write_day(&logs.join(format!("day-{day}")), 80, base)))
         .collect();
     let reports = tmp.path().join("report");
-    let (stdout, stderr) = ok(&[
-        "ab",
-        "--logs",
-        s(&logs),
-        "--experiment",
-        "AB",
-        "--per-day",
-        "--format",
-        "json",
-        "--report",
-        s(&reports),
-    ]);
+    let (stdout, stderr) = ANALYSIS.ok(&per_day_args(
+        &logs,
+        &["--format", "json", "--report", arg(&reports)],
+    ));
     let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
     let keys: Vec<(u64, &str)> = rows
         .iter()
@@ -541,7 +512,7 @@ fn ab_per_day_gives_each_arms_learning_curve() {
     assert!(html.contains("Learning curves: experiment AB"), "{html}");
 
     // The terminal table: one line per (day, arm), then one SRM line per day.
-    let (stdout, _) = ok(&["ab", "--logs", s(&logs), "--experiment", "AB", "--per-day"]);
+    let (stdout, _) = ANALYSIS.ok(&per_day_args(&logs, &[]));
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(
         lines[0].starts_with("day") && lines[0].contains("mean_time_per_session"),
@@ -571,19 +542,19 @@ fn ab_per_day_names_the_layout_it_expects() {
     let tmp = tempfile::tempdir().unwrap();
     let flat = tmp.path().join("flat");
     write_day(&flat, 10, [0.5, 0.5]);
-    let err = fails(&["ab", "--logs", s(&flat), "--experiment", "AB", "--per-day"]);
+    let err = ANALYSIS.fails(&per_day_args(&flat, &[]));
     assert!(
         err.contains("no day-<n> subfolders") && err.contains("LOGDIR/day-1, LOGDIR/day-2"),
         "{err}"
     );
     let file = flat.join("events.jsonl");
-    let err = fails(&["ab", "--logs", s(&file), "--experiment", "AB", "--per-day"]);
+    let err = ANALYSIS.fails(&per_day_args(&file, &[]));
     assert!(
         err.contains("is not a folder") && err.contains("LOGDIR/day-1"),
         "{err}"
     );
     // Without --per-day the same folder is one log.
-    ok(&["ab", "--logs", s(&flat), "--experiment", "AB"]);
+    ANALYSIS.ok(&["ab", "--logs", arg(&flat), "--experiment", "AB"]);
 
     // A day without the experiment is named in the error.
     let logs = tmp.path().join("log");
@@ -594,7 +565,7 @@ fn ab_per_day_names_the_layout_it_expects() {
         "{\"message\":\"last\",\"timestamp\":1,\"user\":1,\"track\":2,\"time\":1.0,\"latency\":0.001,\"experiments\":{\"AA\":\"C\"}}\n",
     )
     .unwrap();
-    let err = fails(&["ab", "--logs", s(&logs), "--experiment", "AB", "--per-day"]);
+    let err = ANALYSIS.fails(&per_day_args(&logs, &[]));
     assert!(
         err.contains("day 2") && err.contains("no event carries experiment \"AB\""),
         "{err}"

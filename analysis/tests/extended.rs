@@ -5,32 +5,12 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
+use testkit::cli::Program;
 
-fn analysis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_analysis"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = analysis(args);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(out.status.success(), "{args:?} failed:\n{stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = analysis(args);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(!out.status.success(), "{args:?} should fail");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
+/// This build's `analysis` binary, run as a user runs it.
+const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
 
 /// `ab --logs logs --experiment EXT --format json` followed by `rest`.
 fn ab_json<'a>(logs: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
@@ -107,13 +87,15 @@ fn retention_fallbacks_and_ratios_match_hand_computation() {
     let tmp = tempfile::tempdir().unwrap();
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
-    let out = ok(&ab_json(
-        logs,
-        &[
-            "--metrics",
-            "return_d1,active_days,session_tracks,fallback_rate,mean_request_latency",
-        ],
-    ));
+    let out = ANALYSIS
+        .ok(&ab_json(
+            logs,
+            &[
+                "--metrics",
+                "return_d1,active_days,session_tracks,fallback_rate,mean_request_latency",
+            ],
+        ))
+        .0;
     let json: Value = serde_json::from_str(&out).unwrap();
     let rows = json["rows"].as_array().unwrap();
     let users = |a: usize| (0..USERS).filter(move |&u| arm(u) == a);
@@ -168,15 +150,17 @@ fn retention_fallbacks_and_ratios_match_hand_computation() {
     }
 
     // The terminal table shows guardrails apart from success metrics.
-    let table = ok(&[
-        "ab",
-        "--logs",
-        logs,
-        "--experiment",
-        "EXT",
-        "--metrics",
-        "return_d1,fallback_rate",
-    ]);
+    let table = ANALYSIS
+        .ok(&[
+            "ab",
+            "--logs",
+            logs,
+            "--experiment",
+            "EXT",
+            "--metrics",
+            "return_d1,fallback_rate",
+        ])
+        .0;
     let success = table.find("Success metrics").unwrap();
     let guardrails = table.find("Guardrails").unwrap();
     assert!(success < table.find("return_d1").unwrap());
@@ -190,20 +174,22 @@ fn start_gives_cuped_and_sequential_gives_daily_looks() {
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
     let report = tmp.path().join("report");
-    let out = ok(&ab_json(
-        logs,
-        &[
-            "--metrics",
-            "time,session_time",
-            "--start",
-            "2",
-            "--sequential",
-            "--correction",
-            "bh",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    ));
+    let out = ANALYSIS
+        .ok(&ab_json(
+            logs,
+            &[
+                "--metrics",
+                "time,session_time",
+                "--start",
+                "2",
+                "--sequential",
+                "--correction",
+                "bh",
+                "--report",
+                report.to_str().unwrap(),
+            ],
+        ))
+        .0;
     let json: Value = serde_json::from_str(&out).unwrap();
     let cuped = json["cuped"].as_array().unwrap();
     assert_eq!(cuped.len(), 2);
@@ -264,7 +250,7 @@ fn a_horizon_spends_alpha_over_the_planned_days() {
             "2",
         ],
     );
-    let out = analysis(&args);
+    let out = ANALYSIS.output(&args);
     assert!(out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("2-day horizon"), "{stderr}");
@@ -292,23 +278,22 @@ fn a_horizon_spends_alpha_over_the_planned_days() {
     assert!(looks[1]["upper"].as_f64().unwrap() < 0.0, "{}", looks[1]);
     assert!(looks[1]["significant"].as_bool().unwrap());
 
-    let pocock = ok(&[&args[..], &["--spending", "pocock"]].concat());
+    let pocock = ANALYSIS
+        .ok(&[&args[..], &["--spending", "pocock"]].concat())
+        .0;
     let pocock: Value = serde_json::from_str(&pocock).unwrap();
     let first = pocock["looks"][0]["nominal_alpha"].as_f64().unwrap();
     assert!(first > 0.02, "Pocock spends early: {first}");
 }
 
-#[test]
-fn power_reports_the_minimum_detectable_effect() {
-    let tmp = tempfile::tempdir().unwrap();
-    write_days(tmp.path());
-    let logs = tmp.path().to_str().unwrap();
-    let out = ok(&[
+/// `power` of `time` over 3 days for `users` users a day, as JSON.
+fn power_of_time(logs: &str, users: &str) -> Value {
+    let (out, _) = ANALYSIS.ok(&[
         "power",
         "--logs",
         logs,
         "--users",
-        "10000",
+        users,
         "--days",
         "3",
         "--metrics",
@@ -316,7 +301,15 @@ fn power_reports_the_minimum_detectable_effect() {
         "--format",
         "json",
     ]);
-    let json: Value = serde_json::from_str(&out).unwrap();
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn power_reports_the_minimum_detectable_effect() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_days(tmp.path());
+    let logs = tmp.path().to_str().unwrap();
+    let json = power_of_time(logs, "10000");
     let time = &json[0];
     let sd = time["sd"].as_f64().unwrap();
     // (1.959964 + 0.841621) × sd × √(2 / 5000)
@@ -326,20 +319,7 @@ fn power_reports_the_minimum_detectable_effect() {
         "{time}"
     );
     assert_eq!(time["users_measured"], USERS);
-    let four_times = ok(&[
-        "power",
-        "--logs",
-        logs,
-        "--users",
-        "40000",
-        "--days",
-        "3",
-        "--metrics",
-        "time",
-        "--format",
-        "json",
-    ]);
-    let four: Value = serde_json::from_str(&four_times).unwrap();
+    let four = power_of_time(logs, "40000");
     let ratio = four[0]["mde"].as_f64().unwrap() / time["mde"].as_f64().unwrap();
     assert!(
         (ratio - 0.5).abs() < 1e-9,
@@ -353,24 +333,25 @@ fn bad_extended_flags_say_what_is_expected() {
     write_days(tmp.path());
     let logs = tmp.path().to_str().unwrap();
     let base = ["ab", "--logs", logs, "--experiment", "EXT"];
-    let with =
-        |extra: &[&'static str]| -> Vec<&str> { base.iter().chain(extra).copied().collect() };
-    assert!(fails(&with(&["--metrics", "time,nope"])).contains("unknown metric \"nope\""));
-    assert!(fails(&with(&["--start", "2026-01-02"])).contains("day number"));
-    assert!(fails(&with(&["--start", "9"])).contains("after the last day"));
-    assert!(fails(&with(&["--sequential", "--per-day"])).contains("cannot be used with"));
-    assert!(fails(&with(&["--sequential", "--mixing", "0"])).contains("--mixing must be"));
-    assert!(fails(&with(&["--horizon", "6"])).contains("--sequential"));
-    assert!(fails(&with(&[
-        "--sequential",
-        "--horizon",
-        "6",
-        "--mixing",
-        "0.1"
-    ]))
-    .contains("cannot be used with"));
-    assert!(fails(&with(&["--sequential", "--horizon", "0"])).contains("--horizon"));
-    let err = fails(&[
+    let cases: [(&[&str], &str); 8] = [
+        (&["--metrics", "time,nope"], "unknown metric \"nope\""),
+        (&["--start", "2026-01-02"], "day number"),
+        (&["--start", "9"], "after the last day"),
+        (&["--sequential", "--per-day"], "cannot be used with"),
+        (&["--sequential", "--mixing", "0"], "--mixing must be"),
+        (&["--horizon", "6"], "--sequential"),
+        (
+            &["--sequential", "--horizon", "6", "--mixing", "0.1"],
+            "cannot be used with",
+        ),
+        (&["--sequential", "--horizon", "0"], "--horizon"),
+    ];
+    for (extra, expected) in cases {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let err = ANALYSIS.fails(&args);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+    }
+    let err = ANALYSIS.fails(&[
         "power", "--logs", logs, "--users", "100", "--days", "2", "--power", "1.5",
     ]);
     assert!(

@@ -10,10 +10,13 @@
 //! Its printed rows are pasted below; Python is not needed to run this test.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use analysis::ab;
 use analysis::logs::{self, ReadOptions};
+use testkit::cli::Program;
+
+/// This build's `analysis` binary, run as a user runs it.
+const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
 
 /// (treatment, metric, control_mean, treatment_mean, effect, lower, upper, significant)
 type Row<'a> = (&'a str, &'a str, f64, f64, f64, f64, f64, bool);
@@ -203,8 +206,8 @@ fn table_matches_the_notebook() {
 
 #[test]
 fn cli_json_matches_the_notebook() {
-    let output = Command::new(env!("CARGO_BIN_EXE_analysis"))
-        .args(["ab", "--experiment", "EXP", "--format", "json", "--logs"])
+    let output = ANALYSIS
+        .command(&["ab", "--experiment", "EXP", "--format", "json", "--logs"])
         .arg(data_dir().join("notebook-replica-a.jsonl"))
         .arg(data_dir().join("notebook-replica-b.jsonl"))
         .output()
@@ -241,8 +244,8 @@ fn cli_json_matches_the_notebook() {
 #[test]
 fn cli_csv_and_markdown_carry_the_same_rows() {
     let run = |format: &str| {
-        let output = Command::new(env!("CARGO_BIN_EXE_analysis"))
-            .args([
+        let output = ANALYSIS
+            .command(&[
                 "ab",
                 "--experiment",
                 "EXP",
@@ -253,7 +256,6 @@ fn cli_csv_and_markdown_carry_the_same_rows() {
                 "--logs",
             ])
             .arg(data_dir())
-            .env("NO_COLOR", "1")
             .output()
             .unwrap();
         assert!(

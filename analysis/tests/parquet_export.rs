@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use analysis::ab;
 use analysis::export::{self, ExportOptions};
@@ -29,23 +28,15 @@ use arrow_array::types::UInt64Type;
 use arrow_array::RecordBatch;
 use botify::events::{Event, Message};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use testkit::cli::{arg, Program};
+
+/// This build's `analysis` binary, run as a user runs it.
+const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
 
 /// 10 s before midnight UTC (2023-11-15): synth's events cross into the next day.
 const BEFORE_MIDNIGHT: u64 = 1_700_006_390_000;
 /// In simulated-day folders the day comes from the folder, not from this.
 const SIMULATED_DAY_2: u64 = 1_767_312_000_000; // 2026-01-02T00:00:00Z
-
-fn analysis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_analysis"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 fn event(user: u64, timestamp: u64, track: u32, time: f64, next: Option<u32>) -> Event {
     Event {
@@ -133,7 +124,7 @@ fn write_logs(root: &Path) {
 /// The per-user metrics as the analysis crate computes them from the JSON
 /// logs: `ab`'s own reading, sessionization and aggregation.
 fn expected_users(logs_root: &Path) -> BTreeMap<(u64, u8), [f64; 5]> {
-    let paths = logs::resolve(&[s(logs_root).to_string()]).unwrap();
+    let paths = logs::resolve(&[arg(logs_root).to_string()]).unwrap();
     let options = ReadOptions {
         experiment: Some("AB".into()),
         ..ReadOptions::default()
@@ -164,24 +155,31 @@ fn duckdb(export: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// A temporary folder with the test logs in `log/` (returned); the folder
+/// goes when the first value is dropped.
+fn logs_folder() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("log");
+    write_logs(&root);
+    (tmp, root)
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * b.abs().max(1.0)
 }
 
 #[test]
 fn duckdb_reproduces_the_ab_per_user_metrics_from_the_export() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("log");
-    write_logs(&root);
+    let (tmp, root) = logs_folder();
     let out = tmp.path().join("export");
-    let run = analysis(&[
+    let run = ANALYSIS.output(&[
         "export",
         "--format",
         "parquet",
         "--out",
-        s(&out),
+        arg(&out),
         "--logs",
-        s(&root),
+        arg(&root),
         "--partition-experiment",
         "AB",
     ]);
@@ -292,10 +290,8 @@ fn read_export(dir: &Path) -> Vec<(PathBuf, Vec<RecordBatch>)> {
 
 #[test]
 fn export_is_the_same_whatever_the_threads_and_rolls_files_at_the_row_limit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("log");
-    write_logs(&root);
-    let paths = logs::resolve(&[s(&root).to_string()]).unwrap();
+    let (tmp, root) = logs_folder();
+    let paths = logs::resolve(&[arg(&root).to_string()]).unwrap();
     let export = |name: &str, threads: usize, chunk_bytes: u64| {
         let options = ExportOptions {
             threads,
@@ -350,18 +346,16 @@ fn export_is_the_same_whatever_the_threads_and_rolls_files_at_the_row_limit() {
 
 #[test]
 fn export_replaces_only_an_earlier_export_and_explains_itself() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("log");
-    write_logs(&root);
+    let (tmp, root) = logs_folder();
     let out = tmp.path().join("export");
     let args = |extra: &[&str]| {
-        let mut args = vec!["export", "--out", s(&out), "--logs", s(&root)];
+        let mut args = vec!["export", "--out", arg(&out), "--logs", arg(&root)];
         args.extend_from_slice(extra);
         args.into_iter().map(str::to_string).collect::<Vec<_>>()
     };
     let run = |args: Vec<String>| {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        analysis(&refs)
+        ANALYSIS.output(&refs)
     };
     // Default partition experiment: the first of the first event's (AA).
     let first = run(args(&[]));
@@ -399,12 +393,12 @@ fn export_replaces_only_an_earlier_export_and_explains_itself() {
     // An experiment name that cannot be a column is refused up front, and a
     // failed export leaves no temporary folder beside --out.
     let other = tmp.path().join("other");
-    let bad = analysis(&[
+    let bad = ANALYSIS.output(&[
         "export",
         "--out",
-        s(&other),
+        arg(&other),
         "--logs",
-        s(&root),
+        arg(&root),
         "--partition-experiment",
         "user",
     ]);
@@ -422,7 +416,7 @@ fn export_replaces_only_an_earlier_export_and_explains_itself() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert!(!other.exists());
 
-    let help = analysis(&["export", "--help"]);
+    let help = ANALYSIS.output(&["export", "--help"]);
     let help = String::from_utf8_lossy(&help.stdout);
     for needle in [
         "day=2026-01-01/MEMORY=T2",

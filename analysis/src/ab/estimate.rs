@@ -12,7 +12,6 @@
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 use super::metrics::{Kind, Observation};
-use super::t_quantile;
 use tally::Moments;
 
 /// One arm's per-user values of one metric (linearised for ratio metrics),
@@ -141,6 +140,18 @@ impl Comparison {
     }
 }
 
+/// The `p` quantile of Student's t with `dof` degrees of freedom (scipy's
+/// `t.ppf`); the normal quantile for infinite `dof`, NaN when undefined.
+pub fn t_quantile(p: f64, dof: f64) -> f64 {
+    if dof == f64::INFINITY {
+        return Normal::standard().inverse_cdf(p);
+    }
+    match StudentsT::new(0.0, 1.0, dof) {
+        Ok(t) => t.inverse_cdf(p),
+        Err(_) => f64::NAN,
+    }
+}
+
 /// Two-sided p-value of a t statistic; NaN when undefined.
 pub fn welch_p(t: f64, dof: f64) -> f64 {
     if !t.is_finite() || dof.is_nan() {
@@ -157,12 +168,33 @@ pub fn welch_p(t: f64, dof: f64) -> f64 {
     (2.0 * tail).min(1.0)
 }
 
+/// `a` within `tol` of `b`, relative to |b| (absolute below 1).
+#[cfg(test)]
+pub(crate) fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * b.abs().max(1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol * b.abs().max(1.0)
+    #[test]
+    fn t_quantile_matches_scipy() {
+        // scipy.stats.t.ppf(0.975, dof), scipy 1.17.1.
+        let cases = [
+            (1.0, 12.706204736174694),
+            (2.5, 3.5746548420036817),
+            (10.0, 2.228138851986274),
+            (37.3, 2.0256425230779604),
+            (1000.0, 1.9623390808264083),
+            (123456.7, 1.9599832001362323),
+            (f64::INFINITY, 1.9599639845400538),
+        ];
+        for (dof, expected) in cases {
+            let got = t_quantile(0.975, dof);
+            assert!(close(got, expected, 1e-9), "dof {dof}: {got} vs {expected}");
+        }
+        assert!(t_quantile(0.975, f64::NAN).is_nan());
     }
 
     #[test]
@@ -197,7 +229,7 @@ mod tests {
         let c = Moments::of(&[13.0, 9.0, 9.0, 9.0]);
         let t = Moments::of(&[15.0, 15.0, 9.0, 9.0, 12.0]);
         let cmp = Comparison::new(c, t);
-        let row = super::super::welch("time", "T1", c, t);
+        let row = crate::ab::welch("time", "T1", c, t);
         let (effect, lower, upper) = cmp.percent();
         assert!(close(effect, row.effect, 1e-12));
         assert!(close(lower, row.lower, 1e-12) && close(upper, row.upper, 1e-12));

@@ -8,7 +8,12 @@
 //! UTC days. The experiment window runs from `--start` (default: the first
 //! day in the logs) to the last day; with `--start`, the days before it are
 //! each user's pre-period, with `--pre LOGS` those logs are.
+//!
+//! [`analyze`] runs the steps in order: the window, the pre-period, the arms,
+//! the fixed-horizon rows with CUPED's fits, the correction within each
+//! family, then the daily looks. The tables and JSON are in `render.rs`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use anyhow::{bail, Result};
@@ -18,12 +23,13 @@ use super::correction::Correction;
 use super::cuped::{self, CupedFit};
 use super::estimate::{Comparison, Sample};
 use super::metrics::{self, Metric, Role, UserSums, Window};
-use super::sequential::Sequential;
-use super::spending::{Spending, SpendingFunction};
 use super::{srm, Srm};
-use crate::logs::{DayScheme, Days, Record, NO_ARM};
-use crate::output::{self, Table, Tone};
-use crate::sessions::{self, Session};
+use crate::logs::{Days, Record, NO_ARM};
+use crate::sessions::Session;
+
+pub use super::looks::Design;
+use super::looks::SequentialLooks;
+pub use super::periods::{DayedSessions, PrePeriod};
 
 /// What to compute.
 #[derive(Debug, Clone)]
@@ -51,160 +57,6 @@ impl Default for Options {
             sequential: None,
             cuped: true,
         }
-    }
-}
-
-/// How `--sequential` tests the daily looks.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Design {
-    /// Open-ended monitoring: the mixture SPRT (`sequential.rs`), its mixing
-    /// standard deviation a fraction of the control mean.
-    Mixture { mixing: f64 },
-    /// A planned horizon of `horizon` days over which α is spent
-    /// (`spending.rs`): exact error at daily looks, narrower intervals.
-    Spending {
-        horizon: u32,
-        function: SpendingFunction,
-    },
-}
-
-impl Design {
-    pub fn describe(&self) -> String {
-        match self {
-            Design::Mixture { mixing } => format!(
-                "daily looks: always-valid mixture SPRT (mixing {}% of the control mean)",
-                mixing * 100.0
-            ),
-            Design::Spending { horizon, function } => format!(
-                "daily looks: α spent over a {horizon}-day horizon ({}), repeated 95% intervals",
-                function.name()
-            ),
-        }
-    }
-}
-
-/// One comparison's sequential test under either design.
-enum Test {
-    Mixture(Sequential),
-    Spending(Spending),
-}
-
-impl Test {
-    /// The test of one comparison under `design`; `control_mean` at its
-    /// first look scales the mixture.
-    fn new(design: Design, alpha: f64, control_mean: f64) -> Test {
-        match design {
-            Design::Mixture { mixing } => {
-                Test::Mixture(Sequential::new(mixing * control_mean.abs(), alpha))
-            }
-            Design::Spending { horizon, function } => {
-                Test::Spending(Spending::new(alpha, horizon, function))
-            }
-        }
-    }
-
-    /// The look on day `day` of the experiment (1-based) at `used`, made of
-    /// the arms' values `control` and `treated`; returns the mixture's
-    /// always-valid p-value or the spending design's nominal level.
-    fn look(
-        &mut self,
-        day: u32,
-        used: &Comparison,
-        control: &Sample,
-        treated: &Sample,
-    ) -> (Option<f64>, Option<f64>) {
-        match self {
-            Test::Mixture(s) => {
-                s.look(used.diff, used.variance);
-                (Some(s.p_value), None)
-            }
-            Test::Spending(s) => {
-                s.look(day, used.diff, used.variance, control, treated);
-                (None, Some(s.nominal_alpha()))
-            }
-        }
-    }
-
-    fn bounds(&self) -> (f64, f64) {
-        match self {
-            Test::Mixture(t) => (t.lower, t.upper),
-            Test::Spending(t) => (t.lower, t.upper),
-        }
-    }
-
-    fn significant(&self) -> bool {
-        match self {
-            Test::Mixture(t) => t.significant(),
-            Test::Spending(t) => t.significant(),
-        }
-    }
-}
-
-/// Sessions with the day of each, from one read.
-pub struct DayedSessions<'a> {
-    pub sessions: &'a [Session],
-    pub days: Vec<u32>,
-}
-
-impl<'a> DayedSessions<'a> {
-    pub fn new(sessions: &'a [Session], records: &[Record], days: &Days) -> Result<Self> {
-        if days.scheme() == DayScheme::Mixed {
-            bail!(
-                "some log files sit in day-<n> folders and some do not, so their days cannot be \
-                 compared; pass either day folders (LOGDIR/day-1, …) or logs without them"
-            );
-        }
-        Ok(DayedSessions {
-            sessions,
-            days: sessions
-                .iter()
-                .map(|s| metrics::session_day(s, records, days))
-                .collect(),
-        })
-    }
-
-    fn span(&self) -> Option<Window> {
-        Some(Window {
-            first: *self.days.iter().min()?,
-            last: *self.days.iter().max()?,
-        })
-    }
-}
-
-/// Each user's pre-period sums (all arms together) and the pre-period's days.
-#[derive(Debug, Clone)]
-pub struct PrePeriod {
-    pub users: Vec<UserSums>,
-    pub window: Window,
-}
-
-impl PrePeriod {
-    /// From separate pre-experiment logs (`--pre LOGS`): every closed session.
-    pub fn from_logs(mut records: Vec<Record>, days: &Days) -> Result<PrePeriod> {
-        sessions::sort(&mut records);
-        let (sessions, _) = sessions::sessionize(&records);
-        let dayed = DayedSessions::new(&sessions, &records, days)?;
-        let Some(window) = dayed.span() else {
-            bail!("the pre-period logs hold no closed session (no `last` event)");
-        };
-        Ok(PrePeriod {
-            users: metrics::user_sums(&sessions, &dayed.days, window, true),
-            window,
-        })
-    }
-
-    /// Each user's pre-period value of `metric` (ratio metrics: the user's ratio).
-    fn values(&self, metric: &Metric) -> HashMap<u64, f64> {
-        self.users
-            .iter()
-            .filter_map(|u| {
-                let value = match metric.observe(u, self.window)? {
-                    metrics::Observation::Value(v) => v,
-                    metrics::Observation::Ratio(n, d) => n / d,
-                };
-                value.is_finite().then_some((u.user, value))
-            })
-            .collect()
     }
 }
 
@@ -274,9 +126,23 @@ pub struct CupedRow {
     pub width_ratio: f64,
 }
 
-/// Everything the extended analysis found.
+impl CupedRow {
+    fn new(metric: &Metric, fit: CupedFit) -> CupedRow {
+        CupedRow {
+            metric: metric.name.to_string(),
+            theta: fit.theta,
+            users: fit.users,
+            users_with_pre: fit.with_pre,
+            variance_reduction: fit.variance_reduction,
+            width_ratio: (1.0 - fit.variance_reduction).sqrt(),
+        }
+    }
+}
+
+/// Everything the extended analysis found: the multi-metric comparison of
+/// each treatment with the control, its daily looks and CUPED's fits.
 #[derive(Debug, Clone, Serialize)]
-pub struct Extended {
+pub struct MetricsAnalysis {
     pub rows: Vec<MetricRow>,
     pub looks: Vec<Look>,
     pub cuped: Vec<CupedRow>,
@@ -292,18 +158,143 @@ pub struct Extended {
     pub arm_labels: Vec<String>,
 }
 
-/// Per-arm samples of one metric over `users` (arms in index order).
-fn samples(metric: &Metric, users: &[UserSums], window: Window, arms: usize) -> Vec<Sample> {
-    let mut observations: Vec<Vec<(u64, metrics::Observation)>> = vec![Vec::new(); arms];
-    for u in users.iter().filter(|u| u.arm != NO_ARM) {
-        if let Some(o) = metric.observe(u, window) {
-            observations[u.arm as usize].push((u.user, o));
+/// The extended analysis of an experiment's records (carrying their arm),
+/// sorted and sessionized by [`super::analyze`].
+pub fn analyze(
+    records: &[Record],
+    sessions: &[Session],
+    days: &Days,
+    pre: Option<&PrePeriod>,
+    arms: usize,
+    control: u8,
+    options: &Options,
+) -> Result<MetricsAnalysis> {
+    let dayed = DayedSessions::new(sessions, records, days)?;
+    let window = experiment_window(&dayed, options.start, days)?;
+    let pre = pre_period(&dayed, pre, options);
+    let users = dayed.user_sums(window, false);
+    let counts = users_per_arm(&users, arms);
+    if counts.get(control as usize).copied().unwrap_or(0) == 0 {
+        bail!(
+            "control arm {} has no users between days {} and {}; choose it with --control",
+            botify::experiments::arm_label(control as usize),
+            days.label(window.first),
+            days.label(window.last)
+        );
+    }
+    let experiment = Experiment {
+        dayed: &dayed,
+        metrics: &options.metrics,
+        pre_values: options
+            .metrics
+            .iter()
+            .map(|m| pre.as_ref().map(|p| p.values(m)))
+            .collect(),
+        arms: counts.len(),
+        control,
+    };
+    let (mut rows, cuped) = experiment.fixed_horizon(&users, window);
+    correct(&mut rows, options.correction, options.alpha);
+    let mut looks = Vec::new();
+    if let Some(design) = options.sequential {
+        looks = experiment.daily_looks(window, design, options.alpha, days);
+        attach_last_looks(&mut rows, &looks);
+    }
+    Ok(MetricsAnalysis {
+        rows,
+        looks,
+        cuped,
+        window: (days.label(window.first), days.label(window.last)),
+        correction: options.correction,
+        design: options.sequential,
+        srm: srm(&counts),
+        arm_labels: (0..counts.len())
+            .map(botify::experiments::arm_label)
+            .collect(),
+    })
+}
+
+/// From `--start` (else the first day with a session) to the last day.
+fn experiment_window(dayed: &DayedSessions<'_>, start: Option<u32>, days: &Days) -> Result<Window> {
+    let Some(span) = dayed.span() else {
+        bail!("the logs hold no closed session of the experiment");
+    };
+    let first = start.unwrap_or(span.first);
+    if first > span.last {
+        bail!(
+            "--start {} is after the last day in the logs ({}); the experiment has no day",
+            days.label(first),
+            days.label(span.last)
+        );
+    }
+    Ok(Window {
+        first,
+        last: span.last,
+    })
+}
+
+/// The pre-period CUPED adjusts with: `--pre`'s logs, else the days before
+/// `--start`; none with CUPED off.
+fn pre_period<'a>(
+    dayed: &DayedSessions<'_>,
+    given: Option<&'a PrePeriod>,
+    options: &Options,
+) -> Option<Cow<'a, PrePeriod>> {
+    if !options.cuped {
+        return None;
+    }
+    match (given, options.start) {
+        (Some(pre), _) => Some(Cow::Borrowed(pre)),
+        (None, Some(start)) => PrePeriod::before(dayed, start).map(Cow::Owned),
+        (None, None) => None,
+    }
+}
+
+/// Users per arm, over the configured `arms` or as many as the logs show.
+fn users_per_arm(users: &[UserSums], arms: usize) -> Vec<u64> {
+    let arms = arms.max(users.iter().map(|u| u.arm as usize + 1).max().unwrap_or(0));
+    let mut counts = vec![0u64; arms];
+    for u in users {
+        counts[u.arm as usize] += 1;
+    }
+    counts
+}
+
+/// Adjusts the p-values within each family (success metrics, guardrails)
+/// and marks what stays under `alpha`.
+fn correct(rows: &mut [MetricRow], correction: Correction, alpha: f64) {
+    for role in ["success", "guardrail"] {
+        let family: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].role == role).collect();
+        let p: Vec<f64> = family.iter().map(|&i| rows[i].p_value).collect();
+        for (&i, q) in family.iter().zip(correction.adjust(&p)) {
+            rows[i].p_adjusted = q;
+            rows[i].significant = q < alpha;
         }
     }
-    observations
-        .iter()
-        .map(|o| Sample::new(metric.kind, o))
-        .collect()
+}
+
+/// Each row's always-valid bounds at its last look.
+fn attach_last_looks(rows: &mut [MetricRow], looks: &[Look]) {
+    for row in rows {
+        if let Some(last) = looks
+            .iter()
+            .rev()
+            .find(|l| l.treatment == row.treatment && l.metric == row.metric)
+        {
+            row.sequential_lower = Some(last.lower);
+            row.sequential_upper = Some(last.upper);
+        }
+    }
+}
+
+/// What every step compares: the experiment's sessions with their days, its
+/// arms, and each metric's pre-period values (in `metrics` order).
+struct Experiment<'a> {
+    dayed: &'a DayedSessions<'a>,
+    metrics: &'a [&'static Metric],
+    pre_values: Vec<Option<HashMap<u64, f64>>>,
+    arms: usize,
+    control: u8,
 }
 
 /// One metric's comparisons of each treatment against the control.
@@ -316,384 +307,355 @@ struct Compared {
     fit: Option<CupedFit>,
 }
 
-fn comparisons(
-    metric: &Metric,
-    users: &[UserSums],
-    window: Window,
-    arms: usize,
-    control: u8,
-    pre: Option<&HashMap<u64, f64>>,
-) -> Compared {
-    let raw = samples(metric, users, window, arms);
-    let mut adjusted = raw.clone();
-    let fit = pre.map(|pre| cuped::adjust(&mut adjusted, pre));
-    let c = control as usize;
-    let mut pairs = Vec::new();
-    for t in (0..arms).filter(|&t| t != c && !raw[t].values.is_empty()) {
-        let plain = Comparison::new(raw[c].moments(), raw[t].moments());
-        let used = Comparison::new(adjusted[c].moments(), adjusted[t].moments());
-        pairs.push((t as u8, plain, used));
+impl Experiment<'_> {
+    /// Per-arm samples of the `m`-th metric over `users` (arms in index order).
+    fn samples(&self, m: usize, users: &[UserSums], window: Window) -> Vec<Sample> {
+        let metric = self.metrics[m];
+        let mut observations: Vec<Vec<(u64, metrics::Observation)>> = vec![Vec::new(); self.arms];
+        for u in users.iter().filter(|u| u.arm != NO_ARM) {
+            if let Some(o) = metric.observe(u, window) {
+                observations[u.arm as usize].push((u.user, o));
+            }
+        }
+        observations
+            .iter()
+            .map(|o| Sample::new(metric.kind, o))
+            .collect()
     }
-    Compared {
-        pairs,
-        adjusted,
-        fit,
-    }
-}
 
-/// The extended analysis of an experiment's records (carrying their arm),
-/// sorted and sessionized by [`super::analyze`].
-pub fn analyze(
-    records: &[Record],
-    sessions: &[Session],
-    days: &Days,
-    pre: Option<&PrePeriod>,
-    arms: usize,
-    control: u8,
-    options: &Options,
-) -> Result<Extended> {
-    let dayed = DayedSessions::new(sessions, records, days)?;
-    let Some(span) = dayed.span() else {
-        bail!("the logs hold no closed session of the experiment");
-    };
-    let first = options.start.unwrap_or(span.first);
-    if first > span.last {
-        bail!(
-            "--start {} is after the last day in the logs ({}); the experiment has no day",
-            days.label(first),
-            days.label(span.last)
-        );
-    }
-    let window = Window {
-        first,
-        last: span.last,
-    };
-    let start_pre;
-    let pre = match (pre, options.start) {
-        _ if !options.cuped => None,
-        (Some(pre), _) => Some(pre),
-        (None, Some(start)) if start > span.first => {
-            let window = Window {
-                first: span.first,
-                last: start - 1,
-            };
-            start_pre = PrePeriod {
-                users: metrics::user_sums(sessions, &dayed.days, window, true),
-                window,
-            };
-            Some(&start_pre)
+    /// Each treatment against the control on the `m`-th metric, plain and
+    /// CUPED-adjusted.
+    fn compare(&self, m: usize, users: &[UserSums], window: Window) -> Compared {
+        let raw = self.samples(m, users, window);
+        let mut adjusted = raw.clone();
+        let fit = self.pre_values[m]
+            .as_ref()
+            .map(|pre| cuped::adjust(&mut adjusted, pre));
+        let c = self.control as usize;
+        let mut pairs = Vec::new();
+        for t in (0..self.arms).filter(|&t| t != c && !raw[t].values.is_empty()) {
+            let plain = Comparison::new(raw[c].moments(), raw[t].moments());
+            let used = Comparison::new(adjusted[c].moments(), adjusted[t].moments());
+            pairs.push((t as u8, plain, used));
         }
-        _ => None,
-    };
-    let users = metrics::user_sums(sessions, &dayed.days, window, false);
-    let arms = arms.max(users.iter().map(|u| u.arm as usize + 1).max().unwrap_or(0));
-    let mut counts = vec![0u64; arms];
-    for u in &users {
-        counts[u.arm as usize] += 1;
-    }
-    let label = botify::experiments::arm_label;
-    if counts.get(control as usize).copied().unwrap_or(0) == 0 {
-        bail!(
-            "control arm {} has no users between days {} and {}; choose it with --control",
-            label(control as usize),
-            days.label(window.first),
-            days.label(window.last)
-        );
-    }
-    let pre_values: Vec<Option<HashMap<u64, f64>>> = options
-        .metrics
-        .iter()
-        .map(|m| pre.map(|p| p.values(m)))
-        .collect();
-
-    let mut rows = Vec::new();
-    let mut cuped_rows = Vec::new();
-    for (metric, pre) in options.metrics.iter().zip(&pre_values) {
-        let Compared { pairs, fit, .. } =
-            comparisons(metric, &users, window, arms, control, pre.as_ref());
-        if let Some(fit) = fit {
-            cuped_rows.push(CupedRow {
-                metric: metric.name.to_string(),
-                theta: fit.theta,
-                users: fit.users,
-                users_with_pre: fit.with_pre,
-                variance_reduction: fit.variance_reduction,
-                width_ratio: (1.0 - fit.variance_reduction).sqrt(),
-            });
-        }
-        for (t, plain, used) in pairs {
-            let scale = 100.0 / used.control_mean;
-            rows.push(MetricRow {
-                treatment: label(t as usize),
-                metric: metric.name.to_string(),
-                role: match metric.role {
-                    Role::Success => "success",
-                    Role::Guardrail => "guardrail",
-                },
-                control_users: plain.control_users,
-                treatment_users: plain.treatment_users,
-                control_mean: plain.control_mean,
-                treatment_mean: plain.treatment_mean,
-                effect: used.diff * scale,
-                lower: (used.diff - used.half) * scale,
-                upper: (used.diff + used.half) * scale,
-                lift_lower: (used.lift - used.lift_half) * 100.0,
-                lift_upper: (used.lift + used.lift_half) * 100.0,
-                p_value: used.p_value,
-                p_adjusted: f64::NAN,
-                significant: false,
-                variance_reduction: fit.map(|f| f.variance_reduction),
-                sequential_lower: None,
-                sequential_upper: None,
-            });
-        }
-    }
-    for role in ["success", "guardrail"] {
-        let family: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].role == role).collect();
-        let p: Vec<f64> = family.iter().map(|&i| rows[i].p_value).collect();
-        for (&i, q) in family.iter().zip(options.correction.adjust(&p)) {
-            rows[i].p_adjusted = q;
-            rows[i].significant = q < options.alpha;
+        Compared {
+            pairs,
+            adjusted,
+            fit,
         }
     }
 
-    let mut looks = Vec::new();
-    if let Some(design) = options.sequential {
-        let mut tests: HashMap<(usize, u8), Test> = HashMap::new();
+    /// Every metric over the whole window: one row per treatment (p-values
+    /// not yet corrected), and CUPED's fit per metric when there is a
+    /// pre-period.
+    fn fixed_horizon(&self, users: &[UserSums], window: Window) -> (Vec<MetricRow>, Vec<CupedRow>) {
+        let mut rows = Vec::new();
+        let mut cuped = Vec::new();
+        for (m, metric) in self.metrics.iter().enumerate() {
+            let Compared { pairs, fit, .. } = self.compare(m, users, window);
+            if let Some(fit) = fit {
+                cuped.push(CupedRow::new(metric, fit));
+            }
+            for (t, plain, used) in pairs {
+                let (effect, lower, upper) = used.percent();
+                rows.push(MetricRow {
+                    treatment: botify::experiments::arm_label(t as usize),
+                    metric: metric.name.to_string(),
+                    role: match metric.role {
+                        Role::Success => "success",
+                        Role::Guardrail => "guardrail",
+                    },
+                    control_users: plain.control_users,
+                    treatment_users: plain.treatment_users,
+                    control_mean: plain.control_mean,
+                    treatment_mean: plain.treatment_mean,
+                    effect,
+                    lower,
+                    upper,
+                    lift_lower: (used.lift - used.lift_half) * 100.0,
+                    lift_upper: (used.lift + used.lift_half) * 100.0,
+                    p_value: used.p_value,
+                    p_adjusted: f64::NAN,
+                    significant: false,
+                    variance_reduction: fit.map(|f| f.variance_reduction),
+                    sequential_lower: None,
+                    sequential_upper: None,
+                });
+            }
+        }
+        (rows, cuped)
+    }
+
+    /// One look per day of the window at the data up to it, for every
+    /// metric and treatment, each comparison carrying its sequential test
+    /// from day to day.
+    fn daily_looks(&self, window: Window, design: Design, alpha: f64, days: &Days) -> Vec<Look> {
+        let mut looks = Vec::new();
+        let mut tests: HashMap<(usize, u8), SequentialLooks> = HashMap::new();
         for day in window.first..=window.last {
             let so_far = Window {
                 first: window.first,
                 last: day,
             };
-            let users = metrics::user_sums(sessions, &dayed.days, so_far, false);
+            let users = self.dayed.user_sums(so_far, false);
             if users.is_empty() {
                 continue;
             }
-            for (m, (metric, pre)) in options.metrics.iter().zip(&pre_values).enumerate() {
-                let compared = comparisons(metric, &users, so_far, arms, control, pre.as_ref());
+            for (m, metric) in self.metrics.iter().enumerate() {
+                let compared = self.compare(m, &users, so_far);
                 for (t, plain, used) in compared.pairs {
                     let test = tests
                         .entry((m, t))
-                        .or_insert_with(|| Test::new(design, options.alpha, used.control_mean));
-                    let (p_value, nominal_alpha) = test.look(
+                        .or_insert_with(|| SequentialLooks::new(design, alpha, used.control_mean));
+                    let level = test.look(
                         day - window.first + 1,
                         &used,
-                        &compared.adjusted[control as usize],
+                        &compared.adjusted[self.control as usize],
                         &compared.adjusted[t as usize],
                     );
                     let (lower, upper) = test.bounds();
                     let scale = 100.0 / used.control_mean;
                     looks.push(Look {
                         day: days.label(day),
-                        treatment: label(t as usize),
+                        treatment: botify::experiments::arm_label(t as usize),
                         metric: metric.name.to_string(),
                         control_mean: plain.control_mean,
                         treatment_mean: plain.treatment_mean,
                         effect: used.diff * scale,
                         lower: lower * scale,
                         upper: upper * scale,
-                        p_value,
-                        nominal_alpha,
+                        p_value: level.p_value,
+                        nominal_alpha: level.nominal_alpha,
                         significant: test.significant(),
                         fixed_p_value: used.p_value,
                     });
                 }
             }
         }
-        for row in &mut rows {
-            if let Some(last) = looks
-                .iter()
-                .rev()
-                .find(|l| l.treatment == row.treatment && l.metric == row.metric)
-            {
-                row.sequential_lower = Some(last.lower);
-                row.sequential_upper = Some(last.upper);
-            }
-        }
+        looks
     }
-    Ok(Extended {
-        rows,
-        looks,
-        cuped: cuped_rows,
-        window: (days.label(window.first), days.label(window.last)),
-        correction: options.correction,
-        design: options.sequential,
-        srm: srm(&counts),
-        arm_labels: (0..arms).map(label).collect(),
-    })
 }
 
-impl Extended {
-    /// The rows of one role as a table; `success` or `guardrail`.
-    pub fn to_table(&self, role: &str) -> Table {
-        let cuped = !self.cuped.is_empty();
-        let sequential = self.rows.iter().any(|r| r.sequential_lower.is_some());
-        let mut headers = vec![
-            "treatment",
-            "metric",
-            "control_mean",
-            "treatment_mean",
-            "effect",
-            "lower",
-            "upper",
-            "lift_lower",
-            "lift_upper",
-            "p_value",
-            "p_adjusted",
-            "significant",
-        ];
-        if cuped {
-            headers.push("variance_reduction");
-        }
-        if sequential {
-            headers.extend(["always_valid_lower", "always_valid_upper"]);
-        }
-        let mut t = Table::new(&headers);
-        for row in self.rows.iter().filter(|r| r.role == role) {
-            let good = metrics::find(&row.metric).is_none_or(|m| m.higher_is_better);
-            let tone = match (row.significant, (row.effect > 0.0) == good) {
-                (false, _) => Tone::Plain,
-                (true, true) => Tone::Good,
-                (true, false) => Tone::Bad,
-            };
-            let mut cells = vec![
-                row.treatment.clone(),
-                row.metric.clone(),
-                output::num(row.control_mean, 4),
-                output::num(row.treatment_mean, 4),
-                output::percent(row.effect),
-                output::percent(row.lower),
-                output::percent(row.upper),
-                output::percent(row.lift_lower),
-                output::percent(row.lift_upper),
-                p_text(row.p_value),
-                p_text(row.p_adjusted),
-                row.significant.to_string(),
-            ];
-            if cuped {
-                cells.push(
-                    row.variance_reduction
-                        .map(output::percent_of_one)
-                        .unwrap_or_default(),
-                );
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ab::spending::SpendingFunction;
+    use crate::logs::days::DAY_MS;
+    use crate::sessions;
+
+    /// 40 users a day over UTC days 10 to 13, half in each arm; treated users
+    /// listen longer. Sessions per user per day: one.
+    fn experiment(treated_time: f64) -> (Vec<Record>, Vec<Session>) {
+        let mut records = Vec::new();
+        for day in 10..14u64 {
+            for user in 0..40u64 {
+                let arm = (user % 2) as u8;
+                let time = if arm == 1 && day >= 12 {
+                    treated_time
+                } else {
+                    0.3 + 0.1 * (user % 4) as f64
+                };
+                let ts = day * DAY_MS + user * 1_000;
+                records.push(Record::new(user, ts, 1, time, 0.001, Some(2), arm, false));
+                records.push(Record::new(user, ts + 500, 2, time, 0.001, None, arm, true));
             }
-            if sequential {
-                let pct = |v: Option<f64>| v.map(output::percent).unwrap_or_default();
-                cells.push(pct(row.sequential_lower));
-                cells.push(pct(row.sequential_upper));
+        }
+        sessions::sort(&mut records);
+        let (sessions, _) = sessions::sessionize(&records);
+        (records, sessions)
+    }
+
+    fn run(options: &Options) -> Result<MetricsAnalysis> {
+        let (records, sessions) = experiment(0.9);
+        analyze(&records, &sessions, &Days::default(), None, 2, 0, options)
+    }
+
+    fn only(names: &[&str]) -> Vec<&'static Metric> {
+        names.iter().map(|n| metrics::find(n).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_window_starts_at_start_and_ends_at_the_last_day() {
+        let (records, sessions) = experiment(0.9);
+        let dayed = DayedSessions::new(&sessions, &records, &Days::default()).unwrap();
+        let days = Days::default();
+        let all = experiment_window(&dayed, None, &days).unwrap();
+        assert_eq!(
+            all,
+            Window {
+                first: 10,
+                last: 13
             }
-            t.push(cells, tone);
-        }
-        t
-    }
-
-    /// The daily looks as a table.
-    pub fn looks_table(&self) -> Table {
-        // The mixture design's always-valid p, or the spending design's
-        // level that a look's fixed p is held to.
-        let spending = matches!(self.design, Some(Design::Spending { .. }));
-        let mut t = Table::new(&[
-            "day",
-            "treatment",
-            "metric",
-            "control_mean",
-            "treatment_mean",
-            "effect",
-            "always_valid_lower",
-            "always_valid_upper",
-            if spending { "fixed_p_value" } else { "p_value" },
-            if spending {
-                "nominal_alpha"
-            } else {
-                "fixed_p_value"
-            },
-            "significant",
-        ]);
-        for l in &self.looks {
-            let (first, second) = if spending {
-                (l.fixed_p_value, l.nominal_alpha.unwrap_or(f64::NAN))
-            } else {
-                (l.p_value.unwrap_or(f64::NAN), l.fixed_p_value)
-            };
-            let tone = if l.significant {
-                Tone::Good
-            } else {
-                Tone::Plain
-            };
-            t.push(
-                vec![
-                    l.day.clone(),
-                    l.treatment.clone(),
-                    l.metric.clone(),
-                    output::num(l.control_mean, 4),
-                    output::num(l.treatment_mean, 4),
-                    output::percent(l.effect),
-                    output::percent(l.lower),
-                    output::percent(l.upper),
-                    p_text(first),
-                    p_text(second),
-                    l.significant.to_string(),
-                ],
-                tone,
-            );
-        }
-        t
-    }
-
-    /// CUPED's fits as a table.
-    pub fn cuped_table(&self) -> Table {
-        let mut t = Table::new(&[
-            "metric",
-            "theta",
-            "users",
-            "users_with_pre",
-            "variance_reduction",
-            "interval_width",
-        ]);
-        for c in &self.cuped {
-            t.push(
-                vec![
-                    c.metric.clone(),
-                    output::num(c.theta, 4),
-                    c.users.to_string(),
-                    c.users_with_pre.to_string(),
-                    output::percent_of_one(c.variance_reduction),
-                    output::percent_of_one(c.width_ratio),
-                ],
-                Tone::Plain,
-            );
-        }
-        t
-    }
-
-    /// `{"rows": [...], "looks": [...], "cuped": [...]}` (non-finite numbers null).
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("rows serialize")
-    }
-
-    /// The experiment's days and what the correction was.
-    pub fn summary(&self) -> String {
-        let mut text = format!(
-            "days {} to {}; correction: {} within success metrics and within guardrails \
-             (significant: adjusted p < α); intervals 95%",
-            self.window.0,
-            self.window.1,
-            self.correction.name()
         );
-        if let Some(design) = &self.design {
-            text.push_str("; ");
-            text.push_str(&design.describe());
-        }
-        text
+        let late = experiment_window(&dayed, Some(12), &days).unwrap();
+        assert_eq!(
+            late,
+            Window {
+                first: 12,
+                last: 13
+            }
+        );
+        let err = experiment_window(&dayed, Some(14), &days)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is after the last day"), "{err}");
     }
-}
 
-fn p_text(p: f64) -> String {
-    if p.is_nan() {
-        "n/a".into()
-    } else if p < 1e-4 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.4}")
+    #[test]
+    fn the_pre_period_is_the_given_one_else_the_days_before_start_and_none_without_cuped() {
+        let (records, sessions) = experiment(0.9);
+        let dayed = DayedSessions::new(&sessions, &records, &Days::default()).unwrap();
+        let from_start = Options {
+            start: Some(12),
+            ..Options::default()
+        };
+        let pre = pre_period(&dayed, None, &from_start).unwrap();
+        assert_eq!(
+            pre.window,
+            Window {
+                first: 10,
+                last: 11
+            }
+        );
+        let given = PrePeriod {
+            users: Vec::new(),
+            window: Window { first: 1, last: 2 },
+        };
+        let pre = pre_period(&dayed, Some(&given), &from_start).unwrap();
+        assert!(matches!(pre, Cow::Borrowed(p) if p.window.first == 1));
+        let off = Options {
+            cuped: false,
+            ..from_start.clone()
+        };
+        assert!(pre_period(&dayed, Some(&given), &off).is_none());
+        assert!(pre_period(&dayed, None, &Options::default()).is_none());
+    }
+
+    fn row(metric: &str, role: &'static str, p_value: f64) -> MetricRow {
+        MetricRow {
+            treatment: "T1".into(),
+            metric: metric.into(),
+            role,
+            control_users: 10,
+            treatment_users: 10,
+            control_mean: 1.0,
+            treatment_mean: 1.0,
+            effect: 0.0,
+            lower: -1.0,
+            upper: 1.0,
+            lift_lower: -1.0,
+            lift_upper: 1.0,
+            p_value,
+            p_adjusted: f64::NAN,
+            significant: false,
+            variance_reduction: None,
+            sequential_lower: None,
+            sequential_upper: None,
+        }
+    }
+
+    #[test]
+    fn each_family_is_corrected_on_its_own() {
+        let mut rows = vec![
+            row("time", "success", 0.02),
+            row("fallback_rate", "guardrail", 0.02),
+            row("sessions", "success", 0.04),
+        ];
+        correct(&mut rows, Correction::Holm, 0.05);
+        // Holm over two success rows: 0.02 × 2, then max(0.04, 0.04 × 1).
+        assert_eq!(rows[0].p_adjusted, 0.04);
+        assert_eq!(rows[2].p_adjusted, 0.04);
+        // The guardrail is alone in its family.
+        assert_eq!(rows[1].p_adjusted, 0.02);
+        assert!(rows.iter().all(|r| r.significant));
+        correct(&mut rows, Correction::Holm, 0.03);
+        assert!(!rows[0].significant && rows[1].significant);
+    }
+
+    #[test]
+    fn rows_take_the_bounds_of_their_last_look() {
+        let mut rows = vec![row("time", "success", 0.5), row("sessions", "success", 0.5)];
+        let look = |day: &str, lower: f64| Look {
+            day: day.into(),
+            treatment: "T1".into(),
+            metric: "time".into(),
+            control_mean: 1.0,
+            treatment_mean: 1.0,
+            effect: 0.0,
+            lower,
+            upper: -lower,
+            p_value: None,
+            nominal_alpha: None,
+            significant: false,
+            fixed_p_value: 0.5,
+        };
+        attach_last_looks(&mut rows, &[look("1", -9.0), look("2", -4.0)]);
+        assert_eq!(
+            (rows[0].sequential_lower, rows[0].sequential_upper),
+            (Some(-4.0), Some(4.0))
+        );
+        assert_eq!(rows[1].sequential_lower, None);
+    }
+
+    #[test]
+    fn arms_beyond_the_configured_ones_are_counted() {
+        let (records, sessions) = experiment(0.9);
+        let dayed = DayedSessions::new(&sessions, &records, &Days::default()).unwrap();
+        let users = dayed.user_sums(
+            Window {
+                first: 10,
+                last: 13,
+            },
+            false,
+        );
+        assert_eq!(users_per_arm(&users, 2), [20, 20]);
+        assert_eq!(users_per_arm(&users, 3), [20, 20, 0]);
+        assert_eq!(users_per_arm(&users, 1), [20, 20]);
+    }
+
+    #[test]
+    fn finds_the_effect_with_cuped_and_looks_every_day() {
+        let options = Options {
+            metrics: only(&["time", "fallback_rate"]),
+            start: Some(12),
+            sequential: Some(Design::Spending {
+                horizon: 2,
+                function: SpendingFunction::OBrienFleming,
+            }),
+            ..Options::default()
+        };
+        let result = run(&options).unwrap();
+        assert_eq!(result.window, ("1970-01-13".into(), "1970-01-14".into()));
+        assert_eq!(result.arm_labels, ["C", "T1"]);
+        assert!(!result.srm.mismatch());
+        let time = &result.rows[0];
+        assert_eq!((time.metric.as_str(), time.role), ("time", "success"));
+        assert!(time.significant && time.effect > 0.0, "{time:?}");
+        assert!(time.variance_reduction.is_some() && time.sequential_lower.is_some());
+        assert_eq!(result.cuped.len(), 2);
+        // Two days, two metrics, one treatment.
+        assert_eq!(result.looks.len(), 4);
+        assert_eq!(result.looks[0].day, "1970-01-13");
+        assert!(result.looks.iter().all(|l| l.nominal_alpha.is_some()));
+    }
+
+    #[test]
+    fn a_control_without_users_is_named() {
+        let (records, sessions) = experiment(0.9);
+        let err = analyze(
+            &records,
+            &sessions,
+            &Days::default(),
+            None,
+            3,
+            2,
+            &Options::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("control arm T2 has no users between days"),
+            "{err}"
+        );
     }
 }

@@ -289,19 +289,12 @@ mod tests {
         assert!(err.contains("is not a folder"), "{err}");
     }
 
-    fn user(user: u64, arm: u8, time: f64) -> UserMetrics {
-        UserMetrics {
-            user,
-            arm,
-            values: [time, 1.0, 1.0, 1.0, time],
-        }
-    }
-
     #[test]
     fn rows_take_the_main_tables_welch_row() {
-        let mut users: Vec<UserMetrics> =
-            (0..30).map(|i| user(i, 0, 1.0 + (i % 3) as f64)).collect();
-        users.extend((30..60).map(|i| user(i, 1, 3.0 + (i % 3) as f64)));
+        let mut users: Vec<UserMetrics> = (0..30)
+            .map(|i| UserMetrics::with_time(i, 0, 1.0 + (i % 3) as f64))
+            .collect();
+        users.extend((30..60).map(|i| UserMetrics::with_time(i, 1, 3.0 + (i % 3) as f64)));
         let t = table("AB", &users, 2, 0).unwrap();
         let day = Day {
             day: 7,

@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{done, note, print_notes, warn};
-use crate::ab::{self, extended::Extended, per_day::PerDay, Analysis};
+use crate::ab::{self, extended::MetricsAnalysis, per_day::PerDay, Analysis};
 use crate::commands::ab::{self as command, Ab, Options, Tables};
 use crate::output::{Format, Table};
 
@@ -37,7 +37,7 @@ pub fn print(ab: &Ab, format: Format) {
     match &ab.tables {
         Tables::Notebook(analysis) => print_notebook(analysis, format),
         Tables::PerDay(per_day) => print_per_day(per_day, format),
-        Tables::Extended { analysis, result } => {
+        Tables::Metrics { analysis, result } => {
             print_extended(&analysis.table.experiment, result, format)
         }
     }
@@ -105,7 +105,7 @@ fn print_per_day(result: &PerDay, format: Format) {
     }
 }
 
-fn print_extended(experiment: &str, result: &Extended, format: Format) {
+fn print_extended(experiment: &str, result: &MetricsAnalysis, format: Format) {
     let srm = result.srm.summary();
     match format {
         Format::Json => println!("{}", result.to_json()),

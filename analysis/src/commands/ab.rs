@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{read_logs, Input, Notes};
 use crate::ab::correction::Correction;
-use crate::ab::extended::{self, Design, Extended, PrePeriod};
+use crate::ab::extended::{self, Design, MetricsAnalysis, PrePeriod};
 use crate::ab::metrics::{self, Metric};
 use crate::ab::spending::SpendingFunction;
 use crate::ab::{self, per_day, sequential, Analysis};
@@ -41,7 +41,7 @@ pub struct Options {
     #[arg(long, conflicts_with_all = ["metrics", "correction", "pre", "start", "sequential"])]
     pub per_day: bool,
     #[command(flatten)]
-    pub extended: ExtendedOptions,
+    pub extended: MetricsAnalysisOptions,
 }
 
 impl Default for Options {
@@ -56,7 +56,7 @@ impl Default for Options {
             config: None,
             report: None,
             per_day: false,
-            extended: ExtendedOptions::default(),
+            extended: MetricsAnalysisOptions::default(),
         }
     }
 }
@@ -64,7 +64,7 @@ impl Default for Options {
 /// The extended analysis; any of these flags switches from the notebook's
 /// table to it.
 #[derive(Debug, Clone, Args)]
-pub struct ExtendedOptions {
+pub struct MetricsAnalysisOptions {
     /// Metrics to compare, comma-separated, or `all` (the default of the extended
     /// analysis); the first success metric is the primary one, charted per day.
     /// Success: time, sessions, mean_tracks_per_session, mean_time_per_session,
@@ -107,10 +107,10 @@ pub struct ExtendedOptions {
     pub mixing: f64,
 }
 
-impl Default for ExtendedOptions {
+impl Default for MetricsAnalysisOptions {
     /// None of the extended analysis: the notebook's table.
-    fn default() -> ExtendedOptions {
-        ExtendedOptions {
+    fn default() -> MetricsAnalysisOptions {
+        MetricsAnalysisOptions {
             metrics: None,
             correction: None,
             pre: Vec::new(),
@@ -131,7 +131,7 @@ fn parse_metrics(text: &str) -> Result<MetricList, String> {
     metrics::parse_list(text).map(MetricList)
 }
 
-impl ExtendedOptions {
+impl MetricsAnalysisOptions {
     /// Whether any flag asks for the extended analysis.
     pub fn requested(&self) -> bool {
         self.metrics.is_some()
@@ -150,9 +150,9 @@ pub enum Tables {
     /// `--per-day`: each day's table.
     PerDay(per_day::PerDay),
     /// The extended analysis, over the notebook's sessions.
-    Extended {
+    Metrics {
         analysis: Analysis,
-        result: Box<Extended>,
+        result: Box<MetricsAnalysis>,
     },
 }
 
@@ -373,7 +373,7 @@ fn run_extended(
         None => None,
     };
     Ok(Ab {
-        tables: Tables::Extended {
+        tables: Tables::Metrics {
             analysis,
             result: Box::new(result),
         },

@@ -28,7 +28,7 @@ use crate::logs::Event;
 /// Values of the `message` dictionary; an event's key is its index.
 const MESSAGES: [&str; 2] = ["next", "last"];
 
-/// Position of `seq` in the schema (rebased when a unit is committed).
+/// Position of `seq` in the schema (rebased when a chunk is committed).
 const SEQ: usize = 11;
 
 /// Names of the map's entries, as the Parquet format spells them
@@ -96,7 +96,7 @@ pub struct Columns {
     recommender: OptionalText,
     fallback: BooleanBuilder,
     model_version: OptionalText,
-    /// Position in reading order within the unit; made global at commit.
+    /// Position in reading order within the chunk; made global at commit.
     seq: Vec<u64>,
 }
 
@@ -124,7 +124,7 @@ impl Columns {
         }
     }
 
-    /// Appends one event; `seq` is its position in the unit's reading order.
+    /// Appends one event; `seq` is its position in the chunk's reading order.
     pub fn push(&mut self, event: &Event<'_>, seq: u64) {
         self.message.push(i8::from(event.last));
         // Parsing refused timestamps past 9999, so this cannot wrap.
@@ -171,7 +171,7 @@ impl Columns {
 }
 
 /// `batch` with every `seq` moved on by `offset`: workers number events
-/// within their unit; the commit knows how many came before.
+/// within their chunk; the commit knows how many came before.
 pub fn rebase_seq(batch: &RecordBatch, offset: u64) -> RecordBatch {
     let seq = batch.column(SEQ).as_primitive::<UInt64Type>();
     let rebased: UInt64Array = seq.unary(|s| s + offset);

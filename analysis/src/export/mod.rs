@@ -5,7 +5,7 @@
 //! globs, rotated and gzipped files, byte ranges in parallel, broken lines
 //! counted), but each line is parsed into every field (`logs::parse_event`)
 //! and appended to the typed columns of its partition (`columns.rs`,
-//! `partition.rs`). Workers parse units in parallel; this thread takes their
+//! `partition.rs`). Workers parse chunks in parallel; this thread takes their
 //! batches back in reading order and hands them to the partitions' Parquet
 //! writers (`writer.rs`), so the export is the same whatever the number of
 //! threads, and `seq` numbers events in reading order, as `ab` does to break
@@ -28,7 +28,7 @@ use arrow_array::RecordBatch;
 use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
 
-use crate::logs::{self, parse_event, LineCounts, ReadReport, ReportBuilder, Unit, NO_ARM};
+use crate::logs::{self, parse_event, Chunk, LineCounts, ReadReport, ReportBuilder, NO_ARM};
 pub use columns::schema;
 use columns::{rebase_seq, Columns};
 pub use partition::{check_experiment, Partition, NULL_PARTITION};
@@ -162,15 +162,15 @@ pub fn first_experiments(paths: &[PathBuf]) -> Result<Option<Vec<String>>> {
     Ok(None)
 }
 
-/// One unit's events, split by partition.
+/// One chunk's events, split by partition.
 struct UnitOut {
     counts: LineCounts,
     events: u64,
     batches: Vec<(Partition, RecordBatch)>,
 }
 
-/// Lets workers run at most a few units ahead of the commit, so memory holds
-/// a bounded number of parsed units whatever the size of the logs.
+/// Lets workers run at most a few chunks ahead of the commit, so memory holds
+/// a bounded number of parsed chunks whatever the size of the logs.
 struct Window {
     committed: Mutex<usize>,
     moved: Condvar,
@@ -179,7 +179,7 @@ struct Window {
 }
 
 impl Window {
-    /// Waits until unit `i` may be parsed; false when the export stopped.
+    /// Waits until chunk `i` may be parsed; false when the export stopped.
     fn wait_for(&self, i: usize) -> bool {
         let mut committed = self.committed.lock().unwrap_or_else(|e| e.into_inner());
         while i >= *committed + self.ahead && !self.stop.load(Ordering::Relaxed) {
@@ -211,7 +211,7 @@ pub fn export(paths: &[PathBuf], options: &ExportOptions) -> Result<ExportReport
     if let Some(experiment) = &options.experiment {
         check_experiment(experiment)?;
     }
-    let units = logs::plan(paths, options.chunk_bytes.max(1))?;
+    let chunks = logs::plan(paths, options.chunk_bytes.max(1))?;
     let total_bytes = logs::total_bytes(paths);
     let folder_days: Vec<_> = paths.iter().map(|p| day_of_folder(p)).collect();
     let mut dataset = Dataset::create(
@@ -226,7 +226,7 @@ pub fn export(paths: &[PathBuf], options: &ExportOptions) -> Result<ExportReport
         total_bytes,
         "exporting",
     );
-    let threads = options.threads.clamp(1, units.len().max(1));
+    let threads = options.threads.clamp(1, chunks.len().max(1));
     let window = Window {
         committed: Mutex::new(0),
         moved: Condvar::new(),
@@ -241,16 +241,16 @@ pub fn export(paths: &[PathBuf], options: &ExportOptions) -> Result<ExportReport
         let (tx, rx) = mpsc::channel::<(usize, Result<UnitOut>)>();
         for _ in 0..threads {
             let tx = tx.clone();
-            let (units, window, next, folder_days, bar) =
-                (&units, &window, &next, &folder_days, &bar);
+            let (chunks, window, next, folder_days, bar) =
+                (&chunks, &window, &next, &folder_days, &bar);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(unit) = units.get(i) else { return };
+                let Some(chunk) = chunks.get(i) else { return };
                 if !window.wait_for(i) {
                     return;
                 }
-                let path = &paths[unit.file];
-                let out = read_unit(path, unit, folder_days[unit.file], experiment, bar);
+                let path = &paths[chunk.file];
+                let out = read_chunk(path, chunk, folder_days[chunk.file], experiment, bar);
                 if tx.send((i, out)).is_err() {
                     return;
                 }
@@ -264,7 +264,7 @@ pub fn export(paths: &[PathBuf], options: &ExportOptions) -> Result<ExportReport
                 pending.insert(i, out);
                 while let Some(out) = pending.remove(&committed) {
                     let out = out?;
-                    report.add(&units[committed], out.counts);
+                    report.add(&chunks[committed], out.counts);
                     for (partition, batch) in out.batches {
                         dataset.write(partition, &rebase_seq(&batch, events))?;
                     }
@@ -291,10 +291,10 @@ pub fn export(paths: &[PathBuf], options: &ExportOptions) -> Result<ExportReport
     })
 }
 
-/// Parses one unit into per-partition batches.
-fn read_unit(
+/// Parses one chunk into per-partition batches.
+fn read_chunk(
     path: &Path,
-    unit: &Unit,
+    chunk: &Chunk,
     folder_day: Option<chrono::NaiveDate>,
     experiment: Option<&str>,
     bar: &ProgressBar,
@@ -302,7 +302,7 @@ fn read_unit(
     let mut partitions: Vec<(Partition, Columns)> = Vec::new();
     let mut day_of = DayOf::default();
     let mut events = 0u64;
-    let counts = logs::scan_unit(path, unit, bar, |line| {
+    let counts = logs::scan_chunk(path, chunk, bar, |line| {
         let event = parse_event(line, experiment)?;
         let day = folder_day.unwrap_or_else(|| day_of.timestamp(event.timestamp));
         let partition = Partition {

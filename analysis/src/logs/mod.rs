@@ -16,13 +16,15 @@
 //!    workers, broken lines counted in the [`ReadReport`];
 //! 3. `parse.rs` — one line to one record; serde_json is the reference
 //!    parser and words the errors;
-//! 4. `fast.rs` — the byte scanner tried first on every line;
+//! 4. `fast.rs` — the byte scanner tried first on every line: every field
+//!    of a line borrowed from it, a [`Record`]'s for `ab`, all of them for
+//!    the export;
 //! 5. `record.rs` — the compact [`Record`] and the range checks both parsers
 //!    share.
 //!
 //! `event.rs` is the export's parser: every field of a line, on the same
-//! scanner and the same checks; the export (`crate::export`) drives it
-//! through `read.rs`'s units and line counts.
+//! scan and the same checks; the export (`crate::export`) drives it through
+//! `read.rs`'s chunks and line counts.
 //!
 //! `days.rs` tells which day a record belongs to (its `day-<n>` folder, else
 //! its UTC day), from where each file's records start.
@@ -40,5 +42,5 @@ pub use event::{parse_event, Event, Experiments, MAX_TIMESTAMP};
 pub use files::resolve;
 pub use parse::parse_line;
 pub use read::{default_threads, read, Logs, ReadOptions, ReadReport};
-pub(crate) use read::{plan, scan_unit, total_bytes, LineCounts, ReportBuilder, Unit};
+pub(crate) use read::{plan, scan_chunk, total_bytes, Chunk, LineCounts, ReportBuilder};
 pub use record::{parse_arm_label, Record, NO_ARM};

@@ -130,14 +130,14 @@ pub struct Logs {
 
 /// A byte range of one file (the whole file when compressed): the work one
 /// worker takes at a time.
-pub(crate) struct Unit {
+pub(crate) struct Chunk {
     pub(crate) file: usize,
     start: u64,
     end: u64,
     gzip: bool,
 }
 
-/// What reading one unit's lines found wrong, whatever the good lines become
+/// What reading one chunk's lines found wrong, whatever the good lines become
 /// (records here, Parquet rows in the export).
 #[derive(Default)]
 pub(crate) struct LineCounts {
@@ -147,7 +147,7 @@ pub(crate) struct LineCounts {
     truncated: u64,
     bad_fields: u64,
     cut_short: bool,
-    /// (line number within the unit, 1-based; message)
+    /// (line number within the chunk, 1-based; message)
     examples: Vec<(u64, String)>,
 }
 
@@ -155,7 +155,7 @@ pub(crate) struct LineCounts {
 /// all, or there are more events than fit in memory-compact indices; broken
 /// content is counted in the report.
 pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
-    let units = plan(paths, options.chunk_bytes.max(1))?;
+    let chunks = plan(paths, options.chunk_bytes.max(1))?;
     let total_bytes = total_bytes(paths);
     let bar = progress::bar_if(
         options.progress,
@@ -165,8 +165,9 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
     );
     let experiment = options.experiment.as_deref();
     let next = AtomicUsize::new(0);
-    let threads = options.threads.clamp(1, units.len().max(1));
-    let mut outs: Vec<Option<(Vec<Record>, LineCounts)>> = (0..units.len()).map(|_| None).collect();
+    let threads = options.threads.clamp(1, chunks.len().max(1));
+    let mut outs: Vec<Option<(Vec<Record>, LineCounts)>> =
+        (0..chunks.len()).map(|_| None).collect();
     std::thread::scope(|scope| -> Result<()> {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -174,11 +175,11 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
                     let mut done = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(unit) = units.get(i) else {
+                        let Some(chunk) = chunks.get(i) else {
                             return Ok(done);
                         };
                         let mut records = Vec::new();
-                        let counts = scan_unit(&paths[unit.file], unit, &bar, |line| {
+                        let counts = scan_chunk(&paths[chunk.file], chunk, &bar, |line| {
                             records.push(parse(line, experiment)?);
                             Ok(())
                         })?;
@@ -214,13 +215,13 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
     let mut records = Vec::with_capacity(total);
     let mut report = ReportBuilder::new(paths, total_bytes);
     let mut file_starts = Vec::with_capacity(paths.len());
-    for (unit, out) in units.iter().zip(outs) {
-        let (unit_records, counts) = out.expect("every unit is read by some worker");
-        if unit.start == 0 {
-            file_starts.push((records.len() as u32, folder_day(&paths[unit.file])));
+    for (chunk, out) in chunks.iter().zip(outs) {
+        let (chunk_records, counts) = out.expect("every chunk is read by some worker");
+        if chunk.start == 0 {
+            file_starts.push((records.len() as u32, folder_day(&paths[chunk.file])));
         }
-        report.add(unit, counts);
-        for mut record in unit_records {
+        report.add(chunk, counts);
+        for mut record in chunk_records {
             record.seq = records.len() as u32;
             records.push(record);
         }
@@ -242,12 +243,12 @@ pub(crate) fn total_bytes(paths: &[PathBuf]) -> u64 {
         .sum()
 }
 
-/// Stitches the units' [`LineCounts`], in unit order, into one [`ReadReport`]:
-/// the examples' line numbers, counted per unit, become numbers in their file.
+/// Stitches the chunks' [`LineCounts`], in chunk order, into one [`ReadReport`]:
+/// the examples' line numbers, counted per chunk, become numbers in their file.
 pub(crate) struct ReportBuilder<'a> {
     paths: &'a [PathBuf],
     report: ReadReport,
-    first_line_of_unit: u64,
+    first_line_of_chunk: u64,
     cut_short: Vec<bool>,
 }
 
@@ -260,33 +261,33 @@ impl<'a> ReportBuilder<'a> {
                 bytes: total_bytes,
                 ..ReadReport::default()
             },
-            first_line_of_unit: 1,
+            first_line_of_chunk: 1,
             cut_short: vec![false; paths.len()],
         }
     }
 
-    /// Adds the next unit's counts; units must come in [`plan`] order.
-    pub(crate) fn add(&mut self, unit: &Unit, counts: LineCounts) {
+    /// Adds the next chunk's counts; chunks must come in [`plan`] order.
+    pub(crate) fn add(&mut self, chunk: &Chunk, counts: LineCounts) {
         let report = &mut self.report;
-        if unit.start == 0 {
-            self.first_line_of_unit = 1;
+        if chunk.start == 0 {
+            self.first_line_of_chunk = 1;
         }
         for (line, message) in counts.examples {
             if report.examples.len() < MAX_EXAMPLES {
-                let number = self.first_line_of_unit + line - 1;
+                let number = self.first_line_of_chunk + line - 1;
                 report.examples.push(format!(
                     "{}:{number}: {message}",
-                    self.paths[unit.file].display()
+                    self.paths[chunk.file].display()
                 ));
             }
         }
-        self.first_line_of_unit += counts.lines;
+        self.first_line_of_chunk += counts.lines;
         report.lines += counts.lines;
         report.blank += counts.blank;
         report.not_json += counts.not_json;
         report.truncated += counts.truncated;
         report.bad_fields += counts.bad_fields;
-        self.cut_short[unit.file] |= counts.cut_short;
+        self.cut_short[chunk.file] |= counts.cut_short;
     }
 
     /// The report, with `events` the lines that were accepted.
@@ -297,10 +298,10 @@ impl<'a> ReportBuilder<'a> {
     }
 }
 
-/// Splits files into units. Opening every file here means a missing or
+/// Splits files into chunks. Opening every file here means a missing or
 /// unreadable file fails fast with its name, before any work is done.
-pub(crate) fn plan(paths: &[PathBuf], chunk_bytes: u64) -> Result<Vec<Unit>> {
-    let mut units = Vec::new();
+pub(crate) fn plan(paths: &[PathBuf], chunk_bytes: u64) -> Result<Vec<Chunk>> {
+    let mut chunks = Vec::new();
     for (file, path) in paths.iter().enumerate() {
         let mut handle = File::open(path).with_context(|| {
             format!(
@@ -315,7 +316,7 @@ pub(crate) fn plan(paths: &[PathBuf], chunk_bytes: u64) -> Result<Vec<Unit>> {
         let mut magic = [0u8; 2];
         let gzip = handle.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
         if gzip {
-            units.push(Unit {
+            chunks.push(Chunk {
                 file,
                 start: 0,
                 end: u64::MAX,
@@ -326,7 +327,7 @@ pub(crate) fn plan(paths: &[PathBuf], chunk_bytes: u64) -> Result<Vec<Unit>> {
         let mut start = 0;
         loop {
             let end = (start + chunk_bytes).min(len);
-            units.push(Unit {
+            chunks.push(Chunk {
                 file,
                 start,
                 end,
@@ -338,16 +339,16 @@ pub(crate) fn plan(paths: &[PathBuf], chunk_bytes: u64) -> Result<Vec<Unit>> {
             start = end;
         }
     }
-    Ok(units)
+    Ok(chunks)
 }
 
-/// Reads the lines that *start* inside `[unit.start, unit.end)`: a line
-/// straddling a boundary belongs to the unit where it begins, so every line is
+/// Reads the lines that *start* inside `[chunk.start, chunk.end)`: a line
+/// straddling a boundary belongs to the chunk where it begins, so every line is
 /// read exactly once. `parse` gets each non-blank line, trimmed; its errors
 /// are counted, never fatal. Fails only when the file cannot be opened.
-pub(crate) fn scan_unit(
+pub(crate) fn scan_chunk(
     path: &Path,
-    unit: &Unit,
+    chunk: &Chunk,
     bar: &ProgressBar,
     mut parse: impl FnMut(&[u8]) -> Result<(), serde_json::Error>,
 ) -> Result<LineCounts> {
@@ -361,7 +362,7 @@ pub(crate) fn scan_unit(
     };
     let mut out = LineCounts::default();
     let mut line = Vec::with_capacity(1024);
-    if unit.gzip {
+    if chunk.gzip {
         let mut reader = BufReader::with_capacity(1 << 20, MultiGzDecoder::new(open()?));
         loop {
             line.clear();
@@ -378,11 +379,11 @@ pub(crate) fn scan_unit(
         return Ok(out);
     }
     let mut file = open()?;
-    let mut pos = unit.start.saturating_sub(1);
+    let mut pos = chunk.start.saturating_sub(1);
     file.seek(SeekFrom::Start(pos))
         .with_context(|| format!("cannot seek in log file {}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    if unit.start > 0 {
+    if chunk.start > 0 {
         match reader.read_until(b'\n', &mut line) {
             Ok(n) => pos += n as u64,
             Err(err) => {
@@ -392,7 +393,7 @@ pub(crate) fn scan_unit(
         }
     }
     let mut unreported = 0;
-    while pos < unit.end {
+    while pos < chunk.end {
         line.clear();
         match reader.read_until(b'\n', &mut line) {
             Ok(0) => break,

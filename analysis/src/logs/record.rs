@@ -82,6 +82,7 @@ pub fn parse_arm_label(label: &str) -> Option<u8> {
 }
 
 /// A line's values, before the checks both parsers share.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Fields {
     pub(super) last: bool,
     pub(super) timestamp: u64,
@@ -111,6 +112,55 @@ impl Fields {
         );
         record.fallback = self.fallback;
         Ok(record)
+    }
+}
+
+/// A line's [`Fields`] as a parser meets them, in any order: each one the
+/// line must have stays `None` until it is read.
+pub(super) struct Partial {
+    pub(super) last: Option<bool>,
+    pub(super) timestamp: Option<u64>,
+    pub(super) user: Option<u64>,
+    pub(super) track: Option<u32>,
+    pub(super) time: Option<f64>,
+    pub(super) latency: Option<f64>,
+    pub(super) recommendation: Option<u32>,
+    pub(super) arm: u8,
+    pub(super) fallback: bool,
+}
+
+impl Default for Partial {
+    /// Nothing read yet: no recommendation, not in the experiment, no fallback.
+    fn default() -> Partial {
+        Partial {
+            last: None,
+            timestamp: None,
+            user: None,
+            track: None,
+            time: None,
+            latency: None,
+            recommendation: None,
+            arm: NO_ARM,
+            fallback: false,
+        }
+    }
+}
+
+impl Partial {
+    /// The fields, or the name of the first one the line lacks (in the
+    /// order serde_json's reference parser reports them).
+    pub(super) fn complete(self) -> Result<Fields, &'static str> {
+        Ok(Fields {
+            last: self.last.ok_or("message")?,
+            timestamp: self.timestamp.ok_or("timestamp")?,
+            user: self.user.ok_or("user")?,
+            track: self.track.ok_or("track")?,
+            time: self.time.ok_or("time")?,
+            latency: self.latency.ok_or("latency")?,
+            recommendation: self.recommendation,
+            arm: self.arm,
+            fallback: self.fallback,
+        })
     }
 }
 

@@ -4,16 +4,15 @@
 //! its 95% Welch interval as error bars.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use plotters::prelude::*;
+use anyhow::Result;
+use plotters::prelude::SeriesLabelPosition;
 
-use super::{arm_color, arm_lines, escape, head, html_table, Axes, Line, GREY};
+use super::charts::{self, arm_lines, Axes, DayEffect, EffectLine, Line};
+use super::html::{self, escape, head};
 use crate::ab::per_day::{PerDay, METRIC};
 use crate::ab::METRICS;
-use crate::output;
 
 /// Files of the page, relative to its folder.
 pub const INDEX: &str = "index.html";
@@ -22,40 +21,32 @@ pub const DAILY_EFFECTS: &str = "daily_effects.svg";
 
 /// Writes the page and its plots into `dir`; returns the page's path.
 pub fn write(dir: &Path, per_day: &PerDay) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| {
-        format!(
-            "cannot create report folder {}: check permissions",
-            dir.display()
-        )
-    })?;
-    let plot = |name: &str, result: Result<()>| {
-        result.with_context(|| format!("cannot draw {}", dir.join(name).display()))
-    };
-    plot(
-        LEARNING_CURVE,
-        learning_curve(&dir.join(LEARNING_CURVE), per_day),
-    )?;
-    plot(
-        DAILY_EFFECTS,
-        daily_effects(&dir.join(DAILY_EFFECTS), per_day),
-    )?;
-    let page = dir.join(INDEX);
-    let html = html(per_day);
-    output::write_atomic(&page, |w| w.write_all(html.as_bytes()))?;
-    Ok(page)
+    super::create_folder(dir)?;
+    super::draw(dir, LEARNING_CURVE, |path| learning_curve(path, per_day))?;
+    super::draw(dir, DAILY_EFFECTS, |path| daily_effects(path, per_day))?;
+    super::write_page(dir, INDEX, &page(per_day))
 }
 
-/// The x axis: days, half a day of margin either side.
-fn day_range(per_day: &PerDay) -> std::ops::Range<f64> {
+/// Days across, half a day of margin either side, at most one label per
+/// day (integer ticks only); legend upper left, no point markers.
+fn day_axes<'a>(
+    per_day: &PerDay,
+    caption: &'a str,
+    y: std::ops::Range<f64>,
+    y_desc: &'a str,
+) -> Axes<'a> {
     let first = per_day.days.first().map_or(1, |d| d.day) as f64;
     let last = per_day.days.last().map_or(1, |d| d.day) as f64;
-    first - 0.5..last + 0.5
-}
-
-/// Integer ticks only: at most one label per day.
-fn day_labels(per_day: &PerDay) -> usize {
-    let range = day_range(per_day);
-    ((range.end - range.start) as usize).clamp(1, 12)
+    Axes {
+        caption,
+        x: first - 0.5..last + 0.5,
+        y,
+        x_desc: "day",
+        y_desc,
+        legend: SeriesLabelPosition::UpperLeft,
+        x_format: Some((((last - first + 1.0) as usize).clamp(1, 12), &day_label)),
+        markers: false,
+    }
 }
 
 fn day_label(x: &f64) -> String {
@@ -108,14 +99,8 @@ fn learning_curve(path: &Path, per_day: &PerDay) -> Result<()> {
         per_day.experiment, METRICS[METRIC]
     );
     let axes = Axes {
-        caption: &caption,
-        x: day_range(per_day),
-        y,
-        x_desc: "day",
-        y_desc: METRICS[METRIC],
-        legend: SeriesLabelPosition::UpperLeft,
-        x_format: Some((day_labels(per_day), &day_label)),
         markers: true,
+        ..day_axes(per_day, &caption, y, METRICS[METRIC])
     };
     arm_lines(path, &axes, series)
 }
@@ -125,103 +110,44 @@ fn learning_curve(path: &Path, per_day: &PerDay) -> Result<()> {
 /// dots are significant. Treatments are spread a little around each day so
 /// their bars do not overlap.
 fn daily_effects(path: &Path, per_day: &PerDay) -> Result<()> {
-    let treatments: Vec<(u8, String)> = per_day
+    let rows: Vec<_> = per_day.rows();
+    let lines: Vec<EffectLine> = per_day
         .arms()
         .into_iter()
         .filter(|(arm, _)| *arm != per_day.control)
+        .map(|(arm, label)| EffectLine {
+            arm,
+            points: rows
+                .iter()
+                .filter(|r| r.arm == label)
+                .filter_map(|r| {
+                    Some(DayEffect {
+                        x: r.day as f64,
+                        effect: r.effect.filter(|e| e.is_finite())?,
+                        bounds: r.lower.zip(r.upper),
+                        significant: r.significant == Some(true),
+                    })
+                })
+                .collect(),
+            label,
+        })
         .collect();
-    let rows: Vec<_> = per_day.rows();
     let y = padded(
         rows.iter()
             .flat_map(|r| [r.effect, r.lower, r.upper])
             .flatten(),
         true,
     );
-    let x = day_range(per_day);
-    let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
-    root.fill(&WHITE)?;
     let control = botify::experiments::arm_label(per_day.control as usize);
     let caption = format!(
         "{}: effect on {} vs control {control} per day (95% CI, % of control mean)",
         per_day.experiment, METRICS[METRIC]
     );
-    let mut chart = ChartBuilder::on(&root)
-        .caption(caption, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x.clone(), y)?;
-    chart
-        .configure_mesh()
-        .x_desc("day")
-        .y_desc("effect, %")
-        .x_labels(day_labels(per_day))
-        .x_label_formatter(&day_label)
-        .draw()?;
-    chart.draw_series(std::iter::once(PathElement::new(
-        vec![(x.start, 0.0), (x.end, 0.0)],
-        GREY.stroke_width(1),
-    )))?;
-    let spread = 0.25 / treatments.len().max(1) as f64;
-    for (i, (arm, label)) in treatments.iter().enumerate() {
-        let shift = (i as f64 - (treatments.len() as f64 - 1.0) / 2.0) * spread;
-        let color = arm_color(*arm);
-        let mine: Vec<_> = rows
-            .iter()
-            .filter(|r| &r.arm == label)
-            .filter_map(|r| Some((r.day as f64 + shift, r.effect?, r.lower, r.upper, r)))
-            .filter(|p| p.1.is_finite())
-            .collect();
-        chart
-            .draw_series(LineSeries::new(
-                mine.iter().map(|p| (p.0, p.1)),
-                color.stroke_width(2),
-            ))?
-            .label(label.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        let cap = 0.04;
-        for (x, effect, lower, upper, row) in &mine {
-            if let (Some(lo), Some(hi)) = (lower, upper) {
-                if lo.is_finite() && hi.is_finite() {
-                    chart.draw_series([
-                        PathElement::new(vec![(*x, *lo), (*x, *hi)], color.stroke_width(2)),
-                        PathElement::new(
-                            vec![(x - cap, *lo), (x + cap, *lo)],
-                            color.stroke_width(2),
-                        ),
-                        PathElement::new(
-                            vec![(x - cap, *hi), (x + cap, *hi)],
-                            color.stroke_width(2),
-                        ),
-                    ])?;
-                }
-            }
-            let style = if row.significant == Some(true) {
-                color.filled()
-            } else {
-                WHITE.filled()
-            };
-            chart.draw_series([
-                Circle::new((*x, *effect), 5, style),
-                Circle::new((*x, *effect), 5, color.stroke_width(2)),
-            ])?;
-        }
-    }
-    if !treatments.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
-    }
-    root.present()?;
-    Ok(())
+    let axes = day_axes(per_day, &caption, y, "effect, %");
+    charts::effects_per_day(path, &axes, lines)
 }
 
-fn html(per_day: &PerDay) -> String {
+fn page(per_day: &PerDay) -> String {
     let name = escape(&per_day.experiment);
     let mut page = head(&format!("Learning curves: {}", per_day.experiment));
     let _ = writeln!(page, "<h1>Learning curves: experiment {name}</h1>");
@@ -243,19 +169,12 @@ fn html(per_day: &PerDay) -> String {
         ),
         (DAILY_EFFECTS, "effect per day with 95% CI, per treatment"),
     ] {
-        let _ = writeln!(
-            page,
-            "<p><img src=\"{file}\" alt=\"{alt}\" style=\"max-width:100%\"></p>"
-        );
+        html::image(&mut page, file, alt);
     }
-    html_table(&mut page, &per_day.to_table());
+    html::table(&mut page, &per_day.to_table());
     page.push_str("<h2>Sample ratio per day</h2>\n");
     for (day, line) in per_day.days.iter().zip(per_day.srm_lines()) {
-        let class = if day.table.srm.mismatch() {
-            " class=\"warn\""
-        } else {
-            ""
-        };
+        let class = html::srm_class(&day.table.srm);
         let _ = writeln!(page, "<p{class}>{}</p>", escape(&line));
     }
     page.push_str("<h2>Data quality per day</h2>\n<pre>");

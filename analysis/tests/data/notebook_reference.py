@@ -4,20 +4,24 @@ Writes the fixture logs (two replica files, events shuffled across them, plus
 broken lines, an event without the experiment and sessions left open) and
 computes the A/B table the way the analysts' pandas/scipy notebook does, then
 checks the Welch interval against scipy's own `ttest_ind(equal_var=False)`.
-Run once (needs pandas, scipy, mmh3); the Rust test hard-codes its output and
+The notebook's code is analysis/bench/notebook.py's. Run once (needs
+pandas, scipy, mmh3); the Rust test hard-codes its output and
 does not need Python:
 
     python3 analysis/tests/data/notebook_reference.py analysis/tests/data
 """
-import itertools
 import json
+import pathlib
 import random
 import sys
 
 import mmh3
-import numpy as np
 import pandas as pd
 import scipy.stats as ss
+
+# The notebook itself: the benchmark's script, so both run the same code.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "bench"))
+from notebook import user_metrics, welch_rows  # noqa: E402
 
 EXPERIMENT, ARMS = "EXP", 3
 out_dir = sys.argv[1]
@@ -66,36 +70,7 @@ with open(f"{out_dir}/notebook-replica-b.jsonl", "w") as f:
 # --- the notebook ---------------------------------------------------------
 data = pd.DataFrame([e for e in events if EXPERIMENT in e["experiments"]])
 data["treatment"] = data["experiments"].map(lambda x: x[EXPERIMENT])
-
-
-def sessionize(user, treatment, user_data):
-    sessions, session = [], None
-    for _, row in user_data.sort_values("timestamp").iterrows():
-        if session is None:
-            session = {"user": user, "treatment": treatment,
-                       "tracks": 0, "time": 0.0, "latency": 0.0}
-        session["tracks"] += 1
-        session["time"] += row["time"]
-        session["latency"] += row["latency"] * 1000
-        if row["message"] == "last":
-            sessions.append(session)
-            session = None
-    return sessions
-
-
-sessions = pd.DataFrame(itertools.chain.from_iterable(
-    sessionize(user, treatment, group)
-    for (user, treatment), group in data.groupby(["user", "treatment"])))
-metrics = sessions.groupby(["user", "treatment"]).agg(
-    time=("time", "sum"),
-    sessions=("time", "count"),
-    latency=("latency", "sum"),
-    tracks=("tracks", "sum"),
-    mean_tracks_per_session=("tracks", "mean"),
-    mean_time_per_session=("time", "mean"),
-).reset_index()
-# The notebook's latency: each user's latency sum over their track sum.
-metrics["mean_request_latency"] = metrics["latency"] / metrics["tracks"]
+sessions, metrics = user_metrics(data)
 
 open_sessions = sum(
     1 for (_, _), g in data.groupby(["user", "treatment"])
@@ -103,18 +78,9 @@ open_sessions = sum(
 print("events", len(data), "sessions", len(sessions), "open", open_sessions, "users per arm",
       metrics.groupby("treatment").size().to_dict())
 print("srm", ss.chisquare(metrics.groupby("treatment").size().values))
-for treatment in ["T1", "T2"]:
-    for metric in ["time", "sessions", "mean_request_latency",
-                   "mean_tracks_per_session", "mean_time_per_session"]:
-        c = metrics[metrics.treatment == "C"][metric]
-        t = metrics[metrics.treatment == treatment][metric]
-        cm, tm, cv, tv, cn, tn = c.mean(), t.mean(), c.var(), t.var(), len(c), len(t)
-        se2 = cv / cn + tv / tn
-        dof = se2 ** 2 / ((cv / cn) ** 2 / (cn - 1) + (tv / tn) ** 2 / (tn - 1))
-        half = ss.t.ppf(0.975, dof) * np.sqrt(se2)
-        lower, upper = (tm - cm - half) / cm * 100, (tm - cm + half) / cm * 100
-        ci = ss.ttest_ind(t, c, equal_var=False).confidence_interval(0.95)
-        assert abs(ci.low / cm * 100 - lower) < 1e-9 and abs(ci.high / cm * 100 - upper) < 1e-9
-        values = [float(v) for v in (cm, tm, (tm - cm) / cm * 100, lower, upper)]
-        print(f'("{treatment}", "{metric}", {", ".join(map(repr, values))}, '
-              f'{str(lower > 0 or upper < 0).lower()}),')
+for treatment, metric, c, t, cm, tm, lower, upper in welch_rows(metrics, ["T1", "T2"]):
+    ci = ss.ttest_ind(t, c, equal_var=False).confidence_interval(0.95)
+    assert abs(ci.low / cm * 100 - lower) < 1e-9 and abs(ci.high / cm * 100 - upper) < 1e-9
+    values = [float(v) for v in (cm, tm, (tm - cm) / cm * 100, lower, upper)]
+    print(f'("{treatment}", "{metric}", {", ".join(map(repr, values))}, '
+          f'{str(lower > 0 or upper < 0).lower()}),')

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use analysis::ab::correction::Correction;
-use analysis::ab::extended::{self, Extended, MetricRow};
+use analysis::ab::extended::{self, MetricRow, MetricsAnalysis};
 use analysis::ab::metrics::Metric;
 use analysis::ab::sequential::DEFAULT_MIXING;
 use analysis::ab::spending::SpendingFunction;
@@ -239,7 +239,7 @@ fn analyse(
         }),
         ..extended::Options::default()
     };
-    let run = |options: &extended::Options| -> Result<Extended> {
+    let run = |options: &extended::Options| -> Result<MetricsAnalysis> {
         extended::analyze(
             &analysis.records,
             &analysis.sessions,
@@ -265,8 +265,8 @@ fn analyse(
     tested
         .iter()
         .map(|metric| {
-            let of = |e: &Extended| e.rows.iter().find(|r| r.metric == metric.name).cloned();
-            let last = |e: &Extended| {
+            let of = |e: &MetricsAnalysis| e.rows.iter().find(|r| r.metric == metric.name).cloned();
+            let last = |e: &MetricsAnalysis| {
                 e.looks
                     .iter()
                     .rev()

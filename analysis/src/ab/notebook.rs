@@ -1,7 +1,5 @@
-//! A/B tables exactly as the analysts' pandas/scipy notebook computes them
-//! (docs/analysis.md#user-metrics), plus a sample-ratio-mismatch check.
-//!
-//! Per user per arm, over the user's closed sessions:
+//! The notebook's statistics: per user per arm, over the user's closed
+//! sessions,
 //! - `time`: total listen time;
 //! - `sessions`: number of sessions;
 //! - `mean_request_latency`: the user's latency sum in ms / their track sum;
@@ -11,33 +9,16 @@
 //! treatment against control: effect = (treatment mean − control mean) /
 //! control mean × 100; a 95% Welch interval on the difference of means
 //! (Welch–Satterthwaite degrees of freedom, Student t quantile), divided by the
-//! control mean × 100; significant when the interval excludes 0.
-//!
-//! [`per_day`] runs the same analysis on each `day-<n>` log folder
-//! (`ab --per-day`), for learning curves. [`extended`] is the analysis
-//! beyond the notebook: the metric catalogue of [`metrics`] (multi-day,
-//! ratio and guardrail metrics), the delta method and relative lifts
-//! ([`estimate`]), CUPED ([`cuped`]), corrections ([`correction`]),
-//! daily looks over a planned horizon ([`spending`]) or open-ended
-//! ([`sequential`]), and power ([`power`]).
-
-pub mod correction;
-pub mod cuped;
-pub mod estimate;
-pub mod extended;
-pub mod metrics;
-pub mod per_day;
-pub mod power;
-pub mod sequential;
-pub mod spending;
+//! control mean × 100; significant when the interval excludes 0. Then a
+//! chi-square check of users per arm against the configured split (SRM).
 
 use anyhow::{bail, Result};
 use serde::Serialize;
-use statrs::distribution::{ChiSquared, ContinuousCDF, Normal, StudentsT};
+use statrs::distribution::{ChiSquared, ContinuousCDF};
 
-use crate::logs::{Record, NO_ARM};
-use crate::output::{self, Table, Tone};
-use crate::sessions::{self, Session, SessionReport};
+use super::estimate::Comparison;
+use crate::logs::NO_ARM;
+use crate::sessions::Session;
 use tally::Moments;
 
 /// The notebook's metric names, in its column order.
@@ -50,7 +31,7 @@ pub const METRICS: [&str; 5] = [
 ];
 
 /// For coloring: a significant rise is good for every metric but latency.
-const HIGHER_IS_BETTER: [bool; 5] = [true, true, false, true, true];
+pub(super) const HIGHER_IS_BETTER: [bool; 5] = [true, true, false, true, true];
 
 /// The p-value under which the split is declared broken.
 pub const SRM_ALPHA: f64 = 0.001;
@@ -64,7 +45,7 @@ pub struct UserMetrics {
 }
 
 /// Aggregates sessions into per-(user, arm) metrics. `sessions` must be
-/// grouped by (user, arm), as [`sessions::sessionize`] returns them.
+/// grouped by (user, arm), as [`crate::sessions::sessionize`] returns them.
 pub fn user_metrics(sessions: &[Session]) -> Vec<UserMetrics> {
     let mut users = Vec::new();
     for group in sessions.chunk_by(|a, b| a.user == b.user && a.arm == b.arm) {
@@ -79,18 +60,6 @@ pub fn user_metrics(sessions: &[Session]) -> Vec<UserMetrics> {
         });
     }
     users
-}
-
-/// The `p` quantile of Student's t with `dof` degrees of freedom (scipy's
-/// `t.ppf`); the normal quantile for infinite `dof`, NaN when undefined.
-pub fn t_quantile(p: f64, dof: f64) -> f64 {
-    if dof == f64::INFINITY {
-        return Normal::standard().inverse_cdf(p);
-    }
-    match StudentsT::new(0.0, 1.0, dof) {
-        Ok(t) => t.inverse_cdf(p),
-        Err(_) => f64::NAN,
-    }
 }
 
 /// One line of the notebook's table. Field names are the notebook's: the JSON
@@ -109,24 +78,20 @@ pub struct Row {
     pub significant: bool,
 }
 
-/// Welch's 95% interval of `treatment` − `control`, relative to the control mean.
+/// Welch's 95% interval of `treatment` − `control`, relative to the control
+/// mean. The comparison is [`Comparison`]'s; the percentages divide by the
+/// control mean before scaling, in the notebook's order of operations, so
+/// the row matches pandas to the last bit.
 pub fn welch(metric: &str, treatment: &str, control: Moments, treated: Moments) -> Row {
-    let (control_mean, treated_mean) = (control.mean(), treated.mean());
-    let (control_n, treated_n) = (control.count() as f64, treated.count() as f64);
-    let diff = treated_mean - control_mean;
-    let vc = control.var() / control_n;
-    let vt = treated.var() / treated_n;
-    let se = (vc + vt).sqrt();
-    let dof = (vc + vt).powi(2) / (vc.powi(2) / (control_n - 1.0) + vt.powi(2) / (treated_n - 1.0));
-    let half = t_quantile(0.975, dof) * se;
-    let lower = (diff - half) / control_mean * 100.0;
-    let upper = (diff + half) / control_mean * 100.0;
+    let c = Comparison::new(control, treated);
+    let lower = (c.diff - c.half) / c.control_mean * 100.0;
+    let upper = (c.diff + c.half) / c.control_mean * 100.0;
     Row {
         treatment: treatment.to_string(),
         metric: metric.to_string(),
-        control_mean,
-        treatment_mean: treated_mean,
-        effect: diff / control_mean * 100.0,
+        control_mean: c.control_mean,
+        treatment_mean: c.treatment_mean,
+        effect: c.diff / c.control_mean * 100.0,
         lower,
         upper,
         // NaN bounds (too few users) compare false: not significant, as in pandas.
@@ -277,141 +242,24 @@ pub fn table(experiment: &str, users: &[UserMetrics], arms: usize, control: u8) 
     })
 }
 
-impl AbTable {
-    /// Rows for the terminal, CSV and Markdown: percent columns formatted,
-    /// significant gains (by the metric's good direction) green, losses red.
-    pub fn to_table(&self) -> Table {
-        let mut t = Table::new(&[
-            "treatment",
-            "metric",
-            "control_mean",
-            "treatment_mean",
-            "effect",
-            "lower",
-            "upper",
-            "significant",
-        ]);
-        for row in &self.rows {
-            let good = METRICS
-                .iter()
-                .position(|m| *m == row.metric)
-                .is_none_or(|m| HIGHER_IS_BETTER[m]);
-            let tone = match (row.significant, (row.effect > 0.0) == good) {
-                (false, _) => Tone::Plain,
-                (true, true) => Tone::Good,
-                (true, false) => Tone::Bad,
-            };
-            t.push(
-                vec![
-                    row.treatment.clone(),
-                    row.metric.clone(),
-                    output::num(row.control_mean, 4),
-                    output::num(row.treatment_mean, 4),
-                    output::percent(row.effect),
-                    output::percent(row.lower),
-                    output::percent(row.upper),
-                    row.significant.to_string(),
-                ],
-                tone,
-            );
+#[cfg(test)]
+impl UserMetrics {
+    /// A user whose listen time is `time` (one session of one track): the
+    /// unit tests' users.
+    pub(crate) fn with_time(user: u64, arm: u8, time: f64) -> UserMetrics {
+        UserMetrics {
+            user,
+            arm,
+            values: [time, 1.0, 1.0, 1.0, time],
         }
-        t
     }
-
-    /// The notebook's JSON: an array of rows (non-finite numbers become null).
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(&self.rows).expect("rows serialize")
-    }
-
-    /// Users per arm and the SRM verdict, one paragraph.
-    pub fn srm_summary(&self) -> String {
-        self.srm.summary()
-    }
-}
-
-/// Everything `ab` computes, kept for the report.
-#[derive(Debug)]
-pub struct Analysis {
-    pub table: AbTable,
-    /// Records of the experiment, sorted for sessionization.
-    pub records: Vec<Record>,
-    pub sessions: Vec<Session>,
-    pub session_report: SessionReport,
-    /// Events that do not carry the experiment (left out).
-    pub events_without_arm: u64,
-    /// The number of arms the assignment check used: configured, or inferred
-    /// from the highest arm label in the logs.
-    pub arms: usize,
-    /// Users whose logged arm is not the mmh3 assignment with `arms` arms
-    /// (a changed config or a wrong `--arms`).
-    pub misassigned_users: u64,
-}
-
-/// Records (read with the experiment's arms) → sessions → user metrics →
-/// table. `arms` is the configured number of arms; `None` infers it from the
-/// highest arm label in the logs.
-pub fn analyze(
-    mut records: Vec<Record>,
-    experiment: &str,
-    arms: Option<usize>,
-    control: u8,
-) -> Result<Analysis> {
-    let before = records.len();
-    records.retain(|r| r.arm != NO_ARM);
-    let events_without_arm = (before - records.len()) as u64;
-    if records.is_empty() {
-        bail!(
-            "no event carries experiment {experiment:?} in its `experiments` field \
-             ({events_without_arm} events read); check the name with a look at one log line"
-        );
-    }
-    sessions::sort(&mut records);
-    let (sessions, session_report) = sessions::sessionize(&records);
-    let users = user_metrics(&sessions);
-    let seen = users.iter().map(|u| u.arm as usize + 1).max().unwrap_or(1);
-    let arms = arms.unwrap_or(seen);
-    let misassigned_users = users
-        .iter()
-        .filter(|u| botify::experiments::assign(experiment, arms, u.user) != u.arm as usize)
-        .count() as u64;
-    let table = table(experiment, &users, arms, control)?;
-    Ok(Analysis {
-        table,
-        records,
-        sessions,
-        session_report,
-        events_without_arm,
-        arms,
-        misassigned_users,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn close(a: f64, b: f64, tol: f64) -> bool {
-        (a - b).abs() <= tol * b.abs().max(1.0)
-    }
-
-    #[test]
-    fn t_quantile_matches_scipy() {
-        // scipy.stats.t.ppf(0.975, dof), scipy 1.17.1.
-        let cases = [
-            (1.0, 12.706204736174694),
-            (2.5, 3.5746548420036817),
-            (10.0, 2.228138851986274),
-            (37.3, 2.0256425230779604),
-            (1000.0, 1.9623390808264083),
-            (123456.7, 1.9599832001362323),
-            (f64::INFINITY, 1.9599639845400538),
-        ];
-        for (dof, expected) in cases {
-            let got = t_quantile(0.975, dof);
-            assert!(close(got, expected, 1e-9), "dof {dof}: {got} vs {expected}");
-        }
-        assert!(t_quantile(0.975, f64::NAN).is_nan());
-    }
+    use crate::ab::estimate::{close, t_quantile};
+    use crate::output::Tone;
 
     #[test]
     fn welch_row_matches_hand_computation() {
@@ -452,17 +300,12 @@ mod tests {
         assert!(srm(&[10]).p_value == 1.0);
     }
 
-    fn user(user: u64, arm: u8, time: f64) -> UserMetrics {
-        UserMetrics {
-            user,
-            arm,
-            values: [time, 1.0, 1.0, 1.0, time],
-        }
-    }
-
     #[test]
     fn one_user_arms_give_null_bounds_not_errors() {
-        let users = vec![user(1, 0, 1.0), user(2, 1, 2.0)];
+        let users = vec![
+            UserMetrics::with_time(1, 0, 1.0),
+            UserMetrics::with_time(2, 1, 2.0),
+        ];
         let t = table("AB", &users, 2, 0).unwrap();
         assert!(t.rows[0].lower.is_nan() && !t.rows[0].significant);
         assert_eq!(t.rows[0].effect, 100.0);
@@ -473,16 +316,20 @@ mod tests {
 
     #[test]
     fn table_names_missing_control_and_colors_by_direction() {
-        let users = vec![user(1, 1, 1.0), user(2, 1, 2.0)];
+        let users = vec![
+            UserMetrics::with_time(1, 1, 1.0),
+            UserMetrics::with_time(2, 1, 2.0),
+        ];
         let err = table("AB", &users, 2, 0).unwrap_err().to_string();
         assert!(
             err.contains("control arm C has no users") && err.contains("T1"),
             "{err}"
         );
 
-        let mut users: Vec<UserMetrics> =
-            (0..50).map(|i| user(i, 0, 1.0 + (i % 5) as f64)).collect();
-        users.extend((50..100).map(|i| user(i, 1, 3.0 + (i % 5) as f64)));
+        let mut users: Vec<UserMetrics> = (0..50)
+            .map(|i| UserMetrics::with_time(i, 0, 1.0 + (i % 5) as f64))
+            .collect();
+        users.extend((50..100).map(|i| UserMetrics::with_time(i, 1, 3.0 + (i % 5) as f64)));
         let mut t = table("AB", &users, 2, 0).unwrap();
         assert_eq!(t.rows.len(), 5);
         assert!(t.rows[0].significant && t.rows[0].effect > 0.0);
