@@ -79,9 +79,9 @@ pub struct EngineSettings {
     pub models_dir: PathBuf,
     /// How long requests skip the state store after it failed.
     pub store_cooldown: Duration,
-    /// The run's seed: with the user and the session position, it seeds
-    /// every draw of a request, so a run is repeatable and a replay of the
-    /// log recomputes its draws.
+    /// The run's seed: with the user, the session position and the track
+    /// just heard, it seeds every draw of a request, so a run is repeatable
+    /// and a replay of the log recomputes its draws.
     pub seed: u64,
 }
 
@@ -348,7 +348,7 @@ impl Engine {
             match message {
                 Message::Next => {
                     let position = state.listens.len() as u64;
-                    let mut rng = RequestRng::new(self.seed, user, position);
+                    let mut rng = RequestRng::new(self.seed, user, position, listen.track);
                     let candidates = arm
                         .recommender
                         .candidates(&ctx, &mut update, arm.policy.top);

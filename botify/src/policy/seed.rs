@@ -1,9 +1,14 @@
 //! The random stream of one request, derived from the request itself: the
-//! run's seed (`--seed`), the user and the session position. Runs over HTTP
-//! are then repeatable whatever the thread or the interleaving, and an
-//! offline replay of the log recomputes the very draw that was served.
+//! run's seed (`--seed`), the user, the session position and the track just
+//! heard. Runs over HTTP are then repeatable whatever the thread or the
+//! interleaving, and an offline replay of the log (which holds all four)
+//! recomputes the very draw that was served. The track is part of it
+//! because without it every session of a user would replay the same draws
+//! position by position: `random` would open each of their sessions alike.
 
 use rand::RngCore;
+
+use crate::catalog::TrackId;
 
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny generator whose output is
 /// fixed by its definition, on every platform and every `rand` version —
@@ -24,11 +29,15 @@ fn mix(mut z: u64) -> u64 {
 
 impl RequestRng {
     /// The stream of the request of `user` at session position `position`
-    /// (the session's listens so far, the reported one included) in the
-    /// run seeded `seed`. Each part goes through the mix before the next is
-    /// folded in, so neighbouring users or positions get unrelated streams.
-    pub fn new(seed: u64, user: u64, position: u64) -> RequestRng {
-        let state = mix(mix(mix(seed) ^ user).wrapping_add(GOLDEN_GAMMA) ^ position);
+    /// (the session's listens so far, the reported one included) after
+    /// listening to `track`, in the run seeded `seed`. Each part goes
+    /// through the mix before the next is folded in, so neighbouring users,
+    /// positions or tracks get unrelated streams.
+    pub fn new(seed: u64, user: u64, position: u64, track: TrackId) -> RequestRng {
+        let mut state = mix(seed);
+        for part in [user, position, u64::from(track)] {
+            state = mix(state.wrapping_add(GOLDEN_GAMMA) ^ part);
+        }
         RequestRng { state }
     }
 }
@@ -62,14 +71,16 @@ mod tests {
 
     #[test]
     fn a_request_always_gets_the_same_stream_and_its_neighbours_others() {
-        let first = |seed, user, position| RequestRng::new(seed, user, position).next_u64();
-        assert_eq!(first(0, 7, 3), first(0, 7, 3));
-        assert_ne!(first(0, 7, 3), first(0, 7, 4));
-        assert_ne!(first(0, 7, 3), first(0, 8, 3));
-        assert_ne!(first(0, 7, 3), first(1, 7, 3));
+        let first =
+            |seed, user, position, track| RequestRng::new(seed, user, position, track).next_u64();
+        assert_eq!(first(0, 7, 3, 5), first(0, 7, 3, 5));
+        assert_ne!(first(0, 7, 3, 5), first(0, 7, 4, 5));
+        assert_ne!(first(0, 7, 3, 5), first(0, 8, 3, 5));
+        assert_ne!(first(0, 7, 3, 5), first(0, 7, 3, 6));
+        assert_ne!(first(0, 7, 3, 5), first(1, 7, 3, 5));
         assert_ne!(
-            first(0, 3, 7),
-            first(0, 7, 3),
+            first(0, 3, 7, 5),
+            first(0, 7, 3, 5),
             "user and position do not commute"
         );
         // SplitMix64 from state 0: its published first output.

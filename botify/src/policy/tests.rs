@@ -28,7 +28,7 @@ fn assert_draws_match(distribution: &Distribution<'_>, tracks: usize) {
     let draws = 40_000;
     let mut counts = vec![0usize; tracks];
     for position in 0..draws {
-        let mut rng = RequestRng::new(0, 1, position);
+        let mut rng = RequestRng::new(0, 1, position, 0);
         counts[distribution.draw(&mut rng) as usize] += 1;
     }
     for (track, (&count, &p)) in counts.iter().zip(&probabilities).enumerate() {
@@ -48,7 +48,7 @@ fn greedy_serves_the_best_candidate_with_propensity_one() {
     let filters = Filters::default();
     let allowed = allowed(&catalog, &filters, &[0]);
     let candidates = Candidates::Ranked(LIST.to_vec());
-    let mut rng = RequestRng::new(0, 1, 1);
+    let mut rng = RequestRng::new(0, 1, 1, 0);
     let choice = Policy::default().serve(&candidates, &allowed, 0, &mut rng);
     assert_eq!(
         choice,
@@ -159,7 +159,7 @@ fn with_nothing_allowed_any_unblocked_track_but_the_current_then_the_current() {
         filters: &only,
         ..allowed
     };
-    let mut rng = RequestRng::new(0, 1, 1);
+    let mut rng = RequestRng::new(0, 1, 1, 0);
     let choice = noisy.serve(&nothing, &allowed, 2, &mut rng);
     assert_eq!((choice.track, choice.propensity), (2, 1.0));
 }
