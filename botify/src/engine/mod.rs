@@ -2,8 +2,10 @@
 //!
 //! The HTTP API and the simulator's in-process mode both call [`Engine`], so
 //! an offline experiment exercises exactly the code that serves traffic: pick
-//! the user's arm, record the listen and read the state back, recommend,
-//! filter, write state, log the event. Both requests go through one path,
+//! the user's arm, record the listen and read the state back, ask the arm's
+//! recommender for candidates, draw the answer and its propensity with the
+//! arm's serving policy (`crate::policy`: promotion, noise and the fallback
+//! included), write state, log the event. Both requests go through one path,
 //! `Engine::serve`, and differ only in the store call and in what the arm's
 //! recommender is asked.
 //!
@@ -24,6 +26,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::{ArcSwap, ArcSwapOption};
+use prometheus::{Histogram, IntCounter};
+
 use self::breaker::Breaker;
 use crate::catalog::{Catalog, TrackId};
 use crate::events::{now_millis, Event, EventSender, Message};
@@ -31,11 +36,9 @@ use crate::experiments::{arm_label, Experiments};
 use crate::filters::Filters;
 use crate::metrics::Metrics;
 use crate::models::Models;
-use crate::policy::{Policy, RequestRng};
+use crate::policy::{Choice, Policy, RequestRng};
 use crate::recommenders::{self, Allowed, BuildError, Context, Recommender};
 use crate::state::{Listen, StateStore, StateUpdate, UserState};
-use arc_swap::{ArcSwap, ArcSwapOption};
-use prometheus::{Histogram, IntCounter};
 
 /// Why a request was refused. The API maps each to a 4xx.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -347,17 +350,7 @@ impl Engine {
             };
             match message {
                 Message::Next => {
-                    let position = state.listens.len() as u64;
-                    let mut rng = RequestRng::new(self.seed, user, position, listen.track);
-                    let candidates = arm
-                        .recommender
-                        .candidates(&ctx, &mut update, arm.policy.top);
-                    let choice =
-                        arm.policy
-                            .serve(&candidates, &ctx.allowed, listen.track, &mut rng);
-                    if choice.no_candidate {
-                        self.count_fallback(FALLBACK_NO_CANDIDATE);
-                    }
+                    let choice = self.recommend(arm, &ctx, &mut update);
                     recommendation = Some((choice.track, choice.propensity));
                     fallback |= choice.no_candidate;
                 }
@@ -392,6 +385,23 @@ impl Engine {
             recommendation,
             fallback,
         })
+    }
+
+    /// The arm's answer: its recommender's candidates, drawn from by its
+    /// policy with the request's own random stream (seeded from the run
+    /// seed, the user, the session position — the session's listens, this
+    /// one included — and the track just heard).
+    fn recommend(&self, arm: &Arm, ctx: &Context<'_>, update: &mut StateUpdate) -> Choice {
+        let position = ctx.state.listens.len() as u64;
+        let mut rng = RequestRng::new(self.seed, ctx.user, position, ctx.track);
+        let candidates = arm.recommender.candidates(ctx, update, arm.policy.top);
+        let choice = arm
+            .policy
+            .serve(&candidates, &ctx.allowed, ctx.track, &mut rng);
+        if choice.no_candidate {
+            self.count_fallback(FALLBACK_NO_CANDIDATE);
+        }
+        choice
     }
 
     fn count_fallback(&self, reason: &str) {

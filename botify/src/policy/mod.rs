@@ -82,51 +82,41 @@ impl Policy {
     /// a `temperature` or `epsilon` its policy would ignore.
     pub fn from_arm(arm: &ArmSpec) -> Result<Policy, BuildError> {
         let params = Params::of(arm);
-        let temperature = params.number("temperature")?;
-        let epsilon = params.number("epsilon")?;
         let name = params.string("policy")?.unwrap_or("greedy");
-        let unused = |key: &str, value: f64, policy| params.invalid(key, value, policy);
+        if !matches!(name, "greedy" | "softmax" | "epsilon") {
+            let expected = "a policy: greedy, softmax or epsilon";
+            return Err(params.invalid("policy", format!("{name:?}"), expected));
+        }
+        let owned = [
+            (
+                "temperature",
+                "softmax",
+                "no temperature unless policy = \"softmax\"",
+            ),
+            (
+                "epsilon",
+                "epsilon",
+                "no epsilon unless policy = \"epsilon\"",
+            ),
+        ];
+        for (key, owner, expected) in owned {
+            if let (Some(value), false) = (params.number(key)?, name == owner) {
+                return Err(params.invalid(key, value, expected));
+            }
+        }
         let rule = match name {
-            "greedy" | "softmax" | "epsilon" => {
-                if let (Some(t), false) = (temperature, name == "softmax") {
-                    return Err(unused(
-                        "temperature",
-                        t,
-                        "no temperature unless policy = \"softmax\"",
-                    ));
+            "softmax" => {
+                let temperature = params.number("temperature")?;
+                let temperature = temperature.unwrap_or(DEFAULT_TEMPERATURE);
+                if temperature <= 0.0 {
+                    return Err(params.invalid("temperature", temperature, "a number above 0"));
                 }
-                if let (Some(e), false) = (epsilon, name == "epsilon") {
-                    return Err(unused(
-                        "epsilon",
-                        e,
-                        "no epsilon unless policy = \"epsilon\"",
-                    ));
-                }
-                match name {
-                    "softmax" => {
-                        let temperature = temperature.unwrap_or(DEFAULT_TEMPERATURE);
-                        if temperature <= 0.0 {
-                            return Err(params.invalid(
-                                "temperature",
-                                temperature,
-                                "a number above 0",
-                            ));
-                        }
-                        Rule::Softmax { temperature }
-                    }
-                    "epsilon" => Rule::Epsilon {
-                        epsilon: params.fraction("epsilon", DEFAULT_EPSILON)?,
-                    },
-                    _ => Rule::Greedy,
-                }
+                Rule::Softmax { temperature }
             }
-            other => {
-                return Err(params.invalid(
-                    "policy",
-                    format!("{other:?}"),
-                    "a policy: greedy, softmax or epsilon",
-                ))
-            }
+            "epsilon" => Rule::Epsilon {
+                epsilon: params.fraction("epsilon", DEFAULT_EPSILON)?,
+            },
+            _ => Rule::Greedy,
         };
         Ok(Policy {
             rule,
