@@ -63,8 +63,9 @@ impl Rule {
                         return i;
                     }
                 }
-                // Rounding left a sliver past the last weight.
-                list.len() - 1
+                // Rounding left a sliver past the last weight: the best
+                // candidate, whose weight is 1, never one weighing 0.
+                best
             }
         }
     }

@@ -72,7 +72,7 @@ impl Pool<'_> {
 /// ranks (a co-listening row, a precomputed list): 1/(1 + rank), so the
 /// head of a list stands out from its tail as trained scores do, rather
 /// than every step down costing the same.
-pub fn rank_score(rank: usize) -> f32 {
+fn rank_score(rank: usize) -> f32 {
     1.0 / (1.0 + rank as f32)
 }
 

@@ -25,7 +25,7 @@ mod sticky_artist;
 mod toppop;
 
 pub use allowed::Allowed;
-pub use candidates::{rank_score, ranked, Candidates, Pool, Scored};
+pub use candidates::{ranked, Candidates, Pool, Scored};
 pub use contextual::Contextual;
 pub use embedding::{Embedding, EmbeddingSettings};
 pub use indexed::Indexed;
@@ -355,8 +355,8 @@ pub(crate) mod testing {
         }
     }
 
-    /// Candidates a fixture asks for.
-    pub const TOP: usize = 50;
+    /// Candidates a fixture asks for: an arm's default.
+    pub const TOP: usize = crate::policy::DEFAULT_TOP;
 
     /// The arm an experiments file line `arms = [spec]` describes.
     pub fn arm(spec: &str) -> ArmSpec {
