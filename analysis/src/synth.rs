@@ -250,6 +250,7 @@ pub fn generate(dir: &Path, params: &SynthParams, bar: &ProgressBar) -> Result<V
                     time: 1.0,
                     latency: 0.0,
                     recommendation: None,
+                    propensity: None,
                     experiments: labels,
                     recommender: None,
                     fallback: false,

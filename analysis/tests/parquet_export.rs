@@ -51,6 +51,7 @@ fn event(user: u64, timestamp: u64, track: u32, time: f64, next: Option<u32>) ->
         time,
         latency: 0.0001 * (track % 7 + 1) as f64,
         recommendation: next,
+        propensity: None,
         experiments: [("AA", "C"), ("AB", "T1")]
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .into(),

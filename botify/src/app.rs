@@ -77,6 +77,7 @@ pub fn build_engine(config: &Config, event_log: Option<&EventLog>) -> anyhow::Re
         settings: EngineSettings {
             models_dir: config.models.clone(),
             store_cooldown: Duration::from_millis(config.state_cooldown_ms),
+            seed: config.seed,
         },
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", config.experiments.display()))?;

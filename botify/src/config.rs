@@ -100,6 +100,13 @@ pub struct Config {
     #[arg(long, env = "BOTIFY_SIMULATED_CLOCK")]
     pub simulated_clock: bool,
 
+    /// Seed of every draw a serving policy makes: a request's draws are
+    /// seeded from (this seed, the user, the session position, the track
+    /// just heard), so a run with the same seed and requests answers the
+    /// same, and a replay of the log recomputes each draw.
+    #[arg(long, env = "BOTIFY_SEED", default_value_t = 0)]
+    pub seed: u64,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "BOTIFY_WORKERS")]
     pub workers: Option<usize>,

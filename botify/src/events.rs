@@ -42,6 +42,11 @@ pub struct Event {
     /// The track served; absent on `last`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommendation: Option<u32>,
+    /// The probability, in (0, 1], that the arm's serving policy served
+    /// `recommendation` (docs/policies.md): what off-policy evaluation and
+    /// unbiased training weigh each answer by. Absent on `last`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propensity: Option<f64>,
     /// The user's arm in every configured experiment.
     #[serde(default)]
     pub experiments: BTreeMap<String, String>,
@@ -261,6 +266,7 @@ mod tests {
             time: 1.0,
             latency: 0.00054,
             recommendation: Some(14035),
+            propensity: Some(0.25),
             experiments: BTreeMap::from([("ALL".to_string(), "T6".to_string())]),
             recommender: None,
             fallback: false,
@@ -291,7 +297,7 @@ mod tests {
         let line = serde_json::to_string(&event(3255)).unwrap();
         assert_eq!(
             line,
-            r#"{"message":"next","timestamp":1700000000123,"user":3255,"track":576,"time":1.0,"latency":0.00054,"recommendation":14035,"experiments":{"ALL":"T6"}}"#
+            r#"{"message":"next","timestamp":1700000000123,"user":3255,"track":576,"time":1.0,"latency":0.00054,"recommendation":14035,"propensity":0.25,"experiments":{"ALL":"T6"}}"#
         );
     }
 
@@ -300,8 +306,10 @@ mod tests {
         let mut e = event(1);
         e.message = Message::Last;
         e.recommendation = None;
+        e.propensity = None;
         let line = serde_json::to_string(&e).unwrap();
         assert!(!line.contains("recommendation"), "{line}");
+        assert!(!line.contains("propensity"), "{line}");
         assert!(line.starts_with(r#"{"message":"last""#), "{line}");
     }
 

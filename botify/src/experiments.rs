@@ -57,33 +57,24 @@ impl ArmSpec {
         }
     }
 
-    /// An integer parameter, if the arm sets it.
-    pub fn param_usize(&self, key: &str) -> Option<usize> {
+    /// The value the arm sets for `key`, if any. Read through
+    /// `recommenders::params`, which refuses unknown keys and wrong types.
+    pub fn get(&self, key: &str) -> Option<&toml::Value> {
         match self {
             ArmSpec::Name(_) => None,
-            ArmSpec::Table { params, .. } => params
-                .get(key)
-                .and_then(|v| v.as_integer())
-                .and_then(|v| usize::try_from(v).ok()),
+            ArmSpec::Table { params, .. } => params.get(key),
         }
     }
 
-    /// A number parameter, if the arm sets it (integers accepted).
-    pub fn param_f64(&self, key: &str) -> Option<f64> {
-        match self {
+    /// The keys the arm sets besides `recommender`, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        let params = match self {
             ArmSpec::Name(_) => None,
-            ArmSpec::Table { params, .. } => params
-                .get(key)
-                .and_then(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64))),
-        }
-    }
-
-    /// A string parameter, if the arm sets it.
-    pub fn param_str(&self, key: &str) -> Option<&str> {
-        match self {
-            ArmSpec::Name(_) => None,
-            ArmSpec::Table { params, .. } => params.get(key).and_then(|v| v.as_str()),
-        }
+            ArmSpec::Table { params, .. } => Some(params),
+        };
+        params
+            .into_iter()
+            .flat_map(|p| p.keys().map(String::as_str))
     }
 }
 
@@ -231,7 +222,7 @@ mod tests {
         let arms = &parsed.active().arms;
         assert_eq!(arms[0].recommender(), "sticky_artist");
         assert_eq!(arms[1].recommender(), "toppop");
-        assert_eq!(arms[1].param_usize("k"), Some(100));
+        assert_eq!(arms[1].get("k"), Some(&toml::Value::Integer(100)));
     }
 
     #[test]

@@ -79,7 +79,8 @@ pub fn botify_command(binary: &Path, config: &Config) -> Command {
         .args(["--state-timeout-ms", &config.state_timeout_ms.to_string()])
         .args(["--state-cooldown-ms", &config.state_cooldown_ms.to_string()])
         .args(["--session-ttl-secs", &config.session_ttl_secs.to_string()])
-        .args(["--profile-ttl-secs", &config.profile_ttl_secs.to_string()]);
+        .args(["--profile-ttl-secs", &config.profile_ttl_secs.to_string()])
+        .args(["--seed", &config.seed.to_string()]);
     if let Some(url) = &config.redis_url {
         command.args(["--redis-url", url]);
     }

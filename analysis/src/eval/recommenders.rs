@@ -11,7 +11,7 @@ use botify::catalog::Catalog;
 use botify::experiments::ArmSpec;
 use botify::filters::Filters;
 use botify::models::Models;
-use botify::recommenders::{self, Allowed, Context};
+use botify::recommenders::{self, Allowed, Candidates, Context};
 use botify::state::{Listen, StateUpdate, UserState, MAX_SESSION_LISTENS};
 use rand::rngs::SmallRng;
 
@@ -56,8 +56,8 @@ impl Served {
             ..UserState::default()
         };
         let mut heard = state.heard();
-        for _ in 0..k {
-            let mut ctx = Context {
+        while out.len() < k {
+            let ctx = Context {
                 user,
                 track: now.track,
                 time: now.time,
@@ -69,14 +69,20 @@ impl Served {
                     filters: &self.filters,
                     heard: &heard,
                 },
-                rng: &mut *rng,
             };
             let mut update = StateUpdate::default();
-            let Some(pick) = self.recommender.recommend(&mut ctx, &mut update) else {
+            let before = out.len();
+            match self.recommender.candidates(&ctx, &mut update, k - before) {
+                Candidates::Ranked(list) => out.extend(list.iter().map(|&(track, _)| track)),
+                Candidates::Uniform(pool) => {
+                    let count = pool.count(&ctx.allowed);
+                    out.extend(pool.draw(&ctx.allowed, count, &mut *rng));
+                }
+            }
+            if out.len() == before {
                 break;
-            };
-            out.push(pick);
-            heard.push(pick);
+            }
+            heard.extend_from_slice(&out[before..]);
         }
     }
 }

@@ -219,6 +219,7 @@ pub(super) mod tests {
             time: 0.5,
             latency: 0.002,
             recommendation: Some(9),
+            propensity: None,
             experiments: [
                 ("AB".to_string(), "T2".to_string()),
                 ("AA".to_string(), "C".to_string()),

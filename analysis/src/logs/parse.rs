@@ -253,6 +253,7 @@ mod tests {
             time: 0.5,
             latency: 0.002,
             recommendation: Some(9),
+            propensity: None,
             experiments: [("AB".to_string(), "T2".to_string())].into(),
             recommender: Some("memory".into()),
             fallback: true,

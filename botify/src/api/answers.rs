@@ -17,6 +17,10 @@ pub struct NextAnswer {
     /// The recommended track: play it, then report how much was heard.
     #[schema(value_type = TrackIdSchema)]
     pub track: TrackId,
+    /// The probability that this arm's serving policy served this track,
+    /// in (0, 1]; the event log records it too (docs/policies.md).
+    #[schema(exclusive_minimum = 0, maximum = 1)]
+    pub propensity: f64,
 }
 
 /// `POST /last/{user}`: the session is over.

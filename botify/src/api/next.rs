@@ -89,11 +89,12 @@ pub async fn next(req: HttpRequest, state: web::Data<AppState>, body: web::Paylo
     let ReportedListen { user, at, listen } = ReportedListen::read(&req, &state, body).await?;
     let answer = state
         .engine
-        .next_at(user, listen.track, listen.time, at, &mut rand::thread_rng())
+        .next_at(user, listen.track, listen.time, at)
         .await?;
     Ok(HttpResponse::Ok().json(NextAnswer {
         user,
         track: answer.track,
+        propensity: answer.propensity,
     }))
 }
 

@@ -140,4 +140,15 @@ mod tests {
         assert_eq!(schema["maximum"].as_u64(), Some(u64::MAX), "{schema}");
         assert!(schema.get("format").is_none(), "{schema}");
     }
+
+    #[test]
+    fn next_answers_carry_a_required_propensity_in_zero_to_one() {
+        let spec: serde_json::Value = serde_json::from_str(spec_json()).unwrap();
+        let answer = &spec["components"]["schemas"]["NextAnswer"];
+        let propensity = &answer["properties"]["propensity"];
+        assert_eq!(propensity["exclusiveMinimum"], 0, "{answer}");
+        assert_eq!(propensity["maximum"], 1, "{answer}");
+        let required = answer["required"].as_array().unwrap();
+        assert!(required.contains(&"propensity".into()), "{answer}");
+    }
 }

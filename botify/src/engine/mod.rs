@@ -2,8 +2,10 @@
 //!
 //! The HTTP API and the simulator's in-process mode both call [`Engine`], so
 //! an offline experiment exercises exactly the code that serves traffic: pick
-//! the user's arm, record the listen and read the state back, recommend,
-//! filter, write state, log the event. Both requests go through one path,
+//! the user's arm, record the listen and read the state back, ask the arm's
+//! recommender for candidates, draw the answer and its propensity with the
+//! arm's serving policy (`crate::policy`: promotion, noise and the fallback
+//! included), write state, log the event. Both requests go through one path,
 //! `Engine::serve`, and differ only in the store call and in what the arm's
 //! recommender is asked.
 //!
@@ -26,7 +28,6 @@ use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use prometheus::{Histogram, IntCounter};
-use rand::{Rng, RngCore};
 
 use self::breaker::Breaker;
 use crate::catalog::{Catalog, TrackId};
@@ -35,6 +36,7 @@ use crate::experiments::{arm_label, Experiments};
 use crate::filters::Filters;
 use crate::metrics::Metrics;
 use crate::models::Models;
+use crate::policy::{Choice, Policy, RequestRng};
 use crate::recommenders::{self, Allowed, BuildError, Context, Recommender};
 use crate::state::{Listen, StateStore, StateUpdate, UserState};
 
@@ -69,6 +71,8 @@ pub struct Answer {
     pub arm: usize,
     /// True when state was unavailable or the recommender had no candidate.
     pub fallback: bool,
+    /// The probability that the arm's policy served this track, in (0, 1].
+    pub propensity: f64,
 }
 
 /// Tunables that are not part of an experiment.
@@ -78,6 +82,10 @@ pub struct EngineSettings {
     pub models_dir: PathBuf,
     /// How long requests skip the state store after it failed.
     pub store_cooldown: Duration,
+    /// The run's seed: with the user, the session position and the track
+    /// just heard, it seeds every draw of a request, so a run is repeatable
+    /// and a replay of the log recomputes its draws.
+    pub seed: u64,
 }
 
 /// Everything an [`Engine`] is built from.
@@ -98,6 +106,7 @@ pub struct EngineParts {
 struct Arm {
     label: String,
     recommender: Box<dyn Recommender>,
+    policy: Policy,
     served: IntCounter,
     latency: Histogram,
 }
@@ -115,13 +124,14 @@ pub struct Engine {
     events: ArcSwapOption<EventSender>,
     metrics: Arc<Metrics>,
     models_dir: PathBuf,
+    seed: u64,
 }
 
 /// What `Engine::serve` did, for `next` to answer with.
 struct Served {
     arm: usize,
-    /// The track to play next; `None` on `/last`.
-    recommendation: Option<TrackId>,
+    /// The track to play next and its propensity; `None` on `/last`.
+    recommendation: Option<(TrackId, f64)>,
     fallback: bool,
 }
 
@@ -149,11 +159,15 @@ impl Engine {
             .iter()
             .enumerate()
             .map(|(i, spec)| {
-                let recommender = recommenders::build(spec).map_err(|error| EngineError::Arm {
+                let arm_error = |error| EngineError::Arm {
                     experiment: active.name.clone(),
                     arm: i,
                     error,
-                })?;
+                };
+                let recommender = recommenders::build(spec).map_err(arm_error)?;
+                let policy = Policy::from_arm(spec)
+                    .map_err(arm_error)?
+                    .exploring(recommender.explore());
                 let label = arm_label(i);
                 Ok(Arm {
                     served: metrics
@@ -164,6 +178,7 @@ impl Engine {
                         .with_label_values(&[label.as_str()]),
                     label,
                     recommender,
+                    policy,
                 })
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
@@ -178,6 +193,7 @@ impl Engine {
             events: ArcSwapOption::from(events.map(Arc::new)),
             metrics,
             models_dir: settings.models_dir,
+            seed: settings.seed,
         })
     }
 
@@ -227,14 +243,8 @@ impl Engine {
     }
 
     /// Answers `/next`: the user listened to `track` for `time`; which track next?
-    pub async fn next(
-        &self,
-        user: u64,
-        track: TrackId,
-        time: f64,
-        rng: &mut dyn RngCore,
-    ) -> Result<Answer, RequestError> {
-        self.next_at(user, track, time, None, rng).await
+    pub async fn next(&self, user: u64, track: TrackId, time: f64) -> Result<Answer, RequestError> {
+        self.next_at(user, track, time, None).await
     }
 
     /// [`next`](Self::next) at a given moment: `at` (epoch milliseconds) is
@@ -247,17 +257,18 @@ impl Engine {
         track: TrackId,
         time: f64,
         at: Option<u64>,
-        rng: &mut dyn RngCore,
     ) -> Result<Answer, RequestError> {
         let served = self
-            .serve(Message::Next, user, Listen { track, time }, at, rng)
+            .serve(Message::Next, user, Listen { track, time }, at)
             .await?;
+        let (track, propensity) = served
+            .recommendation
+            .expect("serve recommends on every /next");
         Ok(Answer {
-            track: served
-                .recommendation
-                .expect("serve recommends on every /next"),
+            track,
             arm: served.arm,
             fallback: served.fallback,
+            propensity,
         })
     }
 
@@ -274,8 +285,7 @@ impl Engine {
         time: f64,
         at: Option<u64>,
     ) -> Result<(), RequestError> {
-        let mut rng = rand::thread_rng();
-        self.serve(Message::Last, user, Listen { track, time }, at, &mut rng)
+        self.serve(Message::Last, user, Listen { track, time }, at)
             .await?;
         Ok(())
     }
@@ -290,7 +300,6 @@ impl Engine {
         user: u64,
         listen: Listen,
         at: Option<u64>,
-        rng: &mut dyn RngCore,
     ) -> Result<Served, RequestError> {
         let started = Instant::now();
         let catalog = self.catalog.load();
@@ -326,7 +335,7 @@ impl Engine {
         if let Some(state) = &state {
             // After `end_session` the state holds no listens: nothing is heard.
             let heard = state.heard();
-            let mut ctx = Context {
+            let ctx = Context {
                 user,
                 track: listen.track,
                 time: listen.time,
@@ -338,13 +347,12 @@ impl Engine {
                     filters: &filters,
                     heard: &heard,
                 },
-                rng,
             };
             match message {
                 Message::Next => {
-                    let (track, no_candidate) = self.recommend(arm, &mut ctx, &mut update);
-                    recommendation = Some(track);
-                    fallback |= no_candidate;
+                    let choice = self.recommend(arm, &ctx, &mut update);
+                    recommendation = Some((choice.track, choice.propensity));
+                    fallback |= choice.no_candidate;
                 }
                 Message::Last => arm.recommender.end_session(&ctx, &mut update),
             }
@@ -365,7 +373,8 @@ impl Engine {
             track: listen.track,
             time: listen.time,
             latency: latency.as_secs_f64(),
-            recommendation,
+            recommendation: recommendation.map(|(track, _)| track),
+            propensity: recommendation.map(|(_, propensity)| propensity),
             experiments: self.experiments.labels(user),
             recommender: Some(arm.recommender.name().to_string()),
             fallback,
@@ -378,22 +387,21 @@ impl Engine {
         })
     }
 
-    /// The arm's pick, else the fallback track (`true`: the recommender had
-    /// no candidate); then, maybe, a promoted track instead.
-    fn recommend(
-        &self,
-        arm: &Arm,
-        ctx: &mut Context<'_>,
-        update: &mut StateUpdate,
-    ) -> (TrackId, bool) {
-        let proposed = arm.recommender.recommend(ctx, update);
-        let no_candidate = proposed.is_none();
-        let track = proposed.unwrap_or_else(|| {
+    /// The arm's answer: its recommender's candidates, drawn from by its
+    /// policy with the request's own random stream (seeded from the run
+    /// seed, the user, the session position — the session's listens, this
+    /// one included — and the track just heard).
+    fn recommend(&self, arm: &Arm, ctx: &Context<'_>, update: &mut StateUpdate) -> Choice {
+        let position = ctx.state.listens.len() as u64;
+        let mut rng = RequestRng::new(self.seed, ctx.user, position, ctx.track);
+        let candidates = arm.recommender.candidates(ctx, update, arm.policy.top);
+        let choice = arm
+            .policy
+            .serve(&candidates, &ctx.allowed, ctx.track, &mut rng);
+        if choice.no_candidate {
             self.count_fallback(FALLBACK_NO_CANDIDATE);
-            fallback_track(&ctx.allowed, ctx.track, ctx.rng)
-        });
-        let track = promote(&ctx.allowed, ctx.rng).unwrap_or(track);
-        (track, no_candidate)
+        }
+        choice
     }
 
     fn count_fallback(&self, reason: &str) {
@@ -427,35 +435,4 @@ fn validate(catalog: &Catalog, listen: Listen) -> Result<(), RequestError> {
         return Err(RequestError::UnknownTrack(listen.track));
     }
     Ok(())
-}
-
-/// A track for when the recommender has none: random allowed, then any
-/// unblocked track (repeating a heard one beats answering nothing), then the
-/// current track.
-fn fallback_track(allowed: &Allowed<'_>, current: TrackId, rng: &mut dyn RngCore) -> TrackId {
-    let (catalog, filters) = (allowed.catalog, allowed.filters);
-    let everything = catalog.by_popularity();
-    allowed
-        .pick_random(everything, rng)
-        .or_else(|| {
-            let start = rng.gen_range(0..everything.len());
-            everything[start..]
-                .iter()
-                .chain(&everything[..start])
-                .copied()
-                .find(|&t| t != current && !filters.is_blocked(catalog, t))
-        })
-        .unwrap_or(current)
-}
-
-/// With probability `promote_rate`, a random allowed promoted track.
-fn promote(allowed: &Allowed<'_>, rng: &mut dyn RngCore) -> Option<TrackId> {
-    let filters = allowed.filters;
-    if filters.promoted_tracks.is_empty() || filters.promote_rate <= 0.0 {
-        return None;
-    }
-    if !rng.gen_bool(filters.promote_rate) {
-        return None;
-    }
-    allowed.pick_random(&filters.promoted_tracks, rng)
 }

@@ -1,9 +1,9 @@
-use super::{neighbours, Context, Recommender};
-use crate::catalog::TrackId;
+use super::{neighbours, ranked, Candidates, Context, Recommender};
 use crate::state::StateUpdate;
 
-/// The best unheard neighbour of the track just heard, from the trained
-/// item-to-item table `table`, then from catalog metadata.
+/// The unheard neighbours of the track just heard, best first, from the
+/// trained item-to-item table `table`, then from catalog metadata; ranked
+/// only, so scored by rank.
 pub struct Contextual {
     pub table: String,
 }
@@ -13,15 +13,20 @@ impl Recommender for Contextual {
         "contextual"
     }
 
-    fn recommend(&self, ctx: &mut Context<'_>, _update: &mut StateUpdate) -> Option<TrackId> {
-        ctx.allowed
-            .first(neighbours(ctx.catalog, ctx.models, &self.table, ctx.track))
+    fn candidates<'a>(
+        &self,
+        ctx: &Context<'a>,
+        _update: &mut StateUpdate,
+        top: usize,
+    ) -> Candidates<'a> {
+        let neighbours = neighbours(ctx.catalog, ctx.models, &self.table, ctx.track);
+        Candidates::Ranked(ranked(&ctx.allowed, neighbours, top))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::Fixture;
+    use super::super::testing::{Fixture, TOP};
     use super::*;
     use crate::models::ItemTable;
 
@@ -44,10 +49,14 @@ mod tests {
         f.models
             .tables
             .insert("item2item".into(), ItemTable::from_pairs([(0, vec![5, 4])]));
-        let (track, _) = f.recommend(&rec(), 0, 1.0);
-        assert_eq!(track, Some(5));
+        let (candidates, _) = f.candidates(&rec(), 0, 1.0);
+        let Candidates::Ranked(list) = candidates else {
+            panic!("a ranked list: {candidates:?}");
+        };
+        assert_eq!(&list[..2], [(5, 1.0), (4, 0.5)], "scored by rank");
+        assert!(list.len() <= TOP && list.iter().all(|&(t, _)| t != 0));
         f.heard(&[5]);
         let (track, _) = f.recommend(&rec(), 0, 1.0);
-        assert_eq!(track, Some(4));
+        assert_eq!(track, Some(4), "5 heard: 4 is the best left");
     }
 }

@@ -10,10 +10,8 @@
 //! index, or when every candidate was heard, it answers from catalog
 //! metadata (same artist, then same genre) of the latest like.
 
-use rand::Rng;
-
-use super::session::{choose, Weighting};
-use super::{Context, Recommender};
+use super::session::{top_scored, Weighting};
+use super::{Candidates, Context, Recommender};
 use crate::catalog::TrackId;
 use crate::models::dot;
 use crate::state::StateUpdate;
@@ -27,7 +25,8 @@ pub struct EmbeddingSettings {
     pub artist_penalty: f32,
     /// Share of answers that are a uniformly random allowed track instead:
     /// exploration, so the logs the next training reads also test tracks the
-    /// current vectors would never serve.
+    /// current vectors would never serve. The serving policy draws them
+    /// ([`Recommender::explore`]).
     pub explore: f64,
 }
 
@@ -68,15 +67,16 @@ impl Recommender for Embedding {
         "embedding"
     }
 
-    fn recommend(&self, ctx: &mut Context<'_>, _update: &mut StateUpdate) -> Option<TrackId> {
-        if self.settings.explore > 0.0 && ctx.rng.gen_bool(self.settings.explore) {
-            if let Some(track) = ctx
-                .allowed
-                .pick_random(ctx.catalog.by_popularity(), ctx.rng)
-            {
-                return Some(track);
-            }
-        }
+    fn explore(&self) -> f64 {
+        self.settings.explore
+    }
+
+    fn candidates<'a>(
+        &self,
+        ctx: &Context<'a>,
+        _update: &mut StateUpdate,
+        top: usize,
+    ) -> Candidates<'a> {
         let index = &ctx.models.embedding;
         let weights = self.settings.weighting.weigh(&ctx.state.listens);
         let mut scores: Vec<(TrackId, f32)> = Vec::new();
@@ -93,8 +93,17 @@ impl Recommender for Embedding {
                 .flat_map(|&s| index.neighbours(s))
                 .filter_map(|&c| index.vector(c).map(|v| (c, dot(&query, v))))
                 .collect();
+            // Seeds share neighbours: one entry per track (same score).
+            scores.sort_unstable_by_key(|&(track, _)| track);
+            scores.dedup_by_key(|&mut (track, _)| track);
         }
-        choose(ctx, &scores, self.settings.artist_penalty, &weights)
+        Candidates::Ranked(top_scored(
+            ctx,
+            scores,
+            self.settings.artist_penalty,
+            &weights,
+            top,
+        ))
     }
 }
 
@@ -222,8 +231,9 @@ mod tests {
         let err = build(&arm(r#"{ recommender = "embedding", decay = 2.0 }"#)).err();
         let expected = BuildError::InvalidParam {
             recommender: "embedding".into(),
-            param: "decay",
+            param: "decay".into(),
             value: 2.0f32.to_string(),
+            expected: crate::recommenders::params::FRACTION,
         };
         assert_eq!(err.as_ref(), Some(&expected));
         let message = expected.to_string();
@@ -237,29 +247,16 @@ mod tests {
     }
 
     #[test]
-    fn explore_serves_random_allowed_tracks_instead_of_the_nearest() {
-        let exploring = Embedding {
-            settings: EmbeddingSettings {
-                explore: 1.0,
-                ..EmbeddingSettings::default()
-            },
-        };
-        let mut served = std::collections::BTreeSet::new();
-        for seed in 0..200 {
-            let mut f = fixture(&POINTS, &[]);
-            f.rng = rand::SeedableRng::seed_from_u64(seed);
-            let (track, _) = f.recommend(&exploring, 0, 1.0);
-            let track = track.expect("an allowed track exists");
-            assert_ne!(track, 0, "never the track just heard");
-            served.insert(track);
-        }
-        assert!(
-            served.len() > 3,
-            "explore = 1 answers from the whole catalog, not the nearest: {served:?}"
-        );
+    fn explore_asks_the_policy_for_that_share_of_uniform_answers() {
+        let rec = build(&arm(r#"{ recommender = "embedding", explore = 0.1 }"#)).unwrap();
+        assert_eq!(rec.explore(), 0.1, "the policy mixes it with noise");
+        assert_eq!(embedding().explore(), 0.0);
         let mut f = fixture(&POINTS, &[]);
-        assert_eq!(f.recommend(&embedding(), 0, 1.0).0, Some(4), "explore = 0");
+        assert_eq!(
+            f.recommend(rec.as_ref(), 0, 1.0).0,
+            Some(4),
+            "the candidates stay the nearest"
+        );
         assert!(build(&arm(r#"{ recommender = "embedding", explore = 1.5 }"#)).is_err());
-        assert!(build(&arm(r#"{ recommender = "embedding", explore = 0.1 }"#)).is_ok());
     }
 }

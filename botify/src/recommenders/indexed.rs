@@ -1,9 +1,9 @@
-use super::{Context, Recommender};
-use crate::catalog::TrackId;
+use super::{ranked, Candidates, Context, Recommender};
 use crate::state::StateUpdate;
 
-/// The first unheard track of the user's precomputed list
-/// (`user_recommendations.jsonl`); the engine's fallback for users without one.
+/// The unheard tracks of the user's precomputed list
+/// (`user_recommendations.jsonl`) in its order, scored by rank; the
+/// engine's fallback for users without one.
 pub struct Indexed;
 
 impl Recommender for Indexed {
@@ -11,9 +11,18 @@ impl Recommender for Indexed {
         "indexed"
     }
 
-    fn recommend(&self, ctx: &mut Context<'_>, _update: &mut StateUpdate) -> Option<TrackId> {
-        let list = ctx.models.user_lists.get(&ctx.user)?;
-        ctx.allowed.first(list.iter().copied())
+    fn candidates<'a>(
+        &self,
+        ctx: &Context<'a>,
+        _update: &mut StateUpdate,
+        top: usize,
+    ) -> Candidates<'a> {
+        let list = ctx
+            .models
+            .user_lists
+            .get(&ctx.user)
+            .map_or(&[][..], Vec::as_slice);
+        Candidates::Ranked(ranked(&ctx.allowed, list.iter().copied(), top))
     }
 }
 

@@ -14,12 +14,12 @@
 //! item-to-item table (the default), the learned embedding's neighbour
 //! graph, or the past sessions that liked the anchor — so the session rules
 //! can sit on top of any candidate source and an experiment can show
-//! whether they add. When the anchor has no unheard neighbour it serves
-//! another track of the favourite artist, and failing that, the engine's
-//! fallback.
+//! whether they add. The anchor's unheard neighbours are the candidates,
+//! scored by rank; when it has none, every allowed track of the favourite
+//! artist, equally likely; failing that, the engine's fallback.
 
 use super::session_knn::{self, SessionKnnSettings};
-use super::{neighbours, Context, Recommender};
+use super::{neighbours, ranked, Candidates, Context, Pool, Recommender};
 use crate::catalog::{ArtistId, Catalog, TrackId};
 use crate::models::DEFAULT_TABLE;
 use crate::state::{Listen, StateQuery, StateUpdate};
@@ -174,7 +174,12 @@ impl Recommender for Memory {
         }
     }
 
-    fn recommend(&self, ctx: &mut Context<'_>, update: &mut StateUpdate) -> Option<TrackId> {
+    fn candidates<'a>(
+        &self,
+        ctx: &Context<'a>,
+        update: &mut StateUpdate,
+        top: usize,
+    ) -> Candidates<'a> {
         update.favourite = Memory::new_favourite(ctx);
 
         let session = SessionMemory::of(&ctx.state.listens, self.settings.liked_threshold);
@@ -187,12 +192,17 @@ impl Recommender for Memory {
             anchor = session.best.map_or(anchor, |(best, _)| best);
         }
 
-        let candidates = self.settings.source.neighbours(ctx, anchor);
-        ctx.allowed.first(candidates).or_else(|| {
-            let (favourite, _) = update.favourite.or(ctx.state.favourite)?;
-            ctx.allowed
-                .pick_random(ctx.catalog.tracks_of_artist(favourite), ctx.rng)
-        })
+        let neighbours = self.settings.source.neighbours(ctx, anchor);
+        let list = ranked(&ctx.allowed, neighbours, top);
+        if !list.is_empty() {
+            return Candidates::Ranked(list);
+        }
+        match update.favourite.or(ctx.state.favourite) {
+            Some((favourite, _)) => {
+                Candidates::Uniform(Pool::Tracks(ctx.catalog.tracks_of_artist(favourite)))
+            }
+            None => Candidates::Ranked(list),
+        }
     }
 
     fn end_session(&self, ctx: &Context<'_>, update: &mut StateUpdate) {

@@ -1,75 +1,47 @@
-//! Recommenders: given what the user just heard, pick the next track.
+//! Recommenders: given what the user just heard, which tracks could come
+//! next, and how good each looks.
 //!
 //! Every recommender implements [`Recommender`] and is pure with respect to
 //! I/O: the engine records the listen and reads the user's state before and
 //! writes the returned [`StateUpdate`] after, so the same code runs behind
-//! HTTP and in-process in the simulator. A recommender proposes only tracks [`Allowed`] accepts (not
-//! heard this session, not blocked); when it has none, it returns `None` and
-//! the engine's fallback answers.
+//! HTTP and in-process in the simulator. A recommender answers with its
+//! [`Candidates`] — tracks [`Allowed`] accepts (not heard this session, not
+//! blocked), scored, or an even draw over a set — and never draws itself:
+//! the arm's serving policy (`crate::policy`) turns them into a
+//! distribution, draws the answer and logs its probability. With no
+//! candidate, the engine's fallback answers.
 
+mod allowed;
+mod candidates;
 mod contextual;
 mod embedding;
 mod indexed;
 mod memory;
-mod noise;
+pub mod params;
 mod random;
 pub mod session;
 mod session_knn;
 mod sticky_artist;
 mod toppop;
 
+pub use allowed::Allowed;
+pub use candidates::{ranked, Candidates, Pool, Scored};
 pub use contextual::Contextual;
 pub use embedding::{Embedding, EmbeddingSettings};
 pub use indexed::Indexed;
 pub use memory::{Memory, MemorySettings, Source};
-pub use noise::Noisy;
+pub use params::BuildError;
 pub use random::Random;
 pub use session_knn::{SessionKnn, SessionKnnSettings};
 pub use sticky_artist::StickyArtist;
 pub use toppop::TopPop;
 
-use rand::{Rng, RngCore};
-
+use self::params::{Params, FRACTION};
 use crate::catalog::{Catalog, TrackId};
 use crate::experiments::ArmSpec;
-use crate::filters::Filters;
 use crate::models::{Models, DEFAULT_TABLE};
+use crate::policy::Policy;
 use crate::state::{StateQuery, StateUpdate, UserState};
-
-/// Which tracks may be served now.
-pub struct Allowed<'a> {
-    pub catalog: &'a Catalog,
-    pub filters: &'a Filters,
-    /// Tracks played this session (the current one included by the engine).
-    pub heard: &'a [TrackId],
-}
-
-impl Allowed<'_> {
-    pub fn accepts(&self, track: TrackId) -> bool {
-        self.catalog.contains(track)
-            && !self.heard.contains(&track)
-            && !self.filters.is_blocked(self.catalog, track)
-    }
-
-    /// A uniformly random accepted track of `list`, if any: a random start
-    /// then a cyclic scan, so it always finds one when one exists.
-    pub fn pick_random(&self, list: &[TrackId], rng: &mut dyn RngCore) -> Option<TrackId> {
-        if list.is_empty() {
-            return None;
-        }
-        let start = rng.gen_range(0..list.len());
-        list[start..]
-            .iter()
-            .chain(&list[..start])
-            .copied()
-            .find(|&t| self.accepts(t))
-    }
-
-    /// The first accepted track, in the order given.
-    pub fn first(&self, tracks: impl IntoIterator<Item = TrackId>) -> Option<TrackId> {
-        tracks.into_iter().find(|&t| self.accepts(t))
-    }
-}
 
 /// Everything a recommender may read for one request.
 pub struct Context<'a> {
@@ -82,7 +54,6 @@ pub struct Context<'a> {
     pub models: &'a Models,
     pub state: &'a UserState,
     pub allowed: Allowed<'a>,
-    pub rng: &'a mut dyn RngCore,
 }
 
 pub trait Recommender: Send + Sync {
@@ -94,10 +65,23 @@ pub trait Recommender: Send + Sync {
         StateQuery::default()
     }
 
-    /// The next track, or `None` to let the engine's fallback answer. The
-    /// engine has already recorded the listen (`ctx.state` includes it);
-    /// anything else to store goes into `update`.
-    fn recommend(&self, ctx: &mut Context<'_>, update: &mut StateUpdate) -> Option<TrackId>;
+    /// The candidates for the next track, at most `top` of them when
+    /// ranked. The engine has already recorded the listen (`ctx.state`
+    /// includes it); anything else to store goes into `update`.
+    fn candidates<'a>(
+        &self,
+        ctx: &Context<'a>,
+        update: &mut StateUpdate,
+        top: usize,
+    ) -> Candidates<'a>;
+
+    /// The share of answers this recommender wants drawn uniformly over
+    /// the allowed tracks instead of from its candidates (exploration, so
+    /// the logs the next training reads also test tracks it would never
+    /// serve). The policy mixes it in with the arm's `noise`.
+    fn explore(&self) -> f64 {
+        0.0
+    }
 
     /// Called on `/last` with the session's final listen, after the store
     /// recorded it in the profile and forgot the session.
@@ -116,82 +100,82 @@ pub const NAMES: [&str; 8] = [
     "embedding",
 ];
 
-/// Why an experiment arm names no recommender that can be built.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum BuildError {
-    #[error("unknown recommender {name:?}; known: {}", NAMES.join(", "))]
-    Unknown { name: String },
-    /// A parameter outside the range the recommender accepts. `value` is
-    /// the value as the recommender read it (some parameters are `f32`),
-    /// formatted, so the message shows exactly what was checked.
-    #[error("{recommender}: {param} = {value} is outside 0..=1")]
-    InvalidParam {
-        recommender: String,
-        param: &'static str,
-        value: String,
-    },
-    #[error(
-        "memory: source = {0:?} is not a candidate source; known: table, embedding, session_knn"
-    )]
-    UnknownSource(String),
+/// The keys `weighting` reads.
+const WEIGHTING_KEYS: [&str; 3] = ["recent", "decay", "skip_weight"];
+
+/// The keys an arm of recommender `name` may set besides the
+/// [common ones](params::COMMON_KEYS); `None` for an unknown recommender.
+pub fn accepted_keys(name: &str) -> Option<Vec<&'static str>> {
+    let own: &[&str] = match name {
+        "random" | "sticky_artist" | "indexed" => &[],
+        "toppop" => &["k"],
+        "contextual" => &["table"],
+        "memory" => &["source", "table", "liked", "fail_limit"],
+        "session_knn" => &["k", "sample", "artist_penalty"],
+        "embedding" => &["seeds", "artist_penalty", "explore"],
+        _ => return None,
+    };
+    let weighted = matches!(name, "session_knn" | "embedding");
+    let weighting: &[&str] = if weighted { &WEIGHTING_KEYS } else { &[] };
+    Some(own.iter().chain(weighting).copied().collect())
 }
 
-/// Builds the recommender an arm describes, with its parameters; any arm's
-/// `noise = p` replaces its answer with a random track with probability p.
+/// Builds the recommender an arm describes, with its parameters. Refuses
+/// an arm with a key its recommender does not accept, or a value of the
+/// wrong type or range, the serving policy's keys included, so a typo
+/// stops start-up instead of serving defaults.
 pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
-    let inner = build_inner(arm)?;
-    let share = fraction(arm, arm.recommender(), "noise", 0.0)?;
-    Ok(if share > 0.0 {
-        Box::new(Noisy { inner, share })
-    } else {
-        inner
-    })
-}
-
-fn build_inner(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
-    let table = || arm.param_str("table").unwrap_or(DEFAULT_TABLE).to_string();
-    Ok(match arm.recommender() {
+    let name = arm.recommender();
+    let keys = accepted_keys(name).ok_or_else(|| BuildError::Unknown {
+        name: name.to_string(),
+    })?;
+    let params = Params::strict(arm, &keys)?;
+    Policy::from_arm(arm)?;
+    let table = || -> Result<String, BuildError> {
+        Ok(params.string("table")?.unwrap_or(DEFAULT_TABLE).to_string())
+    };
+    Ok(match name {
         "random" => Box::new(Random),
         "toppop" => Box::new(TopPop {
-            k: arm.param_usize("k").unwrap_or(100).max(1),
+            k: params.positive("k", 100)?,
         }),
         "sticky_artist" => Box::new(StickyArtist),
-        "contextual" => Box::new(Contextual { table: table() }),
+        "contextual" => Box::new(Contextual { table: table()? }),
         "indexed" => Box::new(Indexed),
         "memory" => {
             let defaults = MemorySettings::default();
-            let source = match arm.param_str("source").unwrap_or("table") {
-                "table" => Source::Table(table()),
+            let source = match params.string("source")?.unwrap_or("table") {
+                "table" => Source::Table(table()?),
                 "embedding" => Source::Embedding,
                 "session_knn" => Source::SessionKnn,
-                other => return Err(BuildError::UnknownSource(other.to_string())),
+                other => {
+                    return Err(params.invalid(
+                        "source",
+                        format!("{other:?}"),
+                        "a candidate source: table, embedding or session_knn",
+                    ))
+                }
             };
-            let settings = MemorySettings {
+            let fail_limit = match params.count("fail_limit")? {
+                Some(limit) => u32::try_from(limit)
+                    .map_err(|_| params.invalid("fail_limit", limit, "an integer below 2^32"))?,
+                None => defaults.fail_limit,
+            };
+            Box::new(Memory::new(MemorySettings {
                 source,
-                liked_threshold: arm.param_f64("liked").unwrap_or(defaults.liked_threshold),
-                fail_limit: arm
-                    .param_usize("fail_limit")
-                    .map(|v| v as u32)
-                    .unwrap_or(defaults.fail_limit),
-            };
-            if !(0.0..=1.0).contains(&settings.liked_threshold) {
-                return Err(BuildError::InvalidParam {
-                    recommender: "memory".into(),
-                    param: "liked",
-                    value: settings.liked_threshold.to_string(),
-                });
-            }
-            Box::new(Memory::new(settings))
+                liked_threshold: params.fraction("liked", defaults.liked_threshold)?,
+                fail_limit,
+            }))
         }
         "session_knn" => {
             let defaults = SessionKnnSettings::default();
             Box::new(SessionKnn {
                 settings: SessionKnnSettings {
-                    weighting: weighting(arm)?,
-                    k: arm.param_usize("k").unwrap_or(defaults.k).max(1),
-                    sample: arm.param_usize("sample").unwrap_or(defaults.sample).max(1),
-                    artist_penalty: arm
-                        .param_f64("artist_penalty")
+                    weighting: weighting(&params)?,
+                    k: params.positive("k", defaults.k)?,
+                    sample: params.positive("sample", defaults.sample)?,
+                    artist_penalty: params
+                        .number("artist_penalty")?
                         .map_or(defaults.artist_penalty, |v| v as f32),
                 },
             })
@@ -200,12 +184,12 @@ fn build_inner(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
             let defaults = EmbeddingSettings::default();
             Box::new(Embedding {
                 settings: EmbeddingSettings {
-                    weighting: weighting(arm)?,
-                    seeds: arm.param_usize("seeds").unwrap_or(defaults.seeds).max(1),
-                    artist_penalty: arm
-                        .param_f64("artist_penalty")
+                    weighting: weighting(&params)?,
+                    seeds: params.positive("seeds", defaults.seeds)?,
+                    artist_penalty: params
+                        .number("artist_penalty")?
                         .map_or(defaults.artist_penalty, |v| v as f32),
-                    explore: fraction(arm, "embedding", "explore", defaults.explore)?,
+                    explore: params.fraction("explore", defaults.explore)?,
                 },
             })
         }
@@ -217,43 +201,21 @@ fn build_inner(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
     })
 }
 
-/// The arm's `param` as a fraction in 0..=1, or `default`.
-fn fraction(
-    arm: &ArmSpec,
-    recommender: &str,
-    param: &'static str,
-    default: f64,
-) -> Result<f64, BuildError> {
-    let value = arm.param_f64(param).unwrap_or(default);
-    if !(0.0..=1.0).contains(&value) {
-        return Err(BuildError::InvalidParam {
-            recommender: recommender.into(),
-            param,
-            value: value.to_string(),
-        });
-    }
-    Ok(value)
-}
-
 /// How `session_knn` and `embedding` weigh the session's listens, from the
 /// arm's `recent`, `decay` and `skip_weight`.
-fn weighting(arm: &ArmSpec) -> Result<session::Weighting, BuildError> {
+fn weighting(params: &Params<'_>) -> Result<session::Weighting, BuildError> {
     let defaults = session::Weighting::default();
-    let weighting = session::Weighting {
-        recent: arm.param_usize("recent").unwrap_or(defaults.recent).max(1),
-        decay: arm.param_f64("decay").map_or(defaults.decay, |v| v as f32),
-        skip_weight: arm
-            .param_f64("skip_weight")
-            .map_or(defaults.skip_weight, |v| v as f32),
-    };
-    if !(0.0..=1.0).contains(&weighting.decay) {
-        return Err(BuildError::InvalidParam {
-            recommender: arm.recommender().to_string(),
-            param: "decay",
-            value: weighting.decay.to_string(),
-        });
+    let decay = params.number("decay")?.map_or(defaults.decay, |v| v as f32);
+    if !(0.0..=1.0).contains(&decay) {
+        return Err(params.invalid("decay", decay, FRACTION));
     }
-    Ok(weighting)
+    Ok(session::Weighting {
+        recent: params.positive("recent", defaults.recent)?,
+        decay,
+        skip_weight: params
+            .number("skip_weight")?
+            .map_or(defaults.skip_weight, |v| v as f32),
+    })
 }
 
 /// Contextual neighbours of `anchor`: the trained table's when it has the
@@ -279,6 +241,7 @@ pub fn neighbours<'a>(
 pub(crate) mod testing {
     //! A fixture for recommender unit tests.
     use super::*;
+    use crate::filters::Filters;
     use crate::state::Listen;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
@@ -289,6 +252,8 @@ pub(crate) mod testing {
         pub filters: Filters,
         pub state: UserState,
         pub rng: SmallRng,
+        /// The session's tracks as of the last request.
+        heard: Vec<TrackId>,
     }
 
     impl Fixture {
@@ -299,6 +264,7 @@ pub(crate) mod testing {
                 filters: Filters::default(),
                 state: UserState::default(),
                 rng: SmallRng::seed_from_u64(7),
+                heard: Vec::new(),
             }
         }
 
@@ -314,17 +280,28 @@ pub(crate) mod testing {
             self.state.listens.extend(listens);
         }
 
-        /// Runs `rec` for `track` listened for `time`, appending the listen
-        /// to the session first, as the store does for the engine.
-        pub fn recommend(
+        /// The candidates of `rec` (at most [`TOP`]) for `track` listened
+        /// for `time`, appending the listen to the session first, as the
+        /// store does for the engine.
+        pub fn candidates(
             &mut self,
             rec: &dyn Recommender,
             track: TrackId,
             time: f64,
-        ) -> (Option<TrackId>, StateUpdate) {
+        ) -> (Candidates<'_>, StateUpdate) {
             self.state.listens.push(Listen { track, time });
-            let heard = self.state.heard();
-            let mut ctx = Context {
+            self.heard = self.state.heard();
+            self.ask(rec, track, time)
+        }
+
+        /// `rec`'s candidates for the session as it is.
+        fn ask(
+            &self,
+            rec: &dyn Recommender,
+            track: TrackId,
+            time: f64,
+        ) -> (Candidates<'_>, StateUpdate) {
+            let ctx = Context {
                 user: 1,
                 track,
                 time,
@@ -334,15 +311,52 @@ pub(crate) mod testing {
                 allowed: Allowed {
                     catalog: &self.catalog,
                     filters: &self.filters,
-                    heard: &heard,
+                    heard: &self.heard,
                 },
-                rng: &mut self.rng,
             };
             let mut update = StateUpdate::default();
-            let track = rec.recommend(&mut ctx, &mut update);
-            (track, update)
+            let candidates = rec.candidates(&ctx, &mut update, TOP);
+            (candidates, update)
+        }
+
+        /// What the greedy policy serves from `rec`'s candidates (see
+        /// [`candidates`](Self::candidates)): the best ranked one, or a
+        /// uniform draw from the fixture's rng; `None` when there is no
+        /// candidate.
+        pub fn recommend(
+            &mut self,
+            rec: &dyn Recommender,
+            track: TrackId,
+            time: f64,
+        ) -> (Option<TrackId>, StateUpdate) {
+            self.state.listens.push(Listen { track, time });
+            self.heard = self.state.heard();
+            let (candidates, update) = self.ask(rec, track, time);
+            let owned = match candidates {
+                Candidates::Ranked(list) => Ok(list),
+                Candidates::Uniform(Pool::Tracks(list)) => Err(list.to_vec()),
+                Candidates::Uniform(Pool::Catalog) => {
+                    Err((0..self.catalog.len() as TrackId).collect::<Vec<_>>())
+                }
+            };
+            let allowed = Allowed {
+                catalog: &self.catalog,
+                filters: &self.filters,
+                heard: &self.heard,
+            };
+            let pick = match owned {
+                Ok(ranked) => crate::policy::greedy(&ranked).map(|i| ranked[i].0),
+                Err(pool) => {
+                    let count = allowed.count_in(&pool);
+                    allowed.draw_in(&pool, count, &mut self.rng)
+                }
+            };
+            (pick, update)
         }
     }
+
+    /// Candidates a fixture asks for: an arm's default.
+    pub const TOP: usize = crate::policy::DEFAULT_TOP;
 
     /// The arm an experiments file line `arms = [spec]` describes.
     pub fn arm(spec: &str) -> ArmSpec {

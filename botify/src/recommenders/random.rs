@@ -1,26 +1,22 @@
-use rand::Rng;
-
-use super::{Context, Recommender};
-use crate::catalog::TrackId;
+use super::{Candidates, Context, Pool, Recommender};
 use crate::state::StateUpdate;
 
-/// Uniform over the catalog: the baseline every A/B table starts from.
+/// Uniform over the allowed tracks of the catalog: the baseline every A/B
+/// table starts from.
 pub struct Random;
-
-/// Random draws before giving up to the engine's exhaustive fallback; with
-/// sessions far shorter than the catalog the first draw nearly always wins.
-const TRIES: usize = 16;
 
 impl Recommender for Random {
     fn name(&self) -> &'static str {
         "random"
     }
 
-    fn recommend(&self, ctx: &mut Context<'_>, _update: &mut StateUpdate) -> Option<TrackId> {
-        let n = ctx.catalog.len() as TrackId;
-        (0..TRIES)
-            .map(|_| ctx.rng.gen_range(0..n))
-            .find(|&t| ctx.allowed.accepts(t))
+    fn candidates<'a>(
+        &self,
+        _ctx: &Context<'a>,
+        _update: &mut StateUpdate,
+        _top: usize,
+    ) -> Candidates<'a> {
+        Candidates::Uniform(Pool::Catalog)
     }
 }
 
@@ -35,9 +31,7 @@ mod tests {
         f.heard(&[0, 1, 2, 3]);
         for _ in 0..50 {
             let (track, _) = f.recommend(&Random, 4, 1.0);
-            if let Some(t) = track {
-                assert_eq!(t, 5, "only track 5 is unheard");
-            }
+            assert_eq!(track, Some(5), "only track 5 is unheard");
         }
     }
 }

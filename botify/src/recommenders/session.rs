@@ -2,6 +2,7 @@
 //! rather than only the last track: how much each recent listen should pull
 //! or push, and which artists were already played.
 
+use super::{ranked, Scored};
 use crate::catalog::{ArtistId, Catalog, TrackId};
 use crate::models::LIKED;
 use crate::state::Listen;
@@ -78,36 +79,43 @@ impl ArtistPlays {
     }
 }
 
-/// What a session-wide recommender serves: the best of its scored
-/// candidates ([`best_candidate`], artists already played this session
-/// marked down), else the [`metadata_fallback`].
-pub fn choose(
+/// What a session-wide recommender serves: its `top` best scored
+/// candidates ([`best_scored`], artists already played this session marked
+/// down), else the [`metadata_fallback`]'s. `scores` holds one entry per
+/// track.
+pub fn top_scored(
     ctx: &super::Context<'_>,
-    scores: &[(TrackId, f32)],
+    scores: Vec<Scored>,
     artist_penalty: f32,
     weights: &[(TrackId, f32)],
-) -> Option<TrackId> {
+    top: usize,
+) -> Vec<Scored> {
     if !scores.is_empty() {
         let plays = ArtistPlays::of(ctx.catalog, &ctx.state.listens);
-        if let Some(best) = best_candidate(scores, &ctx.allowed, &plays, artist_penalty) {
-            return Some(best);
+        let best = best_scored(scores, &ctx.allowed, &plays, artist_penalty, top);
+        if !best.is_empty() {
+            return best;
         }
     }
-    metadata_fallback(ctx, weights)
+    metadata_fallback(ctx, weights, top)
 }
 
 /// When a learned recommender has nothing to offer (no trained model yet,
-/// or every candidate heard): the first allowed catalog-metadata neighbour
-/// (same artist, then same genre) of the session's newest like, or of the
-/// newest listen when nothing was liked; `weights` are newest first, as
-/// [`Weighting::weigh`] gives them.
-pub fn metadata_fallback(ctx: &super::Context<'_>, weights: &[(TrackId, f32)]) -> Option<TrackId> {
+/// or every candidate heard): the first `top` allowed catalog-metadata
+/// neighbours (same artist, then same genre), scored by rank, of the
+/// session's newest like, or of the newest listen when nothing was liked;
+/// `weights` are newest first, as [`Weighting::weigh`] gives them.
+pub fn metadata_fallback(
+    ctx: &super::Context<'_>,
+    weights: &[(TrackId, f32)],
+    top: usize,
+) -> Vec<Scored> {
     let anchor = weights
         .iter()
         .find(|(_, w)| *w > 0.0)
         .or(weights.first())
         .map_or(ctx.track, |&(t, _)| t);
-    ctx.allowed.first(ctx.catalog.metadata_neighbours(anchor))
+    ranked(&ctx.allowed, ctx.catalog.metadata_neighbours(anchor), top)
 }
 
 /// Sums the scores of repeated tracks: sorts by track and merges runs.
@@ -123,25 +131,33 @@ pub fn merge_scores(scores: &mut Vec<(TrackId, f32)>) {
     });
 }
 
-/// The accepted candidate with the highest score once each is marked down
-/// by `artist_penalty` per play of its artist this session (ties: lower id).
-pub fn best_candidate(
-    scores: &[(TrackId, f32)],
+/// The `top` accepted candidates with the highest scores once each is
+/// marked down by `artist_penalty` per play of its artist this session,
+/// best first (ties: lower id). Reuses `scores`' allocation; a score that
+/// is not a finite number is dropped, so the policy's arithmetic stays
+/// finite.
+pub fn best_scored(
+    mut scores: Vec<Scored>,
     allowed: &super::Allowed<'_>,
     plays: &ArtistPlays,
     artist_penalty: f32,
-) -> Option<TrackId> {
-    let mut best: Option<(f32, TrackId)> = None;
-    for &(track, score) in scores {
-        if !allowed.accepts(track) {
-            continue;
-        }
-        let score = score - artist_penalty * plays.plays(allowed.catalog.artist_of(track)) as f32;
-        if best.is_none_or(|(s, t)| score > s || (score == s && track < t)) {
-            best = Some((score, track));
+    top: usize,
+) -> Vec<Scored> {
+    scores.retain(|&(track, score)| score.is_finite() && allowed.accepts(track));
+    for (track, score) in &mut scores {
+        *score -= artist_penalty * plays.plays(allowed.catalog.artist_of(*track)) as f32;
+    }
+    let best_first = |a: &Scored, b: &Scored| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if scores.len() > top {
+        if top == 0 {
+            scores.clear();
+        } else {
+            scores.select_nth_unstable_by(top - 1, best_first);
+            scores.truncate(top);
         }
     }
-    best.map(|(_, t)| t)
+    scores.sort_unstable_by(best_first);
+    scores
 }
 
 #[cfg(test)]
@@ -237,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn best_candidate_is_the_best_allowed_score_after_the_artist_penalty() {
+    fn best_scored_is_the_best_allowed_scores_after_the_artist_penalty() {
         let catalog = small();
         let filters = Filters::default();
         let heard = [4];
@@ -246,32 +262,41 @@ mod tests {
             filters: &filters,
             heard: &heard,
         };
+        let best = |scores: &[Scored], plays: &ArtistPlays, penalty: f32| {
+            best_scored(scores.to_vec(), &allowed, plays, penalty, 50)
+                .first()
+                .map(|&(t, _)| t)
+        };
         let none = ArtistPlays::default();
         // Track 4 (heard) and 9 (not in the catalog) are never chosen.
         let scores = [(4, 9.0), (9, 9.0), (1, 0.5), (3, 0.7), (5, 0.2)];
-        assert_eq!(best_candidate(&scores, &allowed, &none, 0.1), Some(3));
+        assert_eq!(best(&scores, &none, 0.1), Some(3));
+        let list = best_scored(scores.to_vec(), &allowed, &none, 0.0, 2);
+        assert_eq!(list, vec![(3, 0.7), (1, 0.5)], "the top 2, best first");
 
         // Artist B (tracks 3 and 4) played twice: 3 is marked down per play.
         let plays = ArtistPlays::of(&catalog, &listens(&[(4, 1.0), (4, 0.2)]));
         let scores = [(1, 0.5), (3, 0.7)];
         assert_eq!(
-            best_candidate(&scores, &allowed, &plays, 0.15),
+            best(&scores, &plays, 0.15),
             Some(1),
             "0.7 − 2 × 0.15 = 0.4 < 0.5"
         );
         assert_eq!(
-            best_candidate(&scores, &allowed, &plays, 0.05),
+            best(&scores, &plays, 0.05),
             Some(3),
             "0.7 − 2 × 0.05 = 0.6 > 0.5"
         );
-        assert_eq!(best_candidate(&scores, &allowed, &plays, 0.0), Some(3));
+        assert_eq!(best(&scores, &plays, 0.0), Some(3));
 
         // Ties go to the lower id, whatever the order given.
+        assert_eq!(best(&[(5, 0.3), (2, 0.3)], &none, 0.1), Some(2));
+        assert_eq!(best(&[(4, 1.0)], &none, 0.1), None);
         assert_eq!(
-            best_candidate(&[(5, 0.3), (2, 0.3)], &allowed, &none, 0.1),
-            Some(2)
+            best(&[(2, f32::NAN)], &none, 0.1),
+            None,
+            "no score, no candidate"
         );
-        assert_eq!(best_candidate(&[(4, 1.0)], &allowed, &none, 0.1), None);
-        assert_eq!(best_candidate(&[], &allowed, &none, 0.1), None);
+        assert_eq!(best(&[], &none, 0.1), None);
     }
 }

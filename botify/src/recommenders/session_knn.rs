@@ -9,12 +9,12 @@
 //! cosine-normalised by its own number of likes. The `k` most similar
 //! sessions then vote: each of their tracks scores the session's similarity
 //! times its listen time if it was liked there, and loses `skip_weight`
-//! times the similarity if it was skipped there. The best unheard track
-//! wins, marked down per play of its artist this session; without past
-//! sessions to match, catalog metadata of the latest like answers.
+//! times the similarity if it was skipped there. The best unheard tracks
+//! are the candidates, marked down per play of their artist this session;
+//! without past sessions to match, catalog metadata of the latest like.
 
-use super::session::{choose, merge_scores, Weighting};
-use super::{Context, Recommender};
+use super::session::{merge_scores, top_scored, Weighting};
+use super::{Candidates, Context, Recommender};
 use crate::catalog::TrackId;
 use crate::models::{SessionIndex, LIKED};
 use crate::state::StateUpdate;
@@ -90,7 +90,12 @@ impl Recommender for SessionKnn {
         "session_knn"
     }
 
-    fn recommend(&self, ctx: &mut Context<'_>, _update: &mut StateUpdate) -> Option<TrackId> {
+    fn candidates<'a>(
+        &self,
+        ctx: &Context<'a>,
+        _update: &mut StateUpdate,
+        top: usize,
+    ) -> Candidates<'a> {
         let settings = &self.settings;
         let weights = settings.weighting.weigh(&ctx.state.listens);
         let index = &ctx.models.sessions;
@@ -105,7 +110,13 @@ impl Recommender for SessionKnn {
                 settings.weighting.skip_weight,
             )
         };
-        choose(ctx, &scores, settings.artist_penalty, &weights)
+        Candidates::Ranked(top_scored(
+            ctx,
+            scores,
+            settings.artist_penalty,
+            &weights,
+            top,
+        ))
     }
 }
 
@@ -252,8 +263,9 @@ mod tests {
             err,
             Some(BuildError::InvalidParam {
                 recommender: "session_knn".into(),
-                param: "decay",
+                param: "decay".into(),
                 value: "1.5".into(),
+                expected: crate::recommenders::params::FRACTION,
             })
         );
         for decay in ["0.0", "1.0"] {

@@ -1,5 +1,4 @@
-use super::{Context, Recommender};
-use crate::catalog::TrackId;
+use super::{Candidates, Context, Pool, Recommender};
 use crate::state::StateUpdate;
 
 /// A random track by the artist of the track just heard.
@@ -10,10 +9,14 @@ impl Recommender for StickyArtist {
         "sticky_artist"
     }
 
-    fn recommend(&self, ctx: &mut Context<'_>, _update: &mut StateUpdate) -> Option<TrackId> {
+    fn candidates<'a>(
+        &self,
+        ctx: &Context<'a>,
+        _update: &mut StateUpdate,
+        _top: usize,
+    ) -> Candidates<'a> {
         let artist = ctx.catalog.artist_of(ctx.track);
-        ctx.allowed
-            .pick_random(ctx.catalog.tracks_of_artist(artist), ctx.rng)
+        Candidates::Uniform(Pool::Tracks(ctx.catalog.tracks_of_artist(artist)))
     }
 }
 

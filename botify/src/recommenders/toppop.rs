@@ -1,5 +1,4 @@
-use super::{Context, Recommender};
-use crate::catalog::TrackId;
+use super::{Candidates, Context, Pool, Recommender};
 use crate::state::StateUpdate;
 
 /// A random track among the `k` most popular: popularity from logs once
@@ -13,14 +12,18 @@ impl Recommender for TopPop {
         "toppop"
     }
 
-    fn recommend(&self, ctx: &mut Context<'_>, _update: &mut StateUpdate) -> Option<TrackId> {
-        let top = ctx
+    fn candidates<'a>(
+        &self,
+        ctx: &Context<'a>,
+        _update: &mut StateUpdate,
+        _top: usize,
+    ) -> Candidates<'a> {
+        let popular = ctx
             .models
             .top_tracks
             .as_deref()
             .unwrap_or(ctx.catalog.by_popularity());
-        ctx.allowed
-            .pick_random(&top[..self.k.min(top.len())], ctx.rng)
+        Candidates::Uniform(Pool::Tracks(&popular[..self.k.min(popular.len())]))
     }
 }
 

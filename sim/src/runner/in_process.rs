@@ -121,7 +121,7 @@ fn play(
     loop {
         let recommendation = match policy {
             Policy::Engine(engine, runtime) => {
-                ready(engine.next_at(user, track, time, *clock, rng), runtime)
+                ready(engine.next_at(user, track, time, *clock), runtime)
                     .map_err(|e| {
                         anyhow::anyhow!("botify refused user {user}'s track {track}: {e}")
                     })?

@@ -1,0 +1,158 @@
+//! Which tracks may be served now, and how many: what every candidate
+//! list, draw and propensity is restricted to.
+
+use rand::{Rng, RngCore};
+
+use crate::catalog::{Catalog, TrackId};
+use crate::filters::Filters;
+
+/// Which tracks may be served now.
+pub struct Allowed<'a> {
+    pub catalog: &'a Catalog,
+    pub filters: &'a Filters,
+    /// Tracks played this session (the current one included by the engine).
+    pub heard: &'a [TrackId],
+}
+
+/// Uniform draws over the catalog before an exact scan: with sessions far
+/// shorter than the catalog the first draw nearly always lands.
+const REJECTION_TRIES: usize = 32;
+
+impl Allowed<'_> {
+    pub fn accepts(&self, track: TrackId) -> bool {
+        self.catalog.contains(track)
+            && !self.heard.contains(&track)
+            && !self.filters.is_blocked(self.catalog, track)
+    }
+
+    /// How many catalog tracks are accepted, counted exactly without a scan
+    /// of the catalog: its size, minus the blocked tracks, minus the heard
+    /// ones that are not blocked. The denominator of every uniform draw
+    /// over the catalog, so the logged propensity is exact.
+    pub fn count(&self) -> usize {
+        let (catalog, filters) = (self.catalog, self.filters);
+        let blocked_artists: usize = filters
+            .blocked_artists
+            .iter()
+            .filter_map(|name| catalog.artist_id(name))
+            .map(|artist| catalog.tracks_of_artist(artist).len())
+            .sum();
+        let blocked_tracks_alone = filters
+            .blocked_tracks
+            .iter()
+            .filter(|&&t| catalog.contains(t) && !self.of_blocked_artist(t))
+            .count();
+        let mut heard: Vec<TrackId> = self
+            .heard
+            .iter()
+            .copied()
+            .filter(|&t| catalog.contains(t) && !filters.is_blocked(catalog, t))
+            .collect();
+        heard.sort_unstable();
+        heard.dedup();
+        catalog.len() - blocked_artists - blocked_tracks_alone - heard.len()
+    }
+
+    fn of_blocked_artist(&self, track: TrackId) -> bool {
+        let name = self.catalog.artist_name(self.catalog.artist_of(track));
+        self.filters.blocked_artists.contains(name)
+    }
+
+    /// A uniformly random accepted catalog track, `count` being
+    /// [`count`](Self::count): rejection sampling over the contiguous ids
+    /// (uniform, and O(1) while most tracks are accepted), then, if every
+    /// try was refused, the accepted track of a uniformly drawn rank.
+    pub fn draw(&self, count: usize, rng: &mut dyn RngCore) -> Option<TrackId> {
+        if count == 0 {
+            return None;
+        }
+        let n = self.catalog.len() as TrackId;
+        for _ in 0..REJECTION_TRIES {
+            let track = rng.gen_range(0..n);
+            if self.accepts(track) {
+                return Some(track);
+            }
+        }
+        let rank = rng.gen_range(0..count);
+        (0..n).filter(|&t| self.accepts(t)).nth(rank)
+    }
+
+    /// How many tracks of `list` are accepted (a track listed twice counts
+    /// twice, as a uniform draw over the list weighs it).
+    pub fn count_in(&self, list: &[TrackId]) -> usize {
+        list.iter().filter(|&&t| self.accepts(t)).count()
+    }
+
+    /// A uniformly random accepted track of `list`, `count` being
+    /// [`count_in`](Self::count_in) of it.
+    pub fn draw_in(
+        &self,
+        list: &[TrackId],
+        count: usize,
+        rng: &mut dyn RngCore,
+    ) -> Option<TrackId> {
+        if count == 0 {
+            return None;
+        }
+        let rank = rng.gen_range(0..count);
+        list.iter().copied().filter(|&t| self.accepts(t)).nth(rank)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::tests::small;
+    use rand::rngs::SmallRng;
+    use rand::SeedableRng;
+    use std::collections::HashSet;
+
+    #[test]
+    fn count_is_the_number_of_accepted_tracks_whatever_overlaps() {
+        let catalog = small();
+        let filters = Filters {
+            // 3 is also of blocked artist B; 99 is not in the catalog.
+            blocked_tracks: HashSet::from([3, 5, 99]),
+            blocked_artists: HashSet::from(["B".to_string(), "Nobody".to_string()]),
+            ..Filters::default()
+        };
+        // 4 is heard and blocked; 0 heard twice; 77 not in the catalog.
+        let heard = [0, 4, 0, 77];
+        let allowed = Allowed {
+            catalog: &catalog,
+            filters: &filters,
+            heard: &heard,
+        };
+        let scanned = (0..catalog.len() as TrackId)
+            .filter(|&t| allowed.accepts(t))
+            .count();
+        assert_eq!(allowed.count(), scanned);
+        assert_eq!(scanned, 2, "tracks 1 and 2");
+    }
+
+    #[test]
+    fn draws_are_uniform_over_the_accepted_tracks() {
+        let catalog = small();
+        let filters = Filters::default();
+        let heard = [0, 1, 2, 3];
+        let allowed = Allowed {
+            catalog: &catalog,
+            filters: &filters,
+            heard: &heard,
+        };
+        let mut rng = SmallRng::seed_from_u64(1);
+        let count = allowed.count();
+        let mut fours = 0;
+        for _ in 0..2000 {
+            let track = allowed.draw(count, &mut rng).unwrap();
+            assert!(track == 4 || track == 5);
+            fours += usize::from(track == 4);
+        }
+        assert!((900..1100).contains(&fours), "{fours}");
+        assert_eq!(allowed.draw(0, &mut rng), None);
+        let list = [5, 0, 4];
+        assert_eq!(allowed.count_in(&list), 2);
+        let drawn = allowed.draw_in(&list, 2, &mut rng).unwrap();
+        assert!(drawn == 4 || drawn == 5);
+    }
+}
