@@ -21,6 +21,7 @@ use crate::experiments::Experiments;
 use crate::filters::Filters;
 use crate::metrics::Metrics;
 use crate::models::Models;
+use crate::readiness::{self, Readiness};
 use crate::redis_link::{RedisLink, RedisTarget};
 use crate::state::{InProcessStore, RedisSettings, RedisStore, StateStore};
 
@@ -32,6 +33,9 @@ pub struct Application {
     /// The control plane's poll and subscription, stopped with the server.
     control_tasks: Vec<tokio::task::JoinHandle<()>>,
     event_log: EventLog,
+    readiness: Arc<Readiness>,
+    /// How long a signalled replica keeps serving while not ready.
+    drain: Duration,
 }
 
 /// Builds the engine and what it needs from configuration files; shared by
@@ -132,7 +136,9 @@ impl Application {
             format!("cannot listen on {address}; is the port taken? pass --port")
         })?;
         let port = listener.local_addr()?.port();
+        let readiness = Arc::new(Readiness::default());
         let state = web::Data::new(AppState {
+            readiness: readiness.clone(),
             engine: engine.clone(),
             control: control.clone(),
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
@@ -149,10 +155,14 @@ impl Application {
                     api::ApiError::bad_request("invalid_query", err.to_string()).into()
                 }))
                 .wrap_fn(api::record_request)
+                .wrap_fn(readiness::close_connections_while_draining)
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
         })
         .listen(listener)?
+        // Signals are ours (`run_until_stopped`): actix would stop accepting
+        // at once, before load balancers notice the replica is going.
+        .disable_signals()
         .shutdown_timeout(30);
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
@@ -173,6 +183,8 @@ impl Application {
             control,
             control_tasks,
             event_log,
+            readiness,
+            drain: Duration::from_secs(config.drain_secs),
         })
     }
 
@@ -193,11 +205,20 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGINT/SIGTERM or [`ServerHandle::stop`]); in-flight
-    /// requests finish first, then every queued event reaches the log.
-    /// Returns the number of event lines written.
+    /// Serves until stopped: [`ServerHandle::stop`], or SIGTERM/SIGINT after
+    /// the drain (`--drain-secs` not ready but serving, see [`readiness`]).
+    /// In-flight requests finish first, then every queued event reaches the
+    /// log. Returns the number of event lines written.
     pub async fn run_until_stopped(self) -> anyhow::Result<u64> {
+        let handle = self.server.handle();
+        let drain = actix_web::rt::spawn(readiness::drain_on_signal(
+            self.readiness.clone(),
+            self.drain,
+            move || async move { handle.stop(true).await },
+        ));
+        self.readiness.serving();
         let served = self.server.await;
+        drain.abort();
         for task in &self.control_tasks {
             task.abort();
         }

@@ -103,6 +103,11 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "BOTIFY_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Seconds a replica keeps serving after SIGTERM while `/ready` answers 503, so load balancers stop
+    /// sending it traffic before it stops accepting connections.
+    #[arg(long, env = "BOTIFY_DRAIN_SECS", default_value_t = 5)]
+    pub drain_secs: u64,
 }
 
 impl Config {

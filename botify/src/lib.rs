@@ -18,6 +18,7 @@ pub mod json_integers;
 pub mod jsonl;
 pub mod metrics;
 pub mod models;
+pub mod readiness;
 pub mod recommenders;
 pub mod redis_link;
 pub mod state;
