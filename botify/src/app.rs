@@ -25,6 +25,10 @@ use crate::readiness::{self, Readiness};
 use crate::redis_link::{RedisLink, RedisTarget};
 use crate::state::{InProcessStore, RedisSettings, RedisStore, StateStore};
 
+/// How long a stopping server waits for in-flight requests before dropping
+/// them; an orchestrator's grace period must exceed the drain plus this.
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
 pub struct Application {
     server: Server,
     port: u16,
@@ -163,7 +167,7 @@ impl Application {
         // Signals are ours (`run_until_stopped`): actix would stop accepting
         // at once, before load balancers notice the replica is going.
         .disable_signals()
-        .shutdown_timeout(30);
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
