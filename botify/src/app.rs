@@ -215,7 +215,7 @@ impl Application {
     /// log. Returns the number of event lines written.
     pub async fn run_until_stopped(self) -> anyhow::Result<u64> {
         let handle = self.server.handle();
-        let drain = actix_web::rt::spawn(readiness::drain_on_signal(
+        let drain = tokio::spawn(readiness::drain_on_signal(
             self.readiness.clone(),
             self.drain,
             move || async move { handle.stop(true).await },
