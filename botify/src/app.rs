@@ -61,14 +61,7 @@ pub fn build_engine(config: &Config, event_log: Option<&EventLog>) -> anyhow::Re
     };
     let store: Arc<dyn StateStore> = match &config.redis_url {
         Some(url) => Arc::new(
-            RedisStore::new(RedisSettings {
-                url: url.clone(),
-                cluster: config.redis_cluster,
-                namespace: config.redis_namespace.clone(),
-                timeout: Duration::from_millis(config.state_timeout_ms),
-                ttls: config.ttls(),
-            })
-            .with_context(|| {
+            RedisStore::new(redis_settings(config, url)).with_context(|| {
                 format!("invalid --redis-url {url:?}; expected redis://host:port (with --redis-cluster: a comma-separated list)")
             })?,
         ),
@@ -89,6 +82,36 @@ pub fn build_engine(config: &Config, event_log: Option<&EventLog>) -> anyhow::Re
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", config.experiments.display()))?;
     Ok(engine)
+}
+
+/// The state store's settings for `url` (`--redis-url`).
+fn redis_settings(config: &Config, url: &str) -> RedisSettings {
+    RedisSettings {
+        url: url.to_string(),
+        cluster: config.redis_cluster,
+        namespace: config.redis_namespace.clone(),
+        timeout: Duration::from_millis(config.state_timeout_ms),
+        ttls: config.ttls(),
+    }
+}
+
+/// `botify migrate`: moves the keys of the old Redis layout and says how
+/// many users, profiles and sessions it moved.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = config.redis_url.as_ref().context(
+        "botify migrate moves Redis keys: pass --redis-url (before `migrate`) or set REDIS_URL",
+    )?;
+    let store = RedisStore::new(redis_settings(config, url))
+        .with_context(|| format!("invalid --redis-url {url:?}"))?;
+    let moved = store
+        .migrate_legacy()
+        .await
+        .context("migration stopped; what moved stays moved, run it again to finish")?;
+    println!(
+        "moved the old-layout keys of {} users ({} profiles, {} sessions) under {:?}",
+        moved.users, moved.profiles, moved.sessions, config.redis_namespace
+    );
+    Ok(())
 }
 
 /// The control plane's store: Redis (the state store's, so every replica

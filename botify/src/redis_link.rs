@@ -14,6 +14,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{FromRedisValue, RedisResult};
 
 /// Connections per link: one per HTTP worker thread on a small machine.
@@ -153,4 +154,84 @@ impl RedisLink {
             }
         }
     }
+}
+
+/// Keys by pattern, for maintenance (`botify migrate`), never on a request.
+impl RedisLink {
+    /// Every key matching `pattern` (a `SCAN … MATCH` glob): from the one
+    /// server, or from every master of a cluster (`SCAN` sees one node).
+    pub async fn scan(&self, pattern: &str) -> RedisResult<Vec<String>> {
+        let mut keys = Vec::new();
+        match self {
+            RedisLink::Single(connections) => {
+                let mut conn = connections[slot()].clone();
+                let mut cursor = 0;
+                loop {
+                    let (next, batch): (u64, Vec<String>) =
+                        scan_step(cursor, pattern).query_async(&mut conn).await?;
+                    keys.extend(batch);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+            }
+            RedisLink::Cluster(cluster) => {
+                let mut conn = cluster.connection();
+                let nodes = conn
+                    .route_command(
+                        redis::cmd("CLUSTER").arg("NODES").to_owned(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                    )
+                    .await?;
+                for (host, port) in masters(&redis::from_redis_value::<String>(nodes)?) {
+                    let node = SingleNodeRoutingInfo::ByAddress { host, port };
+                    let mut cursor = 0;
+                    loop {
+                        let reply = conn
+                            .route_command(
+                                scan_step(cursor, pattern),
+                                RoutingInfo::SingleNode(node.clone()),
+                            )
+                            .await?;
+                        let (next, batch): (u64, Vec<String>) = redis::from_redis_value(reply)?;
+                        keys.extend(batch);
+                        if next == 0 {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+fn scan_step(cursor: u64, pattern: &str) -> redis::Cmd {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000)
+        .to_owned()
+}
+
+/// The masters' addresses in a `CLUSTER NODES` reply: lines of `<id>
+/// <ip>:<port>@<bus port>[,<hostname>] <flags> …`, masters flagged `master`.
+fn masters(nodes: &str) -> Vec<(String, u16)> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?;
+            if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
+                return None;
+            }
+            let address = fields.get(1)?.split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some((host.to_string(), port.parse().ok()?))
+        })
+        .collect()
 }

@@ -5,11 +5,15 @@
 //! memory recommender reads the adopted profile back (its favourite artist
 //! follows the user's whole history), old and new counts add up, an old
 //! replica still writing the old layout during a rolling upgrade loses
-//! nothing, and the old keys are gone.
+//! nothing, and the old keys are gone. `botify migrate` moves them all at
+//! once, adding to keys a user already has, moves nothing the second time,
+//! and leaves a marker after which new replicas stop looking.
 //!
 //! Needs `redis-server` and `redis-cli` (scripts/test installs them).
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
 
 use botify::recommenders::Memory;
 use botify::state::RedisStore;
@@ -183,6 +187,28 @@ async fn upgrade_keeps_every_profile(url: String, cluster: bool, redis: &mut dyn
             .await,
         0.0
     );
+
+    // Once `botify migrate` has run, a replica started afterwards reads its
+    // marker and no longer looks for old keys at session starts; one
+    // started before still does.
+    let report = migrate(&config.redis_url.clone().unwrap(), cluster);
+    assert!(report.contains("of 0 users"), "{report}");
+    assert!(exists(redis, RedisStore::layout_marker_key(&namespace)));
+    let after = TestApp::spawn(&config).await;
+    let (late, later) = (2_000, 2_001);
+    write_old_layout(redis, &namespace, late);
+    write_old_layout(redis, &namespace, later);
+    after.next(late, 3, 0.5).await;
+    assert!(
+        exists(redis, RedisStore::legacy_profile_key(&namespace, late)),
+        "looked anyway"
+    );
+    app.next(later, 3, 0.5).await;
+    assert!(
+        !exists(redis, RedisStore::legacy_profile_key(&namespace, later)),
+        "never adopted"
+    );
+    after.stop().await;
     app.stop().await;
 }
 
@@ -198,4 +224,93 @@ async fn profiles_of_the_old_layout_are_adopted_on_a_redis_cluster() {
     let cluster = RedisCluster::start();
     let mut redis = cluster.connection();
     upgrade_keeps_every_profile(cluster.url(), true, &mut redis).await;
+}
+
+/// `botify --redis-url … migrate`: its report line.
+fn migrate(url: &str, cluster: bool) -> String {
+    let mut command = Command::new(Path::new(env!("CARGO_BIN_EXE_botify")));
+    command.args(["--redis-url", url]);
+    if cluster {
+        command.arg("--redis-cluster");
+    }
+    let output = command.arg("migrate").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "botify migrate: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn migrate_moves_every_key(url: String, cluster: bool, redis: &mut dyn ConnectionLike) {
+    let namespace = "botify";
+    for user in 0..USERS {
+        write_old_layout(redis, namespace, user);
+    }
+    // User 0 already has a new-layout profile (served since the upgrade):
+    // artist 3 heard 5 times, favourite artist 9 at a mean of 0.1.
+    let _: () = redis::cmd("HSET")
+        .arg(RedisStore::profile_key(namespace, 0))
+        .arg(RedisStore::count_field(3))
+        .arg(5)
+        .arg(RedisStore::sum_field(3))
+        .arg(1.0)
+        .arg(RedisStore::FAVOURITE_FIELD)
+        .arg(RedisStore::encode_favourite((9, 0.1)))
+        .query(redis)
+        .unwrap();
+
+    let report = migrate(&url, cluster);
+    assert!(
+        report.contains(&format!(
+            "of {USERS} users ({USERS} profiles, {USERS} sessions)"
+        )),
+        "{report}"
+    );
+    for user in 0..USERS {
+        let moved = profile(redis, namespace, user);
+        let (had_sum, had) = if user == 0 { (1.0, 5) } else { (0.0, 0) };
+        let (old_artist, old_sum, old_count) = OLD_ARTISTS[0];
+        let (sum, count) = stats(&moved, old_artist);
+        assert_eq!(count, old_count + had, "user {user}: {moved:?}");
+        assert!(
+            (sum - old_sum - had_sum).abs() < 1e-9,
+            "user {user}: {moved:?}"
+        );
+        assert_eq!(stats(&moved, OLD_ARTISTS[1].0).1, OLD_ARTISTS[1].2);
+        // The favourite with the higher recorded mean: the old one.
+        let favourite = RedisStore::decode_favourite(&moved[RedisStore::FAVOURITE_FIELD]).unwrap();
+        assert_eq!(favourite, OLD_FAVOURITE, "user {user}");
+        let session: Vec<String> = redis::cmd("LRANGE")
+            .arg(RedisStore::session_key(namespace, user))
+            .arg(0)
+            .arg(-1)
+            .query(redis)
+            .unwrap();
+        assert_eq!(session.len(), OLD_SESSION.len(), "user {user}: {session:?}");
+        for old in [
+            RedisStore::legacy_profile_key(namespace, user),
+            RedisStore::legacy_session_key(namespace, user),
+        ] {
+            assert!(!exists(redis, old.clone()), "{old} is still there");
+        }
+    }
+    assert!(exists(redis, RedisStore::layout_marker_key(namespace)));
+    let again = migrate(&url, cluster);
+    assert!(again.contains("of 0 users"), "{again}");
+}
+
+#[test]
+fn botify_migrate_moves_every_key_of_the_old_layout_on_one_redis() {
+    let server = RedisServer::start();
+    let mut redis = server.connection();
+    migrate_moves_every_key(server.url(), false, &mut redis);
+}
+
+#[test]
+fn botify_migrate_moves_every_key_of_the_old_layout_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let mut redis = cluster.connection();
+    migrate_moves_every_key(cluster.url(), true, &mut redis);
 }

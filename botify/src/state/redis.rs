@@ -32,6 +32,8 @@
 
 mod legacy;
 
+pub use self::legacy::Migration;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +62,8 @@ pub struct RedisSettings {
 pub struct RedisStore {
     link: Arc<RedisLink>,
     settings: RedisSettings,
+    /// Whether session starts still look for keys of the old layout.
+    legacy: legacy::LegacyCheck,
 }
 
 impl RedisStore {
@@ -68,7 +72,11 @@ impl RedisStore {
         let target =
             RedisTarget::parse(&settings.url, settings.cluster).map_err(StoreError::Config)?;
         let link = Arc::new(RedisLink::new(&target, settings.timeout)?);
-        Ok(RedisStore { link, settings })
+        Ok(RedisStore {
+            link,
+            settings,
+            legacy: legacy::LegacyCheck::default(),
+        })
     }
 
     /// The link this store talks through, for the control plane to share.
@@ -264,7 +272,7 @@ impl StateStore for RedisStore {
         // A session's first listen: the one time the old layout may hold
         // what this user's new keys lack. Failing to adopt it serves the
         // request with what the new keys hold; the next session retries.
-        if length == 1 {
+        if length == 1 && self.legacy_may_remain().await {
             if let Err(err) = self.adopt_legacy(user, query, &mut state).await {
                 tracing::warn!(user, %err, "cannot adopt keys of the old Redis layout");
             }

@@ -18,6 +18,15 @@
 //! - old session listens go **before** the new ones, in their order.
 //!
 //! Merging is why adoption is safe to repeat: nothing is overwritten.
+//! `botify migrate` ([`RedisStore::migrate_legacy`]) moves every old key
+//! the same way at once; a moved key's TTL starts again, as after a listen.
+//! It then sets the marker `{ns}:layout` = `hash-tagged`, and a replica
+//! that reads it (once, at its first session start) stops looking: session
+//! starts then cost nothing more. Run it once no replica of the old
+//! version is left, since their writes would no longer be adopted.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::{ProfileReply, RedisStore};
 use crate::state::{Listen, StateQuery, StoreError, UserState, MAX_SESSION_LISTENS};
@@ -56,6 +65,48 @@ redis.call("EXPIRE", KEYS[1], ARGV[1])
 return 1
 "#;
 
+/// What `botify migrate` moved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// Users who had keys of the old layout.
+    pub users: usize,
+    pub profiles: usize,
+    pub sessions: usize,
+}
+
+/// One user's old keys, merged.
+struct Moved {
+    /// The session's listens after the merge (the latest ones).
+    listens: Vec<Listen>,
+    /// The queried part of the profile after the merge, when asked for.
+    queried: Option<ProfileReply>,
+    profile_fields: usize,
+    session_listens: usize,
+}
+
+/// The marker `botify migrate` leaves, and its value.
+const LAYOUT_MARKER: (&str, &str) = ("layout", "hash-tagged");
+
+/// Whether this replica still looks for old keys: unknown (0, the default)
+/// until the first session start reads the marker, then for good.
+#[derive(Debug, Default)]
+pub(super) struct LegacyCheck(AtomicU8);
+
+impl LegacyCheck {
+    const LOOK: u8 = 1;
+    const NONE_LEFT: u8 = 2;
+}
+
+/// `text` matched literally by a `SCAN … MATCH` glob.
+fn glob_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = matches!(c, '*' | '?' | '[' | ']' | '\\');
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
 impl RedisStore {
     /// `{namespace}:user:<user>:session`, the session key before hash tags.
     pub fn legacy_session_key(namespace: &str, user: u64) -> String {
@@ -65,6 +116,37 @@ impl RedisStore {
     /// `{namespace}:user:<user>:profile`, the profile key before hash tags.
     pub fn legacy_profile_key(namespace: &str, user: u64) -> String {
         format!("{namespace}:user:{user}:profile")
+    }
+
+    /// `{namespace}:layout`, set by `botify migrate` once no old key is left.
+    pub fn layout_marker_key(namespace: &str) -> String {
+        format!("{namespace}:{}", LAYOUT_MARKER.0)
+    }
+
+    /// Whether a session start should look for old keys: until the marker
+    /// says none are left (read once; a failed read is retried next time).
+    pub(super) async fn legacy_may_remain(&self) -> bool {
+        match self.legacy.0.load(Ordering::Relaxed) {
+            LegacyCheck::LOOK => true,
+            LegacyCheck::NONE_LEFT => false,
+            _ => {
+                let key = Self::layout_marker_key(&self.settings.namespace);
+                let read = redis::cmd("GET").arg(key).to_owned();
+                match self.bounded(self.link.cmd::<Option<String>>(&read)).await {
+                    Ok(marker) => {
+                        let none_left = marker.as_deref() == Some(LAYOUT_MARKER.1);
+                        let check = if none_left {
+                            LegacyCheck::NONE_LEFT
+                        } else {
+                            LegacyCheck::LOOK
+                        };
+                        self.legacy.0.store(check, Ordering::Relaxed);
+                        !none_left
+                    }
+                    Err(_) => true,
+                }
+            }
+        }
     }
 
     async fn take(&self, script: &str, key: String) -> Result<Vec<String>, StoreError> {
@@ -80,6 +162,63 @@ impl RedisStore {
         query: StateQuery,
         state: &mut UserState,
     ) -> Result<(), StoreError> {
+        let Some(moved) = self.move_legacy(user, query).await? else {
+            return Ok(());
+        };
+        tracing::info!(
+            user,
+            profile_fields = moved.profile_fields,
+            session_listens = moved.session_listens,
+            "adopted keys of the old Redis layout"
+        );
+        state.listens = moved.listens;
+        if let Some(reply) = moved.queried {
+            let listens = std::mem::take(&mut state.listens);
+            *state = Self::profile_state(reply)?;
+            state.listens = listens;
+        }
+        Ok(())
+    }
+
+    /// Moves every key of the old layout into the new one (`botify
+    /// migrate`): the users are found by `SCAN` (on every master of a
+    /// cluster), then each is moved as on a session's first request, so it
+    /// is safe while replicas serve and safe to run again.
+    pub async fn migrate_legacy(&self) -> Result<Migration, StoreError> {
+        let namespace = &self.settings.namespace;
+        let prefix = format!("{namespace}:user:");
+        let mut users = BTreeSet::new();
+        for kind in ["profile", "session"] {
+            // `[0-9]` right after `user:`: old keys, never the `{`-tagged ones.
+            let pattern = format!("{}:user:[0-9]*:{kind}", glob_escape(namespace));
+            for key in self.link.scan(&pattern).await? {
+                let id = key
+                    .strip_prefix(&prefix)
+                    .and_then(|rest| rest.strip_suffix(&format!(":{kind}")));
+                if let Some(user) = id.and_then(|id| id.parse::<u64>().ok()) {
+                    users.insert(user);
+                }
+            }
+        }
+        let mut migration = Migration::default();
+        for user in users {
+            if let Some(moved) = self.move_legacy(user, StateQuery::default()).await? {
+                migration.users += 1;
+                migration.profiles += usize::from(moved.profile_fields > 0);
+                migration.sessions += usize::from(moved.session_listens > 0);
+            }
+        }
+        let marker = redis::cmd("SET")
+            .arg(Self::layout_marker_key(namespace))
+            .arg(LAYOUT_MARKER.1)
+            .to_owned();
+        self.bounded(self.link.cmd::<()>(&marker)).await?;
+        Ok(migration)
+    }
+
+    /// Takes `user`'s old keys and merges them into the new ones; `None`
+    /// when there were none. A failure puts back what was taken.
+    async fn move_legacy(&self, user: u64, query: StateQuery) -> Result<Option<Moved>, StoreError> {
         let namespace = &self.settings.namespace;
         let (profile, session) = tokio::join!(
             self.take(TAKE_HASH, Self::legacy_profile_key(namespace, user)),
@@ -93,29 +232,19 @@ impl RedisStore {
                     |r: &Result<Vec<String>, StoreError>| r.as_deref().unwrap_or_default().to_vec();
                 self.put_back(user, &taken(&profile), &taken(&session))
                     .await;
-                return profile.and(session).map(|_| ());
+                return profile.and(session).map(|_| None);
             }
         };
         if profile.is_empty() && session.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let merged = self.merge(user, query, &profile, &session).await;
-        match merged {
-            Ok((listens, queried)) => {
-                tracing::info!(
-                    user,
-                    profile_fields = profile.len() / 2,
-                    session_listens = session.len(),
-                    "adopted keys of the old Redis layout"
-                );
-                state.listens = listens;
-                if let Some(reply) = queried {
-                    let listens = std::mem::take(&mut state.listens);
-                    *state = Self::profile_state(reply)?;
-                    state.listens = listens;
-                }
-                Ok(())
-            }
+        match self.merge(user, query, &profile, &session).await {
+            Ok((listens, queried)) => Ok(Some(Moved {
+                listens,
+                queried,
+                profile_fields: profile.len() / 2,
+                session_listens: session.len(),
+            })),
             Err(err) => {
                 self.put_back(user, &profile, &session).await;
                 Err(err)
