@@ -3,8 +3,8 @@
 //!
 //! Liveness (`/health`) and readiness differ: a replica that is starting or
 //! draining is alive but should get no new traffic. On SIGTERM (or SIGINT)
-//! the replica first says so on `/ready` and closes every keep-alive
-//! connection after its next answer, then keeps serving for the drain delay
+//! the replica first says so on `/ready` and closes each connection after
+//! its next answer, then keeps serving for the drain delay
 //! so load balancers take it out of rotation while it still answers; only
 //! then does it stop accepting, finish in-flight requests and flush its
 //! event log.
@@ -73,12 +73,12 @@ impl Readiness {
     }
 }
 
-/// Middleware body: while draining, every answer closes its connection. A
-/// proxy's idle keep-alive connection to a stopping replica is what loses a
-/// request (the proxy may send on it as the replica closes it, and cannot
-/// safely resend a POST); closing each after an answer leaves none idle when
-/// the replica stops accepting, so a proxy's next attempt is a refused
-/// connect, which it retries on another replica.
+/// Middleware body: while draining, every answer closes its connection.
+/// Clients and proxies that keep connections open (kube-proxy balances
+/// connections, not requests) would otherwise keep sending to a draining
+/// replica until its stop closes their connections, racing their next
+/// request; closed after each answer, they reconnect, to a replica that is
+/// staying, while this one still answers.
 pub fn close_connections_while_draining<S, B>(
     req: ServiceRequest,
     srv: &S,
