@@ -101,8 +101,13 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let url = config.redis_url.as_ref().context(
         "botify migrate moves Redis keys: pass --redis-url (before `migrate`) or set REDIS_URL",
     )?;
-    let store = RedisStore::new(redis_settings(config, url))
-        .with_context(|| format!("invalid --redis-url {url:?}"))?;
+    // A maintenance command waits on Redis rather than falling back: a
+    // round trip gets the longer of --state-timeout-ms and this.
+    const MIGRATE_TIMEOUT: Duration = Duration::from_secs(5);
+    let mut settings = redis_settings(config, url);
+    settings.timeout = settings.timeout.max(MIGRATE_TIMEOUT);
+    let store =
+        RedisStore::new(settings).with_context(|| format!("invalid --redis-url {url:?}"))?;
     let moved = store
         .migrate_legacy()
         .await
