@@ -218,15 +218,18 @@ fn scan_step(cursor: u64, pattern: &str) -> redis::Cmd {
         .to_owned()
 }
 
-/// The masters' addresses in a `CLUSTER NODES` reply: lines of `<id>
-/// <ip>:<port>@<bus port>[,<hostname>] <flags> …`, masters flagged `master`.
+/// The addresses of the masters serving slots in a `CLUSTER NODES` reply:
+/// lines of `<id> <ip>:<port>@<bus port>[,<hostname>] <flags> <master>
+/// <ping> <pong> <epoch> <link> <slot ranges…>`. A master without slots
+/// holds no keys (a node just added, or one about to become a replica).
 fn masters(nodes: &str) -> Vec<(String, u16)> {
     nodes
         .lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let flags = fields.get(2)?;
-            if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
+            let master = flags.split(',').any(|f| f == "master");
+            if !master || flags.contains("fail") || fields.len() <= 8 {
                 return None;
             }
             let address = fields.get(1)?.split(['@', ',']).next()?;
@@ -234,4 +237,27 @@ fn masters(nodes: &str) -> Vec<(String, u16)> {
             Some((host.to_string(), port.parse().ok()?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masters_serving_slots_are_read_from_cluster_nodes() {
+        let nodes = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7001@17001,node-2 master - 0 1 2 connected 5461-10922 [5461->-c3]
+c3 127.0.0.1:7002@17002 slave a1 0 1 1 connected
+d4 127.0.0.1:7003@17003 master - 0 1 4 connected
+e5 127.0.0.1:7004@17004 master,fail - 0 1 5 disconnected 10923-16383
+";
+        assert_eq!(
+            masters(nodes),
+            [
+                ("127.0.0.1".to_string(), 7000),
+                ("127.0.0.1".to_string(), 7001)
+            ]
+        );
+    }
 }
