@@ -212,13 +212,6 @@ async fn restarting_each_replica_in_turn_loses_no_request_and_no_event() {
     }
     let seen = seen.take();
     let answered: usize = seen.answered.values().sum();
-    assert!(
-        seen.failures.is_empty(),
-        "{} of {} requests failed during the rolling restart, first: {:?}",
-        seen.failures.len(),
-        answered + seen.failures.len(),
-        &seen.failures[..seen.failures.len().min(5)]
-    );
     let mut logged: BTreeMap<Listen, usize> = BTreeMap::new();
     let log_dirs: Vec<PathBuf> = replicas.iter().map(|r| r.log_dir.clone()).collect();
     for dir in &log_dirs {
@@ -229,23 +222,31 @@ async fn restarting_each_replica_in_turn_loses_no_request_and_no_event() {
                 .or_default() += 1;
         }
     }
-    let lost: Vec<_> = seen
+    // Lost: answers without their line. Extra: lines of no 200 answer (a
+    // request served but whose answer never reached the client).
+    let lost: usize = seen
         .answered
         .iter()
-        .filter(|(listen, n)| logged.get(listen) != Some(n))
-        .take(5)
-        .collect();
-    assert!(lost.is_empty(), "answers not logged exactly once: {lost:?}");
-    let logged_total: usize = logged.values().sum();
-    assert_eq!(logged_total, answered, "events logged vs answers");
+        .map(|(listen, &n)| n.saturating_sub(logged.get(listen).copied().unwrap_or(0)))
+        .sum();
+    let extra = logged.values().sum::<usize>() + lost - answered;
+    eprintln!(
+        "rolling restart of 2 replicas behind nginx: {answered} /next answered, {} non-200, \
+         {lost} events lost, {extra} extra ({}) in {:.1}s",
+        seen.failures.len(),
+        timeline.join("; "),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        seen.failures.is_empty(),
+        "{} of {} requests failed during the rolling restart, first: {:?}",
+        seen.failures.len(),
+        answered + seen.failures.len(),
+        &seen.failures[..seen.failures.len().min(5)]
+    );
+    assert_eq!((lost, extra), (0, 0), "answers not logged exactly once");
     assert!(
         answered > 1_000,
         "only {answered} answers: the load was too light"
-    );
-    eprintln!(
-        "rolling restart of 2 replicas behind nginx: {answered} /next answered, 0 non-200, \
-         0 events lost ({}) in {:.1}s",
-        timeline.join("; "),
-        started.elapsed().as_secs_f64()
     );
 }
