@@ -2,8 +2,8 @@
 //! Kubernetes version (checked offline by `kubernetes-validate --strict`,
 //! which refuses unknown fields), and they ask of botify what botify does:
 //! the environment variables are ones it reads, the experiments file is one
-//! it serves, the probes are its routes, and the grace period outlasts its
-//! drain.
+//! it serves, the probes are its routes, the grace period outlasts its
+//! drain, and the migration Job runs a command it has.
 //!
 //! Needs `e2e/.venv` with the pinned `kubernetes-validate` (scripts/test
 //! installs it).
@@ -155,6 +155,26 @@ fn manifests_ask_of_botify_what_it_does() {
     if let Err(err) = build_engine(&served, None) {
         panic!("botify refuses the deployed experiments: {err:#}");
     }
+
+    // The migration Job runs a command botify has, in pods the Service
+    // does not select.
+    let job = &find(&documents, "Job", "botify-migrate")["spec"]["template"];
+    let command = job["spec"]["containers"][0]["args"][0].as_str().unwrap();
+    assert!(
+        botify::config::Config::command()
+            .find_subcommand(command)
+            .is_some(),
+        "botify has no command {command:?}"
+    );
+    let selector = find(&documents, "Service", "botify")["spec"]["selector"]
+        .as_object()
+        .unwrap();
+    assert!(
+        selector
+            .iter()
+            .any(|(label, value)| job["metadata"]["labels"][label] != *value),
+        "the Service would send traffic to the migration Job"
+    );
 
     // The Service sends to the pods' named port.
     let service = find(&documents, "Service", "botify");
