@@ -3,13 +3,13 @@
 //! today's keys so an upgrade loses no listener's profile or open session.
 //!
 //! Adoption happens on a session's first request (the request whose listen
-//! made the session list one entry long), so other requests pay nothing. It
-//! costs one more round trip (two on a Redis Cluster, where the old keys sit
-//! in other slots than the user's new ones): each old key is taken (read and
-//! deleted atomically by a script, so an old replica still writing during a
-//! rolling upgrade loses no increment: what it writes later is adopted at
-//! the user's next session) and, when something was taken, merged into the
-//! new keys in one more pipeline on the user's slot:
+//! made the session list one entry long), so other requests pay nothing.
+//! Each old key is taken (read and deleted atomically by a script, so an
+//! old replica still writing during a rolling upgrade loses no increment:
+//! what it writes later is adopted at the user's next session); the two
+//! takes run concurrently (on a Redis Cluster, to the other slots the old
+//! keys hash to), one more round trip. Only when something was taken is it
+//! merged into the new keys, in a second one on the user's slot:
 //!
 //! - profile counters (`s:{artist}`, `n:{artist}`) are **added**: old and new
 //!   keys count disjoint listens, so the sums are the user's whole history;
