@@ -21,8 +21,13 @@ use crate::experiments::Experiments;
 use crate::filters::Filters;
 use crate::metrics::Metrics;
 use crate::models::Models;
+use crate::readiness::{self, Readiness};
 use crate::redis_link::{RedisLink, RedisTarget};
 use crate::state::{InProcessStore, RedisSettings, RedisStore, StateStore};
+
+/// How long a stopping server waits for in-flight requests before dropping
+/// them; an orchestrator's grace period must exceed the drain plus this.
+pub const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
 
 pub struct Application {
     server: Server,
@@ -32,6 +37,9 @@ pub struct Application {
     /// The control plane's poll and subscription, stopped with the server.
     control_tasks: Vec<tokio::task::JoinHandle<()>>,
     event_log: EventLog,
+    readiness: Arc<Readiness>,
+    /// How long a signalled replica keeps serving while not ready.
+    drain: Duration,
 }
 
 /// Builds the engine and what it needs from configuration files; shared by
@@ -53,14 +61,7 @@ pub fn build_engine(config: &Config, event_log: Option<&EventLog>) -> anyhow::Re
     };
     let store: Arc<dyn StateStore> = match &config.redis_url {
         Some(url) => Arc::new(
-            RedisStore::new(RedisSettings {
-                url: url.clone(),
-                cluster: config.redis_cluster,
-                namespace: config.redis_namespace.clone(),
-                timeout: Duration::from_millis(config.state_timeout_ms),
-                ttls: config.ttls(),
-            })
-            .with_context(|| {
+            RedisStore::new(redis_settings(config, url)).with_context(|| {
                 format!("invalid --redis-url {url:?}; expected redis://host:port (with --redis-cluster: a comma-separated list)")
             })?,
         ),
@@ -82,6 +83,41 @@ pub fn build_engine(config: &Config, event_log: Option<&EventLog>) -> anyhow::Re
     })
     .map_err(|e| anyhow::anyhow!("{}: {e}", config.experiments.display()))?;
     Ok(engine)
+}
+
+/// The state store's settings for `url` (`--redis-url`).
+fn redis_settings(config: &Config, url: &str) -> RedisSettings {
+    RedisSettings {
+        url: url.to_string(),
+        cluster: config.redis_cluster,
+        namespace: config.redis_namespace.clone(),
+        timeout: Duration::from_millis(config.state_timeout_ms),
+        ttls: config.ttls(),
+    }
+}
+
+/// `botify migrate`: moves the keys of the old Redis layout and says how
+/// many users, profiles and sessions it moved.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = config.redis_url.as_ref().context(
+        "botify migrate moves Redis keys: pass --redis-url (before `migrate`) or set REDIS_URL",
+    )?;
+    // A maintenance command waits on Redis rather than falling back: a
+    // round trip gets the longer of --state-timeout-ms and this.
+    const MIGRATE_TIMEOUT: Duration = Duration::from_secs(5);
+    let mut settings = redis_settings(config, url);
+    settings.timeout = settings.timeout.max(MIGRATE_TIMEOUT);
+    let store =
+        RedisStore::new(settings).with_context(|| format!("invalid --redis-url {url:?}"))?;
+    let moved = store
+        .migrate_legacy()
+        .await
+        .context("migration stopped; what moved stays moved, run it again to finish")?;
+    println!(
+        "moved the old-layout keys of {} users ({} profiles, {} sessions) under {:?}",
+        moved.users, moved.profiles, moved.sessions, config.redis_namespace
+    );
+    Ok(())
 }
 
 /// The control plane's store: Redis (the state store's, so every replica
@@ -133,7 +169,9 @@ impl Application {
             format!("cannot listen on {address}; is the port taken? pass --port")
         })?;
         let port = listener.local_addr()?.port();
+        let readiness = Arc::new(Readiness::default());
         let state = web::Data::new(AppState {
+            readiness: readiness.clone(),
             engine: engine.clone(),
             control: control.clone(),
             admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
@@ -150,11 +188,15 @@ impl Application {
                     api::ApiError::bad_request("invalid_query", err.to_string()).into()
                 }))
                 .wrap_fn(api::record_request)
+                .wrap_fn(readiness::close_connections_while_draining)
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
         })
         .listen(listener)?
-        .shutdown_timeout(30);
+        // Signals are ours (`run_until_stopped`): actix would stop accepting
+        // at once, before load balancers notice the replica is going.
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
@@ -174,6 +216,8 @@ impl Application {
             control,
             control_tasks,
             event_log,
+            readiness,
+            drain: Duration::from_secs(config.drain_secs),
         })
     }
 
@@ -194,11 +238,20 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped (SIGINT/SIGTERM or [`ServerHandle::stop`]); in-flight
-    /// requests finish first, then every queued event reaches the log.
-    /// Returns the number of event lines written.
+    /// Serves until stopped: [`ServerHandle::stop`], or SIGTERM/SIGINT after
+    /// the drain (`--drain-secs` not ready but serving, see [`readiness`]).
+    /// In-flight requests finish first, then every queued event reaches the
+    /// log. Returns the number of event lines written.
     pub async fn run_until_stopped(self) -> anyhow::Result<u64> {
+        let handle = self.server.handle();
+        let drain = tokio::spawn(readiness::drain_on_signal(
+            self.readiness.clone(),
+            self.drain,
+            move || async move { handle.stop(true).await },
+        ));
+        self.readiness.serving();
         let served = self.server.await;
+        drain.abort();
         for task in &self.control_tasks {
             task.abort();
         }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::state::Ttls;
 
@@ -110,6 +110,24 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "BOTIFY_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Seconds a replica keeps serving after SIGTERM while `/ready` answers 503, so load balancers stop
+    /// sending it traffic before it stops accepting connections.
+    #[arg(long, env = "BOTIFY_DRAIN_SECS", default_value_t = 5)]
+    pub drain_secs: u64,
+
+    /// Without a command, botify serves.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Maintenance commands, run instead of serving.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Move every Redis key of the layout before hash tags (`{ns}:user:<id>:…`) to today's, then exit. Safe while
+    /// replicas serve and safe to repeat: counts are added to a user's current keys, nothing is overwritten.
+    /// Takes the Redis flags before the command: `botify --redis-url URL migrate`.
+    Migrate,
 }
 
 impl Config {

@@ -19,6 +19,7 @@ pub mod jsonl;
 pub mod metrics;
 pub mod models;
 pub mod policy;
+pub mod readiness;
 pub mod recommenders;
 pub mod redis_link;
 pub mod state;

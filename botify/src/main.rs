@@ -1,7 +1,7 @@
 use clap::Parser;
 
-use botify::app::Application;
-use botify::config::Config;
+use botify::app::{migrate, Application};
+use botify::config::{Command, Config};
 
 // The request path allocates small, short-lived buffers on every worker
 // thread (HTTP, JSON, Redis replies); mimalloc's thread-local free lists
@@ -18,9 +18,12 @@ async fn main() {
         )
         .init();
     let config = Config::parse();
-    let result = match Application::build(&config) {
-        Ok(app) => app.run_until_stopped().await,
-        Err(err) => Err(err),
+    let result = match config.command {
+        Some(Command::Migrate) => migrate(&config).await,
+        None => match Application::build(&config) {
+            Ok(app) => app.run_until_stopped().await.map(|_| ()),
+            Err(err) => Err(err),
+        },
     };
     if let Err(err) = result {
         eprintln!("botify: error: {err:#}");

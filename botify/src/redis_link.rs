@@ -14,6 +14,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{FromRedisValue, RedisResult};
 
 /// Connections per link: one per HTTP worker thread on a small machine.
@@ -152,5 +153,111 @@ impl RedisLink {
                 cmd.query_async(&mut conn).await
             }
         }
+    }
+}
+
+/// Keys by pattern, for maintenance (`botify migrate`), never on a request.
+impl RedisLink {
+    /// Every key matching `pattern` (a `SCAN … MATCH` glob): from the one
+    /// server, or from every master of a cluster (`SCAN` sees one node).
+    pub async fn scan(&self, pattern: &str) -> RedisResult<Vec<String>> {
+        let mut keys = Vec::new();
+        match self {
+            RedisLink::Single(connections) => {
+                let mut conn = connections[slot()].clone();
+                let mut cursor = 0;
+                loop {
+                    let (next, batch): (u64, Vec<String>) =
+                        scan_step(cursor, pattern).query_async(&mut conn).await?;
+                    keys.extend(batch);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+            }
+            RedisLink::Cluster(cluster) => {
+                let mut conn = cluster.connection();
+                let nodes = conn
+                    .route_command(
+                        redis::cmd("CLUSTER").arg("NODES").to_owned(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                    )
+                    .await?;
+                for (host, port) in masters(&redis::from_redis_value::<String>(nodes)?) {
+                    let node = SingleNodeRoutingInfo::ByAddress { host, port };
+                    let mut cursor = 0;
+                    loop {
+                        let reply = conn
+                            .route_command(
+                                scan_step(cursor, pattern),
+                                RoutingInfo::SingleNode(node.clone()),
+                            )
+                            .await?;
+                        let (next, batch): (u64, Vec<String>) = redis::from_redis_value(reply)?;
+                        keys.extend(batch);
+                        if next == 0 {
+                            break;
+                        }
+                        cursor = next;
+                    }
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+fn scan_step(cursor: u64, pattern: &str) -> redis::Cmd {
+    redis::cmd("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(1000)
+        .to_owned()
+}
+
+/// The addresses of the masters serving slots in a `CLUSTER NODES` reply:
+/// lines of `<id> <ip>:<port>@<bus port>[,<hostname>] <flags> <master>
+/// <ping> <pong> <epoch> <link> <slot ranges…>`. A master without slots
+/// holds no keys (a node just added, or one about to become a replica).
+fn masters(nodes: &str) -> Vec<(String, u16)> {
+    nodes
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?;
+            let master = flags.split(',').any(|f| f == "master");
+            if !master || flags.contains("fail") || fields.len() <= 8 {
+                return None;
+            }
+            let address = fields.get(1)?.split(['@', ',']).next()?;
+            let (host, port) = address.rsplit_once(':')?;
+            Some((host.to_string(), port.parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masters_serving_slots_are_read_from_cluster_nodes() {
+        let nodes = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7001@17001,node-2 master - 0 1 2 connected 5461-10922 [5461->-c3]
+c3 127.0.0.1:7002@17002 slave a1 0 1 1 connected
+d4 127.0.0.1:7003@17003 master - 0 1 4 connected
+e5 127.0.0.1:7004@17004 master,fail - 0 1 5 disconnected 10923-16383
+";
+        assert_eq!(
+            masters(nodes),
+            [
+                ("127.0.0.1".to_string(), 7000),
+                ("127.0.0.1".to_string(), 7001)
+            ]
+        );
     }
 }

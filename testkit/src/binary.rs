@@ -80,7 +80,8 @@ pub fn botify_command(binary: &Path, config: &Config) -> Command {
         .args(["--state-cooldown-ms", &config.state_cooldown_ms.to_string()])
         .args(["--session-ttl-secs", &config.session_ttl_secs.to_string()])
         .args(["--profile-ttl-secs", &config.profile_ttl_secs.to_string()])
-        .args(["--seed", &config.seed.to_string()]);
+        .args(["--seed", &config.seed.to_string()])
+        .args(["--drain-secs", &config.drain_secs.to_string()]);
     if let Some(url) = &config.redis_url {
         command.args(["--redis-url", url]);
     }
@@ -131,6 +132,7 @@ mod tests {
         config.data_dir = Some(dir.path().join("data"));
         config.admin_token = Some("t".into());
         config.filters = Some(dir.path().join("filters.json"));
+        config.drain_secs = 3;
         let command = botify_command(Path::new("botify"), &config);
         let args = std::iter::once(command.get_program()).chain(command.get_args());
         let parsed = Config::try_parse_from(args).unwrap();

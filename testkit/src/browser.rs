@@ -1,7 +1,8 @@
 //! The programs the browser and API-contract tests drive, found where
 //! `scripts/test` installs them: Debian's `chromium`, `node` with
 //! `playwright-core` in `e2e/node_modules`, and the `schemathesis` CLI in
-//! `e2e/.venv` (with `duckdb`, for the Parquet export test). A missing one
+//! `e2e/.venv` (with `duckdb`, for the Parquet export test, and
+//! `kubernetes-validate`, for the deployment manifests). A missing one
 //! fails the test, saying how to install it:
 //! these tests are part of the contract and are never skipped.
 
@@ -59,9 +60,22 @@ pub fn schemathesis() -> Command {
     Command::new(path)
 }
 
-/// Python with the pinned PyPI test tools (`duckdb`): `e2e/.venv/bin/python`.
+/// Python with the pinned PyPI test tools (`duckdb`, and PyYAML, which
+/// `kubernetes-validate` brings): `e2e/.venv/bin/python`.
 pub fn python() -> Command {
-    let path = e2e_dir().join(".venv/bin/python");
+    venv_program("python")
+}
+
+/// The `kubernetes-validate` CLI, which checks manifests offline against the
+/// Kubernetes schemas it ships: `e2e/.venv/bin/kubernetes-validate`.
+pub fn kubernetes_validate() -> Command {
+    venv_program("kubernetes-validate")
+}
+
+/// `e2e/.venv/bin/<name>`, where `scripts/test` installs the pinned PyPI
+/// tools.
+fn venv_program(name: &str) -> Command {
+    let path = e2e_dir().join(".venv/bin").join(name);
     assert!(
         path.exists(),
         "no {}: run scripts/test, or `python3 -m venv e2e/.venv && e2e/.venv/bin/pip install -r e2e/requirements.txt`",

@@ -43,7 +43,9 @@ pub fn write_experiments(dir: &Path, arms: &[&str]) -> PathBuf {
 /// A configuration serving `catalog` with the experiment of
 /// [`write_experiments`]: bound to 127.0.0.1 on port 0 (a free port, picked
 /// when the server binds), models in `<dir>/models`, event logs in
-/// `<dir>/log`, state in memory (no Redis), no admin token, 2 workers.
+/// `<dir>/log`, state in memory (no Redis), no admin token, 2 workers, and
+/// no drain delay on SIGTERM (a test stopping its processes has no load
+/// balancer to wait for; the rolling-restart tests set one).
 pub fn config_with_catalog(dir: &Path, catalog: PathBuf, arms: &[&str]) -> Config {
     let mut config = Config::for_catalog(catalog);
     config.port = 0;
@@ -54,6 +56,7 @@ pub fn config_with_catalog(dir: &Path, catalog: PathBuf, arms: &[&str]) -> Confi
     config.redis_url = None;
     config.admin_token = None;
     config.workers = Some(2);
+    config.drain_secs = 0;
     config
 }
 

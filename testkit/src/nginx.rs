@@ -29,7 +29,8 @@ pub fn deployed_conf() -> PathBuf {
 }
 
 /// `conf` (the deployed `deploy/nginx.conf`) as run on loopback: the
-/// `upstream botify` servers become `replicas`, `listen 5001` becomes
+/// `upstream botify` servers become `replicas` (keeping the first server's
+/// parameters, such as `max_fails`), `listen 5001` becomes
 /// 127.0.0.1:`listen`, and nginx's temp files go to `tmp`. Everything else
 /// is the deployed file, line for line.
 pub fn loopback_conf(conf: &str, replicas: &[u16], listen: u16, tmp: &Path) -> String {
@@ -45,8 +46,14 @@ pub fn loopback_conf(conf: &str, replicas: &[u16], listen: u16, tmp: &Path) -> S
         }
         if in_upstream && trimmed.starts_with("server ") {
             if servers == 0 {
+                let parameters: String = trimmed
+                    .trim_end_matches(';')
+                    .split_whitespace()
+                    .skip(2)
+                    .map(|p| format!(" {p}"))
+                    .collect();
                 for port in replicas {
-                    out.push(format!("{indent}server {LOOPBACK}:{port};"));
+                    out.push(format!("{indent}server {LOOPBACK}:{port}{parameters};"));
                 }
             }
             servers += 1;
@@ -107,12 +114,12 @@ pub fn start_in(processes: &mut Processes, deployed: &Path, replicas: &[u16]) ->
 mod tests {
     use super::*;
 
-    const DEPLOYED: &str = "events {\n}\nhttp {\n    upstream botify {\n        server botify:5001;\n        keepalive 64;\n    }\n    server {\n        listen 5001;\n    }\n}\n";
+    const DEPLOYED: &str = "events {\n}\nhttp {\n    upstream botify {\n        server botify:5001 max_fails=1;\n        keepalive 64;\n    }\n    server {\n        listen 5001;\n    }\n}\n";
 
     #[test]
     fn only_upstreams_listen_and_temp_paths_change() {
         let conf = loopback_conf(DEPLOYED, &[7001, 7002], 7000, Path::new("/t"));
-        assert!(conf.contains("        server 127.0.0.1:7001;\n        server 127.0.0.1:7002;\n        keepalive 64;"), "{conf}");
+        assert!(conf.contains("        server 127.0.0.1:7001 max_fails=1;\n        server 127.0.0.1:7002 max_fails=1;\n        keepalive 64;"), "{conf}");
         assert!(conf.contains("        listen 127.0.0.1:7000;\n"), "{conf}");
         assert!(
             conf.contains("http {\n    client_body_temp_path /t/client_body;\n"),

@@ -99,6 +99,12 @@ impl Process {
         }
     }
 
+    /// SIGTERM without waiting, for a test watching what a process does
+    /// while it stops (a drain).
+    pub fn terminate(&mut self) {
+        self.signal(libc::SIGTERM);
+    }
+
     /// SIGTERM, up to [`STOP_GRACE`] to exit, then SIGKILL; the exit status.
     pub fn stop(&mut self) -> ExitStatus {
         self.stop_within(STOP_GRACE)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::control::Control;
 use crate::engine::Engine;
 use crate::events::LogCounters;
+use crate::readiness::Readiness;
 
 /// What every handler can reach.
 pub struct AppState {
@@ -18,4 +19,6 @@ pub struct AppState {
     /// Whether events take their time from the `X-Simulated-Time` header
     /// (`--simulated-clock`, a test mode for simulations).
     pub simulated_clock: bool,
+    /// Starting, ready or draining: what `/ready` answers.
+    pub readiness: Arc<Readiness>,
 }

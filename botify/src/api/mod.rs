@@ -46,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource(USER, "GET").route(web::get().to(users::user)))
         .service(resource("/metrics", "GET").route(web::get().to(operations::metrics)))
         .service(resource("/health", "GET").route(web::get().to(operations::health)))
+        .service(resource("/ready", "GET").route(web::get().to(operations::ready)))
         .service(resource("/openapi.json", "GET").route(web::get().to(openapi::serve)));
     player::configure(cfg);
     admin::configure(cfg);

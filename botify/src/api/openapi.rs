@@ -18,9 +18,11 @@ use super::answers::{
 use super::error::ErrorBody;
 use super::input::ListenBody;
 use super::next::ListenRefusals;
+use super::operations::ReadyAnswer;
 use super::{admin, next, operations, player, tracks, users};
 use crate::catalog::{Track, TrackIdSchema};
 use crate::filters::Filters;
+use crate::readiness::ReadyStatus;
 
 /// The API description. Paths are listed here; everything they mention is
 /// collected from their annotations.
@@ -40,6 +42,7 @@ use crate::filters::Filters;
         tracks::search,
         operations::root,
         operations::health,
+        operations::ready,
         operations::metrics,
         serve,
         player::page,
@@ -53,7 +56,7 @@ use crate::filters::Filters;
     components(schemas(
         TrackIdSchema, ListenBody, NextAnswer, LastAnswer, UserAnswer, Track, SimilarAnswer, TopAnswer, SearchAnswer,
         RootAnswer, HealthAnswer, HealthStatus, StoreHealth, ModelsHealth, ReloadAnswer, TableSize,
-        NewTrack, AddedTrack, Filters, ErrorBody,
+        NewTrack, AddedTrack, Filters, ErrorBody, ReadyAnswer, ReadyStatus,
     )),
     modifiers(&TokenGuard, &ListenRefusals),
     tags(
@@ -108,6 +111,7 @@ mod tests {
             ("/tracks", "get"),
             ("/", "get"),
             ("/health", "get"),
+            ("/ready", "get"),
             ("/metrics", "get"),
             ("/openapi.json", "get"),
             ("/player", "get"),

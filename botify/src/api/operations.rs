@@ -1,15 +1,19 @@
-//! The operations routes: liveness (`/`), readiness (`/health`) and the
-//! Prometheus metrics.
+//! The operations routes: liveness (`/`, `/health`, which also says what
+//! the replica serves from), readiness (`/ready`: whether to send it
+//! traffic) and the Prometheus metrics.
 
 use std::sync::atomic::Ordering;
 
 use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::answers::{
     ControlPlaneHealth, HealthAnswer, HealthStatus, ModelsHealth, RootAnswer, StoreHealth,
 };
 use super::app_state::AppState;
 use super::error::Reply;
+use crate::readiness::ReadyStatus;
 
 #[utoipa::path(
     get,
@@ -63,8 +67,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     get,
     path = "/health",
     tag = "operations",
-    summary = "Readiness",
-    description = "Always 200: a degraded replica (state store unreachable) still serves from its fallback.",
+    summary = "Health",
+    description = "Liveness, always 200: a degraded replica (state store unreachable) still serves from its fallback.",
     responses((status = 200, description = "What the replica serves from", body = HealthAnswer))
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
@@ -97,4 +101,30 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         },
         model_version: models.version.clone(),
     })
+}
+
+/// The answer of `GET /ready`.
+#[derive(Serialize, ToSchema)]
+pub struct ReadyAnswer {
+    pub status: ReadyStatus,
+}
+
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    summary = "Readiness",
+    description = "Whether a load balancer should send this replica traffic: 503 while it starts and while it drains after SIGTERM (it still answers then, for the drain delay), 200 otherwise. Liveness is `/health`.",
+    responses(
+        (status = 200, description = "Serving", body = ReadyAnswer, example = json!({"status": "ready"})),
+        (status = 503, description = "Starting or draining: send traffic elsewhere", body = ReadyAnswer, example = json!({"status": "draining"}))
+    )
+)]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let status = state.readiness.status();
+    let mut answer = match status {
+        ReadyStatus::Ready => HttpResponse::Ok(),
+        ReadyStatus::Starting | ReadyStatus::Draining => HttpResponse::ServiceUnavailable(),
+    };
+    answer.json(ReadyAnswer { status })
 }

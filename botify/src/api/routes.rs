@@ -36,6 +36,7 @@ pub fn route_label(path: &str) -> &'static str {
         ("player", _) => "/player",
         ("metrics", false) => "/metrics",
         ("health", false) => "/health",
+        ("ready", false) => "/ready",
         ("admin", _) => "/admin",
         _ => "unmatched",
     }

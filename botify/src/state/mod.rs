@@ -18,7 +18,7 @@ mod in_process;
 mod redis;
 
 pub use self::in_process::InProcessStore;
-pub use self::redis::{RedisSettings, RedisStore, TRIM_SLACK};
+pub use self::redis::{Migration, RedisSettings, RedisStore, TRIM_SLACK};
 
 use std::time::Duration;
 

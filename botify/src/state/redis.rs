@@ -13,6 +13,10 @@
 //! a user hash to one slot, so on a cluster a request's pipeline still goes
 //! to one node in one round trip.
 //!
+//! Keys of the layout before the hash tags (`{ns}:user:<id>:…`) are adopted
+//! on a session's first request (`legacy.rs`), so an upgrade keeps every
+//! profile.
+//!
 //! The layout is code too, public so tests read Redis the way the store
 //! writes it: [`RedisStore::session_key`], [`RedisStore::profile_key`], the
 //! field names and the entry formats.
@@ -25,6 +29,10 @@
 //! requests of one user interleave without corrupting anything and need no
 //! MULTI/EXEC. Connections are lazy and self-healing (`redis_link.rs`), so the
 //! service starts and recovers without Redis; failures surface as [`StoreError`] and the engine falls back.
+
+mod legacy;
+
+pub use self::legacy::Migration;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +62,8 @@ pub struct RedisSettings {
 pub struct RedisStore {
     link: Arc<RedisLink>,
     settings: RedisSettings,
+    /// Whether session starts still look for keys of the old layout.
+    legacy: legacy::LegacyCheck,
 }
 
 impl RedisStore {
@@ -62,7 +72,11 @@ impl RedisStore {
         let target =
             RedisTarget::parse(&settings.url, settings.cluster).map_err(StoreError::Config)?;
         let link = Arc::new(RedisLink::new(&target, settings.timeout)?);
-        Ok(RedisStore { link, settings })
+        Ok(RedisStore {
+            link,
+            settings,
+            legacy: legacy::LegacyCheck::default(),
+        })
     }
 
     /// The link this store talks through, for the control plane to share.
@@ -255,6 +269,14 @@ impl StateStore for RedisStore {
             .iter()
             .map(|entry| Self::parse_listen(entry))
             .collect::<Result<_, _>>()?;
+        // A session's first listen: the one time the old layout may hold
+        // what this user's new keys lack. Failing to adopt it serves the
+        // request with what the new keys hold; the next session retries.
+        if length == 1 && self.legacy_may_remain().await {
+            if let Err(err) = self.adopt_legacy(user, query, &mut state).await {
+                tracing::warn!(user, %err, "cannot adopt keys of the old Redis layout");
+            }
+        }
         Ok(state)
     }
 
