@@ -69,10 +69,11 @@ impl Served {
                     filters: &self.filters,
                     heard: &heard,
                 },
+                top: k - out.len(),
             };
             let mut update = StateUpdate::default();
             let before = out.len();
-            match self.recommender.candidates(&ctx, &mut update, k - before) {
+            match self.recommender.candidates(&ctx, &mut update) {
                 Candidates::Ranked(list) => out.extend(list.iter().map(|&(track, _)| track)),
                 Candidates::Uniform(pool) => {
                     let count = pool.count(&ctx.allowed);

@@ -347,6 +347,7 @@ impl Engine {
                     filters: &filters,
                     heard: &heard,
                 },
+                top: arm.policy.top,
             };
             match message {
                 Message::Next => {
@@ -394,7 +395,7 @@ impl Engine {
     fn recommend(&self, arm: &Arm, ctx: &Context<'_>, update: &mut StateUpdate) -> Choice {
         let position = ctx.state.listens.len() as u64;
         let mut rng = RequestRng::new(self.seed, ctx.user, position, ctx.track);
-        let candidates = arm.recommender.candidates(ctx, update, arm.policy.top);
+        let candidates = arm.recommender.candidates(ctx, update);
         let choice = arm
             .policy
             .serve(&candidates, &ctx.allowed, ctx.track, &mut rng);

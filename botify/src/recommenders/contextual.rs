@@ -13,14 +13,9 @@ impl Recommender for Contextual {
         "contextual"
     }
 
-    fn candidates<'a>(
-        &self,
-        ctx: &Context<'a>,
-        _update: &mut StateUpdate,
-        top: usize,
-    ) -> Candidates<'a> {
+    fn candidates<'a>(&self, ctx: &Context<'a>, _update: &mut StateUpdate) -> Candidates<'a> {
         let neighbours = neighbours(ctx.catalog, ctx.models, &self.table, ctx.track);
-        Candidates::Ranked(ranked(&ctx.allowed, neighbours, top))
+        Candidates::Ranked(ranked(&ctx.allowed, neighbours, ctx.top))
     }
 }
 

@@ -71,12 +71,7 @@ impl Recommender for Embedding {
         self.settings.explore
     }
 
-    fn candidates<'a>(
-        &self,
-        ctx: &Context<'a>,
-        _update: &mut StateUpdate,
-        top: usize,
-    ) -> Candidates<'a> {
+    fn candidates<'a>(&self, ctx: &Context<'a>, _update: &mut StateUpdate) -> Candidates<'a> {
         let index = &ctx.models.embedding;
         let weights = self.settings.weighting.weigh(&ctx.state.listens);
         let mut scores: Vec<(TrackId, f32)> = Vec::new();
@@ -102,7 +97,7 @@ impl Recommender for Embedding {
             scores,
             self.settings.artist_penalty,
             &weights,
-            top,
+            ctx.top,
         ))
     }
 }

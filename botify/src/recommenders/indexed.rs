@@ -11,18 +11,13 @@ impl Recommender for Indexed {
         "indexed"
     }
 
-    fn candidates<'a>(
-        &self,
-        ctx: &Context<'a>,
-        _update: &mut StateUpdate,
-        top: usize,
-    ) -> Candidates<'a> {
+    fn candidates<'a>(&self, ctx: &Context<'a>, _update: &mut StateUpdate) -> Candidates<'a> {
         let list = ctx
             .models
             .user_lists
             .get(&ctx.user)
             .map_or(&[][..], Vec::as_slice);
-        Candidates::Ranked(ranked(&ctx.allowed, list.iter().copied(), top))
+        Candidates::Ranked(ranked(&ctx.allowed, list.iter().copied(), ctx.top))
     }
 }
 

@@ -174,12 +174,7 @@ impl Recommender for Memory {
         }
     }
 
-    fn candidates<'a>(
-        &self,
-        ctx: &Context<'a>,
-        update: &mut StateUpdate,
-        top: usize,
-    ) -> Candidates<'a> {
+    fn candidates<'a>(&self, ctx: &Context<'a>, update: &mut StateUpdate) -> Candidates<'a> {
         update.favourite = Memory::new_favourite(ctx);
 
         let session = SessionMemory::of(&ctx.state.listens, self.settings.liked_threshold);
@@ -193,7 +188,7 @@ impl Recommender for Memory {
         }
 
         let neighbours = self.settings.source.neighbours(ctx, anchor);
-        let list = ranked(&ctx.allowed, neighbours, top);
+        let list = ranked(&ctx.allowed, neighbours, ctx.top);
         if !list.is_empty() {
             return Candidates::Ranked(list);
         }

@@ -54,6 +54,9 @@ pub struct Context<'a> {
     pub models: &'a Models,
     pub state: &'a UserState,
     pub allowed: Allowed<'a>,
+    /// How many ranked candidates the arm's policy draws from (its `top`):
+    /// a recommender need not rank further than that.
+    pub top: usize,
 }
 
 pub trait Recommender: Send + Sync {
@@ -65,15 +68,10 @@ pub trait Recommender: Send + Sync {
         StateQuery::default()
     }
 
-    /// The candidates for the next track, at most `top` of them when
+    /// The candidates for the next track, at most `ctx.top` of them when
     /// ranked. The engine has already recorded the listen (`ctx.state`
     /// includes it); anything else to store goes into `update`.
-    fn candidates<'a>(
-        &self,
-        ctx: &Context<'a>,
-        update: &mut StateUpdate,
-        top: usize,
-    ) -> Candidates<'a>;
+    fn candidates<'a>(&self, ctx: &Context<'a>, update: &mut StateUpdate) -> Candidates<'a>;
 
     /// The share of answers this recommender wants drawn uniformly over
     /// the allowed tracks instead of from its candidates (exploration, so
@@ -313,9 +311,10 @@ pub(crate) mod testing {
                     filters: &self.filters,
                     heard: &self.heard,
                 },
+                top: TOP,
             };
             let mut update = StateUpdate::default();
-            let candidates = rec.candidates(&ctx, &mut update, TOP);
+            let candidates = rec.candidates(&ctx, &mut update);
             (candidates, update)
         }
 

@@ -10,12 +10,7 @@ impl Recommender for Random {
         "random"
     }
 
-    fn candidates<'a>(
-        &self,
-        _ctx: &Context<'a>,
-        _update: &mut StateUpdate,
-        _top: usize,
-    ) -> Candidates<'a> {
+    fn candidates<'a>(&self, _: &Context<'a>, _: &mut StateUpdate) -> Candidates<'a> {
         Candidates::Uniform(Pool::Catalog)
     }
 }

@@ -90,12 +90,7 @@ impl Recommender for SessionKnn {
         "session_knn"
     }
 
-    fn candidates<'a>(
-        &self,
-        ctx: &Context<'a>,
-        _update: &mut StateUpdate,
-        top: usize,
-    ) -> Candidates<'a> {
+    fn candidates<'a>(&self, ctx: &Context<'a>, _update: &mut StateUpdate) -> Candidates<'a> {
         let settings = &self.settings;
         let weights = settings.weighting.weigh(&ctx.state.listens);
         let index = &ctx.models.sessions;
@@ -115,7 +110,7 @@ impl Recommender for SessionKnn {
             scores,
             settings.artist_penalty,
             &weights,
-            top,
+            ctx.top,
         ))
     }
 }

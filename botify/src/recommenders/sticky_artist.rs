@@ -9,12 +9,7 @@ impl Recommender for StickyArtist {
         "sticky_artist"
     }
 
-    fn candidates<'a>(
-        &self,
-        ctx: &Context<'a>,
-        _update: &mut StateUpdate,
-        _top: usize,
-    ) -> Candidates<'a> {
+    fn candidates<'a>(&self, ctx: &Context<'a>, _update: &mut StateUpdate) -> Candidates<'a> {
         let artist = ctx.catalog.artist_of(ctx.track);
         Candidates::Uniform(Pool::Tracks(ctx.catalog.tracks_of_artist(artist)))
     }

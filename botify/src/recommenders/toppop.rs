@@ -12,12 +12,7 @@ impl Recommender for TopPop {
         "toppop"
     }
 
-    fn candidates<'a>(
-        &self,
-        ctx: &Context<'a>,
-        _update: &mut StateUpdate,
-        _top: usize,
-    ) -> Candidates<'a> {
+    fn candidates<'a>(&self, ctx: &Context<'a>, _update: &mut StateUpdate) -> Candidates<'a> {
         let popular = ctx
             .models
             .top_tracks
