@@ -38,13 +38,7 @@ async fn play(app: &TestApp) -> Vec<Value> {
         let mut track = (user * 17 % 200) as u32;
         for step in 0..8 {
             let time = if step % 3 == 0 { 0.2 } else { 0.9 };
-            let (status, answer) = app
-                .post(
-                    &format!("/next/{user}"),
-                    &format!("{{\"track\": {track}, \"time\": {time}}}"),
-                )
-                .await;
-            assert_eq!(status, 200, "{answer}");
+            let answer = app.next_answer(user, track, time).await;
             track = answer["track"].as_u64().unwrap() as u32;
             answers.push(answer);
         }

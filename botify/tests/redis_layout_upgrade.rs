@@ -57,13 +57,6 @@ fn write_old_layout(redis: &mut dyn ConnectionLike, namespace: &str, user: u64) 
     }
 }
 
-fn profile(redis: &mut dyn ConnectionLike, namespace: &str, user: u64) -> HashMap<String, String> {
-    redis::cmd("HGETALL")
-        .arg(RedisStore::profile_key(namespace, user))
-        .query(redis)
-        .unwrap()
-}
-
 fn exists(redis: &mut dyn ConnectionLike, key: String) -> bool {
     redis::cmd("EXISTS").arg(key).query::<u32>(redis).unwrap() == 1
 }
@@ -101,7 +94,7 @@ async fn upgrade_keeps_every_profile(url: String, cluster: bool, redis: &mut dyn
             "user {user}: {recommended} was heard in the old session"
         );
 
-        let adopted = profile(redis, &namespace, user);
+        let adopted = testkit::redis::profile(redis, &namespace, user);
         for (old_artist, old_sum, old_count) in OLD_ARTISTS {
             let (listened_sum, listened) = if old_artist == artist {
                 (time, 1)
@@ -128,19 +121,7 @@ async fn upgrade_keeps_every_profile(url: String, cluster: bool, redis: &mut dyn
         );
 
         // The open session continues: old listens first.
-        let session: Vec<String> = redis::cmd("LRANGE")
-            .arg(RedisStore::session_key(&namespace, user))
-            .arg(0)
-            .arg(-1)
-            .query(redis)
-            .unwrap();
-        let listens: Vec<(u32, f64)> = session
-            .iter()
-            .map(|e| {
-                let listen = RedisStore::parse_listen(e).unwrap();
-                (listen.track, listen.time)
-            })
-            .collect();
+        let listens = testkit::redis::session_listens(redis, &namespace, user);
         let mut expected_listens = OLD_SESSION.to_vec();
         expected_listens.push((track, time));
         assert_eq!(listens, expected_listens, "user {user}");
@@ -157,7 +138,7 @@ async fn upgrade_keeps_every_profile(url: String, cluster: bool, redis: &mut dyn
     // writing the old layout meanwhile (a rolling upgrade) is adopted, added
     // to the new counts, at the user's next session.
     let user = 0;
-    let before = stats(&profile(redis, &namespace, user), 7);
+    let before = stats(&testkit::redis::profile(redis, &namespace, user), 7);
     app.next(user, 3, 1.0).await;
     let _: () = redis::cmd("HINCRBY")
         .arg(RedisStore::legacy_profile_key(&namespace, user))
@@ -165,11 +146,14 @@ async fn upgrade_keeps_every_profile(url: String, cluster: bool, redis: &mut dyn
         .arg(4)
         .query(redis)
         .unwrap();
-    assert_eq!(stats(&profile(redis, &namespace, user), 7), before);
+    assert_eq!(
+        stats(&testkit::redis::profile(redis, &namespace, user), 7),
+        before
+    );
     app.last(user, 3, 1.0).await;
     app.next(user, 7, 0.0).await;
     assert_eq!(
-        stats(&profile(redis, &namespace, user), 7).1,
+        stats(&testkit::redis::profile(redis, &namespace, user), 7).1,
         before.1 + 4 + 1
     );
     assert!(!exists(
@@ -180,7 +164,7 @@ async fn upgrade_keeps_every_profile(url: String, cluster: bool, redis: &mut dyn
     // A user with nothing under the old layout starts from scratch.
     let newcomer = 1_000;
     app.next(newcomer, 3, 0.5).await;
-    let fresh = profile(redis, &namespace, newcomer);
+    let fresh = testkit::redis::profile(redis, &namespace, newcomer);
     assert_eq!(stats(&fresh, catalog.artist_of(3)).1, 1, "{fresh:?}");
     assert_eq!(
         app.metric("botify_fallbacks_total{reason=\"state_unavailable\"}")
@@ -269,7 +253,7 @@ fn migrate_moves_every_key(url: String, cluster: bool, redis: &mut dyn Connectio
         "{report}"
     );
     for user in 0..USERS {
-        let moved = profile(redis, namespace, user);
+        let moved = testkit::redis::profile(redis, namespace, user);
         let (had_sum, had) = if user == 0 { (1.0, 5) } else { (0.0, 0) };
         let (old_artist, old_sum, old_count) = OLD_ARTISTS[0];
         let (sum, count) = stats(&moved, old_artist);
@@ -282,12 +266,7 @@ fn migrate_moves_every_key(url: String, cluster: bool, redis: &mut dyn Connectio
         // The favourite with the higher recorded mean: the old one.
         let favourite = RedisStore::decode_favourite(&moved[RedisStore::FAVOURITE_FIELD]).unwrap();
         assert_eq!(favourite, OLD_FAVOURITE, "user {user}");
-        let session: Vec<String> = redis::cmd("LRANGE")
-            .arg(RedisStore::session_key(namespace, user))
-            .arg(0)
-            .arg(-1)
-            .query(redis)
-            .unwrap();
+        let session = testkit::redis::session_listens(redis, namespace, user);
         assert_eq!(session.len(), OLD_SESSION.len(), "user {user}: {session:?}");
         for old in [
             RedisStore::legacy_profile_key(namespace, user),

@@ -151,25 +151,10 @@ fn check_state(
     expected: &Expected,
     step: &str,
 ) {
-    let entries: Vec<String> = redis::cmd("LRANGE")
-        .arg(RedisStore::session_key(namespace, user))
-        .arg(0)
-        .arg(-1)
-        .query(redis)
-        .unwrap();
-    let listens: Vec<(u32, f64)> = entries
-        .iter()
-        .map(|e| {
-            let listen = RedisStore::parse_listen(e).unwrap();
-            (listen.track, listen.time)
-        })
-        .collect();
-    assert_eq!(listens, expected.listens, "{step}: session {entries:?}");
+    let listens = testkit::redis::session_listens(redis, namespace, user);
+    assert_eq!(listens, expected.listens, "{step}: session");
 
-    let profile: HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(RedisStore::profile_key(namespace, user))
-        .query(redis)
-        .unwrap();
+    let profile = testkit::redis::profile(redis, namespace, user);
     for (&artist, (sum, count)) in &expected.artists {
         let n: u64 = profile[&RedisStore::count_field(artist)].parse().unwrap();
         let s: f64 = profile[&RedisStore::sum_field(artist)].parse().unwrap();

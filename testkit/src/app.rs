@@ -134,8 +134,13 @@ impl TestApp {
 
     /// `POST /next/{user}`: the recommended track.
     pub async fn next(&self, user: u64, track: u32, time: f64) -> u32 {
-        let body = self.report("next", user, track, time).await;
+        let body = self.next_answer(user, track, time).await;
         body["track"].as_u64().unwrap() as u32
+    }
+
+    /// `POST /next/{user}`: the whole answer (track, propensity, …).
+    pub async fn next_answer(&self, user: u64, track: u32, time: f64) -> Value {
+        self.report("next", user, track, time).await
     }
 
     /// `POST /last/{user}`.

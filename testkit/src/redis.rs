@@ -3,9 +3,12 @@
 //! persistence, or with an append-only file as deployed) or as one of a
 //! test's [`Processes`] ([`start_in`]).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use botify::state::RedisStore;
 
 use crate::ports::{free_port, LOOPBACK};
 use crate::processes::{Process, Processes};
@@ -164,6 +167,43 @@ impl RedisServer {
     pub fn assert_alive(&mut self) {
         self.process.assert_alive();
     }
+}
+
+/// A user's session listens as (track, time), oldest first: read through
+/// the store's own key layout and entry format, so a test sees Redis as
+/// the store writes it.
+pub fn session_listens(
+    redis: &mut dyn ::redis::ConnectionLike,
+    namespace: &str,
+    user: u64,
+) -> Vec<(u32, f64)> {
+    let entries: Vec<String> = ::redis::cmd("LRANGE")
+        .arg(RedisStore::session_key(namespace, user))
+        .arg(0)
+        .arg(-1)
+        .query(redis)
+        .unwrap();
+    entries
+        .iter()
+        .map(|entry| {
+            let listen = RedisStore::parse_listen(entry)
+                .unwrap_or_else(|e| panic!("not a session entry: {entry:?}: {e}"));
+            (listen.track, listen.time)
+        })
+        .collect()
+}
+
+/// A user's profile hash (artist sums and counts, favourite), by the
+/// store's key layout.
+pub fn profile(
+    redis: &mut dyn ::redis::ConnectionLike,
+    namespace: &str,
+    user: u64,
+) -> HashMap<String, String> {
+    ::redis::cmd("HGETALL")
+        .arg(RedisStore::profile_key(namespace, user))
+        .query(redis)
+        .unwrap()
 }
 
 #[cfg(test)]
