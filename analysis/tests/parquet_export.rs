@@ -141,7 +141,7 @@ fn expected_users(logs_root: &Path) -> BTreeMap<(u64, u8), [f64; 5]> {
 /// What DuckDB reads from the export (see tests/duckdb_user_metrics.py).
 fn duckdb(export: &Path) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/duckdb_user_metrics.py");
-    let out = testkit::browser::python()
+    let out = testkit::tools::python()
         .arg(&script)
         .arg(export)
         .arg("AB")

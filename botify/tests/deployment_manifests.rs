@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use botify::app::{build_engine, SHUTDOWN_TIMEOUT_SECS};
 use clap::CommandFactory;
 use serde_json::Value;
-use testkit::browser::{kubernetes_validate, python};
+use testkit::tools::{kubernetes_validate, python};
 
 /// The Kubernetes version the manifests target: one of the schema sets the
 /// `kubernetes-validate` of `e2e/requirements.txt` ships.

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use testkit::binary::start_botify;
-use testkit::browser::schemathesis;
+use testkit::tools::schemathesis;
 use testkit::{free_port, test_config};
 
 const TOKEN: &str = "contract-test-token";

@@ -9,7 +9,7 @@ use std::path::Path;
 use botify::events::{Event, Message};
 use serde_json::Value;
 use testkit::binary::start_botify;
-use testkit::browser::{chromium, e2e_dir, node};
+use testkit::tools::{chromium, e2e_dir, node};
 use testkit::{free_port, read_events, test_config};
 
 /// The listener the script plays as.

@@ -13,8 +13,9 @@
 //! - [`app`]: the real botify server in this process ([`TestApp`]).
 //! - [`binary`]: the botify binary as a child process.
 //! - [`events`]: reading the event logs a server wrote.
-//! - [`browser`]: Chromium, node with playwright-core, and schemathesis,
-//!   for the web player and API contract tests.
+//! - [`tools`]: the test tools `scripts/test` installs (Chromium, node with
+//!   playwright-core, schemathesis, duckdb, kubernetes-validate), found
+//!   where it puts them.
 //! - [`cli`]: the workspace's programs (`analysis`, `sim`) run as a user
 //!   runs them, for end-to-end tests of a command line.
 //! - [`worlds`]: simulator worlds written by the `sim` binary a test passes.
@@ -23,7 +24,6 @@
 
 pub mod app;
 pub mod binary;
-pub mod browser;
 pub mod cli;
 pub mod cluster;
 pub mod config;
@@ -32,6 +32,7 @@ pub mod nginx;
 pub mod ports;
 pub mod processes;
 pub mod redis;
+pub mod tools;
 pub mod worlds;
 
 pub use self::app::TestApp;

@@ -1,5 +1,5 @@
-//! The programs the browser and API-contract tests drive, found where
-//! `scripts/test` installs them: Debian's `chromium`, `node` with
+//! The test tools, found where `scripts/test` installs them (versions
+//! pinned in `e2e/`): Debian's `chromium`, `node` with
 //! `playwright-core` in `e2e/node_modules`, and the `schemathesis` CLI in
 //! `e2e/.venv` (with `duckdb`, for the Parquet export test, and
 //! `kubernetes-validate`, for the deployment manifests). A missing one
