@@ -8,7 +8,8 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{done, note, print_notes};
-use crate::commands::ope::{self as command, to_table, Options};
+use crate::commands::ope::{self as command, Options};
+use crate::ope::to_table;
 use crate::output::Format;
 
 /// `analysis ope`'s flags: the evaluation, and how to print it.

@@ -10,14 +10,12 @@ use botify::catalog::Catalog;
 use botify::experiments::{arm_label, assign, Experiments};
 use botify::models::Models;
 use clap::Args;
-use serde::Serialize;
 
 use super::{read_logs, Input, Notes};
 use crate::logs::{Record, NO_ARM};
-use crate::ope::{
-    estimators, replay_session, Arm, Estimate, Replayed, RewardModel, Skip, Step, Trajectory, World,
-};
-use crate::output::{num, percent_of_one, Table, Tone};
+pub use crate::ope::OpeRow;
+use crate::ope::{distrust, replay_session, target_rows, Arm, Replayed, RewardModel, Skip, World};
+use crate::output::percent_of_one;
 use crate::report;
 use crate::sessions::{self, Session};
 use tally::progress::{self, Unit};
@@ -79,36 +77,6 @@ impl Default for Options {
             report: None,
         }
     }
-}
-
-/// One estimate of one target's value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OpeRow {
-    /// The target's arm spec as given.
-    pub target: String,
-    /// `ips`, `snips` or `dr`.
-    pub estimator: &'static str,
-    /// `first_pick` or `session`.
-    pub reward: &'static str,
-    pub estimate: f64,
-    /// 95% interval.
-    pub lower: f64,
-    pub upper: f64,
-    pub ess: f64,
-    /// The largest importance weight before clipping.
-    pub max_weight: f64,
-    /// Share of the weights at the cap.
-    pub clipped: f64,
-    /// The cap (`--clip`).
-    pub clip: f64,
-    /// Mean share of the target's probability on tracks the logging arm
-    /// could not serve; `None` when the logging arm is unknown.
-    pub outside_support: Option<f64>,
-    /// Units: sessions (one first pick each, or one trajectory).
-    pub n: usize,
-    /// The logging policy's own on-policy value of this reward, on the
-    /// same sessions.
-    pub logged_value: f64,
 }
 
 /// The estimates, and what to read them with.
@@ -221,76 +189,16 @@ pub fn run(options: &Options) -> Result<Ope> {
         kept.len()
     ));
     for (t, target) in targets.iter().enumerate() {
-        let first: Vec<Step> = kept.iter().map(|r| r.steps[t][0]).collect();
-        let trajectories: Vec<Trajectory> = kept
-            .iter()
-            .map(|r| Trajectory {
-                first: r.first,
-                steps: r.steps[t].clone(),
-            })
-            .collect();
-        let (first_outside, session_outside) = outside_support(&kept, t);
-        let estimates: [(&str, &str, Estimate, Option<f64>, f64); 5] = [
-            (
-                "ips",
-                "first_pick",
-                estimators::ips(&first, options.clip),
-                first_outside,
-                first_logged,
-            ),
-            (
-                "snips",
-                "first_pick",
-                estimators::snips(&first, options.clip),
-                first_outside,
-                first_logged,
-            ),
-            (
-                "dr",
-                "first_pick",
-                estimators::dr(&first, options.clip),
-                first_outside,
-                first_logged,
-            ),
-            (
-                "ips",
-                "session",
-                estimators::session_ips(&trajectories, options.clip),
-                session_outside,
-                session_logged,
-            ),
-            (
-                "snips",
-                "session",
-                estimators::session_snips(&trajectories, options.clip),
-                session_outside,
-                session_logged,
-            ),
-        ];
-        let dr_session = (
-            "dr",
-            "session",
-            estimators::session_dr(&trajectories, options.clip),
-            session_outside,
-            session_logged,
-        );
-        for (estimator, reward, e, outside, logged) in estimates.into_iter().chain([dr_session]) {
-            let row = OpeRow {
-                target: target.name.clone(),
-                estimator,
-                reward,
-                estimate: e.estimate,
-                lower: e.lower,
-                upper: e.upper,
-                ess: e.ess,
-                max_weight: e.max_weight,
-                clipped: e.clipped,
-                clip: options.clip,
-                outside_support: outside,
-                n: e.n,
-                logged_value: logged,
-            };
-            trust_warnings(&row, &mut notes);
+        for row in target_rows(
+            target,
+            t,
+            &kept,
+            options.clip,
+            [first_logged, session_logged],
+        ) {
+            if let Some(warning) = distrust(&row) {
+                notes.warn(warning);
+            }
             rows.push(row);
         }
     }
@@ -474,100 +382,4 @@ fn logging_check(kept: &[Replayed], notes: &mut Notes) {
     } else {
         notes.info(text);
     }
-}
-
-/// Target `t`'s mean mass outside the logging support: over first picks,
-/// and over every decision; `None` when no session's logging arm is known.
-fn outside_support(kept: &[Replayed], t: usize) -> (Option<f64>, Option<f64>) {
-    let (mut first, mut all, mut sessions, mut decisions) = (0.0, 0.0, 0usize, 0usize);
-    for r in kept {
-        if let Some(outside) = &r.outside {
-            first += outside[t][0];
-            all += outside[t].iter().sum::<f64>();
-            sessions += 1;
-            decisions += outside[t].len();
-        }
-    }
-    if sessions == 0 {
-        return (None, None);
-    }
-    (Some(first / sessions as f64), Some(all / decisions as f64))
-}
-
-/// A warning for each reason `row` cannot be trusted.
-fn trust_warnings(row: &OpeRow, notes: &mut Notes) {
-    let mut reasons = Vec::new();
-    let n = row.n as f64;
-    if row.ess < 100.0 || row.ess < 0.01 * n {
-        reasons.push(format!(
-            "its effective sample size is {:.0} of {} (below 100 or 1%): a few sessions carry it",
-            row.ess, row.n
-        ));
-    }
-    if let Some(outside) = row.outside_support.filter(|&o| o > 0.05) {
-        reasons.push(format!(
-            "the target puts {} of its probability on tracks the logging arm never serves, whose rewards no weight can recover",
-            percent_of_one(outside)
-        ));
-    }
-    if row.clipped > 0.05 {
-        reasons.push(format!(
-            "{} of the weights were clipped at {}: the estimate is biased towards the logging policy",
-            percent_of_one(row.clipped),
-            row.clip
-        ));
-    }
-    if !reasons.is_empty() {
-        notes.warn(format!(
-            "{} {} {}: this estimate cannot be trusted because {}",
-            row.target,
-            row.reward,
-            row.estimator,
-            reasons.join("; and ")
-        ));
-    }
-}
-
-/// The rows as a table: each estimate with its interval next to the
-/// logging policy's own value, and what tells whether to trust it.
-pub fn to_table(rows: &[OpeRow]) -> Table {
-    let mut table = Table::new(&[
-        "target",
-        "reward",
-        "estimator",
-        "estimate",
-        "95% interval",
-        "logged",
-        "ess",
-        "max w",
-        "clipped",
-        "outside",
-        "n",
-    ]);
-    for r in rows {
-        let tone = if r.lower > r.logged_value {
-            Tone::Good
-        } else if r.upper < r.logged_value {
-            Tone::Bad
-        } else {
-            Tone::Plain
-        };
-        table.push(
-            vec![
-                r.target.clone(),
-                r.reward.to_string(),
-                r.estimator.to_string(),
-                num(r.estimate, 4),
-                format!("[{}, {}]", num(r.lower, 4), num(r.upper, 4)),
-                num(r.logged_value, 4),
-                num(r.ess, 0),
-                num(r.max_weight, 2),
-                percent_of_one(r.clipped),
-                r.outside_support.map_or("n/a".to_string(), percent_of_one),
-                r.n.to_string(),
-            ],
-            tone,
-        );
-    }
-    table
 }

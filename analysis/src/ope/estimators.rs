@@ -8,6 +8,8 @@
 //! approximation on per-unit contributions; the delta method for the
 //! self-normalised estimators, whose denominator is random too).
 
+use serde::Serialize;
+
 /// One logged decision, replayed under one target.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Step {
@@ -31,7 +33,7 @@ pub struct Trajectory {
 }
 
 /// One estimate with what tells whether to trust it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Estimate {
     pub estimate: f64,
     /// 95% interval.
@@ -118,50 +120,52 @@ fn mean_interval(values: &[f64]) -> (f64, f64) {
     (mean, Z95 * (var / n as f64).sqrt())
 }
 
-/// Inverse propensity scoring: the mean of min(w, clip)·r. Unbiased (before
-/// clipping) when every track π serves had μ > 0.
-pub fn ips(steps: &[Step], clip: f64) -> Estimate {
+/// Each step's weight clipped at `clip` (recorded in the stats) and turned
+/// into its unit's contribution by `contribution(w, step)`.
+fn per_step(
+    steps: &[Step],
+    clip: f64,
+    contribution: impl Fn(f64, &Step) -> f64,
+) -> (WeightStats, Vec<f64>) {
     let mut stats = WeightStats::new();
-    let values: Vec<f64> = steps
+    let values = steps
         .iter()
         .map(|s| {
             let w = stats.add(s.weight, clip);
             stats.effective(w);
-            w * s.reward
+            contribution(w, s)
         })
         .collect();
-    let (mean, half) = mean_interval(&values);
-    stats.estimate(mean, half, steps.len())
+    (stats, values)
+}
+
+/// The mean of per-unit contributions, with its normal interval.
+fn mean_estimate(stats: &WeightStats, values: &[f64]) -> Estimate {
+    let (mean, half) = mean_interval(values);
+    stats.estimate(mean, half, values.len())
+}
+
+/// Inverse propensity scoring: the mean of min(w, clip)·r. Unbiased (before
+/// clipping) when every track π serves had μ > 0.
+pub fn ips(steps: &[Step], clip: f64) -> Estimate {
+    let (stats, values) = per_step(steps, clip, |w, s| w * s.reward);
+    mean_estimate(&stats, &values)
 }
 
 /// Self-normalised IPS: Σ w·r / Σ w. Biased by O(1/n) but bounded by the
 /// rewards, and far less variable than IPS when weights are uneven; its
 /// interval by the delta method (influence w·(r − V̂) / mean(w)).
 pub fn snips(steps: &[Step], clip: f64) -> Estimate {
-    let mut stats = WeightStats::new();
-    let weights: Vec<f64> = steps
-        .iter()
-        .map(|s| {
-            let w = stats.add(s.weight, clip);
-            stats.effective(w);
-            w
-        })
-        .collect();
+    let (stats, weights) = per_step(steps, clip, |w, _| w);
     let n = steps.len();
     let sum_w: f64 = weights.iter().sum();
     if sum_w <= 0.0 {
         return stats.estimate(f64::NAN, f64::NAN, n);
     }
-    let value = weights
-        .iter()
-        .zip(steps)
-        .map(|(w, s)| w * s.reward)
-        .sum::<f64>()
-        / sum_w;
+    let weighted = weights.iter().zip(steps);
+    let value = weighted.clone().map(|(w, s)| w * s.reward).sum::<f64>() / sum_w;
     let mean_w = sum_w / n as f64;
-    let influence: Vec<f64> = weights
-        .iter()
-        .zip(steps)
+    let influence: Vec<f64> = weighted
         .map(|(w, s)| w * (s.reward - value) / mean_w)
         .collect();
     let (_, half) = mean_interval(&influence);
@@ -172,17 +176,8 @@ pub fn snips(steps: &[Step], clip: f64) -> Estimate {
 /// when either the propensities or the reward model are right; its variance
 /// shrinks as q̂ explains r.
 pub fn dr(steps: &[Step], clip: f64) -> Estimate {
-    let mut stats = WeightStats::new();
-    let values: Vec<f64> = steps
-        .iter()
-        .map(|s| {
-            let w = stats.add(s.weight, clip);
-            stats.effective(w);
-            s.q_target + w * (s.reward - s.q_logged)
-        })
-        .collect();
-    let (mean, half) = mean_interval(&values);
-    stats.estimate(mean, half, steps.len())
+    let (stats, values) = per_step(steps, clip, |w, s| s.q_target + w * (s.reward - s.q_logged));
+    mean_estimate(&stats, &values)
 }
 
 /// The cumulative weights W_t = min(Π_{k≤t} w_k, clip) of a trajectory,
@@ -201,25 +196,29 @@ fn cumulative(trajectory: &Trajectory, clip: f64, stats: &mut WeightStats) -> Ve
     weights
 }
 
+/// The mean over sessions of `contribution(session, its cumulative
+/// weights)`, with its normal interval.
+fn per_session(
+    trajectories: &[Trajectory],
+    clip: f64,
+    contribution: impl Fn(&Trajectory, &[f64]) -> f64,
+) -> Estimate {
+    let mut stats = WeightStats::new();
+    let values: Vec<f64> = trajectories
+        .iter()
+        .map(|t| contribution(t, &cumulative(t, clip, &mut stats)))
+        .collect();
+    mean_estimate(&stats, &values)
+}
+
 /// Per-decision IPS of the time per session: the mean over sessions of
 /// first + Σ_t W_t·r_t. A reward at step t depends only on the decisions up
 /// to t, so it is weighed by theirs alone (Precup et al. 2000).
 pub fn session_ips(trajectories: &[Trajectory], clip: f64) -> Estimate {
-    let mut stats = WeightStats::new();
-    let values: Vec<f64> = trajectories
-        .iter()
-        .map(|t| {
-            let weights = cumulative(t, clip, &mut stats);
-            t.first
-                + weights
-                    .iter()
-                    .zip(&t.steps)
-                    .map(|(w, s)| w * s.reward)
-                    .sum::<f64>()
-        })
-        .collect();
-    let (mean, half) = mean_interval(&values);
-    stats.estimate(mean, half, trajectories.len())
+    per_session(trajectories, clip, |t, weights| {
+        let rewards = weights.iter().zip(&t.steps).map(|(w, s)| w * s.reward);
+        t.first + rewards.sum::<f64>()
+    })
 }
 
 /// Per-decision self-normalised IPS: first + Σ_t (Σ_i W_it·r_it) / (Σ_i
@@ -288,22 +287,13 @@ pub fn session_snips(trajectories: &[Trajectory], clip: f64) -> Estimate {
 /// Per-decision doubly robust (Jiang & Li 2016): the mean over sessions of
 /// first + Σ_t [W_{t−1}·q̂(x_t, π) + W_t·(r_t − q̂(a_t))], W_{−1} = 1.
 pub fn session_dr(trajectories: &[Trajectory], clip: f64) -> Estimate {
-    let mut stats = WeightStats::new();
-    let values: Vec<f64> = trajectories
-        .iter()
-        .map(|t| {
-            let weights = cumulative(t, clip, &mut stats);
-            let mut before = 1.0;
-            let mut v = t.first;
-            for (w, s) in weights.iter().zip(&t.steps) {
-                v += before * s.q_target + w * (s.reward - s.q_logged);
-                before = *w;
-            }
-            v
-        })
-        .collect();
-    let (mean, half) = mean_interval(&values);
-    stats.estimate(mean, half, trajectories.len())
+    per_session(trajectories, clip, |t, weights| {
+        let before = std::iter::once(&1.0).chain(weights);
+        let terms = before.zip(weights).zip(&t.steps);
+        let corrected =
+            terms.map(|((before, w), s)| before * s.q_target + w * (s.reward - s.q_logged));
+        t.first + corrected.sum::<f64>()
+    })
 }
 
 #[cfg(test)]

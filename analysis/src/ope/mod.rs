@@ -12,7 +12,9 @@
 pub mod estimators;
 pub mod replay;
 pub mod reward_model;
+pub mod rows;
 
 pub use estimators::{Estimate, Step, Trajectory};
 pub use replay::{replay_session, Arm, Replayed, Skip, World};
 pub use reward_model::RewardModel;
+pub use rows::{distrust, target_rows, to_table, OpeRow};

@@ -8,8 +8,8 @@ use anyhow::Result;
 
 use super::charts::{effect_bars, EffectBar};
 use super::html;
-use crate::commands::ope::{to_table, OpeRow};
 use crate::commands::{Note, Notes};
+use crate::ope::{to_table, OpeRow};
 use crate::output::Tone;
 
 /// The page's file name.
@@ -52,11 +52,11 @@ fn bars(rows: &[&OpeRow]) -> Vec<EffectBar> {
     rows.iter()
         .map(|r| {
             let relative = |v: f64| 100.0 * (v - r.logged_value) / r.logged_value;
-            let (lower, upper) = (relative(r.lower), relative(r.upper));
+            let (lower, upper) = (relative(r.value.lower), relative(r.value.upper));
             EffectBar {
                 label: format!("{} {}", r.target, r.estimator),
                 lower,
-                effect: relative(r.estimate),
+                effect: relative(r.value.estimate),
                 upper,
                 tone: if lower > 0.0 {
                     Tone::Good
