@@ -75,7 +75,27 @@ fn ope_recovers_the_logging_arm_and_agrees_with_another_arms_own_run() {
         &["--tracks", "600", "--users", "300", "--seed", "7"],
     );
     let (log, config) = simulate(dir, &world, "logged", LOGGING, "1500");
-    let result = ope::run(&options(dir, &world, &log, &config, &[LOGGING, "random"])).unwrap();
+    let report = dir.join("report");
+    let result = ope::run(&Options {
+        report: Some(report.clone()),
+        ..options(dir, &world, &log, &config, &[LOGGING, "random"])
+    })
+    .unwrap();
+
+    // The report: the table and a chart per reward.
+    assert_eq!(
+        result.report.as_deref(),
+        Some(report.join("index.html").as_path())
+    );
+    let page = fs::read_to_string(report.join("index.html")).unwrap();
+    for reward in ["first_pick", "session"] {
+        assert!(page.contains(&format!("{reward}.svg")), "{page}");
+        let svg = fs::read_to_string(report.join(format!("{reward}.svg"))).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("random snips"),
+            "{reward}"
+        );
+    }
 
     // The replay of the logging arm reproduces every logged propensity.
     let infos: Vec<&str> = result
