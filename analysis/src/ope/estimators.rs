@@ -44,6 +44,11 @@ pub struct Estimate {
     pub ess: f64,
     /// The largest weight before clipping.
     pub max_weight: f64,
+    /// The mean of the (clipped) weights: 1 in expectation when the
+    /// propensities are right and the target stays within the logging
+    /// support, so far from 1 flags clipping that removed mass, support
+    /// left, or wrong propensities.
+    pub mean_weight: f64,
     /// Share of the weights at the cap.
     pub clipped: f64,
     /// Units: decisions for `first_pick`, sessions for `session`.
@@ -57,6 +62,8 @@ const Z95: f64 = 1.959_963_984_540_054;
 struct WeightStats {
     sum: f64,
     sum_sq: f64,
+    /// Weights counted in `sum` and `sum_sq`: one per unit.
+    units: usize,
     max: f64,
     at_cap: usize,
     count: usize,
@@ -67,6 +74,7 @@ impl WeightStats {
         WeightStats {
             sum: 0.0,
             sum_sq: 0.0,
+            units: 0,
             max: 0.0,
             at_cap: 0,
             count: 0,
@@ -87,6 +95,7 @@ impl WeightStats {
     fn effective(&mut self, clipped: f64) {
         self.sum += clipped;
         self.sum_sq += clipped * clipped;
+        self.units += 1;
     }
 
     fn estimate(&self, estimate: f64, half_width: f64, n: usize) -> Estimate {
@@ -100,6 +109,7 @@ impl WeightStats {
                 0.0
             },
             max_weight: self.max,
+            mean_weight: self.sum / self.units.max(1) as f64,
             clipped: self.at_cap as f64 / self.count.max(1) as f64,
             n,
         }
@@ -341,6 +351,8 @@ mod tests {
         assert!(close(ips(&doubled, 100.0).estimate, 4.4 / 3.0));
         // (Σw)²/Σw² = 9 / 4.5.
         assert!(close(snips(&steps, 100.0).ess, 2.0));
+        assert!(close(snips(&steps, 100.0).mean_weight, 1.0));
+        assert!(close(snips(&doubled, 100.0).mean_weight, 2.0));
     }
 
     #[test]

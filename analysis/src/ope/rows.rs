@@ -118,7 +118,8 @@ fn outside_support(kept: &[Replayed], t: usize) -> (Option<f64>, Option<f64>) {
 
 /// Why `row` cannot be trusted, as a warning; `None` when its diagnostics
 /// pass: ESS of at least 100 and 1% of n, at most 5% of the target's mass
-/// outside the logging support, at most 5% of the weights clipped.
+/// outside the logging support, a mean weight within 0.1 of 1, at most 5%
+/// of the weights clipped.
 pub fn distrust(row: &OpeRow) -> Option<String> {
     let mut reasons = Vec::new();
     let n = row.value.n as f64;
@@ -132,6 +133,12 @@ pub fn distrust(row: &OpeRow) -> Option<String> {
         reasons.push(format!(
             "the target puts {} of its probability on tracks the logging arm never serves, whose rewards no weight can recover",
             percent_of_one(outside)
+        ));
+    }
+    if (row.value.mean_weight - 1.0).abs() > 0.1 {
+        reasons.push(format!(
+            "its weights average {:.2} where right propensities within the logging support average 1: clipping removed mass, or the target leaves the support",
+            row.value.mean_weight
         ));
     }
     if row.value.clipped > 0.05 {
@@ -164,6 +171,7 @@ pub fn to_table(rows: &[OpeRow]) -> Table {
         "logged",
         "ess",
         "max w",
+        "mean w",
         "clipped",
         "outside",
         "n",
@@ -186,6 +194,7 @@ pub fn to_table(rows: &[OpeRow]) -> Table {
                 num(r.logged_value, 4),
                 num(r.value.ess, 0),
                 num(r.value.max_weight, 2),
+                num(r.value.mean_weight, 2),
                 percent_of_one(r.value.clipped),
                 r.outside_support.map_or("n/a".to_string(), percent_of_one),
                 r.value.n.to_string(),
