@@ -121,7 +121,8 @@ enum Command {
         big-data tools.\n\n\
         Every valid event becomes one row with a typed column per field: message, timestamp \
         (UTC milliseconds), user (u64), track (u32), time, latency (f64), recommendation \
-        (u32, null on `last`), experiments (map of experiment name to arm label), \
+        (u32, null on `last`), propensity (f64, null on `last` and in older logs), experiments \
+        (map of experiment name to arm label), \
         recommender (string, may be null), fallback (bool), plus seq, the event's position in \
         reading order (files sorted by path, then line order), which breaks timestamp ties as \
         `ab` does. Broken lines are counted and reported, as by every command.\n\n\
