@@ -101,3 +101,46 @@ impl RewardModel {
             .map_or(artist_mean, |s| s.shrunk(artist_mean))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use botify::catalog::Track;
+
+    use super::*;
+    use crate::sessions;
+
+    #[test]
+    fn a_track_is_its_artist_until_heard_often_and_first_picks_do_not_count() {
+        let track = |id: u32, artist: &str| Track {
+            track: id,
+            artist: artist.into(),
+            title: format!("t{id}"),
+            genre: None,
+            year: None,
+            popularity: None,
+        };
+        let catalog = Catalog::from_tracks(vec![track(0, "A"), track(1, "A"), track(2, "B")]);
+        // One session: the listener's own 2 (time 1, not a recommendation),
+        // then 0 recommended and heard 0.2, then 1 heard 0.6.
+        let mut records = vec![
+            Record::new(1, 1, 2, 1.0, 0.001, Some(0), 0, false),
+            Record::new(1, 2, 0, 0.2, 0.001, Some(1), 0, false),
+            Record::new(1, 3, 1, 0.6, 0.001, None, 0, true),
+        ];
+        sessions::sort(&mut records);
+        let (sessions, _) = sessions::sessionize(&records);
+        let model = RewardModel::fit(&records, &sessions, &catalog, |_| true);
+        let global = (0.2 + 0.6) / 2.0;
+        assert!((model.mean() - global).abs() < 1e-12);
+        let artist_a = (0.8 + PRIOR * global) / (2.0 + PRIOR);
+        let track_0 = (0.2 + PRIOR * artist_a) / (1.0 + PRIOR);
+        assert!((model.predict(&catalog, 0) - track_0).abs() < 1e-12);
+        // B was never recommended: its artist is the global mean.
+        assert!((model.predict(&catalog, 2) - global).abs() < 1e-12);
+        // Outside the catalog: the global mean.
+        assert!((model.predict(&catalog, 99) - global).abs() < 1e-12);
+        // Nothing kept: half a track.
+        let empty = RewardModel::fit(&records, &sessions, &catalog, |_| false);
+        assert_eq!(empty.predict(&catalog, 0), 0.5);
+    }
+}
