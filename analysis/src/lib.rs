@@ -21,6 +21,7 @@ pub mod commands;
 pub mod eval;
 pub mod export;
 pub mod logs;
+pub mod ope;
 pub mod output;
 pub mod report;
 pub mod sessions;

@@ -6,7 +6,7 @@
 //! This module holds what every subcommand shares: the parser ([`Cli`]), the
 //! dispatch ([`run`]) and the notes and warnings on stderr ([`print_notes`]).
 //! Each subcommand's call and printing live in its own file (`ab.rs`, `train.rs`,
-//! `eval.rs`, `export.rs`, `power.rs`, `synth.rs`); its flags are its
+//! `eval.rs`, `export.rs`, `ope.rs`, `power.rs`, `synth.rs`); its flags are its
 //! options struct in [`crate::commands`], plus the output format where it
 //! has one. The subcommands' long help stays on `Command`, where
 //! `analysis --help` lists them.
@@ -14,6 +14,7 @@
 pub mod ab;
 mod eval;
 mod export;
+mod ope;
 mod power;
 mod synth;
 pub mod train;
@@ -29,6 +30,7 @@ use clap::Subcommand;
 use crate::commands::{Note, Notes};
 use ab::AbArgs;
 use eval::EvalArgs;
+use ope::OpeArgs;
 use power::PowerArgs;
 
 #[derive(Parser)]
@@ -44,7 +46,8 @@ use power::PowerArgs;
     after_help = "Examples:\n  \
         analysis ab --logs 'log/**/*.jsonl*' --experiment ALL --report reports/all\n  \
         analysis train --logs log/ --out data/models --model all\n  \
-        analysis eval --logs log/ --models data/models --k 10,50 --catalog data/world/tracks.jsonl"
+        analysis eval --logs log/ --models data/models --k 10,50 --catalog data/world/tracks.jsonl\n  \
+        analysis ope --logs log/ --models data/models --config experiments.toml --target memory"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -118,7 +121,8 @@ enum Command {
         big-data tools.\n\n\
         Every valid event becomes one row with a typed column per field: message, timestamp \
         (UTC milliseconds), user (u64), track (u32), time, latency (f64), recommendation \
-        (u32, null on `last`), experiments (map of experiment name to arm label), \
+        (u32, null on `last`), propensity (f64, null on `last` and in older logs), experiments \
+        (map of experiment name to arm label), \
         recommender (string, may be null), fallback (bool), plus seq, the event's position in \
         reading order (files sorted by path, then line order), which breaks timestamp ties as \
         `ab` does. Broken lines are counted and reported, as by every command.\n\n\
@@ -150,6 +154,43 @@ enum Command {
         `ab --start` reports."
     )]
     Power(PowerArgs),
+    /// Off-policy evaluation: what a target arm would earn, estimated from the logs of the
+    /// arms that served (IPS, SNIPS, doubly robust), with the diagnostics to trust it by.
+    #[command(
+        long_about = "Off-policy evaluation of target arms from logged propensities \
+        (docs/ope.md).\n\n\
+        Every /next logs `propensity`, the probability mu(a|x) with which the logging arm served \
+        the track a. Each logged request is replayed: the session state botify's store held \
+        (the session's listens up to and including the current one; no long-term profile, \
+        default filters), the target's candidates and serving distribution there, with botify's \
+        own code, giving pi(a|x) and the weight w = min(pi/mu, --clip). The reward of a request \
+        is the listened fraction of the served track, reported by the session's next event; \
+        sessions still open when the log ends are left out.\n\n\
+        Rewards: first_pick is the listened fraction of each session's first recommendation, \
+        whose context is the listener's own first track: a true contextual bandit, where IPS \
+        is unbiased. session is the mean time per session (the listener's first track \
+        included, as `ab` counts it), by per-decision importance sampling: the reward at step \
+        t weighed by the product of the weights up to t, capped at --clip.\n\n\
+        Estimators: ips = mean of w r; snips = sum w r / sum w (self-normalised: bounded, less \
+        variable, slightly biased); dr = mean of qhat(x, pi) + w (r - qhat(a)) (doubly robust: \
+        unbiased if either the propensities or the reward model qhat are right). qhat is each \
+        track's mean listened fraction shrunk to its artist's then the global mean, fitted on \
+        --reward-logs, or by default cross-fitted on the other half of the users. Intervals \
+        are 95% normal ones on per-session contributions (the delta method for snips).\n\n\
+        When to trust a number: an effective sample size (sum w)^2 / sum w^2 of at least 100 \
+        and 1% of n, little probability outside the logging arm's support (outside_support, \
+        which needs --config to replay the logging arm), few weights clipped; each failure is \
+        a warning. A target far from the logging arm (greedy against a softmax log, another \
+        recommender) has weights near 0 or huge: its estimate is unreliable whatever the \
+        interval says. Each row shows the logging policy's own value on the same sessions.",
+        after_help = "Examples:\n  \
+        analysis ope --logs log/ --models data/models --catalog data/world/tracks.jsonl \
+        --config experiments.toml --target memory\n  \
+        analysis ope --logs log/ --models data/models --target \
+        '{ recommender = \"memory\", policy = \"softmax\", temperature = 0.3 }' --format json \
+        --report reports/ope"
+    )]
+    Ope(OpeArgs),
     /// Write synthetic botify logs (several replicas, rotated files), for benchmarks and tests.
     Synth(crate::commands::synth::Options),
 }
@@ -162,6 +203,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(options) => train::run(&options, started),
         Command::Eval(args) => eval::run(args, started),
         Command::Export(options) => export::run(&options, started),
+        Command::Ope(args) => ope::run(args, started),
         Command::Power(args) => power::run(args),
         Command::Synth(options) => synth::run(&options, started),
     }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{
-    BooleanBuilder, MapBuilder, MapFieldNames, StringBuilder, UInt32Builder,
+    BooleanBuilder, Float64Builder, MapBuilder, MapFieldNames, StringBuilder, UInt32Builder,
 };
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int8Type, UInt64Type};
@@ -61,6 +61,7 @@ pub fn schema() -> SchemaRef {
                 Field::new("time", DataType::Float64, false),
                 Field::new("latency", DataType::Float64, false),
                 Field::new("recommendation", DataType::UInt32, true),
+                Field::new("propensity", DataType::Float64, true),
                 Field::new("experiments", experiments_type(), false),
                 Field::new("recommender", text(DataType::Int32), true),
                 Field::new("fallback", DataType::Boolean, false),
@@ -92,6 +93,7 @@ pub struct Columns {
     time: Vec<f64>,
     latency: Vec<f64>,
     recommendation: UInt32Builder,
+    propensity: Float64Builder,
     experiments: MapBuilder<StringBuilder, StringBuilder>,
     recommender: OptionalText,
     fallback: BooleanBuilder,
@@ -116,6 +118,7 @@ impl Columns {
             time: Vec::new(),
             latency: Vec::new(),
             recommendation: UInt32Builder::new(),
+            propensity: Float64Builder::new(),
             experiments,
             recommender: OptionalText::default(),
             fallback: BooleanBuilder::new(),
@@ -134,6 +137,7 @@ impl Columns {
         self.time.push(event.time);
         self.latency.push(event.latency);
         self.recommendation.append_option(event.recommendation);
+        self.propensity.append_option(event.propensity);
         event.experiments.for_each(|name, label| {
             self.experiments.keys().append_value(name);
             self.experiments.values().append_value(label);
@@ -160,6 +164,7 @@ impl Columns {
             Arc::new(Float64Array::from(self.time)),
             Arc::new(Float64Array::from(self.latency)),
             Arc::new(self.recommendation.finish()),
+            Arc::new(self.propensity.finish()),
             Arc::new(self.experiments.finish()),
             Arc::new(self.recommender.finish()),
             Arc::new(self.fallback.finish()),

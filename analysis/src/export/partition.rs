@@ -97,7 +97,7 @@ pub fn day_of_folder(file: &Path) -> Option<NaiveDate> {
 
 /// Names the export writes as columns: a partition column must differ from
 /// them, whatever the case (Spark compares names case-insensitively).
-const TAKEN: [&str; 13] = [
+const TAKEN: [&str; 14] = [
     "message",
     "timestamp",
     "user",
@@ -105,6 +105,7 @@ const TAKEN: [&str; 13] = [
     "time",
     "latency",
     "recommendation",
+    "propensity",
     "experiments",
     "recommender",
     "fallback",

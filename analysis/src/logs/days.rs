@@ -5,7 +5,7 @@
 //! folder tells the day); a service's logs are one stream whose timestamps
 //! tell the day. So an event's day is the `day-<n>` folder its file sits in
 //! when there is one, else its UTC day from the timestamp (days since
-//! 1970-01-01). The records themselves stay 48 bytes: files are read in
+//! 1970-01-01). The records themselves stay 56 bytes: files are read in
 //! order and `Record::seq` numbers events in reading order, so the file of a
 //! record — and with it the folder day — is a binary search over where each
 //! file's events start.

@@ -36,6 +36,9 @@ pub struct Event<'a> {
     pub time: f64,
     pub latency: f64,
     pub recommendation: Option<u32>,
+    /// The logged probability of `recommendation`, in (0, 1]; `None` on
+    /// `last` and in logs written before botify logged it.
+    pub propensity: Option<f64>,
     pub experiments: Experiments<'a>,
     pub recommender: Option<Cow<'a, str>>,
     pub fallback: bool,
@@ -61,6 +64,7 @@ impl<'a> Event<'a> {
             time: fields.time,
             latency: fields.latency,
             recommendation: fields.recommendation,
+            propensity: fields.propensity,
             experiments,
             recommender,
             fallback: fields.fallback,
@@ -138,6 +142,8 @@ struct Line<'a> {
     latency: f64,
     #[serde(default)]
     recommendation: Option<u32>,
+    #[serde(default)]
+    propensity: Option<f64>,
     #[serde(default, borrow)]
     experiments: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -171,6 +177,7 @@ pub(super) fn with_serde<'a>(
         time: parsed.time,
         latency: parsed.latency,
         recommendation: parsed.recommendation,
+        propensity: parsed.propensity,
         arm,
         fallback: parsed.fallback,
     };
@@ -186,7 +193,13 @@ pub(super) fn with_serde<'a>(
 
 /// The range checks of `record.rs`, plus the timestamp's.
 fn check(event: &Event<'_>) -> Result<(), String> {
-    check_values(event.time, event.latency, event.track, event.recommendation)?;
+    check_values(
+        event.time,
+        event.latency,
+        event.track,
+        event.recommendation,
+        event.propensity,
+    )?;
     if event.timestamp > MAX_TIMESTAMP {
         return Err(format!(
             "timestamp {} is after 9999-12-31 (epoch milliseconds expected)",
@@ -219,7 +232,7 @@ pub(super) mod tests {
             time: 0.5,
             latency: 0.002,
             recommendation: Some(9),
-            propensity: None,
+            propensity: Some(0.25),
             experiments: [
                 ("AB".to_string(), "T2".to_string()),
                 ("AA".to_string(), "C".to_string()),
@@ -239,6 +252,7 @@ pub(super) mod tests {
             );
             assert_eq!((parsed.time, parsed.latency), (0.5, 0.002));
             assert_eq!(parsed.recommendation, Some(9));
+            assert_eq!(parsed.propensity, Some(0.25));
             assert_eq!(parsed.recommender.as_deref(), Some("memory"));
             assert_eq!(parsed.model_version.as_deref(), Some("00ff00ff00ff00ff"));
             assert!(parsed.fallback);
@@ -251,6 +265,7 @@ pub(super) mod tests {
         let last = r#"{"message":"last","timestamp":1,"user":1,"track":2,"time":0.25,"latency":0,"experiments":{}}"#;
         let parsed = parse_event(last.as_bytes(), Some("AB")).unwrap();
         assert!(parsed.last && parsed.experiments.is_empty());
+        assert_eq!(parsed.propensity, None, "old logs and `last` have none");
         assert_eq!(
             (
                 parsed.recommendation,
@@ -269,6 +284,8 @@ pub(super) mod tests {
         for line in [
             format!(r#"{{{base},"time":1.5}}"#),
             format!(r#"{{{base},"time":0.5,"experiments":{{"AB":"X"}}}}"#),
+            format!(r#"{{{base},"time":0.5,"recommendation":3,"propensity":0}}"#),
+            format!(r#"{{{base},"time":0.5,"recommendation":3,"propensity":1.5}}"#),
             format!(r#"{{{base}}}"#),
             "not json".to_string(),
         ] {

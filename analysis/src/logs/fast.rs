@@ -55,6 +55,7 @@ const EXPERIMENTS: u16 = 1 << 7;
 const RECOMMENDER: u16 = 1 << 8;
 const FALLBACK: u16 = 1 << 9;
 const MODEL_VERSION: u16 = 1 << 10;
+const PROPENSITY: u16 = 1 << 11;
 
 /// Every field of a well-formed line, borrowed from it; `None` when
 /// serde_json must decide. Ranges are not checked here: each reader applies
@@ -105,6 +106,10 @@ pub(super) fn scan<'a>(line: &'a [u8], experiment: Option<&str>) -> Option<(Fiel
             b"recommendation" => {
                 read.recommendation = c.nullable(|c| u32::try_from(c.uint()?).ok())?;
                 RECOMMENDATION
+            }
+            b"propensity" => {
+                read.propensity = c.nullable(Cursor::float)?;
+                PROPENSITY
             }
             b"experiments" => {
                 let start = c.position();
@@ -504,6 +509,10 @@ mod tests {
                 format!(
                     r#""recommendation":{}"#,
                     pick(&mut rng, &["null", "7", "14035"])
+                ),
+                format!(
+                    r#""propensity":{}"#,
+                    pick(&mut rng, &["1", "0.25", "1e-3", "1.0", "null"])
                 ),
                 format!(
                     r#""experiments":{{"AA":{},"B":"C"}}"#,

@@ -67,6 +67,7 @@ enum Field {
     Time,
     Latency,
     Recommendation,
+    Propensity,
     Experiments,
     Fallback,
     Other,
@@ -89,6 +90,7 @@ impl<'de> Deserialize<'de> for Field {
                     "time" => Field::Time,
                     "latency" => Field::Latency,
                     "recommendation" => Field::Recommendation,
+                    "propensity" => Field::Propensity,
                     "experiments" => Field::Experiments,
                     "fallback" => Field::Fallback,
                     _ => Field::Other,
@@ -117,6 +119,7 @@ impl<'de> Visitor<'de> for LineSeed<'_> {
                 Field::Time => read.time = Some(map.next_value::<f64>()?),
                 Field::Latency => read.latency = Some(map.next_value::<f64>()?),
                 Field::Recommendation => read.recommendation = map.next_value::<Option<u32>>()?,
+                Field::Propensity => read.propensity = map.next_value::<Option<f64>>()?,
                 Field::Experiments => match self.experiment {
                     Some(name) => read.arm = map.next_value_seed(ArmSeed(name))?,
                     None => {

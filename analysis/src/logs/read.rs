@@ -501,6 +501,36 @@ mod tests {
     }
 
     #[test]
+    fn a_propensity_outside_zero_to_one_is_a_bad_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.jsonl");
+        let with = |p: &str| {
+            format!("{{\"message\":\"next\",\"timestamp\":1,\"user\":1,\"track\":1,\"time\":1.0,\"latency\":0.001,\"recommendation\":2,\"propensity\":{p}}}\n")
+        };
+        let text = [
+            with("0"),
+            with("1.5"),
+            with("-0.5"),
+            with("0.25"),
+            with("1"),
+        ]
+        .concat();
+        fs::write(&path, text).unwrap();
+        let logs = read(std::slice::from_ref(&path), &ReadOptions::default()).unwrap();
+        assert_eq!((logs.report.bad_fields, logs.records.len()), (3, 2));
+        let kept: Vec<_> = logs.records.iter().map(|r| r.propensity()).collect();
+        assert_eq!(kept, [Some(0.25), Some(1.0)]);
+        assert!(
+            logs.report
+                .examples
+                .iter()
+                .any(|e| e.contains("propensity 0 is outside (0, 1]")),
+            "{:?}",
+            logs.report.examples
+        );
+    }
+
+    #[test]
     fn reads_chunks_gzip_folders_and_globs_in_file_order() {
         let dir = tempfile::tempdir().unwrap();
         let replica_a = dir.path().join("replica-a");

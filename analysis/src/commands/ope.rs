@@ -1,0 +1,385 @@
+//! `analysis ope`: off-policy evaluation of target arms on the logs of the
+//! arms that served them (docs/ope.md).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use botify::catalog::Catalog;
+use botify::experiments::{arm_label, assign, Experiments};
+use botify::models::Models;
+use clap::Args;
+
+use super::{read_logs, Input, Notes};
+use crate::logs::{Record, NO_ARM};
+pub use crate::ope::OpeRow;
+use crate::ope::{distrust, replay_session, target_rows, Arm, Replayed, RewardModel, Skip, World};
+use crate::output::percent_of_one;
+use crate::report;
+use crate::sessions::{self, Session};
+use tally::progress::{self, Unit};
+
+/// `analysis ope`'s flags.
+#[derive(Debug, Clone, Args)]
+pub struct Options {
+    #[command(flatten)]
+    pub input: Input,
+    /// botify's --models folder: the tables, embedding and sessions the arms read.
+    #[arg(long, value_name = "DIR")]
+    pub models: PathBuf,
+    /// botify's catalog (tracks.jsonl).
+    #[arg(long, default_value_os_t = Options::default().catalog, value_name = "FILE")]
+    pub catalog: PathBuf,
+    /// Arms to evaluate, each a recommender name (`memory`) or a TOML inline table as
+    /// in an experiments file (`{ recommender = "memory", policy = "softmax", temperature
+    /// = 0.3 }`); several allowed.
+    #[arg(long, required = true, num_args = 1.., value_name = "ARM SPEC")]
+    pub target: Vec<String>,
+    /// Importance weights (cumulative ones for `session`) are capped at this value.
+    #[arg(long, default_value_t = Options::default().clip, value_name = "W")]
+    pub clip: f64,
+    /// Logs to fit the doubly robust estimator's reward model on (default: cross-fit,
+    /// each half of the users by hash scored with the model of the other half).
+    #[arg(long, num_args = 1.., value_name = "PATH|GLOB")]
+    pub reward_logs: Vec<String>,
+    /// botify's experiments file: with it the logging arm of each session is
+    /// replayed too, giving `outside_support` and a check of the replay.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The experiment whose arm labels in the logs name the logging arm (default: the
+    /// --config's active one).
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
+    /// botify's --seed: the logging arm's seeded draws are replayed with it to check
+    /// that the replay serves what botify served.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also write an HTML report with a chart of the estimates into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+}
+
+impl Default for Options {
+    /// The defaults `analysis ope --help` shows; set `input.logs`, `models`
+    /// and `target` before running.
+    fn default() -> Options {
+        Options {
+            input: Input::default(),
+            models: PathBuf::new(),
+            catalog: PathBuf::from("data/world/tracks.jsonl"),
+            target: Vec::new(),
+            clip: 100.0,
+            reward_logs: Vec::new(),
+            config: None,
+            experiment: None,
+            seed: 0,
+            report: None,
+        }
+    }
+}
+
+/// The estimates, and what to read them with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ope {
+    pub rows: Vec<OpeRow>,
+    pub notes: Notes,
+    /// The HTML report written (`--report`).
+    pub report: Option<PathBuf>,
+}
+
+/// The reward model q̂ for each session.
+enum RewardModels {
+    /// Fitted on `--reward-logs`.
+    Other(RewardModel),
+    /// Cross-fitted: `[0]` on the users of half 1, `[1]` on those of half 0.
+    Halves([RewardModel; 2]),
+}
+
+/// Which half of the users by hash a user is in, for cross-fitting.
+fn half(user: u64) -> usize {
+    assign("ope-cross-fit", 2, user)
+}
+
+impl RewardModels {
+    fn of(&self, user: u64) -> &RewardModel {
+        match self {
+            RewardModels::Other(model) => model,
+            RewardModels::Halves(models) => &models[half(user)],
+        }
+    }
+}
+
+/// Estimates each target's value on `options.input`'s logs.
+pub fn run(options: &Options) -> Result<Ope> {
+    if !(options.clip >= 1.0 && options.clip.is_finite()) {
+        bail!(
+            "--clip must be a finite weight of at least 1, e.g. --clip 100; got {}",
+            options.clip
+        );
+    }
+    let targets: Vec<Arm> = options
+        .target
+        .iter()
+        .map(|t| Arm::parse(t))
+        .collect::<Result<_>>()?;
+    let mut notes = Notes::default();
+    let catalog = Arc::new(
+        Catalog::load(&options.catalog)
+            .with_context(|| format!("cannot load --catalog {}", options.catalog.display()))?,
+    );
+    let models =
+        Arc::new(Models::load(&options.models).with_context(|| {
+            format!("botify cannot load --models {}", options.models.display())
+        })?);
+    let (experiment, logging_arms) = logging_arms(options)?;
+    let logs = read_logs(&options.input, experiment.as_deref(), &mut notes)?;
+    let (records, sessions) = sessionize(logs.records, &mut notes)?;
+    let reward_models = reward_models(options, &records, &sessions, &catalog, &mut notes)?;
+    let world = World::new(catalog, models);
+
+    let started = Instant::now();
+    let replayed = replay_all(
+        options,
+        &world,
+        &targets,
+        &logging_arms,
+        &reward_models,
+        &records,
+        &sessions,
+    );
+    let mut skipped = [0u64; 3];
+    let kept: Vec<Replayed> = replayed
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(replayed) => Some(replayed),
+            Err(skip) => {
+                skipped[skip as usize] += 1;
+                None
+            }
+        })
+        .filter(|r| !r.steps.first().is_some_and(Vec::is_empty))
+        .collect();
+    let decisions: usize = kept
+        .iter()
+        .map(|r| r.steps.first().map_or(0, Vec::len))
+        .sum();
+    let seconds = started.elapsed().as_secs_f64();
+    notes.info(format!(
+        "replayed {decisions} requests of {} sessions under {} targets in {seconds:.1} s ({:.0} requests/s per target)",
+        kept.len(),
+        targets.len(),
+        decisions as f64 / seconds.max(1e-9)
+    ));
+    skip_notes(&skipped, &mut notes);
+    if kept.is_empty() {
+        bail!("no session left to evaluate on: botify logs with `propensity` on every /next are needed");
+    }
+    logging_check(&kept, &mut notes);
+
+    let mut rows = Vec::new();
+    let first_logged = kept.iter().map(|r| r.steps[0][0].reward).sum::<f64>() / kept.len() as f64;
+    let session_logged = kept
+        .iter()
+        .map(|r| r.first + r.steps[0].iter().map(|s| s.reward).sum::<f64>())
+        .sum::<f64>()
+        / kept.len() as f64;
+    notes.info(format!(
+        "logging policy's own value on these {} sessions: first_pick {first_logged:.4}, session {session_logged:.4} (mean time per session)",
+        kept.len()
+    ));
+    for (t, target) in targets.iter().enumerate() {
+        for row in target_rows(
+            target,
+            t,
+            &kept,
+            options.clip,
+            [first_logged, session_logged],
+        ) {
+            if let Some(warning) = distrust(&row) {
+                notes.warn(warning);
+            }
+            rows.push(row);
+        }
+    }
+    let report = match &options.report {
+        Some(dir) => Some(report::ope::write(dir, &rows, &notes)?),
+        None => None,
+    };
+    Ok(Ope {
+        rows,
+        notes,
+        report,
+    })
+}
+
+/// The experiment naming the logging arm, and its arms built as botify
+/// builds them; none without `--config`.
+fn logging_arms(options: &Options) -> Result<(Option<String>, Vec<Arm>)> {
+    let Some(path) = &options.config else {
+        if options.experiment.is_some() {
+            bail!(
+                "--experiment names an experiment of --config: pass --config experiments.toml too"
+            );
+        }
+        return Ok((None, Vec::new()));
+    };
+    let experiments = Experiments::load(path)?;
+    let name = options
+        .experiment
+        .clone()
+        .unwrap_or_else(|| experiments.active.clone());
+    let Some(experiment) = experiments.experiments.iter().find(|e| e.name == name) else {
+        bail!("--experiment {name:?} is not in {}", path.display());
+    };
+    let arms = experiment
+        .arms
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| Arm::build(format!("{name} arm {}", arm_label(i)), spec))
+        .collect::<Result<Vec<_>>>()
+        .with_context(|| format!("--config {}", path.display()))?;
+    Ok((Some(name), arms))
+}
+
+fn sessionize(mut records: Vec<Record>, notes: &mut Notes) -> Result<(Vec<Record>, Vec<Session>)> {
+    sessions::sort(&mut records);
+    let (sessions, report) = sessions::sessionize(&records);
+    notes.info(&report);
+    if sessions.is_empty() {
+        bail!("the logs hold no closed session (no `last` event): no reward is known");
+    }
+    Ok((records, sessions))
+}
+
+fn reward_models(
+    options: &Options,
+    records: &[Record],
+    sessions: &[Session],
+    catalog: &Catalog,
+    notes: &mut Notes,
+) -> Result<RewardModels> {
+    if options.reward_logs.is_empty() {
+        notes.info("dr's reward model is cross-fitted: each half of the users (by hash) is scored with the model fitted on the other half");
+        let fit = |h: usize| RewardModel::fit(records, sessions, catalog, |s| half(s.user) != h);
+        return Ok(RewardModels::Halves([fit(0), fit(1)]));
+    }
+    let input = Input {
+        logs: options.reward_logs.clone(),
+        threads: options.input.threads,
+    };
+    let mut reward_notes = Notes::default();
+    let logs = read_logs(&input, None, &mut reward_notes)?;
+    let (records, sessions) = sessionize(logs.records, &mut reward_notes)?;
+    notes.info(format!(
+        "dr's reward model is fitted on --reward-logs ({} sessions)",
+        sessions.len()
+    ));
+    Ok(RewardModels::Other(RewardModel::fit(
+        &records,
+        &sessions,
+        catalog,
+        |_| true,
+    )))
+}
+
+/// Every session replayed, on `options.input.threads` threads, in order.
+fn replay_all(
+    options: &Options,
+    world: &World,
+    targets: &[Arm],
+    logging_arms: &[Arm],
+    reward_models: &RewardModels,
+    records: &[Record],
+    sessions: &[Session],
+) -> Vec<Result<Replayed, Skip>> {
+    let bar = progress::bar_if(true, Unit::Steps, sessions.len() as u64, "replaying");
+    let threads = options.input.threads.max(1);
+    let chunk = sessions.len().div_ceil(threads).max(1);
+    let replayed = std::thread::scope(|scope| {
+        let workers: Vec<_> = sessions
+            .chunks(chunk)
+            .map(|part| {
+                let bar = &bar;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|session| {
+                            let logging = (session.arm != NO_ARM)
+                                .then(|| logging_arms.get(usize::from(session.arm)))
+                                .flatten();
+                            let replayed = replay_session(
+                                world,
+                                targets,
+                                logging,
+                                reward_models.of(session.user),
+                                options.seed,
+                                session.events(records),
+                            );
+                            bar.inc(1);
+                            replayed
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a replay worker panicked"))
+            .collect()
+    });
+    bar.finish_and_clear();
+    replayed
+}
+
+fn skip_notes(skipped: &[u64; 3], notes: &mut Notes) {
+    let reasons = [
+        (
+            Skip::NoPropensity,
+            "have a /next without `propensity` (logs written before botify logged it)",
+        ),
+        (
+            Skip::OutsideCatalog,
+            "play a track outside --catalog (logs of another catalog?)",
+        ),
+        (
+            Skip::BrokenChain,
+            "have an event whose track is not the previous recommendation (no known reward)",
+        ),
+    ];
+    for (skip, why) in reasons {
+        let count = skipped[skip as usize];
+        if count > 0 {
+            notes.warn(format!("{count} sessions left out: they {why}"));
+        }
+    }
+}
+
+/// How faithfully the logging arm's replay reproduces what botify served.
+fn logging_check(kept: &[Replayed], notes: &mut Notes) {
+    let (mut same_propensity, mut same_draw, mut decisions) = (0u64, 0u64, 0u64);
+    for r in kept {
+        if let Some((propensity, draw)) = r.logging_check {
+            same_propensity += u64::from(propensity);
+            same_draw += u64::from(draw);
+            decisions += r.steps[0].len() as u64;
+        }
+    }
+    if decisions == 0 {
+        notes.info("the logging arm was not replayed (pass --config experiments.toml, and --experiment if not the active one): outside_support is unknown");
+        return;
+    }
+    let propensity = same_propensity as f64 / decisions as f64;
+    let draw = same_draw as f64 / decisions as f64;
+    let text = format!(
+        "the logging arm's replay gives the logged propensity on {} and serves the logged track with the same seed on {} of {decisions} requests",
+        percent_of_one(propensity),
+        percent_of_one(draw)
+    );
+    if propensity < 0.99 {
+        notes.warn(format!(
+            "{text}: the rebuilt state differs from botify's (no long-term profile, default filters, other models or --seed?), so the targets' probabilities may be off too"
+        ));
+    } else {
+        notes.info(text);
+    }
+}

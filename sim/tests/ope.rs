@@ -1,0 +1,207 @@
+//! `analysis ope` end to end on logs the simulator wrote through botify's
+//! real serving path (`sim run --in-process`): the logging arm evaluated as
+//! its own target gives back its on-policy value, another target's estimate
+//! agrees with that target's own on-policy run, and a mistyped key of a
+//! target is refused by name.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use analysis::commands::ope::{self, Options};
+use analysis::commands::{Input, Note};
+use testkit::cli::{arg, Program};
+use testkit::worlds;
+
+const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
+
+/// The stochastic logging arm: sticky_artist's even draw over the artist's
+/// tracks, with three answers in ten uniform over the catalog, so every
+/// track has a propensity and any target is within its support.
+const LOGGING: &str = r#"{ recommender = "sticky_artist", noise = 0.3 }"#;
+
+/// Simulates one day of `episodes` listeners against the single arm
+/// `spec`, logging into `dir/name`; returns (log folder, experiments file).
+fn simulate(
+    dir: &Path,
+    world: &Path,
+    name: &str,
+    spec: &str,
+    episodes: &str,
+) -> (PathBuf, PathBuf) {
+    let experiments = dir.join(format!("{name}.toml"));
+    fs::write(
+        &experiments,
+        format!("active = \"OPE\"\n[[experiment]]\nname = \"OPE\"\narms = [{spec}]\n"),
+    )
+    .unwrap();
+    let log = dir.join(name);
+    SIM.ok(&[
+        "run",
+        "--in-process",
+        "--world",
+        arg(world),
+        "--experiments",
+        arg(&experiments),
+        "--models",
+        arg(&dir.join("no-models")),
+        "--log-dir",
+        arg(&log),
+        "--episodes",
+        episodes,
+        "--seed",
+        "3",
+    ]);
+    (log, experiments)
+}
+
+fn options(dir: &Path, world: &Path, log: &Path, config: &Path, targets: &[&str]) -> Options {
+    Options {
+        input: Input::new([log.display()]),
+        models: dir.join("no-models"),
+        catalog: world.join("tracks.jsonl"),
+        target: targets.iter().map(|t| t.to_string()).collect(),
+        config: Some(config.to_path_buf()),
+        ..Options::default()
+    }
+}
+
+#[test]
+fn ope_recovers_the_logging_arm_and_agrees_with_another_arms_own_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let world = worlds::write(
+        &SIM,
+        &dir.join("world"),
+        &["--tracks", "600", "--users", "300", "--seed", "7"],
+    );
+    let (log, config) = simulate(dir, &world, "logged", LOGGING, "1500");
+    let report = dir.join("report");
+    let result = ope::run(&Options {
+        report: Some(report.clone()),
+        ..options(dir, &world, &log, &config, &[LOGGING, "random"])
+    })
+    .unwrap();
+
+    // The report: the table and a chart per reward.
+    assert_eq!(
+        result.report.as_deref(),
+        Some(report.join("index.html").as_path())
+    );
+    let page = fs::read_to_string(report.join("index.html")).unwrap();
+    for reward in ["first_pick", "session"] {
+        assert!(page.contains(&format!("{reward}.svg")), "{page}");
+        let svg = fs::read_to_string(report.join(format!("{reward}.svg"))).unwrap();
+        assert!(
+            svg.contains("<svg") && svg.contains("random snips"),
+            "{reward}"
+        );
+    }
+
+    // The replay of the logging arm reproduces every logged propensity.
+    let infos: Vec<&str> = result
+        .notes
+        .0
+        .iter()
+        .filter_map(|n| match n {
+            Note::Info(text) => Some(text.as_str()),
+            Note::Warning(_) => None,
+        })
+        .collect();
+    assert!(
+        infos
+            .iter()
+            .any(|t| t.contains("gives the logged propensity on 100.00%")),
+        "{:?}",
+        result.notes
+    );
+
+    // JSON: one row per target × estimator × reward, with its fields.
+    let json = serde_json::to_value(&result.rows).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 2 * 3 * 2);
+    for row in rows {
+        for key in [
+            "target",
+            "estimator",
+            "reward",
+            "estimate",
+            "lower",
+            "upper",
+            "ess",
+            "max_weight",
+            "outside_support",
+            "n",
+        ] {
+            assert!(row.get(key).is_some(), "{key} missing in {row}");
+        }
+        assert!(["ips", "snips", "dr"].contains(&row["estimator"].as_str().unwrap()));
+        assert!(["first_pick", "session"].contains(&row["reward"].as_str().unwrap()));
+        // sticky_artist's tracks and random's catalog are all within the
+        // noisy logging arm's support.
+        assert_eq!(row["outside_support"].as_f64(), Some(0.0), "{row}");
+    }
+
+    // The logging arm as its own target: every weight is 1 (to the f32
+    // the readers keep a propensity in), so IPS and SNIPS are its
+    // on-policy mean, inside their intervals.
+    for row in result
+        .rows
+        .iter()
+        .filter(|r| r.target == LOGGING && r.estimator != "dr")
+    {
+        assert!(
+            (row.value.estimate - row.logged_value).abs() < 1e-6,
+            "{row:?}"
+        );
+        assert!(
+            row.value.lower <= row.logged_value && row.logged_value <= row.value.upper,
+            "{row:?}"
+        );
+        assert!((row.value.max_weight - 1.0).abs() < 1e-6, "{row:?}");
+        assert!((row.value.ess - row.value.n as f64).abs() < 1e-3, "{row:?}");
+    }
+
+    // `random` served on its own: its first picks' mean listened fraction
+    // is what the estimate from the other arm's logs must find.
+    let (random_log, random_config) = simulate(dir, &world, "random", "\"random\"", "1500");
+    let own = ope::run(&options(
+        dir,
+        &world,
+        &random_log,
+        &random_config,
+        &["random"],
+    ))
+    .unwrap();
+    let truth = own.rows[0].logged_value;
+    let estimate = result
+        .rows
+        .iter()
+        .find(|r| r.target == "random" && r.estimator == "snips" && r.reward == "first_pick")
+        .unwrap();
+    let half_width = estimate.value.upper - estimate.value.estimate;
+    assert!(
+        (estimate.value.estimate - truth).abs() <= 2.0 * half_width,
+        "random's first pick: estimated {estimate:?}, on-policy {truth}"
+    );
+    assert!(
+        estimate.value.upper < estimate.logged_value,
+        "random is estimated below the logging arm: {estimate:?}"
+    );
+}
+
+#[test]
+fn a_mistyped_target_key_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut options = Options {
+        input: Input::new(["missing-logs"]),
+        models: tmp.path().to_path_buf(),
+        ..Options::default()
+    };
+    options.target =
+        vec![r#"{ recommender = "memory", policy = "softmax", temperatur = 0.3 }"#.into()];
+    let err = ope::run(&options).unwrap_err().to_string();
+    assert!(err.contains("\"temperatur\""), "{err}");
+    options.target = vec![r#"{ recommender = "memory", "#.into()];
+    let err = ope::run(&options).unwrap_err().to_string();
+    assert!(err.contains("TOML inline table"), "{err}");
+}
