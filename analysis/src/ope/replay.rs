@@ -165,27 +165,31 @@ pub fn replay_session(
             ..UserState::default()
         };
         let heard = state.heard();
-        let ctx = Context {
-            user: now.user,
-            track: now.track,
-            time: now.time,
+        let allowed = Allowed {
             catalog,
-            models: &world.models,
-            state: &state,
-            allowed: Allowed {
+            filters: &world.filters,
+            heard: &heard,
+        };
+        // Each arm ranks as deep as its own policy draws (`top`).
+        let candidates_of = |recommender: &dyn Recommender, top: usize| {
+            let ctx = Context {
+                user: now.user,
+                track: now.track,
+                time: now.time,
                 catalog,
-                filters: &world.filters,
-                heard: &heard,
-            },
+                models: &world.models,
+                state: &state,
+                allowed,
+                top,
+            };
+            recommender.candidates(&ctx, &mut StateUpdate::default())
         };
         let logging_view = logging.map(|arm| {
-            let candidates =
-                arm.recommender
-                    .candidates(&ctx, &mut StateUpdate::default(), arm.policy.top);
+            let candidates = candidates_of(arm.recommender.as_ref(), arm.policy.top);
             (arm, candidates)
         });
         let logging_distribution = logging_view.as_ref().map(|(arm, candidates)| {
-            let distribution = arm.policy.distribution(candidates, &ctx.allowed, now.track);
+            let distribution = arm.policy.distribution(candidates, &allowed, now.track);
             let covers = covers_catalog(arm, candidates, &distribution);
             (covers, distribution)
         });
@@ -197,13 +201,9 @@ pub fn replay_session(
             check.1 += u32::from(distribution.draw(&mut rng) == served);
         }
         for (t, arm) in targets.iter().enumerate() {
-            let candidates =
-                arm.recommender
-                    .candidates(&ctx, &mut StateUpdate::default(), arm.policy.top);
-            let distribution = arm
-                .policy
-                .distribution(&candidates, &ctx.allowed, now.track);
-            let support = Support::of(&candidates, &distribution, &ctx.allowed);
+            let candidates = candidates_of(arm.recommender.as_ref(), arm.policy.top);
+            let distribution = arm.policy.distribution(&candidates, &allowed, now.track);
+            let support = Support::of(&candidates, &distribution, &allowed);
             steps[t].push(Step {
                 weight: distribution.probability(served) / logged,
                 reward: next.time,

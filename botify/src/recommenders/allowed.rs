@@ -7,6 +7,7 @@ use crate::catalog::{Catalog, TrackId};
 use crate::filters::Filters;
 
 /// Which tracks may be served now.
+#[derive(Clone, Copy)]
 pub struct Allowed<'a> {
     pub catalog: &'a Catalog,
     pub filters: &'a Filters,
