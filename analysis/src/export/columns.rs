@@ -28,8 +28,9 @@ use crate::logs::Event;
 /// Values of the `message` dictionary; an event's key is its index.
 const MESSAGES: [&str; 2] = ["next", "last"];
 
-/// Position of `seq` in the schema (rebased when a chunk is committed).
-const SEQ: usize = 11;
+/// Position of `seq` in the schema (rebased when a chunk is committed);
+/// a test keeps it in step with [`schema`].
+const SEQ: usize = 12;
 
 /// Names of the map's entries, as the Parquet format spells them
 /// (`key_value` of `key` and `value`), so every reader maps them alike.
@@ -230,5 +231,15 @@ impl OptionalText {
         let keys = Int32Array::new(self.keys.into(), self.nulls.finish());
         let values = StringArray::from_iter_values(self.values.iter());
         DictionaryArray::new(keys, Arc::new(values))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_is_where_the_schema_puts_it() {
+        assert_eq!(schema().index_of("seq").unwrap(), SEQ);
     }
 }
