@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use analysis::commands::ope::{self, Options};
-use analysis::commands::{Input, Note};
+use analysis::commands::{Input, Note, Serving};
 use testkit::cli::{arg, Program};
 use testkit::worlds;
 
@@ -57,8 +57,10 @@ fn simulate(
 fn options(dir: &Path, world: &Path, log: &Path, config: &Path, targets: &[&str]) -> Options {
     Options {
         input: Input::new([log.display()]),
-        models: dir.join("no-models"),
-        catalog: world.join("tracks.jsonl"),
+        serving: Serving {
+            models: dir.join("no-models"),
+            catalog: world.join("tracks.jsonl"),
+        },
         target: targets.iter().map(|t| t.to_string()).collect(),
         config: Some(config.to_path_buf()),
         ..Options::default()
@@ -194,7 +196,10 @@ fn a_mistyped_target_key_is_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let mut options = Options {
         input: Input::new(["missing-logs"]),
-        models: tmp.path().to_path_buf(),
+        serving: Serving {
+            models: tmp.path().to_path_buf(),
+            ..Serving::default()
+        },
         ..Options::default()
     };
     options.target =

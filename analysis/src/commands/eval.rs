@@ -1,14 +1,13 @@
 //! `analysis eval`: offline next-track scores of the trained tables and of
 //! botify's recommenders on held-out sessions.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use botify::catalog::Catalog;
 use clap::Args;
 
-use super::{check_holdout, load_sessions, Input, Notes};
+use super::{check_holdout, load_sessions, Input, Notes, Serving};
 use crate::eval::{self, EvalRow};
 use crate::sessions;
 
@@ -17,18 +16,13 @@ use crate::sessions;
 pub struct Options {
     #[command(flatten)]
     pub input: Input,
-    /// Folder with top_tracks.json / item2item*.jsonl, and whatever else botify loads
-    /// from its --models (embedding.jsonl, sessions.jsonl, …) for the recommenders.
-    #[arg(long, value_name = "DIR")]
-    pub models: PathBuf,
+    #[command(flatten)]
+    pub serving: Serving,
     /// botify recommenders to evaluate, comma-separated experiment names (default
-    /// parameters), or `none` for the tables only.
+    /// parameters), or `none` for the tables only; without the --catalog file only
+    /// the tables are evaluated.
     #[arg(long, value_delimiter = ',', default_value = eval::DEFAULT_RECOMMENDERS, value_name = "LIST")]
     pub recommenders: Vec<String>,
-    /// botify's catalog (tracks.jsonl), which the recommenders read; when the file is
-    /// missing only the tables are evaluated.
-    #[arg(long, default_value_os_t = Options::default().catalog, value_name = "FILE")]
-    pub catalog: PathBuf,
     /// Recommenders are scored on at most this many queries, the first ones in session
     /// order (each costs up to k calls); tables on all.
     #[arg(long, default_value_t = Options::default().max_queries, value_name = "N")]
@@ -49,16 +43,15 @@ pub struct Options {
 
 impl Default for Options {
     /// The defaults `analysis eval --help` shows; set `input.logs` and
-    /// `models` before running.
+    /// `serving.models` before running.
     fn default() -> Options {
         Options {
             input: Input::default(),
-            models: PathBuf::new(),
+            serving: Serving::default(),
             recommenders: eval::DEFAULT_RECOMMENDERS
                 .split(',')
                 .map(str::to_string)
                 .collect(),
-            catalog: PathBuf::from("data/world/tracks.jsonl"),
             max_queries: 20_000,
             seed: 42,
             k: vec![10],
@@ -75,7 +68,7 @@ pub struct Evaluation {
     pub notes: Notes,
 }
 
-/// Scores the tables in `options.models` and botify's recommenders on the
+/// Scores the tables in `options.serving.models` and botify's recommenders on the
 /// held-out sessions of `options.input`.
 pub fn run(options: &Options) -> Result<Evaluation> {
     check_holdout(options.holdout)?;
@@ -89,26 +82,26 @@ pub fn run(options: &Options) -> Result<Evaluation> {
     let mut names = eval::recommender_names(&options.recommenders)?;
     let catalog = if names.is_empty() {
         None
-    } else if options.catalog.exists() {
-        Some(Arc::new(Catalog::load(&options.catalog)?))
+    } else if options.serving.catalog.exists() {
+        Some(Arc::new(Catalog::load(&options.serving.catalog)?))
     } else {
         notes.warn(format!(
             "no catalog at {}: evaluating the trained tables only; pass --catalog FILE \
              (botify's tracks.jsonl) to evaluate the recommenders too",
-            options.catalog.display()
+            options.serving.catalog.display()
         ));
         names.clear();
         None
     };
     let mut models = match &catalog {
-        Some(_) => eval::load_tables(&options.models)?,
-        None => eval::load_models(&options.models)?,
+        Some(_) => eval::load_tables(&options.serving.models)?,
+        None => eval::load_models(&options.serving.models)?,
     };
     if let Some(catalog) = &catalog {
         models.extend(eval::load_recommenders(
             &names,
             Arc::clone(catalog),
-            &options.models,
+            &options.serving.models,
         )?);
     }
     let (records, mut sessions) = load_sessions(&options.input, &mut notes)?;
@@ -130,7 +123,7 @@ pub fn run(options: &Options) -> Result<Evaluation> {
                 "{outside} of {events} held-out events play tracks not in {}: botify refuses \
                  them, so the recommenders get no list there; is --catalog the world these \
                  logs came from?",
-                options.catalog.display()
+                options.serving.catalog.display()
             ));
         }
         let queries = eval::count_queries(&records, &sessions, options.liked);

@@ -15,6 +15,7 @@ pub mod synth;
 pub mod train;
 
 use std::fmt;
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -48,6 +49,30 @@ impl Input {
 impl Default for Input {
     fn default() -> Input {
         Input::new(std::iter::empty::<String>())
+    }
+}
+
+/// What botify serves from, for the commands that run its recommenders on
+/// logs (`eval`, `ope`): its `--models` folder and its catalog, flattened
+/// into each so both read them alike.
+#[derive(Debug, Clone, Args)]
+pub struct Serving {
+    /// botify's --models folder: the tables (top_tracks.json, item2item*.jsonl) and
+    /// whatever else the recommenders read (embedding.jsonl, sessions.jsonl, …).
+    #[arg(long, value_name = "DIR")]
+    pub models: PathBuf,
+    /// botify's catalog (tracks.jsonl), which the recommenders read.
+    #[arg(long, default_value_os_t = Serving::default().catalog, value_name = "FILE")]
+    pub catalog: PathBuf,
+}
+
+impl Default for Serving {
+    /// No models folder (set it), the catalog where `sim world` writes it.
+    fn default() -> Serving {
+        Serving {
+            models: PathBuf::new(),
+            catalog: PathBuf::from("data/world/tracks.jsonl"),
+        }
     }
 }
 

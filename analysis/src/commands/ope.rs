@@ -11,7 +11,7 @@ use botify::experiments::{arm_label, assign, Experiments};
 use botify::models::Models;
 use clap::Args;
 
-use super::{read_logs, Input, Notes};
+use super::{read_logs, Input, Notes, Serving};
 use crate::logs::{Record, NO_ARM};
 pub use crate::ope::OpeRow;
 use crate::ope::{distrust, replay_session, target_rows, Arm, Replayed, RewardModel, Skip, World};
@@ -25,12 +25,8 @@ use tally::progress::{self, Unit};
 pub struct Options {
     #[command(flatten)]
     pub input: Input,
-    /// botify's --models folder: the tables, embedding and sessions the arms read.
-    #[arg(long, value_name = "DIR")]
-    pub models: PathBuf,
-    /// botify's catalog (tracks.jsonl).
-    #[arg(long, default_value_os_t = Options::default().catalog, value_name = "FILE")]
-    pub catalog: PathBuf,
+    #[command(flatten)]
+    pub serving: Serving,
     /// Arms to evaluate, each a recommender name (`memory`) or a TOML inline table as
     /// in an experiments file (`{ recommender = "memory", policy = "softmax", temperature
     /// = 0.3 }`); several allowed.
@@ -61,13 +57,12 @@ pub struct Options {
 }
 
 impl Default for Options {
-    /// The defaults `analysis ope --help` shows; set `input.logs`, `models`
+    /// The defaults `analysis ope --help` shows; set `input.logs`, `serving.models`
     /// and `target` before running.
     fn default() -> Options {
         Options {
             input: Input::default(),
-            models: PathBuf::new(),
-            catalog: PathBuf::from("data/world/tracks.jsonl"),
+            serving: Serving::default(),
             target: Vec::new(),
             clip: 100.0,
             reward_logs: Vec::new(),
@@ -124,14 +119,18 @@ pub fn run(options: &Options) -> Result<Ope> {
         .map(|t| Arm::parse(t))
         .collect::<Result<_>>()?;
     let mut notes = Notes::default();
-    let catalog = Arc::new(
-        Catalog::load(&options.catalog)
-            .with_context(|| format!("cannot load --catalog {}", options.catalog.display()))?,
-    );
-    let models =
-        Arc::new(Models::load(&options.models).with_context(|| {
-            format!("botify cannot load --models {}", options.models.display())
-        })?);
+    let catalog = Arc::new(Catalog::load(&options.serving.catalog).with_context(|| {
+        format!(
+            "cannot load --catalog {}",
+            options.serving.catalog.display()
+        )
+    })?);
+    let models = Arc::new(Models::load(&options.serving.models).with_context(|| {
+        format!(
+            "botify cannot load --models {}",
+            options.serving.models.display()
+        )
+    })?);
     let (experiment, logging_arms) = logging_arms(options)?;
     let logs = read_logs(&options.input, experiment.as_deref(), &mut notes)?;
     let (records, sessions) = sessionize(logs.records, &mut notes)?;
