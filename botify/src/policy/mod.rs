@@ -20,7 +20,7 @@
 mod rule;
 mod seed;
 
-pub use rule::{greedy, Rule};
+pub use rule::{greedy, Ranking, Rule};
 pub use seed::RequestRng;
 
 use rand::{Rng, RngCore};
@@ -175,7 +175,6 @@ impl Policy {
             || candidates_empty(candidates, allowed);
         let allowed_count = if needs_count { allowed.count() } else { 0 };
         Distribution {
-            rule: self.rule,
             allowed,
             current,
             promoted,
@@ -183,14 +182,13 @@ impl Policy {
             promote_rate,
             noise: if allowed_count > 0 { self.noise } else { 0.0 },
             allowed_count,
-            own: Own::of(candidates, allowed, allowed_count),
+            own: Own::of(self.rule, candidates, allowed, allowed_count),
         }
     }
 }
 
 /// The mixture one request is served from (see the module doc).
 pub struct Distribution<'p> {
-    rule: Rule,
     allowed: &'p Allowed<'p>,
     current: TrackId,
     promoted: Pool<'p>,
@@ -212,7 +210,7 @@ impl Distribution<'_> {
             allowed.draw(self.allowed_count, rng)
         } else {
             match &self.own {
-                Own::Ranked(list) => Some(list[self.rule.draw(list, rng)].0),
+                Own::Ranked(ranking) => Some(ranking.list()[ranking.draw(rng)].0),
                 Own::Uniform(pool, count) => pool.draw(allowed, *count, rng),
                 Own::Fallback => allowed.draw(self.allowed_count, rng),
                 Own::LastResort => {
@@ -230,7 +228,7 @@ impl Distribution<'_> {
         let allowed = self.allowed;
         let uniform = |holds: usize, count: usize| holds as f64 / count.max(1) as f64;
         let own = match &self.own {
-            Own::Ranked(list) => self.rule.probability(list, track),
+            Own::Ranked(ranking) => ranking.probability(track),
             Own::Uniform(pool, count) => uniform(pool.holds(allowed, track), *count),
             Own::Fallback => uniform(Pool::Catalog.holds(allowed, track), self.allowed_count),
             Own::LastResort => {
@@ -274,7 +272,8 @@ fn candidates_empty(candidates: &Candidates<'_>, allowed: &Allowed<'_>) -> bool 
 
 /// The arm's own distribution, the recommender's or the fallback's.
 enum Own<'p> {
-    Ranked(&'p [crate::recommenders::Scored]),
+    /// The rule over the recommender's ranked candidates.
+    Ranked(Ranking<'p>),
     /// An even draw over the allowed tracks of a pool (how many: the count).
     Uniform(Pool<'p>, usize),
     /// No candidate: uniform over the allowed catalog tracks.
@@ -285,9 +284,14 @@ enum Own<'p> {
 }
 
 impl<'p> Own<'p> {
-    fn of(candidates: &'p Candidates<'p>, allowed: &Allowed<'_>, allowed_count: usize) -> Self {
+    fn of(
+        rule: Rule,
+        candidates: &'p Candidates<'p>,
+        allowed: &Allowed<'_>,
+        allowed_count: usize,
+    ) -> Self {
         let own = match candidates {
-            Candidates::Ranked(list) if !list.is_empty() => Some(Own::Ranked(list)),
+            Candidates::Ranked(list) if !list.is_empty() => Some(Own::Ranked(rule.rank(list))),
             Candidates::Ranked(_) => None,
             Candidates::Uniform(Pool::Catalog) => {
                 (allowed_count > 0).then_some(Own::Uniform(Pool::Catalog, allowed_count))

@@ -42,22 +42,51 @@ pub fn greedy(list: &[Scored]) -> Option<usize> {
 }
 
 impl Rule {
-    /// The index of the candidate served from a non-empty `list`.
-    pub fn draw(&self, list: &[Scored], rng: &mut dyn RngCore) -> usize {
-        let best = greedy(list).unwrap_or(0);
-        match *self {
-            Rule::Greedy => best,
-            Rule::Epsilon { epsilon } => {
+    /// The rule applied to `list`: its best candidate and, for softmax, its
+    /// weights, worked out once so that a request's draw and the
+    /// probability it logs share them.
+    pub fn rank(self, list: &[Scored]) -> Ranking<'_> {
+        Ranking {
+            rule: self,
+            list,
+            best: greedy(list),
+            boltzmann: match self {
+                Rule::Softmax { temperature } => Some(Boltzmann::of(list, temperature)),
+                Rule::Greedy | Rule::Epsilon { .. } => None,
+            },
+        }
+    }
+}
+
+/// A [`Rule`] over one list of candidates.
+pub struct Ranking<'l> {
+    rule: Rule,
+    list: &'l [Scored],
+    best: Option<usize>,
+    /// The softmax weights (softmax only).
+    boltzmann: Option<Boltzmann>,
+}
+
+impl Ranking<'_> {
+    /// The candidates ranked.
+    pub fn list(&self) -> &[Scored] {
+        self.list
+    }
+
+    /// The index of the candidate served from a non-empty list.
+    pub fn draw(&self, rng: &mut dyn RngCore) -> usize {
+        let best = self.best.unwrap_or(0);
+        match (self.rule, &self.boltzmann) {
+            (Rule::Epsilon { epsilon }, _) => {
                 if rng.gen_bool(epsilon) {
-                    rng.gen_range(0..list.len())
+                    rng.gen_range(0..self.list.len())
                 } else {
                     best
                 }
             }
-            Rule::Softmax { temperature } => {
-                let boltzmann = Boltzmann::of(list, temperature);
+            (Rule::Softmax { .. }, Some(boltzmann)) => {
                 let mut left = rng.gen::<f64>() * boltzmann.total;
-                for (i, &(_, score)) in list.iter().enumerate() {
+                for (i, &(_, score)) in self.list.iter().enumerate() {
                     left -= boltzmann.weight(score);
                     if left < 0.0 {
                         return i;
@@ -67,25 +96,26 @@ impl Rule {
                 // candidate, whose weight is 1, never one weighing 0.
                 best
             }
+            _ => best,
         }
     }
 
-    /// The probability that the rule serves `track` from `list` (summed
+    /// The probability that the rule serves `track` from the list (summed
     /// over its entries, should it be listed twice); 0 when not listed.
-    pub fn probability(&self, list: &[Scored], track: TrackId) -> f64 {
+    pub fn probability(&self, track: TrackId) -> f64 {
+        let list = self.list;
         let entries = || list.iter().filter(move |&&(t, _)| t == track);
-        let is_best = || greedy(list).is_some_and(|b| list[b].0 == track);
-        match *self {
-            Rule::Greedy => f64::from(u8::from(is_best())),
-            Rule::Epsilon { epsilon } => {
+        let is_best = f64::from(u8::from(self.best.is_some_and(|b| list[b].0 == track)));
+        match (self.rule, &self.boltzmann) {
+            (Rule::Epsilon { epsilon }, _) => {
                 let floor = epsilon * entries().count() as f64 / list.len().max(1) as f64;
-                (1.0 - epsilon) * f64::from(u8::from(is_best())) + floor
+                (1.0 - epsilon) * is_best + floor
             }
-            Rule::Softmax { temperature } => {
-                let boltzmann = Boltzmann::of(list, temperature);
+            (Rule::Softmax { .. }, Some(boltzmann)) => {
                 let weight: f64 = entries().map(|&(_, s)| boltzmann.weight(s)).sum();
                 weight / boltzmann.total
             }
+            _ => is_best,
         }
     }
 }
@@ -148,13 +178,16 @@ mod tests {
     #[test]
     fn every_rule_puts_probabilities_summing_to_one_on_the_list() {
         for rule in RULES {
-            let total: f64 = LIST.iter().map(|&(t, _)| rule.probability(&LIST, t)).sum();
+            let total: f64 = LIST
+                .iter()
+                .map(|&(t, _)| rule.rank(&LIST).probability(t))
+                .sum();
             assert!((total - 1.0).abs() < 1e-9, "{rule:?}: {total}");
-            assert_eq!(rule.probability(&LIST, 99), 0.0, "{rule:?}: unlisted");
+            assert_eq!(rule.rank(&LIST).probability(99), 0.0, "{rule:?}: unlisted");
         }
         let epsilon = Rule::Epsilon { epsilon: 0.2 };
-        assert!((epsilon.probability(&LIST, 4) - (0.8 + 0.05)).abs() < 1e-12);
-        assert!((epsilon.probability(&LIST, 2) - 0.05).abs() < 1e-12);
+        assert!((epsilon.rank(&LIST).probability(4) - (0.8 + 0.05)).abs() < 1e-12);
+        assert!((epsilon.rank(&LIST).probability(2) - 0.05).abs() < 1e-12);
     }
 
     #[test]
@@ -162,17 +195,17 @@ mod tests {
         let softmax = Rule::Softmax { temperature: 0.2 };
         let scaled: Vec<Scored> = LIST.iter().map(|&(t, s)| (t, 1000.0 * s - 7.0)).collect();
         for &(track, _) in &LIST {
-            let a = softmax.probability(&LIST, track);
-            let b = softmax.probability(&scaled, track);
+            let a = softmax.rank(&LIST).probability(track);
+            let b = softmax.rank(&scaled).probability(track);
             assert!((a - b).abs() < 1e-9, "{track}: {a} vs {b}");
         }
         // Lowest score: exp(−1 / 0.2) relative to the best.
-        let ratio = softmax.probability(&LIST, 2) / softmax.probability(&LIST, 7);
+        let ratio = softmax.rank(&LIST).probability(2) / softmax.rank(&LIST).probability(7);
         assert!((ratio - (-5.0f64).exp()).abs() < 1e-9, "{ratio}");
         let flat = [(1, 0.5), (2, 0.5)];
-        assert!((softmax.probability(&flat, 1) - 0.5).abs() < 1e-12);
+        assert!((softmax.rank(&flat).probability(1) - 0.5).abs() < 1e-12);
         let tiny = Rule::Softmax { temperature: 1e-6 };
-        assert_eq!(tiny.probability(&LIST, 2), 0.0, "no overflow, no NaN");
+        assert_eq!(tiny.rank(&LIST).probability(2), 0.0, "no overflow, no NaN");
     }
 
     #[test]
@@ -180,12 +213,13 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(3);
         let draws = 40_000;
         for rule in RULES {
+            let ranking = rule.rank(&LIST);
             let mut counts = [0usize; LIST.len()];
             for _ in 0..draws {
-                counts[rule.draw(&LIST, &mut rng)] += 1;
+                counts[ranking.draw(&mut rng)] += 1;
             }
             for (i, &(track, _)) in LIST.iter().enumerate() {
-                let expected = rule.probability(&LIST, track);
+                let expected = ranking.probability(track);
                 let seen = counts[i] as f64 / draws as f64;
                 assert!(
                     (seen - expected).abs() < 0.01,

@@ -79,7 +79,7 @@ fn softmax_with_promotion_and_noise_logs_the_probability_of_the_track_served() {
     let distribution = policy.distribution(&candidates, &allowed, 0);
     assert_eq!(distribution.probability(0), 0.0, "heard");
     // 2: promoted (0.3 × ½), noise (0.7 × 0.2 × ⅕) and softmax.
-    let softmax = policy.rule.probability(&LIST, 2);
+    let softmax = policy.rule.rank(&LIST).probability(2);
     let expected = 0.3 * 0.5 + 0.7 * (0.2 * 0.2 + 0.8 * softmax);
     assert!((distribution.probability(2) - expected).abs() < 1e-12);
     assert_draws_match(&distribution, catalog.len());
