@@ -8,6 +8,7 @@
 //! - [`dynamics`]: boredom, drift, fresh releases (`--dynamics none`: off).
 //! - [`population`]: listeners who live for days: visits, rhythm, returns.
 //! - [`proof`]: the A/B statistics checked against simulated ground truth.
+//! - [`ope_proof`]: off-policy evaluation checked against simulated truth.
 //! - [`clock`]: the simulated clock multi-day logs are stamped with.
 //! - [`rng`]: reproducible per-session random streams.
 //! - [`runner`]: many sessions against botify (HTTP or in-process) or an agent.
@@ -18,6 +19,7 @@ pub mod calibration;
 pub mod clock;
 pub mod commands;
 pub mod dynamics;
+pub mod ope_proof;
 pub mod population;
 pub mod proof;
 pub mod rng;

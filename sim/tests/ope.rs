@@ -191,6 +191,51 @@ fn ope_recovers_the_logging_arm_and_agrees_with_another_arms_own_run() {
     );
 }
 
+/// The share of the logging arm's requests whose replay gave the logged
+/// propensity, from `analysis ope`'s note.
+fn replayed_propensities(result: &ope::Ope) -> &str {
+    result
+        .notes
+        .0
+        .iter()
+        .find_map(|n| match n {
+            Note::Info(text) | Note::Warning(text) => text
+                .split_once("gives the logged propensity on ")
+                .map(|(_, rest)| rest.split_once(' ').map_or(rest, |(share, _)| share)),
+        })
+        .expect("a note on the logging arm's replay")
+}
+
+#[test]
+fn replay_rebuilds_each_listeners_profile_across_their_sessions() {
+    // Without trained models `memory` has no neighbours to rank and draws
+    // from the listener's favourite artist: a long-term profile built over
+    // every earlier session of the day. Only a replay that rebuilds it
+    // reproduces every logged propensity.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let world = worlds::write(
+        &SIM,
+        &dir.join("world"),
+        &["--tracks", "600", "--users", "150", "--seed", "11"],
+    );
+    let spec = r#"{ recommender = "memory", noise = 0.2 }"#;
+    let (log, config) = simulate(dir, &world, "memory", spec, "1200");
+    let result = ope::run(&options(dir, &world, &log, &config, &[spec])).unwrap();
+    assert_eq!(
+        replayed_propensities(&result),
+        "100.00%",
+        "{:?}",
+        result.notes
+    );
+    // Listeners came back within the day: the profile mattered.
+    let events = testkit::events::read_events(&log);
+    let sessions = events.iter().filter(|e| e.recommendation.is_none()).count();
+    let users: std::collections::HashSet<u64> = events.iter().map(|e| e.user).collect();
+    let sessions_per_user = sessions as f64 / users.len() as f64;
+    assert!(sessions_per_user > 1.5, "{sessions_per_user}");
+}
+
 #[test]
 fn a_mistyped_target_key_is_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();

@@ -14,7 +14,9 @@ use clap::Args;
 use super::{read_logs, Input, Notes, Serving};
 use crate::logs::{Record, NO_ARM};
 pub use crate::ope::OpeRow;
-use crate::ope::{distrust, replay_session, target_rows, Arm, Replayed, RewardModel, Skip, World};
+use crate::ope::{
+    distrust, replay_session, target_rows, Arm, Profiles, Replayed, RewardModel, Skip, World,
+};
 use crate::output::percent_of_one;
 use crate::report;
 use crate::sessions::{self, Session};
@@ -283,6 +285,8 @@ fn reward_models(
 }
 
 /// Every session replayed, on `options.input.threads` threads, in order.
+/// A listener's sessions stay on one thread, in time order, so each arm's
+/// profile is carried from one to the next.
 fn replay_all(
     options: &Options,
     world: &World,
@@ -293,14 +297,13 @@ fn replay_all(
     sessions: &[Session],
 ) -> Vec<Result<Replayed, Skip>> {
     let bar = progress::bar_if(true, Unit::Steps, sessions.len() as u64, "replaying");
-    let threads = options.input.threads.max(1);
-    let chunk = sessions.len().div_ceil(threads).max(1);
     let replayed = std::thread::scope(|scope| {
-        let workers: Vec<_> = sessions
-            .chunks(chunk)
+        let workers: Vec<_> = by_listener(sessions, options.input.threads.max(1))
+            .into_iter()
             .map(|part| {
                 let bar = &bar;
                 scope.spawn(move || {
+                    let mut profiles = Profiles::new(targets.len());
                     part.iter()
                         .map(|session| {
                             let logging = (session.arm != NO_ARM)
@@ -313,6 +316,7 @@ fn replay_all(
                                 reward_models.of(session.user),
                                 options.seed,
                                 session.events(records),
+                                &mut profiles,
                             );
                             bar.inc(1);
                             replayed
@@ -328,6 +332,24 @@ fn replay_all(
     });
     bar.finish_and_clear();
     replayed
+}
+
+/// `sessions` (sorted by listener) in about `parts` runs of equal length,
+/// each cut where the listener changes.
+fn by_listener(sessions: &[Session], parts: usize) -> Vec<&[Session]> {
+    let target = sessions.len().div_ceil(parts).max(1);
+    let mut runs = Vec::with_capacity(parts);
+    let mut rest = sessions;
+    while !rest.is_empty() {
+        let mut cut = target.min(rest.len());
+        while cut < rest.len() && rest[cut].user == rest[cut - 1].user {
+            cut += 1;
+        }
+        let (run, tail) = rest.split_at(cut);
+        runs.push(run);
+        rest = tail;
+    }
+    runs
 }
 
 fn skip_notes(skipped: &[u64; 3], notes: &mut Notes) {

@@ -15,6 +15,6 @@ pub mod reward_model;
 pub mod rows;
 
 pub use estimators::{Estimate, Step, Trajectory};
-pub use replay::{replay_session, Arm, Replayed, Skip, World};
+pub use replay::{replay_session, Arm, Profiles, Replayed, Skip, World};
 pub use reward_model::RewardModel;
 pub use rows::{distrust, target_rows, to_table, OpeRow};

@@ -1,16 +1,19 @@
-//! Replaying logged requests under other arms: the session state botify's
-//! store held at each `/next`, the target's candidates and serving
-//! distribution there, and the logging arm's too when the experiments file
-//! says which it was.
+//! Replaying logged requests under other arms: the state botify's store
+//! would have held at each `/next` had that arm served the listener, the
+//! arm's candidates and serving distribution there, and the logging arm's
+//! too when the experiments file says which it was.
 //!
 //! The state is the session's listens up to and including the request's
 //! (the last [`MAX_SESSION_LISTENS`], tracks outside the catalog dropped,
-//! as `analysis eval` rebuilds it), with botify's default filters. The
-//! long-term profile (favourite artist, artist stats) is **not** rebuilt:
-//! recommenders that read it (`memory`'s favourite-artist step) see a
-//! listener without history. The replay of the logging arm measures how
-//! much this matters: its probability of the served track is compared with
-//! the logged propensity, and its seeded draw with the served track.
+//! as `analysis eval` rebuilds it), and the long-term [`Profile`] built by
+//! each arm's own rules over every earlier listen of the listener in the
+//! logs: the artists' stats where the arm's recommender asks for them, and
+//! the favourite artist it decided on. Sessions of a listener are replayed
+//! in order for that (see [`Profiles`]). What is not rebuilt: history from
+//! before the logs begin, time to live, and filters (botify's defaults).
+//! The replay of the logging arm measures how much this matters: its
+//! probability of the served track is compared with the logged propensity,
+//! and its seeded draw with the served track.
 
 use std::sync::Arc;
 
@@ -21,7 +24,7 @@ use botify::filters::Filters;
 use botify::models::Models;
 use botify::policy::{Distribution, Policy, RequestRng};
 use botify::recommenders::{self, Allowed, Candidates, Context, Pool, Recommender};
-use botify::state::{Listen, StateUpdate, UserState, MAX_SESSION_LISTENS};
+use botify::state::{Listen, Profile, StateUpdate, UserState, MAX_SESSION_LISTENS};
 use serde::Deserialize;
 
 use super::estimators::Step;
@@ -126,8 +129,37 @@ pub struct Replayed {
 /// record keeps it as an f32.
 const PROPENSITY_TOLERANCE: f64 = 1e-5;
 
+/// One listener's profile under each arm (the targets, then the logging
+/// arm), carried from one of their sessions to the next.
+pub struct Profiles {
+    user: Option<u64>,
+    arms: Vec<Profile>,
+}
+
+impl Profiles {
+    /// Profiles for `targets` targets and a logging arm.
+    pub fn new(targets: usize) -> Profiles {
+        Profiles {
+            user: None,
+            arms: vec![Profile::default(); targets + 1],
+        }
+    }
+
+    /// The profiles of `user`: fresh when the previous session replayed
+    /// was another listener's.
+    fn of(&mut self, user: u64) -> &mut [Profile] {
+        if self.user != Some(user) {
+            self.user = Some(user);
+            self.arms.iter_mut().for_each(Profile::clear);
+        }
+        &mut self.arms
+    }
+}
+
 /// Replays one session (its events, the closing `last` included) of `user`
 /// under each target, `logging` being the arm that served it if known.
+/// Sessions of one listener must come in time order through the same
+/// `profiles`.
 pub fn replay_session(
     world: &World,
     targets: &[Arm],
@@ -135,13 +167,23 @@ pub fn replay_session(
     reward_model: &RewardModel,
     seed: u64,
     events: &[Record],
+    profiles: &mut Profiles,
 ) -> Result<Replayed, Skip> {
     let catalog = &*world.catalog;
     let decisions = events.len().saturating_sub(1);
+    let user = events.first().map_or(0, |e| e.user);
+    let profiles = profiles.of(user);
+    let logging_slot = targets.len();
+    // Each arm's state: the same listens, its own profile.
+    let arms: Vec<(usize, &Arm)> = targets
+        .iter()
+        .enumerate()
+        .chain(logging.map(|arm| (logging_slot, arm)))
+        .collect();
+    let mut states = vec![UserState::default(); targets.len() + 1];
     let mut steps = vec![Vec::with_capacity(decisions); targets.len()];
     let mut outside = logging.map(|_| vec![Vec::with_capacity(decisions); targets.len()]);
     let mut check = (0, 0);
-    let mut listens: Vec<Listen> = Vec::with_capacity(decisions.min(MAX_SESSION_LISTENS) + 1);
     for pair in events.windows(2) {
         let (now, next) = (&pair[0], &pair[1]);
         let (Some(served), Some(logged)) = (now.recommendation(), now.propensity()) else {
@@ -153,41 +195,38 @@ pub fn replay_session(
         if !catalog.contains(now.track) {
             return Err(Skip::OutsideCatalog);
         }
-        listens.push(Listen {
+        let listen = Listen {
             track: now.track,
             time: now.time,
-        });
-        if listens.len() > MAX_SESSION_LISTENS {
-            listens.remove(0);
-        }
-        let state = UserState {
-            listens: listens.clone(),
-            ..UserState::default()
         };
-        let heard = state.heard();
+        for &(slot, arm) in &arms {
+            record(&mut states[slot], &mut profiles[slot], arm, catalog, listen);
+        }
+        let heard = states[arms.first().map_or(0, |&(slot, _)| slot)].heard();
         let allowed = Allowed {
             catalog,
             filters: &world.filters,
             heard: &heard,
         };
-        // Each arm ranks as deep as its own policy draws (`top`).
-        let candidates_of = |recommender: &dyn Recommender, top: usize| {
+        // Each arm ranks as deep as its own policy draws (`top`), and
+        // keeps what its recommender decided to store.
+        let mut candidates_of = |slot: usize, arm: &Arm| {
             let ctx = Context {
                 user: now.user,
                 track: now.track,
                 time: now.time,
                 catalog,
                 models: &world.models,
-                state: &state,
+                state: &states[slot],
                 allowed,
-                top,
+                top: arm.policy.top,
             };
-            recommender.candidates(&ctx, &mut StateUpdate::default())
+            let mut update = StateUpdate::default();
+            let candidates = arm.recommender.candidates(&ctx, &mut update);
+            profiles[slot].apply(&update);
+            candidates
         };
-        let logging_view = logging.map(|arm| {
-            let candidates = candidates_of(arm.recommender.as_ref(), arm.policy.top);
-            (arm, candidates)
-        });
+        let logging_view = logging.map(|arm| (arm, candidates_of(logging_slot, arm)));
         let logging_distribution = logging_view.as_ref().map(|(arm, candidates)| {
             let distribution = arm.policy.distribution(candidates, &allowed, now.track);
             let covers = covers_catalog(arm, candidates, &distribution);
@@ -196,12 +235,12 @@ pub fn replay_session(
         if let Some((_, distribution)) = &logging_distribution {
             let replayed = distribution.probability(served);
             check.0 += u32::from((replayed - logged).abs() <= PROPENSITY_TOLERANCE * logged);
-            let position = state.listens.len() as u64;
+            let position = states[logging_slot].listens.len() as u64;
             let mut rng = RequestRng::new(seed, now.user, position, now.track);
             check.1 += u32::from(distribution.draw(&mut rng) == served);
         }
         for (t, arm) in targets.iter().enumerate() {
-            let candidates = candidates_of(arm.recommender.as_ref(), arm.policy.top);
+            let candidates = candidates_of(t, arm);
             let distribution = arm.policy.distribution(&candidates, &allowed, now.track);
             let support = Support::of(&candidates, &distribution, &allowed);
             steps[t].push(Step {
@@ -217,12 +256,70 @@ pub fn replay_session(
             }
         }
     }
+    if let Some(last) = events.last().filter(|_| decisions > 0) {
+        for &(slot, arm) in &arms {
+            end_session(world, &mut profiles[slot], arm, last);
+        }
+    }
     Ok(Replayed {
         first: events.first().map_or(0.0, |e| e.time),
         steps,
         outside,
         logging_check: logging.map(|_| check),
     })
+}
+
+/// What botify's store does on a `/next` for `arm`: the listen joins the
+/// session (the last [`MAX_SESSION_LISTENS`]) and, when the recommender
+/// asks, its artist's long-term stats.
+fn record(
+    state: &mut UserState,
+    profile: &mut Profile,
+    arm: &Arm,
+    catalog: &Catalog,
+    listen: Listen,
+) {
+    if state.listens.len() == MAX_SESSION_LISTENS {
+        state.listens.remove(0);
+    }
+    state.listens.push(listen);
+    let query = arm.recommender.state_query(catalog, listen.track);
+    let long = profile.add(query, listen).unwrap_or_default();
+    state.favourite = long.favourite;
+    state.artist = long.artist;
+}
+
+/// What botify does on the closing `last` for `arm`: the listen joins the
+/// profile, and the recommender's end-of-session decision is kept.
+fn end_session(world: &World, profile: &mut Profile, arm: &Arm, last: &Record) {
+    let catalog = &*world.catalog;
+    if !catalog.contains(last.track) {
+        return;
+    }
+    let listen = Listen {
+        track: last.track,
+        time: last.time,
+    };
+    let query = arm.recommender.state_query(catalog, listen.track);
+    let state = profile.add(query, listen).unwrap_or_default();
+    let heard = Vec::new();
+    let ctx = Context {
+        user: last.user,
+        track: last.track,
+        time: last.time,
+        catalog,
+        models: &world.models,
+        state: &state,
+        allowed: Allowed {
+            catalog,
+            filters: &world.filters,
+            heard: &heard,
+        },
+        top: arm.policy.top,
+    };
+    let mut update = StateUpdate::default();
+    arm.recommender.end_session(&ctx, &mut update);
+    profile.apply(&update);
 }
 
 /// True when the logging distribution gives every allowed track some

@@ -16,10 +16,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 
 use super::{
-    ArtistStats, Listen, StateQuery, StateStore, StateUpdate, StoreError, Ttls, UserState,
+    Listen, Profile, StateQuery, StateStore, StateUpdate, StoreError, Ttls, UserState,
     MAX_SESSION_LISTENS,
 };
-use crate::catalog::ArtistId;
 
 const SHARDS: usize = 64;
 /// Sweep a shard for expired users once per this many writes to it.
@@ -29,29 +28,20 @@ const SWEEP_EVERY: u32 = 4096;
 struct Entry {
     listens: VecDeque<Listen>,
     session_touched: Option<Instant>,
-    favourite: Option<(ArtistId, f64)>,
-    artists: HashMap<ArtistId, ArtistStats>,
+    profile: Profile,
     profile_touched: Option<Instant>,
 }
 
 impl Entry {
-    /// Adds `listen` to the queried artist's stats (the first listen ever
-    /// also sets the favourite) and returns the long-term state; nothing
-    /// when the query asks for no profile.
+    /// Adds `listen` to the profile when the query asks for it, and
+    /// returns the long-term state (empty when it does not).
     fn add_to_profile(&mut self, query: StateQuery, listen: Listen, now: Instant) -> UserState {
-        let Some(artist) = query.profile_artist else {
-            return UserState::default();
-        };
-        let stats = self.artists.entry(artist).or_default();
-        stats.sum += listen.time;
-        stats.count += 1;
-        let stats = *stats;
-        let favourite = *self.favourite.get_or_insert((artist, listen.time));
-        self.profile_touched = Some(now);
-        UserState {
-            listens: Vec::new(),
-            favourite: Some(favourite),
-            artist: stats,
+        match self.profile.add(query, listen) {
+            Some(state) => {
+                self.profile_touched = Some(now);
+                state
+            }
+            None => UserState::default(),
         }
     }
 }
@@ -110,8 +100,7 @@ impl InProcessStore {
             .profile_touched
             .is_some_and(|t| now.duration_since(t) > self.ttls.profile)
         {
-            entry.favourite = None;
-            entry.artists.clear();
+            entry.profile.clear();
             entry.profile_touched = None;
         }
     }
@@ -151,9 +140,9 @@ impl StateStore for InProcessStore {
     }
 
     async fn apply(&self, user: u64, update: &StateUpdate) -> Result<(), StoreError> {
-        if let Some(favourite) = update.favourite {
+        if !update.is_empty() {
             self.with_entry(user, |entry, now| {
-                entry.favourite = Some(favourite);
+                entry.profile.apply(update);
                 entry.profile_touched = Some(now);
             });
         }

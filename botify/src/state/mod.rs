@@ -15,9 +15,11 @@
 //! anything.
 
 mod in_process;
+mod profile;
 mod redis;
 
 pub use self::in_process::InProcessStore;
+pub use self::profile::Profile;
 pub use self::redis::{Migration, RedisSettings, RedisStore, TRIM_SLACK};
 
 use std::time::Duration;

@@ -6,13 +6,15 @@
 //! - `experiment.rs` — `sim experiment`: the whole loop, end to end;
 //! - `world.rs` — `sim world`: generate and write a world;
 //! - `calibrate.rs` — `sim calibrate`: reference agents vs the targets;
-//! - `proof.rs` — `sim proof`: the A/B statistics against simulated truth.
+//! - `proof.rs` — `sim proof`: the A/B statistics against simulated truth;
+//! - `ope_proof.rs` — `sim ope-proof`: off-policy evaluation against simulated truth.
 //!
 //! Flags two commands share are one flattened struct here ([`Listeners`]),
 //! so they read and default the same in both.
 
 pub mod calibrate;
 pub mod experiment;
+pub mod ope_proof;
 pub mod proof;
 pub mod run;
 pub mod world;
@@ -32,6 +34,7 @@ pub enum Command {
     World(world::WorldArgs),
     Calibrate(calibrate::CalibrateArgs),
     Proof(proof::ProofArgs),
+    OpeProof(ope_proof::OpeProofArgs),
 }
 
 /// How the simulated listeners are played, the same in `sim run` and
