@@ -54,6 +54,11 @@ impl Arm {
         })
     }
 
+    /// The recommender's name (`memory`), whatever its parameters.
+    pub fn recommender(&self) -> &'static str {
+        self.recommender.name()
+    }
+
     /// An arm from a `--target`: a recommender name, or a TOML inline
     /// table as an experiments file's arm.
     pub fn parse(text: &str) -> Result<Arm> {
@@ -361,7 +366,10 @@ impl Support {
             .into_iter()
             .map(|t| (t, distribution.probability(t)))
             .collect();
-        let rest = (1.0 - named.iter().map(|(_, p)| p).sum::<f64>()).max(0.0);
+        // What the named tracks leave; a sum of probabilities that is 1
+        // up to rounding leaves nothing.
+        let rest = 1.0 - named.iter().map(|(_, p)| p).sum::<f64>();
+        let rest = if rest > 1e-9 { rest } else { 0.0 };
         Support { named, rest }
     }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use clap::Args;
 
-use crate::ope_proof::verdict::SESSION_MIN_ESS;
+use crate::ope_proof::verdict::{MAX_OUTSIDE_SUPPORT, SESSION_MIN_ESS};
 use crate::ope_proof::{self, OpeProof};
 
 /// Prove `analysis ope` on simulated truth: play one day of the same
@@ -65,7 +65,7 @@ fn print(p: &OpeProof) {
         );
         for q in p.pairs.iter().filter(|q| q.reward == reward) {
             println!(
-                "  {:<40} {:<40} {:<6} {:>8.4} {:>8.4} [{:>8.4}, {:>8.4}] {:>8} {:>9.0} {:>7}",
+                "  {:<40} {:<40} {:<6} {:>8.4} {:>8.4} [{:>8.4}, {:>8.4}] {:>8} {:>9.0} {:>7} {:>8}",
                 short(&q.logging),
                 short(&q.target),
                 q.estimator,
@@ -75,11 +75,18 @@ fn print(p: &OpeProof) {
                 q.upper,
                 pct(q.error),
                 q.ess,
-                if q.covered { "yes" } else { "no" }
+                if q.covered { "yes" } else { "no" },
+                q.outside_support
+                    .map_or("?".to_string(), |share| format!("{:.1}%", share * 100.0))
             );
         }
     }
-    println!("\nbars (first_pick: within ±10% on ≥ 80%, coverage ≥ 85%, Kendall τ ≥ 0.8 from each logging arm):");
+    println!(
+        "\nbars (first_pick: within ±10% on ≥ 80%, coverage ≥ 85%, Kendall τ ≥ 0.8 from each logging arm), \
+         over the pairs within the logging arm's support; {} rows left out (more than {:.0}% of the target outside it):",
+        p.verdict.unsupported,
+        MAX_OUTSIDE_SUPPORT * 100.0
+    );
     for r in &p.verdict.records {
         let taus: Vec<String> = r
             .kendall

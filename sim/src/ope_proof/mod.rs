@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use analysis::commands::ope::{self, OpeRow};
 use analysis::commands::{train, Input, Serving};
+use analysis::ope::Arm;
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use serde::Serialize;
@@ -28,23 +29,36 @@ use crate::runner::in_process;
 use crate::world::{load_world_data, WorldData, TRACKS_FILE};
 use verdict::{Pair, Truth, Verdict};
 
-/// The logging arms of the default proof: each explores around what it
-/// would serve greedily, as an arm in production would.
+/// The logging arms of the default proof: each learned recommender with
+/// an exploration floor (`epsilon` at its default), as an arm in
+/// production would explore around what it serves.
 pub const DEFAULT_LOGGING: [&str; 3] = [
-    r#"{ recommender = "memory", policy = "softmax" }"#,
-    r#"{ recommender = "session_knn", policy = "softmax" }"#,
+    r#"{ recommender = "memory", policy = "epsilon" }"#,
+    r#"{ recommender = "session_knn", policy = "epsilon" }"#,
     r#"{ recommender = "embedding", policy = "epsilon" }"#,
 ];
 
-/// The targets of the default proof: the learned recommenders served
-/// greedily, and two other policies over them.
-pub const DEFAULT_TARGETS: [&str; 5] = [
-    "memory",
-    "session_knn",
-    "embedding",
-    r#"{ recommender = "memory", source = "embedding" }"#,
-    r#"{ recommender = "session_knn", policy = "softmax", temperature = 0.3 }"#,
+/// The serving policies a logging arm's family of targets puts on its
+/// recommender, by default: greedy, and four that explore more than the
+/// logging arm does, so the targets' values spread apart.
+pub const FAMILY: [&str; 5] = [
+    "",
+    r#"policy = "epsilon", epsilon = 0.3"#,
+    r#"policy = "epsilon", epsilon = 0.6"#,
+    r#"policy = "softmax", temperature = 0.3"#,
+    r#"policy = "softmax", temperature = 1.0"#,
 ];
+
+/// The targets of `recommender`'s family.
+pub fn family(recommender: &str) -> Vec<String> {
+    FAMILY
+        .iter()
+        .map(|policy| match *policy {
+            "" => recommender.to_string(),
+            policy => format!("{{ recommender = {recommender:?}, {policy} }}"),
+        })
+        .collect()
+}
 
 /// What the proof plays and estimates.
 #[derive(Debug, Clone, Args)]
@@ -70,16 +84,21 @@ pub struct Options {
     /// session_knn, epsilon embedding].
     #[arg(long = "logging", value_name = "ARM")]
     pub logging: Vec<String>,
-    /// A target arm (repeatable) [default: memory, session_knn,
-    /// embedding, memory over the embedding's neighbours, softmax
-    /// session_knn at temperature 0.3].
+    /// A target arm (repeatable), estimated from every logging arm
+    /// [default: each logging arm's own family: its recommender greedy,
+    /// with epsilon 0.3 and 0.6, and with softmax at temperatures 0.3 and
+    /// 1.0].
     #[arg(long = "target", value_name = "ARM")]
     pub targets: Vec<String>,
     /// Seed of the judged day's listeners (the training day's is seed + 1).
     #[arg(long, default_value_t = 31337)]
     pub seed: u64,
-    /// The listener model (see `sim run --help`).
-    #[arg(long, value_enum, default_value_t = Dynamics::Full)]
+    /// The listener model (see `sim run --help`). `none` by default:
+    /// under `full` an arm also changes the listener for their later
+    /// sessions of the day (boredom, tastes drifting toward what they
+    /// liked), which no log shows, so even `first_pick` is no longer a
+    /// contextual bandit (docs/ope.md, "Proof on simulated truth").
+    #[arg(long, value_enum, default_value_t = Dynamics::None)]
     pub dynamics: Dynamics,
     /// `analysis ope`'s weight cap.
     #[arg(long, default_value_t = ope::Options::default().clip, value_name = "W")]
@@ -98,7 +117,7 @@ impl Default for Options {
             logging: Vec::new(),
             targets: Vec::new(),
             seed: 31337,
-            dynamics: Dynamics::Full,
+            dynamics: Dynamics::None,
             clip: ope::Options::default().clip,
         }
     }
@@ -106,19 +125,20 @@ impl Default for Options {
 
 impl Options {
     fn logging_arms(&self) -> Vec<String> {
-        or_defaults(&self.logging, &DEFAULT_LOGGING)
+        if self.logging.is_empty() {
+            DEFAULT_LOGGING.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.logging.clone()
+        }
     }
 
-    fn target_arms(&self) -> Vec<String> {
-        or_defaults(&self.targets, &DEFAULT_TARGETS)
-    }
-}
-
-fn or_defaults(given: &[String], defaults: &[&str]) -> Vec<String> {
-    if given.is_empty() {
-        defaults.iter().map(|s| s.to_string()).collect()
-    } else {
-        given.to_vec()
+    /// The targets estimated from `logging`.
+    fn targets_of(&self, logging: &Arm) -> Vec<String> {
+        if self.targets.is_empty() {
+            family(logging.recommender())
+        } else {
+            self.targets.clone()
+        }
     }
 }
 
@@ -142,10 +162,14 @@ pub fn run(options: &Options) -> Result<OpeProof> {
         bail!("--episodes and --train-episodes must be at least 1");
     }
     let logging = options.logging_arms();
-    let targets = options.target_arms();
     // Refuse a mistyped arm before a day is played.
-    for arm in logging.iter().chain(&targets) {
-        analysis::ope::Arm::parse(arm)?;
+    let mut plan: Vec<(String, Vec<String>)> = Vec::with_capacity(logging.len());
+    for arm in &logging {
+        let targets = options.targets_of(&Arm::parse(arm)?);
+        for target in &targets {
+            Arm::parse(target)?;
+        }
+        plan.push((arm.clone(), targets));
     }
     let data = load_world_data(&options.world)?;
     let catalog = options.world.join(TRACKS_FILE);
@@ -162,9 +186,11 @@ pub fn run(options: &Options) -> Result<OpeProof> {
 
     // Each distinct arm plays the judged day once.
     let mut arms: Vec<&String> = Vec::new();
-    for arm in logging.iter().chain(&targets) {
-        if !arms.contains(&arm) {
-            arms.push(arm);
+    for (logged, targets) in &plan {
+        for arm in std::iter::once(logged).chain(targets) {
+            if !arms.contains(&arm) {
+                arms.push(arm);
+            }
         }
     }
     let mut days = Vec::with_capacity(arms.len());
@@ -175,23 +201,25 @@ pub fn run(options: &Options) -> Result<OpeProof> {
     }
     let day_of = |arm: &String| &days[arms.iter().position(|a| *a == arm).unwrap_or(0)];
 
-    let mut truths = Vec::with_capacity(targets.len());
-    for target in &targets {
-        let own = estimate(
-            options,
-            &serving,
-            day_of(target),
-            std::slice::from_ref(target),
-        )?;
-        truths.push(Truth::of(target, &own));
+    let mut truths: Vec<Truth> = Vec::new();
+    for target in plan.iter().flat_map(|(_, targets)| targets) {
+        if truths.iter().all(|t| &t.target != target) {
+            let own = estimate(
+                options,
+                &serving,
+                day_of(target),
+                std::slice::from_ref(target),
+            )?;
+            truths.push(Truth::of(target, &own));
+        }
     }
     let mut pairs = Vec::new();
-    for logged in &logging {
+    for (logged, targets) in &plan {
         eprintln!(
             "estimating {} targets from the log of {logged}",
             targets.len()
         );
-        let rows = estimate(options, &serving, day_of(logged), &targets)?;
+        let rows = estimate(options, &serving, day_of(logged), targets)?;
         pairs.extend(verdict::pairs(logged, &rows, &truths));
     }
     let verdict = Verdict::of(&pairs, &logging);
@@ -272,9 +300,15 @@ impl ServedDay {
     ) -> Result<ServedDay> {
         std::fs::create_dir_all(dir)?;
         let experiments = dir.join("experiments.toml");
+        // A recommender's name is a TOML string; an inline table is as given.
+        let entry = if arm.trim_start().starts_with('{') {
+            arm.to_string()
+        } else {
+            format!("{:?}", arm.trim())
+        };
         std::fs::write(
             &experiments,
-            format!("active = \"OPE\"\n[[experiment]]\nname = \"OPE\"\narms = [{arm}]\n"),
+            format!("active = \"OPE\"\n[[experiment]]\nname = \"OPE\"\narms = [{entry}]\n"),
         )?;
         let log = dir.join("log");
         if log.exists() {

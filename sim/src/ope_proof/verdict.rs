@@ -4,6 +4,11 @@
 //! at least 85%; the targets ranked as the truth ranks them from every
 //! logging arm (Kendall τ ≥ 0.8); on `session`, the error reported wherever
 //! the effective sample size reaches 1,000.
+//!
+//! A pair whose target puts more than [`MAX_OUTSIDE_SUPPORT`] of its
+//! probability on tracks the logging arm never serves is left out of the
+//! bars and counted apart: no estimator can recover the reward of what was
+//! never served, and `analysis ope` says so on such a row.
 
 use analysis::commands::ope::OpeRow;
 use serde::Serialize;
@@ -63,6 +68,17 @@ pub struct Pair {
 pub const JUDGED: [&str; 2] = ["snips", "dr"];
 /// The effective sample size from which a `session` error is reported.
 pub const SESSION_MIN_ESS: f64 = 1_000.0;
+/// Beyond this share of the target's mass outside the logging arm's
+/// support, a pair is not judged (`analysis ope`'s own warning threshold).
+pub const MAX_OUTSIDE_SUPPORT: f64 = 0.05;
+
+impl Pair {
+    /// Whether the logging arm could have served what the target serves.
+    pub fn supported(&self) -> bool {
+        self.outside_support
+            .is_none_or(|share| share <= MAX_OUTSIDE_SUPPORT)
+    }
+}
 
 /// Every judged row of `rows` (`analysis ope` from `logging`'s log) with
 /// its target's truth.
@@ -115,15 +131,18 @@ pub struct Record {
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
     pub records: Vec<Record>,
+    /// Pairs (per estimator and reward) left out for lack of support.
+    pub unsupported: usize,
     /// The estimator meeting every `first_pick` bar, if one does.
     pub passes: Option<&'static str>,
 }
 
 impl Verdict {
     pub fn of(pairs: &[Pair], logging: &[String]) -> Verdict {
+        let judged: Vec<Pair> = pairs.iter().filter(|p| p.supported()).cloned().collect();
         let records: Vec<Record> = JUDGED
             .iter()
-            .map(|&estimator| Record::of(estimator, pairs, logging))
+            .map(|&estimator| Record::of(estimator, &judged, logging))
             .collect();
         let passes = records
             .iter()
@@ -131,7 +150,11 @@ impl Verdict {
                 r.within_10 >= 0.8 && r.coverage >= 0.85 && r.kendall.iter().all(|(_, t)| *t >= 0.8)
             })
             .map(|r| r.estimator);
-        Verdict { records, passes }
+        Verdict {
+            records,
+            unsupported: pairs.len() - judged.len(),
+            passes,
+        }
     }
 }
 
@@ -265,5 +288,15 @@ mod tests {
         assert_eq!(verdict.records[0].within_10, 0.0);
         assert_eq!(verdict.records[0].coverage, 0.0);
         assert_eq!(verdict.passes, None);
+
+        // A target mostly outside the logging support is counted apart.
+        let mut outside = good.clone();
+        outside.push(Pair {
+            outside_support: Some(0.6),
+            ..pair("L", "d", 0.9, 0.3, 0.01)
+        });
+        let verdict = Verdict::of(&outside, &logging);
+        assert_eq!(verdict.unsupported, 1);
+        assert_eq!(verdict.passes, Some("snips"));
     }
 }
