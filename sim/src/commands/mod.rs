@@ -19,7 +19,9 @@ pub mod proof;
 pub mod run;
 pub mod world;
 
-use anyhow::Result;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 
 use crate::dynamics::Dynamics;
@@ -75,4 +77,13 @@ impl Listeners {
             self.releases_per_day,
         )
     }
+}
+
+/// Writes a proof's result as pretty JSON to `--out`, when given.
+pub fn write_out(out: Option<&Path>, value: &impl serde::Serialize) -> Result<()> {
+    let Some(path) = out else {
+        return Ok(());
+    };
+    let json = serde_json::to_string_pretty(value)? + "\n";
+    std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
 }

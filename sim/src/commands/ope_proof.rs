@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 
 use crate::ope_proof::verdict::{MAX_OUTSIDE_SUPPORT, SESSION_MIN_ESS};
@@ -29,11 +29,7 @@ pub struct OpeProofArgs {
 pub fn run(args: OpeProofArgs) -> Result<()> {
     let proof = ope_proof::run(&args.options)?;
     print(&proof);
-    if let Some(path) = &args.out {
-        let json = serde_json::to_string_pretty(&proof)? + "\n";
-        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    super::write_out(args.out.as_deref(), &proof)
 }
 
 fn print(p: &OpeProof) {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use clap::Args;
 
 use crate::proof::{self, Proof};
@@ -24,11 +24,7 @@ pub struct ProofArgs {
 pub fn run(args: ProofArgs) -> Result<()> {
     let proof = proof::run(&args.options)?;
     print(&proof);
-    if let Some(path) = &args.out {
-        let json = serde_json::to_string_pretty(&proof)? + "\n";
-        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    super::write_out(args.out.as_deref(), &proof)
 }
 
 fn print(p: &Proof) {
