@@ -27,6 +27,7 @@ pub mod power;
 mod render;
 pub mod sequential;
 pub mod spending;
+pub mod sums;
 
 use anyhow::{bail, Result};
 
