@@ -13,8 +13,9 @@
 --
 -- One output row per (arm, metric), with:
 --   experiment, arm, metric      the keys;
---   segment, day                 NULL here: rows for every user over the
---                                window (ab_stats_per_day.sql fills `day`);
+--   segment, day                 NULL: rows for every user over the whole
+--                                window (per-segment and per-day rows are
+--                                the same schema with these filled);
 --   first_day, last_day          the window, as YYYY-MM-DD;
 --   users                        the arm's users over the window (SRM);
 --   n, sum_y, sum_y2             users who count for the metric, Σy, Σy²;
@@ -76,15 +77,17 @@ sessions AS (
     -- The session still open when the log ends has no `last`: left out.
     HAVING MAX(CASE WHEN message = 'last' THEN 1 ELSE 0 END) = 1
 ),
+bounds AS (
+    SELECT MIN(day) AS span_first, MAX(day) AS last_day FROM sessions
+),
 span AS (
     SELECT
-        COALESCE(MAX(p.start), MIN(s.day)) AS first_day,
-        MAX(s.day) AS last_day,
-        MIN(s.day) AS span_first,
+        p.experiment AS experiment,
+        COALESCE(p.start, b.span_first) AS first_day,
+        b.last_day AS last_day,
         -- The pre-period: the days before `start`, when there are any.
-        MAX(CASE WHEN p.start > (SELECT MIN(day) FROM sessions) THEN 1 ELSE 0 END) AS has_pre,
-        MAX(p.experiment) AS experiment
-    FROM sessions s CROSS JOIN params p
+        CASE WHEN p.start > b.span_first THEN 1 ELSE 0 END AS has_pre
+    FROM bounds b CROSS JOIN params p
 ),
 -- Sessions of the window (period 'experiment', per user and arm) and of the
 -- pre-period (period 'pre', per user, every arm together), each with the
