@@ -162,6 +162,26 @@ fn check_engine(engine: &str, files: &[&str]) {
         "time,session_time,fallback_rate",
     ]);
     assert_same(&all, &want, &format!("{engine} --metrics"));
+
+    // The report from aggregates: the table and the effects, no per-session charts.
+    let report = tmp.path().join("report");
+    ANALYSIS.ok(&[
+        "ab",
+        "--stats",
+        arg(&out.join(files[0])),
+        "--experiment",
+        "AB",
+        "--report",
+        arg(&report),
+    ]);
+    let page = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(
+        page.contains("Computed from sufficient statistics"),
+        "{page}"
+    );
+    assert!(page.contains("mean_time_per_session"), "{page}");
+    assert!(report.join("effects.svg").exists());
+    assert!(!report.join("session_length.svg").exists());
 }
 
 #[test]
