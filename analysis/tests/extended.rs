@@ -43,8 +43,9 @@ fn active(user: u64, day: u32) -> bool {
 }
 
 /// Writes `root/day-<d>/events.jsonl` for days 1–3: one session a day when
-/// active, of 1 + `user % 3` `next` events and a `last`, every event
-/// listened 0.5; in the treatment, each session's first answer is a fallback.
+/// active, of 1 + `user % 3` `next` events (one more on day 2 for every
+/// fifth user) and a `last`, every event listened 0.5; in the treatment,
+/// each session's first answer is a fallback.
 fn write_days(root: &Path) {
     let mut ts = 1_000;
     for day in 1..=3 {
@@ -53,7 +54,9 @@ fn write_days(root: &Path) {
         let mut lines = String::new();
         for user in (0..USERS).filter(|&u| active(u, day)) {
             let label = botify::experiments::arm_label(arm(user));
-            let nexts = 1 + user % 3;
+            // One more on day 2 for every fifth user: the pre-period (day 1)
+            // predicts later days well but not exactly, as real ones do.
+            let nexts = 1 + user % 3 + u64::from(day == 2 && user.is_multiple_of(5));
             for i in 0..=nexts {
                 ts += 1;
                 let last = i == nexts;
@@ -117,13 +120,14 @@ fn retention_fallbacks_and_ratios_match_hand_computation() {
         (days["control_mean"].as_f64().unwrap() - (2.0 + share(0, &|u| u.is_multiple_of(2)))).abs()
             < 1e-12
     );
-    // session_tracks = Σ tracks / Σ sessions over the arm: 2 + user % 3 per session.
+    // session_tracks = Σ tracks / Σ sessions over the arm: 2 + user % 3 per
+    // session, one more on day 2 for every fifth user.
     let tracks = |a: usize| {
         let (mut t, mut s) = (0.0, 0.0);
         for u in users(a) {
             for day in 1..=3 {
                 if active(u, day) {
-                    t += (2 + u % 3) as f64;
+                    t += (2 + u % 3 + u64::from(day == 2 && u.is_multiple_of(5))) as f64;
                     s += 1.0;
                 }
             }

@@ -1,11 +1,13 @@
 //! Count, mean and sample variance, shared by `analysis ab` (per-arm user
 //! metrics) and `sim` (per-run rewards and session lengths).
 //!
-//! Two ways to fill one [`Moments`], because the two users have their data
-//! differently, and each keeps the exact arithmetic its printed numbers were
-//! validated with:
+//! Three ways to fill one [`Moments`], because their users have their data
+//! differently:
 //! - [`Moments::of`], two passes over values all in memory: as accurate as
-//!   pandas on large samples, which the A/B table is checked against;
+//!   pandas on large samples;
+//! - [`Moments::from_parts`], a count, mean and sum of squared deviations
+//!   computed elsewhere: the A/B engine's, from per-arm sufficient
+//!   statistics (n, Σy, Σy²);
 //! - [`Moments::add`] and [`Moments::merge`], Welford's streaming update:
 //!   the simulator summarises sessions as they finish, without keeping them,
 //!   and merges the summaries of concurrent workers.
@@ -33,6 +35,13 @@ impl Moments {
             mean,
             m2,
         }
+    }
+
+    /// From a count, a mean and the sum of squared deviations from it, as
+    /// computed elsewhere (`analysis ab` from sufficient statistics: n, Σy
+    /// and Σy² of SQL, or of its own reading of the logs).
+    pub fn from_parts(count: u64, mean: f64, m2: f64) -> Moments {
+        Moments { count, mean, m2 }
     }
 
     /// Adds one value (Welford).

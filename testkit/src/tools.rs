@@ -1,8 +1,9 @@
 //! The test tools, found where `scripts/test` installs them (versions
 //! pinned in `e2e/`): Debian's `chromium`, `node` with
 //! `playwright-core` in `e2e/node_modules`, and the `schemathesis` CLI in
-//! `e2e/.venv` (with `duckdb`, for the Parquet export test, and
-//! `kubernetes-validate`, for the deployment manifests). A missing one
+//! `e2e/.venv` (with `duckdb`, for the Parquet export and warehouse tests,
+//! `pyspark`, for the warehouse test, and `kubernetes-validate`, for the
+//! deployment manifests). A missing one
 //! fails the test, saying how to install it:
 //! these tests are part of the contract and are never skipped.
 
@@ -60,7 +61,7 @@ pub fn schemathesis() -> Command {
     Command::new(path)
 }
 
-/// Python with the pinned PyPI test tools (`duckdb`, and PyYAML, which
+/// Python with the pinned PyPI test tools (`duckdb`, `pyspark`, and PyYAML, which
 /// `kubernetes-validate` brings): `e2e/.venv/bin/python`.
 pub fn python() -> Command {
     venv_program("python")

@@ -20,12 +20,14 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::correction::Correction;
-use super::cuped::{self, CupedFit};
+use super::cuped::{self, Coefficients, CupedFit};
 use super::estimate::{Comparison, Sample};
 use super::metrics::{self, Metric, Role, UserSums, Window};
+use super::sums::{Linear, Sums};
 use super::{srm, Srm};
 use crate::logs::{Days, Record, NO_ARM};
 use crate::sessions::Session;
+use tally::Moments;
 
 pub use super::looks::Design;
 use super::looks::SequentialLooks;
@@ -158,8 +160,33 @@ pub struct MetricsAnalysis {
     pub arm_labels: Vec<String>,
 }
 
+/// One metric's sufficient statistics in each arm (arms in index order):
+/// the extended analysis's input for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSums {
+    pub metric: &'static Metric,
+    pub arms: Vec<Sums>,
+}
+
+/// Everything the fixed-horizon analysis needs, whether `ab` reduced its
+/// logs to it or a warehouse's SQL computed it (`ab --stats`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregates {
+    /// Users per arm over the window, arm index order: at least the
+    /// configured arms (the SRM's expected split), more when higher labels
+    /// have users.
+    pub users: Vec<u64>,
+    pub metrics: Vec<MetricSums>,
+    /// The sums carry a pre-period part: CUPED adjusts every metric.
+    pub pre_period: bool,
+    /// The window's first and last day, as labels.
+    pub window: (String, String),
+}
+
 /// The extended analysis of an experiment's records (carrying their arm),
-/// sorted and sessionized by [`super::analyze`].
+/// sorted and sessionized by [`super::analyze`]: the records reduced to
+/// [`Aggregates`], analysed by [`from_aggregates`], and with
+/// `--sequential` a look at every day.
 pub fn analyze(
     records: &[Record],
     sessions: &[Session],
@@ -174,14 +201,6 @@ pub fn analyze(
     let pre = pre_period(&dayed, pre, options);
     let users = dayed.user_sums(window, false);
     let counts = users_per_arm(&users, arms);
-    if counts.get(control as usize).copied().unwrap_or(0) == 0 {
-        bail!(
-            "control arm {} has no users between days {} and {}; choose it with --control",
-            botify::experiments::arm_label(control as usize),
-            days.label(window.first),
-            days.label(window.last)
-        );
-    }
     let experiment = Experiment {
         dayed: &dayed,
         metrics: &options.metrics,
@@ -193,25 +212,130 @@ pub fn analyze(
         arms: counts.len(),
         control,
     };
-    let (mut rows, cuped) = experiment.fixed_horizon(&users, window);
-    correct(&mut rows, options.correction, options.alpha);
-    let mut looks = Vec::new();
+    let aggregates = Aggregates {
+        metrics: experiment.sums(&users, window),
+        users: counts,
+        pre_period: pre.is_some(),
+        window: (days.label(window.first), days.label(window.last)),
+    };
+    let mut result = from_aggregates(&aggregates, control, options)?;
     if let Some(design) = options.sequential {
-        looks = experiment.daily_looks(window, design, options.alpha, days);
-        attach_last_looks(&mut rows, &looks);
+        result.looks = experiment.daily_looks(window, design, options.alpha, days);
+        attach_last_looks(&mut result.rows, &result.looks);
     }
+    Ok(result)
+}
+
+/// The fixed-horizon analysis of aggregates: every metric's rows (CUPED-
+/// adjusted when they carry a pre-period), corrected within each family,
+/// and the SRM check. Daily looks need per-user values, so there are none
+/// here ([`analyze`] adds them from the logs).
+pub fn from_aggregates(
+    aggregates: &Aggregates,
+    control: u8,
+    options: &Options,
+) -> Result<MetricsAnalysis> {
+    let counts = &aggregates.users;
+    if counts.get(control as usize).copied().unwrap_or(0) == 0 {
+        bail!(
+            "control arm {} has no users between days {} and {}; choose it with --control",
+            botify::experiments::arm_label(control as usize),
+            aggregates.window.0,
+            aggregates.window.1
+        );
+    }
+    let (mut rows, cuped) = fixed_horizon(aggregates, control);
+    correct(&mut rows, options.correction, options.alpha);
     Ok(MetricsAnalysis {
         rows,
-        looks,
+        looks: Vec::new(),
         cuped,
-        window: (days.label(window.first), days.label(window.last)),
+        window: aggregates.window.clone(),
         correction: options.correction,
         design: options.sequential,
-        srm: srm(&counts),
+        srm: srm(counts),
         arm_labels: (0..counts.len())
             .map(botify::experiments::arm_label)
             .collect(),
     })
+}
+
+/// Every metric over the whole window: one row per treatment (p-values not
+/// yet corrected), and CUPED's fit per metric when there is a pre-period.
+fn fixed_horizon(aggregates: &Aggregates, control: u8) -> (Vec<MetricRow>, Vec<CupedRow>) {
+    let mut rows = Vec::new();
+    let mut cuped = Vec::new();
+    for sums in &aggregates.metrics {
+        let metric = sums.metric;
+        let Compared { pairs, fit, .. } = compare(metric, &sums.arms, control);
+        if let Some(fit) = fit {
+            cuped.push(CupedRow::new(metric, fit));
+        }
+        for (t, plain, used) in pairs {
+            let (effect, lower, upper) = used.percent();
+            rows.push(MetricRow {
+                treatment: botify::experiments::arm_label(t as usize),
+                metric: metric.name.to_string(),
+                role: match metric.role {
+                    Role::Success => "success",
+                    Role::Guardrail => "guardrail",
+                },
+                control_users: plain.control_users,
+                treatment_users: plain.treatment_users,
+                control_mean: plain.control_mean,
+                treatment_mean: plain.treatment_mean,
+                effect,
+                lower,
+                upper,
+                lift_lower: (used.lift - used.lift_half) * 100.0,
+                lift_upper: (used.lift + used.lift_half) * 100.0,
+                p_value: used.p_value,
+                p_adjusted: f64::NAN,
+                significant: false,
+                variance_reduction: fit.map(|f| f.variance_reduction),
+                sequential_lower: None,
+                sequential_upper: None,
+            });
+        }
+    }
+    (rows, cuped)
+}
+
+/// One metric's comparisons of each treatment against the control.
+struct Compared {
+    /// (treatment, unadjusted, CUPED-adjusted when the sums carry a
+    /// pre-period, else the same twice).
+    pairs: Vec<(u8, Comparison, Comparison)>,
+    fit: Option<CupedFit>,
+    coefficients: Option<Coefficients>,
+}
+
+/// Each treatment with users against the control on one metric, plain and
+/// CUPED-adjusted, from the arms' sums.
+fn compare(metric: &Metric, arms: &[Sums], control: u8) -> Compared {
+    let linear: Vec<Linear> = arms.iter().map(|s| s.linear(metric.kind)).collect();
+    let raw: Vec<Moments> = linear.iter().map(Linear::moments).collect();
+    let adjusted = arms
+        .first()
+        .is_some_and(|a| a.pre.is_some())
+        .then(|| cuped::fit(&linear));
+    let used = adjusted.as_ref().map_or(&raw, |a| &a.moments);
+    let c = control as usize;
+    let pairs = (0..arms.len())
+        .filter(|&t| t != c && arms[t].n > 0)
+        .map(|t| {
+            (
+                t as u8,
+                Comparison::new(raw[c], raw[t]),
+                Comparison::new(used[c], used[t]),
+            )
+        })
+        .collect();
+    Compared {
+        pairs,
+        fit: adjusted.as_ref().map(|a| a.fit),
+        coefficients: adjusted.and_then(|a| a.coefficients),
+    }
 }
 
 /// From `--start` (else the first day with a session) to the last day.
@@ -287,8 +411,8 @@ fn attach_last_looks(rows: &mut [MetricRow], looks: &[Look]) {
     }
 }
 
-/// What every step compares: the experiment's sessions with their days, its
-/// arms, and each metric's pre-period values (in `metrics` order).
+/// What the logs' analysis compares: the experiment's sessions with their
+/// days, its arms, and each metric's pre-period values (in `metrics` order).
 struct Experiment<'a> {
     dayed: &'a DayedSessions<'a>,
     metrics: &'a [&'static Metric],
@@ -297,19 +421,36 @@ struct Experiment<'a> {
     control: u8,
 }
 
-/// One metric's comparisons of each treatment against the control.
-struct Compared {
-    /// (treatment, unadjusted, CUPED-adjusted when pre-period values are
-    /// given, else the same twice).
-    pairs: Vec<(u8, Comparison, Comparison)>,
-    /// Per-arm values the adjusted comparisons were made of.
-    adjusted: Vec<Sample>,
-    fit: Option<CupedFit>,
-}
-
 impl Experiment<'_> {
-    /// Per-arm samples of the `m`-th metric over `users` (arms in index order).
-    fn samples(&self, m: usize, users: &[UserSums], window: Window) -> Vec<Sample> {
+    /// Every metric's per-arm sums over `users`: the logs reduced to what
+    /// a warehouse's SQL computes.
+    fn sums(&self, users: &[UserSums], window: Window) -> Vec<MetricSums> {
+        self.metrics
+            .iter()
+            .zip(&self.pre_values)
+            .map(|(metric, pre)| {
+                let mut arms = vec![Sums::new(pre.is_some()); self.arms];
+                for u in users.iter().filter(|u| u.arm != NO_ARM) {
+                    if let Some(o) = metric.observe(u, window) {
+                        let x = pre.as_ref().and_then(|p| p.get(&u.user).copied());
+                        arms[u.arm as usize].add(metric.kind, o, x);
+                    }
+                }
+                MetricSums { metric, arms }
+            })
+            .collect()
+    }
+
+    /// Per-arm samples of the `m`-th metric over `users` (arms in index
+    /// order), CUPED-adjusted with `coefficients`: what the spending design
+    /// correlates from look to look.
+    fn samples(
+        &self,
+        m: usize,
+        users: &[UserSums],
+        window: Window,
+        coefficients: Option<&Coefficients>,
+    ) -> Vec<Sample> {
         let metric = self.metrics[m];
         let mut observations: Vec<Vec<(u64, metrics::Observation)>> = vec![Vec::new(); self.arms];
         for u in users.iter().filter(|u| u.arm != NO_ARM) {
@@ -317,73 +458,14 @@ impl Experiment<'_> {
                 observations[u.arm as usize].push((u.user, o));
             }
         }
-        observations
+        let mut samples: Vec<Sample> = observations
             .iter()
             .map(|o| Sample::new(metric.kind, o))
-            .collect()
-    }
-
-    /// Each treatment against the control on the `m`-th metric, plain and
-    /// CUPED-adjusted.
-    fn compare(&self, m: usize, users: &[UserSums], window: Window) -> Compared {
-        let raw = self.samples(m, users, window);
-        let mut adjusted = raw.clone();
-        let fit = self.pre_values[m]
-            .as_ref()
-            .map(|pre| cuped::adjust(&mut adjusted, pre));
-        let c = self.control as usize;
-        let mut pairs = Vec::new();
-        for t in (0..self.arms).filter(|&t| t != c && !raw[t].values.is_empty()) {
-            let plain = Comparison::new(raw[c].moments(), raw[t].moments());
-            let used = Comparison::new(adjusted[c].moments(), adjusted[t].moments());
-            pairs.push((t as u8, plain, used));
+            .collect();
+        if let (Some(c), Some(pre)) = (coefficients, &self.pre_values[m]) {
+            cuped::apply(&mut samples, pre, c);
         }
-        Compared {
-            pairs,
-            adjusted,
-            fit,
-        }
-    }
-
-    /// Every metric over the whole window: one row per treatment (p-values
-    /// not yet corrected), and CUPED's fit per metric when there is a
-    /// pre-period.
-    fn fixed_horizon(&self, users: &[UserSums], window: Window) -> (Vec<MetricRow>, Vec<CupedRow>) {
-        let mut rows = Vec::new();
-        let mut cuped = Vec::new();
-        for (m, metric) in self.metrics.iter().enumerate() {
-            let Compared { pairs, fit, .. } = self.compare(m, users, window);
-            if let Some(fit) = fit {
-                cuped.push(CupedRow::new(metric, fit));
-            }
-            for (t, plain, used) in pairs {
-                let (effect, lower, upper) = used.percent();
-                rows.push(MetricRow {
-                    treatment: botify::experiments::arm_label(t as usize),
-                    metric: metric.name.to_string(),
-                    role: match metric.role {
-                        Role::Success => "success",
-                        Role::Guardrail => "guardrail",
-                    },
-                    control_users: plain.control_users,
-                    treatment_users: plain.treatment_users,
-                    control_mean: plain.control_mean,
-                    treatment_mean: plain.treatment_mean,
-                    effect,
-                    lower,
-                    upper,
-                    lift_lower: (used.lift - used.lift_half) * 100.0,
-                    lift_upper: (used.lift + used.lift_half) * 100.0,
-                    p_value: used.p_value,
-                    p_adjusted: f64::NAN,
-                    significant: false,
-                    variance_reduction: fit.map(|f| f.variance_reduction),
-                    sequential_lower: None,
-                    sequential_upper: None,
-                });
-            }
-        }
-        (rows, cuped)
+        samples
     }
 
     /// One look per day of the window at the data up to it, for every
@@ -401,8 +483,15 @@ impl Experiment<'_> {
             if users.is_empty() {
                 continue;
             }
-            for (m, metric) in self.metrics.iter().enumerate() {
-                let compared = self.compare(m, &users, so_far);
+            for (m, sums) in self.sums(&users, so_far).iter().enumerate() {
+                let metric = sums.metric;
+                let compared = compare(metric, &sums.arms, self.control);
+                let samples = match design {
+                    Design::Spending { .. } => {
+                        self.samples(m, &users, so_far, compared.coefficients.as_ref())
+                    }
+                    Design::Mixture { .. } => vec![Sample::default(); self.arms],
+                };
                 for (t, plain, used) in compared.pairs {
                     let test = tests
                         .entry((m, t))
@@ -410,8 +499,8 @@ impl Experiment<'_> {
                     let level = test.look(
                         day - window.first + 1,
                         &used,
-                        &compared.adjusted[self.control as usize],
-                        &compared.adjusted[t as usize],
+                        &samples[self.control as usize],
+                        &samples[t as usize],
                     );
                     let (lower, upper) = test.bounds();
                     let scale = 100.0 / used.control_mean;

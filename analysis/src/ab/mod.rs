@@ -27,12 +27,15 @@ pub mod power;
 mod render;
 pub mod sequential;
 pub mod spending;
+pub mod stats_file;
+pub mod sums;
 
 use anyhow::{bail, Result};
 
 pub use estimate::t_quantile;
 pub use notebook::{
-    srm, table, user_metrics, welch, AbTable, ArmSummary, Row, Srm, UserMetrics, METRICS, SRM_ALPHA,
+    srm, table, table_from_sums, user_metrics, welch, AbTable, ArmSummary, Row, Srm, UserMetrics,
+    METRICS, SRM_ALPHA,
 };
 
 use crate::logs::{Record, NO_ARM};

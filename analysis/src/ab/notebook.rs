@@ -5,7 +5,8 @@
 //! - `mean_request_latency`: the user's latency sum in ms / their track sum;
 //! - `mean_tracks_per_session`, `mean_time_per_session`.
 //!
-//! Per arm: count, mean and sample variance (ddof = 1) of each metric. Each
+//! Per arm: count, mean and sample variance (ddof = 1) of each metric, from
+//! the arm's sums n, Σy, Σy² (`sums.rs`, as a warehouse computes them). Each
 //! treatment against control: effect = (treatment mean − control mean) /
 //! control mean × 100; a 95% Welch interval on the difference of means
 //! (Welch–Satterthwaite degrees of freedom, Student t quantile), divided by the
@@ -17,6 +18,8 @@ use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 use super::estimate::Comparison;
+use super::metrics::{Kind, Observation};
+use super::sums::Sums;
 use crate::logs::NO_ARM;
 use crate::sessions::Session;
 use tally::Moments;
@@ -181,6 +184,8 @@ pub struct AbTable {
 
 /// Builds the table from user metrics. `arms` is the configured number of
 /// arms (the SRM's expected split); arms seen beyond it are counted too.
+/// The users are reduced to each arm's sums ([`Sums`]), which
+/// [`table_from_sums`] turns into the table.
 pub fn table(experiment: &str, users: &[UserMetrics], arms: usize, control: u8) -> Result<AbTable> {
     let seen = users
         .iter()
@@ -189,13 +194,20 @@ pub fn table(experiment: &str, users: &[UserMetrics], arms: usize, control: u8) 
         .max()
         .unwrap_or(0);
     let k = arms.max(seen);
-    let mut values: Vec<[Vec<f64>; 5]> = (0..k).map(|_| Default::default()).collect();
+    let mut sums: Vec<[Sums; 5]> = vec![[Sums::default(); 5]; k];
     for u in users.iter().filter(|u| u.arm != NO_ARM) {
         for (m, v) in u.values.iter().enumerate() {
-            values[u.arm as usize][m].push(*v);
+            sums[u.arm as usize][m].add(Kind::User, Observation::Value(*v), None);
         }
     }
-    let counts: Vec<u64> = values.iter().map(|v| v[0].len() as u64).collect();
+    table_from_sums(experiment, &sums, control)
+}
+
+/// The table from each arm's sums of the [`METRICS`] (arm index order, at
+/// least the configured arms); an arm's users are its `time` count.
+pub fn table_from_sums(experiment: &str, sums: &[[Sums; 5]], control: u8) -> Result<AbTable> {
+    let k = sums.len();
+    let counts: Vec<u64> = sums.iter().map(|s| s[0].n).collect();
     let label = |arm: usize| botify::experiments::arm_label(arm);
     if counts.get(control as usize).copied().unwrap_or(0) == 0 {
         let present: Vec<String> = (0..k).filter(|&a| counts[a] > 0).map(label).collect();
@@ -215,7 +227,7 @@ pub fn table(experiment: &str, users: &[UserMetrics], arms: usize, control: u8) 
         .map(|a| ArmSummary {
             arm: a as u8,
             label: label(a),
-            metrics: std::array::from_fn(|m| Moments::of(&values[a][m])),
+            metrics: std::array::from_fn(|m| sums[a][m].linear(Kind::User).moments()),
         })
         .collect();
     let control_summary = summaries

@@ -1,7 +1,7 @@
 //! `analysis ab`: the A/B table of one experiment, or with `--per-day` one
 //! row per (day, arm) over `day-<n>` folders, or the extended analysis.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -11,16 +11,24 @@ use crate::ab::correction::Correction;
 use crate::ab::extended::{self, Design, MetricsAnalysis, PrePeriod};
 use crate::ab::metrics::{self, Metric};
 use crate::ab::spending::SpendingFunction;
+use crate::ab::stats_file::StatsFile;
 use crate::ab::{self, per_day, sequential, Analysis};
 use crate::logs::{self, DayScheme, Days, ReadOptions, ReadReport};
 use crate::report;
 use tally::progress;
 
 /// `analysis ab`'s flags, all but `--format`, which is the printer's.
+/// `--logs` or `--stats` says what to analyse.
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("logs", |a| a.required(false).required_unless_present("stats")))]
 pub struct Options {
     #[command(flatten)]
     pub input: Input,
+    /// Instead of --logs: a warehouse's sufficient statistics (CSV, JSON or Parquet, as
+    /// analysis/sql/ab_stats.sql or scripts/spark_ab.py write them); the same table and JSON
+    /// as from the logs. A start day is the SQL's, so not with --start, --pre or --sequential.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["logs", "pre", "start", "sequential", "per_day"])]
+    pub stats: Option<PathBuf>,
     /// Experiment name, as in the events' `experiments` field.
     #[arg(long)]
     pub experiment: String,
@@ -56,6 +64,7 @@ impl Default for Options {
             config: None,
             report: None,
             per_day: false,
+            stats: None,
             extended: MetricsAnalysisOptions::default(),
         }
     }
@@ -132,6 +141,20 @@ fn parse_metrics(text: &str) -> Result<MetricList, String> {
 }
 
 impl MetricsAnalysisOptions {
+    /// The metrics and the correction these flags choose, with their
+    /// defaults; the rest of the extended analysis's defaults.
+    fn chosen(&self) -> extended::Options {
+        extended::Options {
+            metrics: self
+                .metrics
+                .clone()
+                .map(|m| m.0)
+                .unwrap_or_else(|| metrics::CATALOGUE.iter().collect()),
+            correction: self.correction.unwrap_or(Correction::Holm),
+            ..extended::Options::default()
+        }
+    }
+
     /// Whether any flag asks for the extended analysis.
     pub fn requested(&self) -> bool {
         self.metrics.is_some()
@@ -215,6 +238,9 @@ pub fn run(options: &Options) -> Result<Ab> {
         (None, arms) => arms.map(usize::from),
     };
     let mut notes = Notes::default();
+    if let Some(path) = &options.stats {
+        return run_stats(options, path, arms, control, notes);
+    }
     if options.per_day {
         return run_per_day(options, arms, control, notes);
     }
@@ -250,6 +276,81 @@ pub fn run(options: &Options) -> Result<Ab> {
         report,
         notes,
     })
+}
+
+/// `ab --stats FILE`: the notebook's table, or the extended analysis when
+/// its flags ask for it or the sums carry a pre-period (the SQL ran with a
+/// start day, as `ab --start`), from a warehouse's sufficient statistics.
+fn run_stats(
+    options: &Options,
+    path: &Path,
+    arms: Option<usize>,
+    control: u8,
+    mut notes: Notes,
+) -> Result<Ab> {
+    let file = StatsFile::read(path)?;
+    let experiment = &options.experiment;
+    notes.info(format!(
+        "read {} rows of sufficient statistics from {}",
+        file.rows.len(),
+        path.display()
+    ));
+    let pre_period = file.has_pre_period(experiment)?;
+    if options.extended.requested() || pre_period {
+        let computing = options.extended.chosen();
+        let aggregates = file.aggregates(experiment, &computing.metrics, arms)?;
+        let result = extended::from_aggregates(&aggregates, control, &computing)?;
+        let analysis = aggregate_analysis(experiment, control, aggregates.users.len());
+        let report = match &options.report {
+            Some(dir) => Some(report::extended::write(
+                dir,
+                &analysis,
+                &result,
+                &ReadReport::default(),
+            )?),
+            None => None,
+        };
+        return Ok(Ab {
+            tables: Tables::Metrics {
+                analysis,
+                result: Box::new(result),
+            },
+            report,
+            notes,
+        });
+    }
+    let sums = file.notebook(experiment, arms)?;
+    let mut analysis = aggregate_analysis(experiment, control, sums.len());
+    analysis.table = ab::table_from_sums(experiment, &sums, control)?;
+    let report = match &options.report {
+        Some(dir) => Some(report::write(dir, &analysis, &ReadReport::default())?),
+        None => None,
+    };
+    Ok(Ab {
+        tables: Tables::Notebook(analysis),
+        report,
+        notes,
+    })
+}
+
+/// An [`Analysis`] with no records or sessions: what a table computed from
+/// aggregates has (the report then has no per-session charts).
+fn aggregate_analysis(experiment: &str, control: u8, arms: usize) -> Analysis {
+    Analysis {
+        table: ab::AbTable {
+            experiment: experiment.to_string(),
+            control,
+            arms: Vec::new(),
+            rows: Vec::new(),
+            srm: ab::srm(&[]),
+        },
+        records: Vec::new(),
+        sessions: Vec::new(),
+        session_report: Default::default(),
+        events_without_arm: 0,
+        arms,
+        misassigned_users: 0,
+    }
 }
 
 /// `ab --per-day`: every day-<n> folder analysed as `ab` analyses a log.
@@ -321,12 +422,6 @@ fn run_extended(
         );
     }
     let computing = extended::Options {
-        metrics: flags
-            .metrics
-            .clone()
-            .map(|m| m.0)
-            .unwrap_or_else(|| metrics::CATALOGUE.iter().collect()),
-        correction: flags.correction.unwrap_or(Correction::Holm),
         start: flags
             .start
             .as_deref()
@@ -341,7 +436,7 @@ fn run_extended(
                 mixing: flags.mixing,
             },
         }),
-        ..extended::Options::default()
+        ..flags.chosen()
     };
     let pre = if flags.pre.is_empty() {
         None

@@ -74,6 +74,15 @@ pub(super) fn ab_page(experiment: &str, srm: &Srm) -> String {
 
 /// What was read and left out, closing an `ab --report` page.
 pub(super) fn data_quality(page: &mut String, analysis: &Analysis, read: &ReadReport) {
+    if analysis.sessions.is_empty() {
+        // `ab --stats`: the events were read where the aggregates were made.
+        page.push_str(
+            "<h2>Data quality</h2>\n<p>Computed from sufficient statistics (<code>ab --stats</code>): \
+             the counts of lines read, open sessions and arm assignments are the logs' and \
+             the warehouse's.</p>\n</body></html>\n",
+        );
+        return;
+    }
     let _ = writeln!(
         page,
         "<h2>Data quality</h2>\n<pre>{}\n{}\nevents without experiment {}: {}\nusers whose \

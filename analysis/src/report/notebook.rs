@@ -25,8 +25,11 @@ pub const CUMULATIVE_TIME: &str = "cumulative_time.svg";
 pub fn write(dir: &Path, analysis: &Analysis, read: &ReadReport) -> Result<PathBuf> {
     super::create_folder(dir)?;
     super::draw(dir, EFFECTS, |path| effects(path, analysis))?;
-    super::draw(dir, SESSION_LENGTH, |path| session_length(path, analysis))?;
-    super::draw(dir, CUMULATIVE_TIME, |path| cumulative_time(path, analysis))?;
+    // A table from aggregates (`ab --stats`) has no sessions to chart.
+    if !analysis.sessions.is_empty() {
+        super::draw(dir, SESSION_LENGTH, |path| session_length(path, analysis))?;
+        super::draw(dir, CUMULATIVE_TIME, |path| cumulative_time(path, analysis))?;
+    }
     super::write_page(dir, INDEX, &page(analysis, read))
 }
 
@@ -193,12 +196,14 @@ fn page(analysis: &Analysis, read: &ReadReport) -> String {
         page.push_str("</tr>\n");
     }
     page.push_str("</table>\n");
-    for (file, alt) in [
-        (EFFECTS, "effect per metric with 95% CI"),
-        (SESSION_LENGTH, "session length distribution per arm"),
-        (CUMULATIVE_TIME, "cumulative listen time per arm"),
-    ] {
-        html::image(&mut page, file, alt);
+    html::image(&mut page, EFFECTS, "effect per metric with 95% CI");
+    if !analysis.sessions.is_empty() {
+        html::image(
+            &mut page,
+            SESSION_LENGTH,
+            "session length distribution per arm",
+        );
+        html::image(&mut page, CUMULATIVE_TIME, "cumulative listen time per arm");
     }
     html::data_quality(&mut page, analysis, read);
     page
