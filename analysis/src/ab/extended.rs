@@ -19,9 +19,11 @@ use std::collections::HashMap;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use super::breakdown::{self, Asked, Breakdown};
 use super::correction::Correction;
 use super::cuped::{self, CupedFit};
 use super::estimate::{Comparison, Sample};
+use super::exposure::Exposures;
 use super::metrics::{self, Metric, Role, UserSums, Window};
 use super::{srm, Srm};
 use crate::logs::{Days, Record, NO_ARM};
@@ -45,6 +47,8 @@ pub struct Options {
     /// Adjust with the pre-period when there is one (CUPED); off to measure
     /// what the adjustment buys.
     pub cuped: bool,
+    /// Segments, trend, quantiles, exposure (`breakdown.rs`).
+    pub breakdown: Asked,
 }
 
 impl Default for Options {
@@ -56,6 +60,7 @@ impl Default for Options {
             start: None,
             sequential: None,
             cuped: true,
+            breakdown: Asked::default(),
         }
     }
 }
@@ -156,6 +161,8 @@ pub struct MetricsAnalysis {
     pub srm: Srm,
     #[serde(skip)]
     pub arm_labels: Vec<String>,
+    #[serde(flatten)]
+    pub breakdown: Breakdown,
 }
 
 /// The extended analysis of an experiment's records (carrying their arm),
@@ -172,7 +179,15 @@ pub fn analyze(
     let dayed = DayedSessions::new(sessions, records, days)?;
     let window = experiment_window(&dayed, options.start, days)?;
     let pre = pre_period(&dayed, pre, options);
-    let users = dayed.user_sums(window, false);
+    let mut users = dayed.user_sums(window, false);
+    // --exposure: everyone assigned by the last day, absent or not.
+    let exposures = options
+        .breakdown
+        .exposure
+        .then(|| Exposures::of(records, days));
+    if let Some(exposures) = &exposures {
+        exposures.pad(&mut users, window.last, |_| true);
+    }
     let counts = users_per_arm(&users, arms);
     if counts.get(control as usize).copied().unwrap_or(0) == 0 {
         bail!(
@@ -192,6 +207,7 @@ pub fn analyze(
             .collect(),
         arms: counts.len(),
         control,
+        exposures: exposures.as_ref(),
     };
     let (mut rows, cuped) = experiment.fixed_horizon(&users, window);
     correct(&mut rows, options.correction, options.alpha);
@@ -200,6 +216,22 @@ pub fn analyze(
         looks = experiment.daily_looks(window, design, options.alpha, days);
         attach_last_looks(&mut rows, &looks);
     }
+    let breakdown = breakdown::analyze(
+        &breakdown::Inputs {
+            records,
+            dayed: &dayed,
+            days,
+            window,
+            pre: pre.as_deref(),
+            exposures: exposures.as_ref(),
+            metrics: &options.metrics,
+            arms: counts.len(),
+            control,
+            correction: options.correction,
+            alpha: options.alpha,
+        },
+        &options.breakdown,
+    )?;
     Ok(MetricsAnalysis {
         rows,
         looks,
@@ -211,6 +243,7 @@ pub fn analyze(
         arm_labels: (0..counts.len())
             .map(botify::experiments::arm_label)
             .collect(),
+        breakdown,
     })
 }
 
@@ -295,6 +328,26 @@ struct Experiment<'a> {
     pre_values: Vec<Option<HashMap<u64, f64>>>,
     arms: usize,
     control: u8,
+    exposures: Option<&'a Exposures>,
+}
+
+/// Per-arm samples of `metric` over `users` (arms in index order).
+pub(super) fn arm_samples(
+    metric: &Metric,
+    users: &[UserSums],
+    window: Window,
+    arms: usize,
+) -> Vec<Sample> {
+    let mut observations: Vec<Vec<(u64, metrics::Observation)>> = vec![Vec::new(); arms];
+    for u in users.iter().filter(|u| u.arm != NO_ARM) {
+        if let Some(o) = metric.observe(u, window) {
+            observations[u.arm as usize].push((u.user, o));
+        }
+    }
+    observations
+        .iter()
+        .map(|o| Sample::new(metric.kind, o))
+        .collect()
 }
 
 /// One metric's comparisons of each treatment against the control.
@@ -310,17 +363,7 @@ struct Compared {
 impl Experiment<'_> {
     /// Per-arm samples of the `m`-th metric over `users` (arms in index order).
     fn samples(&self, m: usize, users: &[UserSums], window: Window) -> Vec<Sample> {
-        let metric = self.metrics[m];
-        let mut observations: Vec<Vec<(u64, metrics::Observation)>> = vec![Vec::new(); self.arms];
-        for u in users.iter().filter(|u| u.arm != NO_ARM) {
-            if let Some(o) = metric.observe(u, window) {
-                observations[u.arm as usize].push((u.user, o));
-            }
-        }
-        observations
-            .iter()
-            .map(|o| Sample::new(metric.kind, o))
-            .collect()
+        arm_samples(self.metrics[m], users, window, self.arms)
     }
 
     /// Each treatment against the control on the `m`-th metric, plain and
@@ -397,7 +440,10 @@ impl Experiment<'_> {
                 first: window.first,
                 last: day,
             };
-            let users = self.dayed.user_sums(so_far, false);
+            let mut users = self.dayed.user_sums(so_far, false);
+            if let Some(exposures) = self.exposures {
+                exposures.pad(&mut users, day, |_| true);
+            }
             if users.is_empty() {
                 continue;
             }

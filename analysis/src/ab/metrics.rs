@@ -308,12 +308,24 @@ pub enum Observation {
 }
 
 impl Metric {
+    /// A per-user total, which is zero for an exposed user who did not come
+    /// back (the exposure design counts them); other metrics are undefined
+    /// without a session.
+    pub fn counts_absent_users(&self) -> bool {
+        matches!(self.name, "time" | "sessions" | "active_days")
+    }
+
     /// The user's observation of this metric over `window`; `None` when the
     /// user does not count for it (a return rate whose horizon lies past the
     /// window, a ratio with nothing in its denominator).
     pub fn observe(&self, u: &UserSums, window: Window) -> Option<Observation> {
         let active = u.days.len() as f64;
-        let first = *u.days.first()?;
+        let Some(&first) = u.days.first() else {
+            // An exposed user without a session (`ab --exposure`).
+            return self
+                .counts_absent_users()
+                .then_some(Observation::Value(0.0));
+        };
         let returned = |horizon: u32| -> Option<f64> {
             if first + horizon > window.last {
                 return None;

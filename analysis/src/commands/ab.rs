@@ -11,7 +11,7 @@ use crate::ab::correction::Correction;
 use crate::ab::extended::{self, Design, MetricsAnalysis, PrePeriod};
 use crate::ab::metrics::{self, Metric};
 use crate::ab::spending::SpendingFunction;
-use crate::ab::{self, per_day, sequential, Analysis};
+use crate::ab::{self, breakdown, per_day, sequential, Analysis};
 use crate::logs::{self, DayScheme, Days, ReadOptions, ReadReport};
 use crate::report;
 use tally::progress;
@@ -38,7 +38,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// Learning curves: analyse each day-<n> subfolder of the --logs folders on its own
     /// and print one row per (day, arm) instead of the table.
-    #[arg(long, conflicts_with_all = ["metrics", "correction", "pre", "start", "sequential"])]
+    #[arg(long, conflicts_with_all = ["metrics", "correction", "pre", "start", "sequential",
+                                      "segment_by", "trend", "quantiles", "exposure"])]
     pub per_day: bool,
     #[command(flatten)]
     pub extended: MetricsAnalysisOptions,
@@ -105,6 +106,9 @@ pub struct MetricsAnalysisOptions {
     #[arg(long, value_name = "FRACTION", default_value_t = sequential::DEFAULT_MIXING,
           conflicts_with = "horizon")]
     pub mixing: f64,
+    /// Segments, trend, quantiles, exposure.
+    #[command(flatten)]
+    pub breakdown: breakdown::Flags,
 }
 
 impl Default for MetricsAnalysisOptions {
@@ -119,6 +123,7 @@ impl Default for MetricsAnalysisOptions {
             horizon: None,
             spending: SpendingFunction::OBrienFleming,
             mixing: sequential::DEFAULT_MIXING,
+            breakdown: breakdown::Flags::default(),
         }
     }
 }
@@ -139,6 +144,7 @@ impl MetricsAnalysisOptions {
             || !self.pre.is_empty()
             || self.start.is_some()
             || self.sequential
+            || self.breakdown.requested()
     }
 }
 
@@ -341,6 +347,7 @@ fn run_extended(
                 mixing: flags.mixing,
             },
         }),
+        breakdown: flags.breakdown.asked()?,
         ..extended::Options::default()
     };
     let pre = if flags.pre.is_empty() {

@@ -37,6 +37,7 @@ pub fn write(
         super::draw(dir, &file, |path| daily_looks(path, result, &metric))?;
         charts.push((metric, file));
     }
+    super::breakdown::write_charts(dir, &result.breakdown)?;
     super::write_page(dir, INDEX, &page(analysis, result, read, &charts))
 }
 
@@ -154,6 +155,7 @@ fn page(
         }
         html::table(&mut page, &result.looks_table());
     }
+    super::breakdown::sections(&mut page, &result.breakdown);
     html::data_quality(&mut page, analysis, read);
     page
 }
