@@ -48,14 +48,19 @@ fn generate(dir: &Path) -> (String, String) {
         })
         .collect();
     fs::write(&catalog, lines).unwrap();
-    (
-        logs.display().to_string(),
-        catalog.display().to_string(),
-    )
+    (logs.display().to_string(), catalog.display().to_string())
 }
 
 fn ab_json(logs: &str, rest: &[&str]) -> Value {
-    let mut args = vec!["ab", "--logs", logs, "--experiment", "AB", "--format", "json"];
+    let mut args = vec![
+        "ab",
+        "--logs",
+        logs,
+        "--experiment",
+        "AB",
+        "--format",
+        "json",
+    ];
     args.extend(rest);
     let (stdout, _) = ANALYSIS.ok(&args);
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
@@ -105,19 +110,27 @@ fn check_segments(json: &Value, by: &str, expected: &[&str]) {
         assert_eq!(row["significant"], q < 0.05, "{row}");
         assert!(f(&row["lower"]) <= f(&row["effect"]) && f(&row["effect"]) <= f(&row["upper"]));
         assert!((0.0..=1.0).contains(&f(&row["srm_p_value"])), "{row}");
-        assert!(row["control_users"].as_u64().unwrap() >= 10);
+        assert!(row["control_users"].as_u64().unwrap() >= 30);
     }
     let h = &segments["heterogeneity"][0];
     assert_eq!(h["treatment"], "T1");
     assert_eq!(h["dof"].as_u64().unwrap() as usize, labels.len() - 1);
-    assert!(f(&h["q"]) >= 0.0 && (0.0..=1.0).contains(&f(&h["p_value"])), "{h}");
+    assert!(
+        f(&h["q"]) >= 0.0 && (0.0..=1.0).contains(&f(&h["p_value"])),
+        "{h}"
+    );
 }
 
 #[test]
 fn segments_trend_quantiles_and_exposure_on_generated_logs() {
     let work = tempfile::tempdir().unwrap();
     let (logs, catalog) = generate(work.path());
-    let common = ["--metrics", "mean_time_per_session,time", "--start", "2026-01-03"];
+    let common = [
+        "--metrics",
+        "mean_time_per_session,time",
+        "--start",
+        "2026-01-03",
+    ];
 
     // New vs returning, with the trend and the quantiles.
     let mut rest = common.to_vec();
@@ -147,10 +160,16 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
         .unwrap();
     let raw = (f(&main["treatment_mean"]) / f(&main["control_mean"]) - 1.0) * 100.0;
     let last = &trend["days"][3];
-    assert!((f(&last["cumulative_effect"]) - raw).abs() < 1e-9, "{last} vs {raw}");
+    assert!(
+        (f(&last["cumulative_effect"]) - raw).abs() < 1e-9,
+        "{last} vs {raw}"
+    );
     let test = &trend["tests"][0];
     assert_eq!(test["days"], 4);
-    assert!(f(&test["slope_lower"]) <= f(&test["slope"]) && f(&test["slope"]) <= f(&test["slope_upper"]));
+    assert!(
+        f(&test["slope_lower"]) <= f(&test["slope"])
+            && f(&test["slope"]) <= f(&test["slope_upper"])
+    );
     let verdict = test["verdict"].as_str().unwrap();
     assert_eq!(verdict == "steady", f(&test["p_value"]) >= 0.05, "{test}");
 
@@ -170,7 +189,15 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
     let mut args = vec!["ab", "--logs", &logs, "--experiment", "AB"];
     args.extend(&rest);
     let (table, _) = ANALYSIS.ok(&args);
-    for text in ["Segments by listener", "p_bh", "srm_p", "Effect over time", "trend on", "Quantiles of session time", "denominator"] {
+    for text in [
+        "Segments by listener",
+        "p_bh",
+        "srm_p",
+        "Effect over time",
+        "trend on",
+        "Quantiles of session time",
+        "denominator",
+    ] {
         assert!(table.contains(text), "{text} missing:\n{table}");
     }
 
@@ -190,8 +217,14 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
     parts.dedup();
     // Every daypart reported is one some event of the logs falls in (UTC).
     let seen = dayparts(Path::new(&logs));
-    assert!(!parts.is_empty() && parts.iter().all(|p| seen.contains(*p)), "{parts:?} vs {seen:?}");
-    let tests = daypart["segments"]["heterogeneity"].as_array().unwrap().len();
+    assert!(
+        !parts.is_empty() && parts.iter().all(|p| seen.contains(*p)),
+        "{parts:?} vs {seen:?}"
+    );
+    let tests = daypart["segments"]["heterogeneity"]
+        .as_array()
+        .unwrap()
+        .len();
     assert_eq!(tests, usize::from(parts.len() >= 2));
 
     // Exposure: every user assigned on any day read is in `time`'s denominator.
@@ -224,7 +257,10 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
     );
     assert_eq!(exposed["exposure"], true);
     assert_eq!(exposed["denominators"]["time"], "exposed users");
-    assert_eq!(exposed["denominators"]["mean_time_per_session"], "active users");
+    assert_eq!(
+        exposed["denominators"]["mean_time_per_session"],
+        "active users"
+    );
     assert_eq!(active["denominators"]["time"], "active users");
     let mut args = vec!["ab", "--logs", &logs, "--experiment", "AB"];
     args.extend(&rest);
@@ -238,22 +274,65 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
 
     // The report charts the daily and cumulative effects.
     let report = work.path().join("report");
-    let mut args = vec!["ab", "--logs", &logs, "--experiment", "AB", "--report", arg(&report)];
+    let mut args = vec![
+        "ab",
+        "--logs",
+        &logs,
+        "--experiment",
+        "AB",
+        "--report",
+        arg(&report),
+    ];
     args.extend(["--metrics", "time", "--trend"]);
     ANALYSIS.ok(&args);
     let page = fs::read_to_string(report.join("index.html")).unwrap();
-    assert!(page.contains("Effect over time") && page.contains("trend.svg"), "{page}");
-    assert!(fs::read_to_string(report.join("trend.svg")).unwrap().contains("<svg"));
+    assert!(
+        page.contains("Effect over time") && page.contains("trend.svg"),
+        "{page}"
+    );
+    assert!(fs::read_to_string(report.join("trend.svg"))
+        .unwrap()
+        .contains("<svg"));
 
     // What is wrong, and what is expected.
-    let err = ANALYSIS.fails(&["ab", "--logs", &logs, "--experiment", "AB", "--segment-by", "listener"]);
-    assert!(err.contains("--start DAY") && err.contains("--pre LOGS"), "{err}");
+    let err = ANALYSIS.fails(&[
+        "ab",
+        "--logs",
+        &logs,
+        "--experiment",
+        "AB",
+        "--segment-by",
+        "listener",
+    ]);
+    assert!(
+        err.contains("--start DAY") && err.contains("--pre LOGS"),
+        "{err}"
+    );
     let missing = work.path().join("nope.jsonl");
     let err = ANALYSIS.fails(&[
-        "ab", "--logs", &logs, "--experiment", "AB", "--segment-by", "genre", "--catalog", arg(&missing),
+        "ab",
+        "--logs",
+        &logs,
+        "--experiment",
+        "AB",
+        "--segment-by",
+        "genre",
+        "--catalog",
+        arg(&missing),
     ]);
-    assert!(err.contains("--segment-by genre reads track genres"), "{err}");
-    let err = ANALYSIS.fails(&["ab", "--logs", &logs, "--experiment", "AB", "--segment-by", "mood"]);
+    assert!(
+        err.contains("--segment-by genre reads track genres"),
+        "{err}"
+    );
+    let err = ANALYSIS.fails(&[
+        "ab",
+        "--logs",
+        &logs,
+        "--experiment",
+        "AB",
+        "--segment-by",
+        "mood",
+    ]);
     assert!(err.contains("listener") && err.contains("daypart"), "{err}");
 }
 

@@ -15,11 +15,11 @@ use clap::Args;
 use serde::Serialize;
 
 use super::correction::Correction;
-use super::render::p_text as p;
 use super::exposure::{self, Exposures};
 use super::metrics::{Metric, Role, Window};
 use super::periods::{DayedSessions, PrePeriod};
 use super::quantiles::{self, QuantileRow};
+use super::render::p_text as p;
 use super::segments::{self, SegmentBy, Segmentation, Segments};
 use super::trend::{self, Trend};
 use crate::logs::{Days, Record};
@@ -204,6 +204,26 @@ pub fn analyze(inputs: &Inputs<'_>, asked: &Asked) -> Result<Breakdown> {
     })
 }
 
+/// The cells segment and quantile rows share: two labels, the arms'
+/// counts and values, the effect and bounds in percent, the raw and the
+/// corrected p-value, and the verdict.
+fn compared_cells(
+    labels: [&str; 2],
+    counts: [u64; 2],
+    values: [f64; 2],
+    effect: [f64; 3],
+    p_values: [f64; 2],
+    significant: bool,
+) -> Vec<String> {
+    let mut cells: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+    cells.extend(counts.iter().map(u64::to_string));
+    cells.extend(values.iter().map(|&v| output::num(v, 4)));
+    cells.extend(effect.iter().map(|&v| output::percent(v)));
+    cells.extend(p_values.iter().map(|&v| p(v)));
+    cells.push(significant.to_string());
+    cells
+}
+
 fn significant_tone(significant: bool) -> Tone {
     if significant {
         Tone::Good
@@ -237,24 +257,16 @@ impl Segments {
             } else {
                 significant_tone(r.significant)
             };
-            t.push(
-                vec![
-                    r.treatment.clone(),
-                    r.segment.clone(),
-                    r.control_users.to_string(),
-                    r.treatment_users.to_string(),
-                    output::num(r.control_mean, 4),
-                    output::num(r.treatment_mean, 4),
-                    output::percent(r.effect),
-                    output::percent(r.lower),
-                    output::percent(r.upper),
-                    p(r.p_value),
-                    p(r.p_adjusted),
-                    r.significant.to_string(),
-                    p(r.srm_p_value),
-                ],
-                tone,
+            let mut cells = compared_cells(
+                [&r.treatment, &r.segment],
+                [r.control_users, r.treatment_users],
+                [r.control_mean, r.treatment_mean],
+                [r.effect, r.lower, r.upper],
+                [r.p_value, r.p_adjusted],
+                r.significant,
             );
+            cells.push(p(r.srm_p_value));
+            t.push(cells, tone);
         }
         t
     }
@@ -375,20 +387,14 @@ pub fn quantiles_table(rows: &[QuantileRow]) -> Table {
     ]);
     for r in rows {
         t.push(
-            vec![
-                r.treatment.clone(),
-                r.metric.to_string(),
-                r.control_sessions.to_string(),
-                r.treatment_sessions.to_string(),
-                output::num(r.control_value, 4),
-                output::num(r.treatment_value, 4),
-                output::percent(r.effect),
-                output::percent(r.lower),
-                output::percent(r.upper),
-                p(r.p_value),
-                p(r.p_adjusted),
-                r.significant.to_string(),
-            ],
+            compared_cells(
+                [&r.treatment, r.metric],
+                [r.control_sessions, r.treatment_sessions],
+                [r.control_value, r.treatment_value],
+                [r.effect, r.lower, r.upper],
+                [r.p_value, r.p_adjusted],
+                r.significant,
+            ),
             significant_tone(r.significant),
         );
     }

@@ -148,14 +148,17 @@ pub fn solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
         .max(f64::MIN_POSITIVE);
     for col in 0..n {
         let pivot = (col..n).max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))?;
-        if !(m[pivot][col].abs() > 1e-13 * scale) {
+        // NaN compares false: a NaN pivot is refused too.
+        if m[pivot][col].abs().partial_cmp(&(1e-13 * scale)) != Some(std::cmp::Ordering::Greater) {
             return None;
         }
         m.swap(col, pivot);
-        for row in col + 1..n {
-            let factor = m[row][col] / m[col][col];
-            for k in col..=n {
-                m[row][k] -= factor * m[col][k];
+        let (done, rest) = m.split_at_mut(col + 1);
+        let pivot_row = &done[col];
+        for row in rest {
+            let factor = row[col] / pivot_row[col];
+            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= factor * p;
             }
         }
     }

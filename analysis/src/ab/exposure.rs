@@ -53,18 +53,7 @@ impl Exposures {
         present.sort_unstable();
         for &(user, arm, day) in &self.first {
             if day <= by && keep(user) && present.binary_search(&(user, arm)).is_err() {
-                users.push(UserSums {
-                    user,
-                    arm,
-                    time: 0.0,
-                    sessions: 0.0,
-                    tracks: 0.0,
-                    latency_ms: 0.0,
-                    answers: 0.0,
-                    fallbacks: 0.0,
-                    broken: 0.0,
-                    days: Vec::new(),
-                });
+                users.push(UserSums::empty(user, arm));
             }
         }
     }
@@ -113,7 +102,10 @@ mod tests {
         assert_eq!(rows, [(2, 1.0), (1, 0.0)]);
         let window = Window { first: 6, last: 6 };
         let time = metrics::find("time").unwrap();
-        assert_eq!(time.observe(&users[1], window), Some(Observation::Value(0.0)));
+        assert_eq!(
+            time.observe(&users[1], window),
+            Some(Observation::Value(0.0))
+        );
         let per_session = metrics::find("mean_time_per_session").unwrap();
         assert_eq!(per_session.observe(&users[1], window), None);
         assert_eq!(denominator(time, true), "exposed users");

@@ -222,6 +222,25 @@ pub struct UserSums {
     pub days: Vec<u32>,
 }
 
+impl UserSums {
+    /// A user with nothing yet: sums are added to it, or it stands for an
+    /// exposed user without a session (`ab --exposure`).
+    pub fn empty(user: u64, arm: u8) -> UserSums {
+        UserSums {
+            user,
+            arm,
+            time: 0.0,
+            sessions: 0.0,
+            tracks: 0.0,
+            latency_ms: 0.0,
+            answers: 0.0,
+            fallbacks: 0.0,
+            broken: 0.0,
+            days: Vec::new(),
+        }
+    }
+}
+
 /// A session's day: the day of its first event.
 pub fn session_day(session: &Session, records: &[Record], days: &Days) -> u32 {
     days.day(&records[session.first])
@@ -250,18 +269,7 @@ pub fn user_sums(
             if let Some(u) = out.last_mut() {
                 u.days = std::mem::take(&mut days).into_iter().collect();
             }
-            out.push(UserSums {
-                user: s.user,
-                arm,
-                time: 0.0,
-                sessions: 0.0,
-                tracks: 0.0,
-                latency_ms: 0.0,
-                answers: 0.0,
-                fallbacks: 0.0,
-                broken: 0.0,
-                days: Vec::new(),
-            });
+            out.push(UserSums::empty(s.user, arm));
         }
         let u = out.last_mut().expect("pushed above");
         u.time += s.time;

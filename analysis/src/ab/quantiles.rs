@@ -90,7 +90,12 @@ impl Estimate {
         let value = nearest_rank(&sorted, p);
         let parts: Vec<(f64, f64)> = users
             .iter()
-            .map(|u| (u.iter().filter(|&&t| t <= value).count() as f64, u.len() as f64))
+            .map(|u| {
+                (
+                    u.iter().filter(|&&t| t <= value).count() as f64,
+                    u.len() as f64,
+                )
+            })
             .collect();
         let share = Moments::of(&linearise(&parts));
         let sigma = (share.var() / share.count() as f64).sqrt();

@@ -38,7 +38,7 @@ use crate::sessions::Session;
 
 /// Fewer users than this in an arm of a segment: the segment is listed,
 /// not tested (its interval would rest on a handful of listeners).
-pub const MIN_USERS: usize = 10;
+pub const MIN_USERS: usize = 30;
 
 /// What `--segment-by` splits by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -194,7 +194,7 @@ pub fn analyze(e: &Experiment<'_>, by: &Segmentation, metric: &'static Metric) -
             parts.push((Vec::new(), Vec::new()));
             labels.len() - 1
         });
-        parts[i].0.push(s.clone());
+        parts[i].0.push(*s);
         parts[i].1.push(day);
     }
     let mut order: Vec<usize> = (0..labels.len()).collect();
@@ -206,9 +206,8 @@ pub fn analyze(e: &Experiment<'_>, by: &Segmentation, metric: &'static Metric) -
         let mut users = metrics::user_sums(sessions, days, e.window, false);
         if let Some(exposures) = e.exposures {
             let label = &labels[i];
-            let keep = |user: u64| {
-                !by.per_user() || (returning.contains(&user) == (label == "returning"))
-            };
+            let keep =
+                |user: u64| !by.per_user() || (returning.contains(&user) == (label == "returning"));
             exposures.pad(&mut users, e.window.last, keep);
         }
         let samples = arm_samples(metric, &users, e.window, e.arms);
@@ -286,4 +285,3 @@ fn chi2_sf(x: f64, dof: usize) -> f64 {
         _ => f64::NAN,
     }
 }
-

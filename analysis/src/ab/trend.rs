@@ -95,17 +95,23 @@ pub fn analyze(e: &Experiment<'_>, metric: &'static Metric) -> Trend {
     let mut daily: Vec<(u32, Vec<Sample>)> = Vec::new();
     let mut effects = Vec::new();
     for day in e.window.first..=e.window.last {
-        let alone = e.samples(metric, Window {
-            first: day,
-            last: day,
-        });
+        let alone = e.samples(
+            metric,
+            Window {
+                first: day,
+                last: day,
+            },
+        );
         if alone[c].values.len() < 2 {
             continue;
         }
-        let so_far = e.samples(metric, Window {
-            first: e.window.first,
-            last: day,
-        });
+        let so_far = e.samples(
+            metric,
+            Window {
+                first: e.window.first,
+                last: day,
+            },
+        );
         for t in (0..e.arms).filter(|&t| t != c && alone[t].values.len() >= 2) {
             let today = Comparison::new(alone[c].moments(), alone[t].moments());
             let cumulative = Comparison::new(so_far[c].moments(), so_far[t].moments());
@@ -164,12 +170,10 @@ fn test(
     let half = 1.959963984540054 * variance.sqrt();
     let p_value = normal_p(slope, variance);
     let overall = Comparison::new(whole[c].moments(), whole[t].moments());
-    let verdict = if !(p_value < alpha) {
-        "steady"
-    } else if slope * overall.diff < 0.0 {
-        "novelty"
-    } else {
-        "primacy"
+    let verdict = match (p_value < alpha, slope * overall.diff < 0.0) {
+        (false, _) => "steady",
+        (true, true) => "novelty",
+        (true, false) => "primacy",
     };
     let scale = 100.0 / overall.control_mean;
     Some(TrendTest {

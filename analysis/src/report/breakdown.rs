@@ -70,26 +70,20 @@ fn trend_chart(path: &Path, trend: &Trend) -> Result<()> {
                 .collect(),
         });
     }
-    let label = |v: &f64| {
-        let i = v.round();
-        if (v - i).abs() < 1e-6 && i >= 0.0 {
-            days.get(i as usize).map_or(String::new(), |d| d.to_string())
-        } else {
-            String::new()
-        }
-    };
-    let caption = format!("{}: effect per day and cumulative, 95% (% of control)", trend.metric);
+    let label = |v: &f64| charts::nth_label(&days, *v);
+    let caption = format!(
+        "{}: effect per day and cumulative, 95% (% of control)",
+        trend.metric
+    );
     let axes = Axes {
         caption: &caption,
         x: -0.5..days.len() as f64 - 0.5,
-        y: effect_range(trend.days.iter().flat_map(|d| {
-            [
-                d.lower,
-                d.upper,
-                d.cumulative_lower,
-                d.cumulative_upper,
-            ]
-        })),
+        y: effect_range(
+            trend
+                .days
+                .iter()
+                .flat_map(|d| [d.lower, d.upper, d.cumulative_lower, d.cumulative_upper]),
+        ),
         x_desc: "day",
         y_desc: "effect, %",
         legend: SeriesLabelPosition::UpperLeft,

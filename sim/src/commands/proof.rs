@@ -101,7 +101,10 @@ fn print(p: &Proof) {
 
 fn print_breakdown(b: &BreakdownProof) {
     let pct = |v: f64| format!("{:.1}%", v * 100.0);
-    println!("\nsegments ({}; target: false positives 3–7%, coverage 93–97%)", b.metric);
+    println!(
+        "\nsegments ({}; target: false positives 3–7%, coverage 93–97%)",
+        b.metric
+    );
     for s in &b.segments {
         println!(
             "  by {:<9} {:.1} segments: A/A any segment significant (BH) {}, heterogeneity {}; \

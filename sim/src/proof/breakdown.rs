@@ -263,22 +263,25 @@ pub(super) fn summarise(
 ) -> BreakdownProof {
     let segments = (0..truth.first().map_or(0, |e| e.segments.len()))
         .map(|k| {
-            let of = |e: &Extra| &e.segments[k];
             let true_effect = |label: &str| {
                 pooled(truth.iter().flat_map(|e| {
-                    of(e).rows.iter().filter(|r| r.segment == label).map(|r| {
-                        (
-                            r.control_mean,
-                            r.control_users,
-                            r.treatment_mean,
-                            r.treatment_users,
-                        )
-                    })
+                    e.segments[k]
+                        .rows
+                        .iter()
+                        .filter(|r| r.segment == label)
+                        .map(|r| {
+                            (
+                                r.control_mean,
+                                r.control_users,
+                                r.treatment_mean,
+                                r.treatment_users,
+                            )
+                        })
                 }))
             };
             let mut covered = (0usize, 0usize);
             for e in injected {
-                for r in &of(e).rows {
+                for r in &e.segments[k].rows {
                     let t = true_effect(&r.segment);
                     if t.is_finite() {
                         covered.1 += 1;
@@ -286,17 +289,17 @@ pub(super) fn summarise(
                     }
                 }
             }
-            let differs = |e: &Extra| of(e).heterogeneity.iter().any(|h| h.differs);
+            let differs = |e: &Extra| e.segments[k].heterogeneity.iter().any(|h| h.differs);
             SegmentProof {
-                by: of(&truth[0]).by.to_string(),
+                by: truth[0].segments[k].by.to_string(),
                 segments: aa
                     .iter()
                     .chain(injected)
-                    .map(|e| of(e).rows.len() as f64)
+                    .map(|e| e.segments[k].rows.len() as f64)
                     .sum::<f64>()
                     / (aa.len() + injected.len()).max(1) as f64,
                 aa_false_positive_any_segment: share(aa, |e| {
-                    of(e).rows.iter().any(|r| r.significant)
+                    e.segments[k].rows.iter().any(|r| r.significant)
                 }),
                 aa_false_positive_heterogeneity: share(aa, differs),
                 coverage: covered.0 as f64 / covered.1.max(1) as f64,
