@@ -97,7 +97,8 @@ fn trend_chart(path: &Path, trend: &Trend) -> Result<()> {
 pub fn sections(page: &mut String, breakdown: &Breakdown) {
     for (title, table, lines) in breakdown.sections() {
         let _ = writeln!(page, "<h2>{}</h2>", escape(&title));
-        if title.starts_with("Effect over time") && breakdown.trend.is_some() {
+        let charted = breakdown.trend.as_ref().is_some_and(|t| !t.days.is_empty());
+        if title.starts_with("Effect over time") && charted {
             html::image(page, TREND_CHART, "daily and cumulative effect per day");
         }
         html::table(page, &table);
