@@ -51,16 +51,15 @@ fn generate(dir: &Path) -> (String, String) {
     (logs.display().to_string(), catalog.display().to_string())
 }
 
+/// `ab --logs LOGS --experiment AB` followed by `rest`.
+fn ab<'a>(logs: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["ab", "--logs", logs, "--experiment", "AB"];
+    args.extend(rest);
+    args
+}
+
 fn ab_json(logs: &str, rest: &[&str]) -> Value {
-    let mut args = vec![
-        "ab",
-        "--logs",
-        logs,
-        "--experiment",
-        "AB",
-        "--format",
-        "json",
-    ];
+    let mut args = ab(logs, &["--format", "json"]);
     args.extend(rest);
     let (stdout, _) = ANALYSIS.ok(&args);
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
@@ -186,8 +185,7 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
     assert!(f(&quantiles[1]["control_value"]) >= f(&quantiles[0]["control_value"]));
 
     // The terminal shows the sections with their corrections.
-    let mut args = vec!["ab", "--logs", &logs, "--experiment", "AB"];
-    args.extend(&rest);
+    let args = ab(&logs, &rest);
     let (table, _) = ANALYSIS.ok(&args);
     for text in [
         "Segments by listener",
@@ -262,8 +260,7 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
         "active users"
     );
     assert_eq!(active["denominators"]["time"], "active users");
-    let mut args = vec!["ab", "--logs", &logs, "--experiment", "AB"];
-    args.extend(&rest);
+    let args = ab(&logs, &rest);
     let (_, stderr) = ANALYSIS.ok(&args);
     let (stdout, _) = ANALYSIS.ok(&args);
     assert!(
@@ -274,17 +271,10 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
 
     // The report charts the daily and cumulative effects.
     let report = work.path().join("report");
-    let mut args = vec![
-        "ab",
-        "--logs",
+    ANALYSIS.ok(&ab(
         &logs,
-        "--experiment",
-        "AB",
-        "--report",
-        arg(&report),
-    ];
-    args.extend(["--metrics", "time", "--trend"]);
-    ANALYSIS.ok(&args);
+        &["--report", arg(&report), "--metrics", "time", "--trend"],
+    ));
     let page = fs::read_to_string(report.join("index.html")).unwrap();
     assert!(
         page.contains("Effect over time") && page.contains("trend.svg"),
@@ -295,44 +285,21 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
         .contains("<svg"));
 
     // What is wrong, and what is expected.
-    let err = ANALYSIS.fails(&[
-        "ab",
-        "--logs",
-        &logs,
-        "--experiment",
-        "AB",
-        "--segment-by",
-        "listener",
-    ]);
+    let err = ANALYSIS.fails(&ab(&logs, &["--segment-by", "listener"]));
     assert!(
         err.contains("--start DAY") && err.contains("--pre LOGS"),
         "{err}"
     );
     let missing = work.path().join("nope.jsonl");
-    let err = ANALYSIS.fails(&[
-        "ab",
-        "--logs",
+    let err = ANALYSIS.fails(&ab(
         &logs,
-        "--experiment",
-        "AB",
-        "--segment-by",
-        "genre",
-        "--catalog",
-        arg(&missing),
-    ]);
+        &["--segment-by", "genre", "--catalog", arg(&missing)],
+    ));
     assert!(
         err.contains("--segment-by genre reads track genres"),
         "{err}"
     );
-    let err = ANALYSIS.fails(&[
-        "ab",
-        "--logs",
-        &logs,
-        "--experiment",
-        "AB",
-        "--segment-by",
-        "mood",
-    ]);
+    let err = ANALYSIS.fails(&ab(&logs, &["--segment-by", "mood"]));
     assert!(err.contains("listener") && err.contains("daypart"), "{err}");
 }
 
