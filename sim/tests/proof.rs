@@ -1,7 +1,8 @@
 //! `sim proof` end to end on a small world: it plays A/A and injected-effect
 //! experiments through botify in-process, analyses them, and reports rates
 //! that are shares, an injected effect of the known direction (random
-//! answers shorten sessions), and CUPED's interval width.
+//! answers shorten sessions), CUPED's interval width, and the rates of
+//! segments, the trend test, quantiles and the exposure design.
 
 use testkit::cli::{arg, Program};
 use testkit::worlds;
@@ -20,7 +21,7 @@ fn proof_reports_rates_and_the_injected_effects_direction() {
         "--truth-runs",
         "2",
         "--days",
-        "4",
+        "5",
         "--pre-days",
         "2",
         "--episodes",
@@ -75,6 +76,57 @@ fn proof_reports_rates_and_the_injected_effects_direction() {
         metrics[1]["cuped_width_ratio"].as_f64().unwrap() < 0.97,
         "{proof}"
     );
+    // Segments, trend, quantiles and exposure ran on the same experiments.
+    let b = &proof["breakdown"];
+    let rate = |v: &serde_json::Value| {
+        let v = v.as_f64().unwrap_or_else(|| panic!("not a rate: {v}"));
+        assert!((0.0..=1.0).contains(&v), "{v}");
+        v
+    };
+    let by: Vec<&str> = b["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(by, ["listener", "genre", "daypart"]);
+    for s in b["segments"].as_array().unwrap() {
+        for key in [
+            "aa_false_positive_any_segment",
+            "aa_false_positive_heterogeneity",
+            "coverage",
+            "injected_heterogeneity_detected",
+        ] {
+            rate(&s[key]);
+        }
+        assert!(s["segments"].as_f64().unwrap() >= 1.0, "{s}");
+    }
+    rate(&b["trend"]["aa_false_positive"]);
+    rate(&b["trend"]["coverage"]);
+    let quantiles = b["quantiles"].as_array().unwrap();
+    assert_eq!(quantiles.len(), 2);
+    for q in quantiles {
+        rate(&q["aa_false_positive"]);
+        rate(&q["coverage"]);
+        assert!(
+            q["true_effect_percent"].as_f64().unwrap().is_finite(),
+            "{q}"
+        );
+    }
+    let e = &b["exposure"];
+    for key in [
+        "exposure_aa_false_positive",
+        "exposure_coverage",
+        "active_aa_false_positive",
+        "active_coverage",
+        "injected_srm_exposures",
+        "injected_srm_active_users",
+    ] {
+        rate(&e[key]);
+    }
+    // Half the answers random: fewer listeners come back, so the last day's
+    // time per exposed listener falls.
+    assert!(e["true_effect_percent"].as_f64().unwrap() < 0.0, "{e}");
     // The scratch logs are gone.
     let left: Vec<_> = std::fs::read_dir(work.path())
         .unwrap()

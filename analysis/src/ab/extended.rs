@@ -19,9 +19,11 @@ use std::collections::HashMap;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use super::breakdown::{self, Asked, Breakdown};
 use super::correction::Correction;
 use super::cuped::{self, Coefficients, CupedFit};
 use super::estimate::{Comparison, Sample};
+use super::exposure::Exposures;
 use super::metrics::{self, Metric, Role, UserSums, Window};
 use super::sums::{Linear, Sums};
 use super::{srm, Srm};
@@ -47,6 +49,8 @@ pub struct Options {
     /// Adjust with the pre-period when there is one (CUPED); off to measure
     /// what the adjustment buys.
     pub cuped: bool,
+    /// Segments, trend, quantiles, exposure (`breakdown.rs`).
+    pub breakdown: Asked,
 }
 
 impl Default for Options {
@@ -58,6 +62,7 @@ impl Default for Options {
             start: None,
             sequential: None,
             cuped: true,
+            breakdown: Asked::default(),
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct MetricsAnalysis {
     pub srm: Srm,
     #[serde(skip)]
     pub arm_labels: Vec<String>,
+    #[serde(flatten)]
+    pub breakdown: Breakdown,
 }
 
 /// One metric's sufficient statistics in each arm (arms in index order):
@@ -199,7 +206,15 @@ pub fn analyze(
     let dayed = DayedSessions::new(sessions, records, days)?;
     let window = experiment_window(&dayed, options.start, days)?;
     let pre = pre_period(&dayed, pre, options);
-    let users = dayed.user_sums(window, false);
+    let mut users = dayed.user_sums(window, false);
+    // --exposure: everyone assigned by the last day, absent or not.
+    let exposures = options
+        .breakdown
+        .exposure
+        .then(|| Exposures::of(records, days));
+    if let Some(exposures) = &exposures {
+        exposures.pad(&mut users, window.last, |_| true);
+    }
     let counts = users_per_arm(&users, arms);
     let experiment = Experiment {
         dayed: &dayed,
@@ -211,6 +226,7 @@ pub fn analyze(
             .collect(),
         arms: counts.len(),
         control,
+        exposures: exposures.as_ref(),
     };
     let aggregates = Aggregates {
         metrics: experiment.sums(&users, window),
@@ -223,13 +239,30 @@ pub fn analyze(
         result.looks = experiment.daily_looks(window, design, options.alpha, days);
         attach_last_looks(&mut result.rows, &result.looks);
     }
+    result.breakdown = breakdown::analyze(
+        &breakdown::Inputs {
+            records,
+            dayed: &dayed,
+            days,
+            window,
+            pre: pre.as_deref(),
+            exposures: exposures.as_ref(),
+            metrics: &options.metrics,
+            arms: aggregates.users.len(),
+            control,
+            correction: options.correction,
+            alpha: options.alpha,
+        },
+        &options.breakdown,
+    )?;
     Ok(result)
 }
 
 /// The fixed-horizon analysis of aggregates: every metric's rows (CUPED-
 /// adjusted when they carry a pre-period), corrected within each family,
-/// and the SRM check. Daily looks need per-user values, so there are none
-/// here ([`analyze`] adds them from the logs).
+/// and the SRM check. Daily looks and the breakdowns (segments, trend,
+/// quantiles) need per-user values, so there are none here ([`analyze`]
+/// adds them from the logs).
 pub fn from_aggregates(
     aggregates: &Aggregates,
     control: u8,
@@ -257,6 +290,7 @@ pub fn from_aggregates(
         arm_labels: (0..counts.len())
             .map(botify::experiments::arm_label)
             .collect(),
+        breakdown: Breakdown::default(),
     })
 }
 
@@ -419,6 +453,26 @@ struct Experiment<'a> {
     pre_values: Vec<Option<HashMap<u64, f64>>>,
     arms: usize,
     control: u8,
+    exposures: Option<&'a Exposures>,
+}
+
+/// Per-arm samples of `metric` over `users` (arms in index order).
+pub(super) fn arm_samples(
+    metric: &Metric,
+    users: &[UserSums],
+    window: Window,
+    arms: usize,
+) -> Vec<Sample> {
+    let mut observations: Vec<Vec<(u64, metrics::Observation)>> = vec![Vec::new(); arms];
+    for u in users.iter().filter(|u| u.arm != NO_ARM) {
+        if let Some(o) = metric.observe(u, window) {
+            observations[u.arm as usize].push((u.user, o));
+        }
+    }
+    observations
+        .iter()
+        .map(|o| Sample::new(metric.kind, o))
+        .collect()
 }
 
 impl Experiment<'_> {
@@ -451,17 +505,7 @@ impl Experiment<'_> {
         window: Window,
         coefficients: Option<&Coefficients>,
     ) -> Vec<Sample> {
-        let metric = self.metrics[m];
-        let mut observations: Vec<Vec<(u64, metrics::Observation)>> = vec![Vec::new(); self.arms];
-        for u in users.iter().filter(|u| u.arm != NO_ARM) {
-            if let Some(o) = metric.observe(u, window) {
-                observations[u.arm as usize].push((u.user, o));
-            }
-        }
-        let mut samples: Vec<Sample> = observations
-            .iter()
-            .map(|o| Sample::new(metric.kind, o))
-            .collect();
+        let mut samples = arm_samples(self.metrics[m], users, window, self.arms);
         if let (Some(c), Some(pre)) = (coefficients, &self.pre_values[m]) {
             cuped::apply(&mut samples, pre, c);
         }
@@ -479,7 +523,10 @@ impl Experiment<'_> {
                 first: window.first,
                 last: day,
             };
-            let users = self.dayed.user_sums(so_far, false);
+            let mut users = self.dayed.user_sums(so_far, false);
+            if let Some(exposures) = self.exposures {
+                exposures.pad(&mut users, day, |_| true);
+            }
             if users.is_empty() {
                 continue;
             }

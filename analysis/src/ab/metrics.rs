@@ -222,6 +222,25 @@ pub struct UserSums {
     pub days: Vec<u32>,
 }
 
+impl UserSums {
+    /// A user with nothing yet: sums are added to it, or it stands for an
+    /// exposed user without a session (`ab --exposure`).
+    pub fn empty(user: u64, arm: u8) -> UserSums {
+        UserSums {
+            user,
+            arm,
+            time: 0.0,
+            sessions: 0.0,
+            tracks: 0.0,
+            latency_ms: 0.0,
+            answers: 0.0,
+            fallbacks: 0.0,
+            broken: 0.0,
+            days: Vec::new(),
+        }
+    }
+}
+
 /// A session's day: the day of its first event.
 pub fn session_day(session: &Session, records: &[Record], days: &Days) -> u32 {
     days.day(&records[session.first])
@@ -250,18 +269,7 @@ pub fn user_sums(
             if let Some(u) = out.last_mut() {
                 u.days = std::mem::take(&mut days).into_iter().collect();
             }
-            out.push(UserSums {
-                user: s.user,
-                arm,
-                time: 0.0,
-                sessions: 0.0,
-                tracks: 0.0,
-                latency_ms: 0.0,
-                answers: 0.0,
-                fallbacks: 0.0,
-                broken: 0.0,
-                days: Vec::new(),
-            });
+            out.push(UserSums::empty(s.user, arm));
         }
         let u = out.last_mut().expect("pushed above");
         u.time += s.time;
@@ -308,12 +316,24 @@ pub enum Observation {
 }
 
 impl Metric {
+    /// A per-user total, which is zero for an exposed user who did not come
+    /// back (the exposure design counts them); other metrics are undefined
+    /// without a session.
+    pub fn counts_absent_users(&self) -> bool {
+        matches!(self.name, "time" | "sessions" | "active_days")
+    }
+
     /// The user's observation of this metric over `window`; `None` when the
     /// user does not count for it (a return rate whose horizon lies past the
     /// window, a ratio with nothing in its denominator).
     pub fn observe(&self, u: &UserSums, window: Window) -> Option<Observation> {
         let active = u.days.len() as f64;
-        let first = *u.days.first()?;
+        let Some(&first) = u.days.first() else {
+            // An exposed user without a session (`ab --exposure`).
+            return self
+                .counts_absent_users()
+                .then_some(Observation::Value(0.0));
+        };
         let returned = |horizon: u32| -> Option<f64> {
             if first + horizon > window.last {
                 return None;

@@ -12,11 +12,17 @@
 //! relative lifts ([`estimate`]), CUPED ([`cuped`]) with the pre-period of
 //! [`periods`], corrections ([`correction`]), daily looks ([`looks`]) over a
 //! planned horizon ([`spending`]) or open-ended ([`sequential`]), and power
-//! ([`power`]).
+//! ([`power`]). [`breakdown`] gathers what goes past one number per
+//! metric: [`segments`], the effect over time ([`trend`]), [`quantiles`]
+//! of session time, and [`exposure`] as the denominator, the first two on
+//! the covariance of [`clustered`] means.
 
+pub mod breakdown;
+pub mod clustered;
 pub mod correction;
 pub mod cuped;
 pub mod estimate;
+pub mod exposure;
 pub mod extended;
 pub mod looks;
 pub mod metrics;
@@ -24,11 +30,14 @@ pub mod notebook;
 pub mod per_day;
 pub mod periods;
 pub mod power;
+pub mod quantiles;
 mod render;
+pub mod segments;
 pub mod sequential;
 pub mod spending;
 pub mod stats_file;
 pub mod sums;
+pub mod trend;
 
 use anyhow::{bail, Result};
 

@@ -18,7 +18,7 @@ fn tone(significant: bool, effect: f64, higher_is_better: bool) -> Tone {
 }
 
 /// A p-value in four decimals, small ones in scientific notation.
-fn p_text(p: f64) -> String {
+pub(super) fn p_text(p: f64) -> String {
     if p.is_nan() {
         "n/a".into()
     } else if p < 1e-4 {
@@ -114,6 +114,7 @@ impl MetricsAnalysis {
         if sequential {
             headers.extend(["always_valid_lower", "always_valid_upper"]);
         }
+        headers.push("denominator");
         let mut t = Table::new(&headers);
         for row in self.rows.iter().filter(|r| r.role == role) {
             let good = metrics::find(&row.metric).is_none_or(|m| m.higher_is_better);
@@ -143,6 +144,14 @@ impl MetricsAnalysis {
                 cells.push(pct(row.sequential_lower));
                 cells.push(pct(row.sequential_upper));
             }
+            cells.push(
+                self.breakdown
+                    .denominators
+                    .get(&row.metric)
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
             t.push(cells, tone);
         }
         t
@@ -238,6 +247,12 @@ impl MetricsAnalysis {
             text.push_str("; ");
             text.push_str(&design.describe());
         }
+        if self.breakdown.exposure {
+            text.push_str(
+                "; exposure design: every user from their first assignment, absent users \
+                 count as zeros in per-user totals, SRM on exposures",
+            );
+        }
         text
     }
 }
@@ -245,6 +260,7 @@ impl MetricsAnalysis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ab::breakdown::Breakdown;
     use crate::ab::correction::Correction;
     use crate::ab::extended::{CupedRow, Look, MetricRow};
     use crate::ab::spending::SpendingFunction;
@@ -316,6 +332,10 @@ mod tests {
                 width_ratio: 0.8,
             }],
             window: ("1".into(), "3".into()),
+            breakdown: Breakdown {
+                denominators: [("time".to_string(), "active users")].into(),
+                ..Breakdown::default()
+            },
             correction: Correction::Holm,
             design,
             srm: srm(&[10, 10]),
@@ -327,7 +347,12 @@ mod tests {
     fn the_metrics_table_shows_cuped_and_sequential_columns_only_when_there_are_any() {
         let plain = analysis(None);
         let success = plain.to_table("success");
-        assert_eq!(success.headers.last().unwrap(), "variance_reduction");
+        let n = success.headers.len();
+        assert_eq!(
+            &success.headers[n - 2..],
+            ["variance_reduction", "denominator"]
+        );
+        assert_eq!(success.rows[0].0[n - 1], "active users");
         assert_eq!(success.rows.len(), 1);
         assert_eq!(success.rows[0].0[9], "0.0010");
         assert_eq!(success.rows[0].1, Tone::Good);
@@ -337,7 +362,7 @@ mod tests {
         let mixture = analysis(Some(Design::Mixture { mixing: 0.05 }));
         let headers = mixture.to_table("success").headers;
         assert_eq!(
-            &headers[headers.len() - 2..],
+            &headers[headers.len() - 3..headers.len() - 1],
             ["always_valid_lower", "always_valid_upper"]
         );
         assert!(mixture
@@ -365,11 +390,11 @@ mod tests {
     }
 
     #[test]
-    fn the_json_holds_rows_looks_and_cuped_only() {
+    fn the_json_holds_rows_looks_cuped_and_denominators_only() {
         let json: serde_json::Value = serde_json::from_str(&analysis(None).to_json()).unwrap();
         let mut keys: Vec<&String> = json.as_object().unwrap().keys().collect();
         keys.sort();
-        assert_eq!(keys, ["cuped", "looks", "rows"]);
+        assert_eq!(keys, ["cuped", "denominators", "exposure", "looks", "rows"]);
         let cuped = analysis(None).cuped_table();
         assert_eq!(
             cuped.rows[0].0,

@@ -133,6 +133,11 @@ fn print_extended(experiment: &str, result: &MetricsAnalysis, format: Format) {
                 println!("\nDaily looks (intervals valid at every look)");
                 print!("{}", render(&result.looks_table()));
             }
+            for (title, table, lines) in result.breakdown.sections() {
+                println!("\n{title}");
+                print!("{}", render(&table));
+                println!("{}", lines.join("\n"));
+            }
             println!("\n{}\n{srm}", result.summary());
         }
     }

@@ -12,7 +12,7 @@ use crate::ab::extended::{self, Design, MetricsAnalysis, PrePeriod};
 use crate::ab::metrics::{self, Metric};
 use crate::ab::spending::SpendingFunction;
 use crate::ab::stats_file::StatsFile;
-use crate::ab::{self, per_day, sequential, Analysis};
+use crate::ab::{self, breakdown, per_day, sequential, Analysis};
 use crate::logs::{self, DayScheme, Days, ReadOptions, ReadReport};
 use crate::report;
 use tally::progress;
@@ -26,8 +26,9 @@ pub struct Options {
     pub input: Input,
     /// Instead of --logs: a warehouse's sufficient statistics (CSV, JSON or Parquet, as
     /// analysis/sql/ab_stats.sql or scripts/spark_ab.py write them); the same table and JSON
-    /// as from the logs. A start day is the SQL's, so not with --start, --pre or --sequential.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["logs", "pre", "start", "sequential", "per_day"])]
+    /// as from the logs. A start day is the SQL's, so not with --start, --pre or --sequential;
+    /// segments, trend, quantiles and exposure need per-user values, so --logs.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["logs", "pre", "start", "sequential", "per_day", "segment_by", "trend", "quantiles", "exposure"])]
     pub stats: Option<PathBuf>,
     /// Experiment name, as in the events' `experiments` field.
     #[arg(long)]
@@ -46,7 +47,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// Learning curves: analyse each day-<n> subfolder of the --logs folders on its own
     /// and print one row per (day, arm) instead of the table.
-    #[arg(long, conflicts_with_all = ["metrics", "correction", "pre", "start", "sequential"])]
+    #[arg(long, conflicts_with_all = ["metrics", "correction", "pre", "start", "sequential",
+                                      "segment_by", "trend", "quantiles", "exposure"])]
     pub per_day: bool,
     #[command(flatten)]
     pub extended: MetricsAnalysisOptions,
@@ -114,6 +116,9 @@ pub struct MetricsAnalysisOptions {
     #[arg(long, value_name = "FRACTION", default_value_t = sequential::DEFAULT_MIXING,
           conflicts_with = "horizon")]
     pub mixing: f64,
+    /// Segments, trend, quantiles, exposure.
+    #[command(flatten)]
+    pub breakdown: breakdown::Flags,
 }
 
 impl Default for MetricsAnalysisOptions {
@@ -128,6 +133,7 @@ impl Default for MetricsAnalysisOptions {
             horizon: None,
             spending: SpendingFunction::OBrienFleming,
             mixing: sequential::DEFAULT_MIXING,
+            breakdown: breakdown::Flags::default(),
         }
     }
 }
@@ -162,6 +168,7 @@ impl MetricsAnalysisOptions {
             || !self.pre.is_empty()
             || self.start.is_some()
             || self.sequential
+            || self.breakdown.requested()
     }
 }
 
@@ -436,6 +443,7 @@ fn run_extended(
                 mixing: flags.mixing,
             },
         }),
+        breakdown: flags.breakdown.asked()?,
         ..flags.chosen()
     };
     let pre = if flags.pre.is_empty() {

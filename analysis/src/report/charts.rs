@@ -52,6 +52,19 @@ pub(super) struct Axes<'a> {
     pub markers: bool,
 }
 
+/// The tick label at `x` of an axis whose whole numbers index `labels`
+/// (days): blank between them and past the end.
+pub(super) fn nth_label(labels: &[&str], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 {
+        labels
+            .get(i as usize)
+            .map_or(String::new(), |d| d.to_string())
+    } else {
+        String::new()
+    }
+}
+
 /// One arm's line: its index (for the colour), label and points.
 pub(super) struct Line {
     pub arm: u8,

@@ -37,6 +37,7 @@ pub fn write(
         super::draw(dir, &file, |path| daily_looks(path, result, &metric))?;
         charts.push((metric, file));
     }
+    super::breakdown::write_charts(dir, &result.breakdown)?;
     super::write_page(dir, INDEX, &page(analysis, result, read, &charts))
 }
 
@@ -88,15 +89,7 @@ fn daily_looks(path: &Path, result: &MetricsAnalysis, metric: &str) -> Result<()
                 .collect(),
         })
         .collect();
-    let label = |v: &f64| {
-        let i = v.round();
-        if (v - i).abs() < 1e-6 && i >= 0.0 {
-            days.get(i as usize)
-                .map_or(String::new(), |d| d.to_string())
-        } else {
-            String::new()
-        }
-    };
+    let label = |v: &f64| charts::nth_label(&days, *v);
     let caption =
         format!("{metric}: effect per day with its sequential 95% interval (% of control)");
     let axes = Axes {
@@ -154,6 +147,7 @@ fn page(
         }
         html::table(&mut page, &result.looks_table());
     }
+    super::breakdown::sections(&mut page, &result.breakdown);
     html::data_quality(&mut page, analysis, read);
     page
 }

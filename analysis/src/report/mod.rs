@@ -3,9 +3,11 @@
 //! [`notebook`] is the `ab` page (the table, effects, session lengths,
 //! cumulative listen time), [`per_day`] the `ab --per-day` page (learning
 //! curves) and [`extended`] the extended analysis's page (guardrails,
-//! CUPED, daily looks); [`ope`] the `ope --report` page. Each prepares its numbers and draws them with the
+//! CUPED, daily looks; `breakdown.rs` adds segments, the effect over
+//! time and quantiles to it); [`ope`] the `ope --report` page. Each prepares its numbers and draws them with the
 //! charts of `charts.rs`; `html.rs` holds what the pages' HTML shares.
 
+mod breakdown;
 mod charts;
 pub mod extended;
 mod html;

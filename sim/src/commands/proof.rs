@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::proof::{self, Proof};
+use crate::proof::{self, BreakdownProof, Proof};
 
 /// Prove the A/B analysis on simulated ground truth: false-positive rates of
 /// A/A experiments (fixed horizon and daily sequential looks), coverage of a
@@ -92,4 +92,72 @@ fn print(p: &Proof) {
             pct(m.cuped_variance_reduction)
         );
     }
+    print_breakdown(&p.breakdown);
+}
+
+fn print_breakdown(b: &BreakdownProof) {
+    let pct = |v: f64| format!("{:.1}%", v * 100.0);
+    println!(
+        "\nsegments ({}; target: false positives 3–7%, coverage 93–97%)",
+        b.metric
+    );
+    for s in &b.segments {
+        println!(
+            "  by {:<9} {:.1} segments: A/A any segment significant (BH) {}, heterogeneity {}; \
+             coverage {}; injected heterogeneity found {}",
+            s.by,
+            s.segments,
+            pct(s.aa_false_positive_any_segment),
+            pct(s.aa_false_positive_heterogeneity),
+            pct(s.coverage),
+            pct(s.injected_heterogeneity_detected)
+        );
+    }
+    if let Some(t) = &b.trend {
+        println!(
+            "trend test on the daily effects ({}): A/A false positives {}; true slope {:+.3}% \
+             per day, covered {}, detected {}",
+            b.metric,
+            pct(t.aa_false_positive),
+            t.true_slope_percent_per_day,
+            pct(t.coverage),
+            pct(t.detected)
+        );
+    }
+    for q in &b.quantiles {
+        println!(
+            "{}: A/A false positives {}; true effect {:+.3}%, covered {}, detected {}",
+            q.metric,
+            pct(q.aa_false_positive),
+            q.true_effect_percent,
+            pct(q.coverage),
+            pct(q.detected)
+        );
+    }
+    let e = &b.exposure;
+    println!(
+        "exposure ({} on day {}; true effect per exposed listener {:+.3}%):",
+        e.metric, e.day, e.true_effect_percent
+    );
+    println!(
+        "  per exposed user: A/A {}, covered {}, mean estimate {:+.3}% (bias {:+.3} ± {:.3})",
+        pct(e.exposure_aa_false_positive),
+        pct(e.exposure_coverage),
+        e.exposure_mean_estimate_percent,
+        e.exposure_bias_percent,
+        e.exposure_bias_standard_error
+    );
+    println!(
+        "  per active user: A/A {}, covered {}, mean estimate {:+.3}% (bias {:+.3} ± {:.3})",
+        pct(e.active_aa_false_positive),
+        pct(e.active_coverage),
+        e.active_mean_estimate_percent,
+        e.active_bias_percent,
+        e.active_bias_standard_error
+    );
+    println!(
+        "  injected experiments failing SRM: on exposures {}, on the day's active users {}",
+        pct(e.injected_srm_exposures),
+        pct(e.injected_srm_active_users)
+    );
 }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use analysis::ab::correction::Correction;
 use analysis::ab::extended::{self, MetricRow, MetricsAnalysis};
 use analysis::ab::metrics::Metric;
+use analysis::ab::segments::Segmentation;
 use analysis::ab::sequential::DEFAULT_MIXING;
 use analysis::ab::spending::SpendingFunction;
 use analysis::logs::{self, ReadOptions};
@@ -15,6 +16,7 @@ use anyhow::{bail, Context as _, Result};
 use indicatif::ProgressBar;
 use tally::progress::{self, Unit};
 
+use super::breakdown::{self, Extra};
 use super::Options;
 use crate::dynamics::Dynamics;
 use crate::runner::days::Days;
@@ -27,6 +29,8 @@ use crate::world::{World, WorldData};
 pub(super) struct Worlds {
     pub(super) world: World,
     pub(super) data: WorldData,
+    /// The segmentations the breakdown proof analyses (genres from the world).
+    pub(super) segmentations: Vec<Segmentation>,
 }
 
 /// What one experiment's analysis said about the tested metric.
@@ -62,7 +66,8 @@ impl Design {
 }
 
 /// Plays and analyses experiments `indices` of one design on `--threads`
-/// threads: per experiment, one outcome per tested metric.
+/// threads: per experiment, one outcome per tested metric and the
+/// breakdowns' (with each arm's session times for `truth` runs).
 pub(super) fn run_batch(
     options: &Options,
     tested: &[&'static Metric],
@@ -71,7 +76,7 @@ pub(super) fn run_batch(
     design: Design,
     indices: std::ops::Range<usize>,
     label: &str,
-) -> Result<Vec<Vec<Outcome>>> {
+) -> Result<Vec<(Vec<Outcome>, Extra)>> {
     let bar = progress::bar(
         Unit::Sessions,
         indices.len() as u64,
@@ -88,7 +93,8 @@ pub(super) fn run_batch(
                         if i >= indices.end {
                             return Ok(());
                         }
-                        let outcome = experiment(options, tested, world, scratch, design, i)
+                        let truth = label == "truth";
+                        let outcome = experiment(options, tested, world, scratch, design, i, truth)
                             .with_context(|| format!("{} experiment {i}", design.name()))?;
                         outcomes
                             .lock()
@@ -120,7 +126,8 @@ fn experiment(
     scratch: &Path,
     design: Design,
     index: usize,
-) -> Result<Vec<Outcome>> {
+    truth: bool,
+) -> Result<(Vec<Outcome>, Extra)> {
     let name = format!("PROOF-{}-{index}", design.name());
     let dir = scratch.join(&name);
     std::fs::create_dir_all(&dir)?;
@@ -207,7 +214,7 @@ fn experiment(
         log.close();
         played?;
     }
-    let outcome = analyse(options, tested, &dir, &name);
+    let outcome = analyse(options, tested, world, &dir, &name, truth);
     let _ = std::fs::remove_dir_all(&dir);
     outcome
 }
@@ -216,9 +223,11 @@ fn experiment(
 fn analyse(
     proof: &Options,
     tested: &[&'static Metric],
+    world: &Worlds,
     dir: &Path,
     name: &str,
-) -> Result<Vec<Outcome>> {
+    truth: bool,
+) -> Result<(Vec<Outcome>, Extra)> {
     let paths = logs::resolve(&[dir.display().to_string()])?;
     let reading = ReadOptions {
         experiment: Some(name.to_string()),
@@ -262,7 +271,15 @@ fn analyse(
         }),
         ..options.clone()
     })?;
-    tested
+    let extra = breakdown::observe(
+        proof,
+        tested[0],
+        &world.segmentations,
+        &analysis,
+        &days,
+        truth,
+    )?;
+    let outcomes = tested
         .iter()
         .map(|metric| {
             let of = |e: &MetricsAnalysis| e.rows.iter().find(|r| r.metric == metric.name).cloned();
@@ -287,5 +304,6 @@ fn analyse(
                 open_ended: last(&open_ended).is_some_and(|l| l.significant),
             })
         })
-        .collect()
+        .collect::<Result<Vec<Outcome>>>()?;
+    Ok((outcomes, extra))
 }

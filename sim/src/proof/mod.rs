@@ -22,13 +22,15 @@
 //!   them come back within the week.
 //!
 //! Every rate is reported per metric of `--metrics`, all read off the same
-//! experiments.
+//! experiments; `breakdown.rs` proves segments, the trend test, quantiles
+//! and the exposure design on them too.
 //!
 //! Experiment `i` plays sessions from seed `--seed + i` and splits users by
 //! the experiment name `PROOF-<kind>-<i>`, so experiments are independent and
 //! the whole proof reproducible. Days play `--episodes` fresh sessions each
 //! (`Plan::day`), whatever the simulator's population model is.
 
+mod breakdown;
 mod experiment;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +42,7 @@ use serde::Serialize;
 
 use crate::dynamics::Dynamics;
 use crate::world::{load_world_data, World};
+pub use breakdown::BreakdownProof;
 use experiment::{run_batch, Design, Outcome, Worlds};
 
 /// What a proof plays: its experiments' design, size and seeds.
@@ -106,6 +109,8 @@ pub struct Proof {
     pub noise: f64,
     pub users_per_experiment: f64,
     pub metrics: Vec<MetricProof>,
+    /// Segments, trend, quantiles and exposure, on the first tested metric.
+    pub breakdown: BreakdownProof,
 }
 
 /// What the experiments showed on one metric.
@@ -148,7 +153,11 @@ pub fn run(options: &Options) -> Result<Proof> {
     }
     let data = load_world_data(&options.world)?;
     let world = World::new(data.clone())?;
-    let world = Worlds { world, data };
+    let world = Worlds {
+        world,
+        data,
+        segmentations: breakdown::segmentations(options)?,
+    };
     let scratch = options
         .scratch
         .clone()
@@ -177,16 +186,26 @@ fn prove(
         .iter()
         .enumerate()
         .map(|(m, metric)| {
-            let of = |batch: &[Vec<Outcome>]| -> Vec<Outcome> {
-                batch.iter().map(|o| o[m].clone()).collect()
+            let of = |batch: &[(Vec<Outcome>, breakdown::Extra)]| -> Vec<Outcome> {
+                batch.iter().map(|(o, _)| o[m].clone()).collect()
             };
             summarise(metric.name, &of(&truth), &of(&aa), &of(&injected))
         })
         .collect();
+    let extras = |batch: &[(Vec<Outcome>, breakdown::Extra)]| -> Vec<breakdown::Extra> {
+        batch.iter().map(|(_, e)| e.clone()).collect()
+    };
+    let breakdown = breakdown::summarise(
+        options,
+        tested[0].name,
+        &extras(&truth),
+        &extras(&aa),
+        &extras(&injected),
+    );
     let users: Vec<f64> = aa
         .iter()
         .chain(&injected)
-        .map(|o| (o[0].row.control_users + o[0].row.treatment_users) as f64)
+        .map(|(o, _)| (o[0].row.control_users + o[0].row.treatment_users) as f64)
         .collect();
     Ok(Proof {
         experiments: n,
@@ -197,6 +216,7 @@ fn prove(
         noise: options.noise,
         users_per_experiment: users.iter().sum::<f64>() / users.len() as f64,
         metrics,
+        breakdown,
     })
 }
 
