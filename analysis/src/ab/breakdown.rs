@@ -193,15 +193,22 @@ pub fn analyze(inputs: &Inputs<'_>, asked: &Asked) -> Result<Breakdown> {
     };
     Ok(Breakdown {
         exposure: asked.exposure,
-        denominators: inputs
-            .metrics
-            .iter()
-            .map(|m| (m.name.to_string(), exposure::denominator(m, asked.exposure)))
-            .collect(),
+        denominators: denominators(inputs.metrics.iter().copied(), asked.exposure),
         segments,
         trend,
         quantiles,
     })
+}
+
+/// Each metric's denominator, by name (exposed users only with
+/// `--exposure`): what the table says every metric is averaged over.
+pub fn denominators<'m>(
+    metrics: impl Iterator<Item = &'m Metric>,
+    exposure: bool,
+) -> BTreeMap<String, &'static str> {
+    metrics
+        .map(|m| (m.name.to_string(), exposure::denominator(m, exposure)))
+        .collect()
 }
 
 /// The cells segment and quantile rows share: two labels, the arms'

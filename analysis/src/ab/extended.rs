@@ -290,7 +290,14 @@ pub fn from_aggregates(
         arm_labels: (0..counts.len())
             .map(botify::experiments::arm_label)
             .collect(),
-        breakdown: Breakdown::default(),
+        // Aggregates carry no exposure: every metric over its active units.
+        breakdown: Breakdown {
+            denominators: breakdown::denominators(
+                aggregates.metrics.iter().map(|m| m.metric),
+                false,
+            ),
+            ..Breakdown::default()
+        },
     })
 }
 
