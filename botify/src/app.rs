@@ -16,7 +16,8 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::control::{Control, ControlStore, FileControl, RedisControl};
 use crate::engine::{Engine, EngineParts, EngineSettings};
-use crate::events::EventLog;
+use crate::events::stream::StreamTarget;
+use crate::events::{EventLog, LogSink};
 use crate::experiments::Experiments;
 use crate::filters::Filters;
 use crate::metrics::Metrics;
@@ -120,6 +121,27 @@ pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The event log of `--log-sink`: files in `--log-dir`, or streams on
+/// `--redis-url` spilling there.
+fn open_event_log(config: &Config) -> anyhow::Result<EventLog> {
+    let opened = match (config.log_sink, &config.redis_url) {
+        (LogSink::File, _) => EventLog::open(&config.log_dir, config.log_max_bytes),
+        (LogSink::RedisStream, None) => {
+            anyhow::bail!("--log-sink redis-stream needs --redis-url (or REDIS_URL)")
+        }
+        (LogSink::RedisStream, Some(url)) => {
+            let redis =
+                RedisTarget::parse(url, config.redis_cluster).map_err(anyhow::Error::msg)?;
+            let target = StreamTarget {
+                redis,
+                namespace: config.redis_namespace.clone(),
+            };
+            EventLog::open_stream(&config.log_dir, config.log_max_bytes, target)
+        }
+    };
+    opened.with_context(|| format!("cannot open event log folder {}", config.log_dir.display()))
+}
+
 /// The control plane's store: Redis (the state store's, so every replica
 /// shares it), else `--data-dir`'s file, else memory.
 fn control_store(config: &Config) -> anyhow::Result<ControlStore> {
@@ -144,10 +166,7 @@ impl Application {
     /// and in the background (Redis may be down); from a file it is loaded
     /// before serving, and a corrupt file stops the start.
     pub fn build(config: &Config) -> anyhow::Result<Application> {
-        let event_log =
-            EventLog::open(&config.log_dir, config.log_max_bytes).with_context(|| {
-                format!("cannot open event log folder {}", config.log_dir.display())
-            })?;
+        let event_log = open_event_log(config)?;
         let engine = Arc::new(build_engine(config, Some(&event_log))?);
         let control = Control::new(control_store(config)?, engine.clone());
         let control_tasks = match &config.redis_url {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::events::LogSink;
 use crate::state::Ttls;
 
 /// botify: a music recommender that keeps listeners listening.
@@ -48,6 +49,10 @@ pub struct Config {
     /// Rotate an event log file once it reaches this many bytes.
     #[arg(long, env = "BOTIFY_LOG_MAX_BYTES", default_value_t = 64 << 20)]
     pub log_max_bytes: u64,
+
+    /// Where the event log goes: files in --log-dir, or Redis Streams on --redis-url (lines spill to --log-dir while Redis is unreachable and are sent later; `analysis ingest` collects them).
+    #[arg(long, env = "BOTIFY_LOG_SINK", value_enum, default_value_t = LogSink::File)]
+    pub log_sink: LogSink,
 
     /// Redis URL for per-user state and the control plane shared by replicas; without it both are kept in this process.
     /// With --redis-cluster: one or more comma-separated seed nodes of the cluster.

@@ -5,6 +5,14 @@
 //! contract. Lines are written by a dedicated thread: a request only pushes an
 //! [`Event`] into an unbounded channel and never waits on the disk. Closing the
 //! log drains the channel, so every answered request has its line.
+//!
+//! Where lines go is the [`LogSink`]: size-rotated files in `--log-dir`, or
+//! Redis Streams (`stream.rs`), which survive the loss of the machine and
+//! spill to the same files while Redis is out of reach. Each line carries an
+//! `id`, unique across replicas and restarts, so whoever collects lines
+//! delivered more than once (`analysis ingest`) keeps each once.
+
+pub mod stream;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -17,6 +25,29 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use self::stream::{StreamSink, StreamTarget};
+
+/// Where the event log goes (`--log-sink`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogSink {
+    /// Size-rotated JSON Lines files in `--log-dir`.
+    #[default]
+    File,
+    /// Redis Streams on botify's Redis (or Redis Cluster), spilling to
+    /// `--log-dir` while unreachable.
+    RedisStream,
+}
+
+impl LogSink {
+    /// The `--log-sink` value naming this sink.
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .expect("every sink has a name")
+            .get_name()
+            .to_string()
+    }
+}
 
 /// What kind of request an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +106,10 @@ pub fn now_millis() -> u64 {
 pub struct LogCounters {
     pub written: AtomicU64,
     pub write_errors: AtomicU64,
+    /// Lines the stream sink could not send and wrote to `--log-dir`.
+    pub spilled: AtomicU64,
+    /// Lines of `--log-dir` files the stream sink sent later.
+    pub shipped: AtomicU64,
 }
 
 /// What the writer thread receives.
@@ -111,23 +146,33 @@ impl EventLog {
     /// `events-<start ms>-<pid>-<seq>.jsonl`, so restarts and replicas sharing a
     /// folder never overwrite each other; a file is rotated past `max_bytes`.
     pub fn open(dir: &Path, max_bytes: u64) -> io::Result<EventLog> {
-        fs::create_dir_all(dir)?;
-        let prefix = format!("events-{}-{}", now_millis(), std::process::id());
-        let mut files = RotatingFile {
-            dir: dir.to_path_buf(),
-            prefix,
-            seq: 0,
-            max_bytes: max_bytes.max(1),
-            bytes: 0,
-            out: None,
-        };
+        let mut files = RotatingFile::new(dir, max_bytes)?;
         files.rotate()?;
+        Self::start(files, None)
+    }
+
+    /// Opens a log sending lines to Redis Streams at `target`, spilling to
+    /// files in `dir` (as [`Self::open`] names them) while Redis is out of
+    /// reach, and shipping what `dir` holds once it answers.
+    pub fn open_stream(dir: &Path, max_bytes: u64, target: StreamTarget) -> io::Result<EventLog> {
+        let files = RotatingFile::new(dir, max_bytes)?;
+        let sink = StreamSink::new(target).map_err(io::Error::other)?;
+        Self::start(files, Some(sink))
+    }
+
+    fn start(files: RotatingFile, stream: Option<StreamSink>) -> io::Result<EventLog> {
         let counters = Arc::new(LogCounters::default());
         let (tx, rx) = mpsc::channel::<Command>();
         let thread_counters = counters.clone();
         let writer = std::thread::Builder::new()
             .name("event-log".into())
-            .spawn(move || write_loop(rx, files, &thread_counters))?;
+            .spawn(move || match stream {
+                None => write_loop(rx, FileSink(files), &thread_counters),
+                Some(mut stream) => {
+                    stream.spill = Some(files);
+                    write_loop(rx, stream, &thread_counters)
+                }
+            })?;
         Ok(EventLog {
             sender: Some(EventSender { tx }),
             writer: Some(writer),
@@ -166,20 +211,42 @@ impl Drop for EventLog {
     }
 }
 
-struct RotatingFile {
+/// Size-rotated JSON Lines files `events-<start ms>-<pid>-<seq>.jsonl` in
+/// one folder: botify's file log, its stream sink's spill, and what
+/// `analysis ingest` writes.
+pub struct RotatingFile {
     dir: PathBuf,
     prefix: String,
     seq: u32,
     max_bytes: u64,
     bytes: u64,
     out: Option<BufWriter<File>>,
+    /// The open file's path.
+    path: Option<PathBuf>,
+    /// The open file is new since the last [`Self::sync`]: its folder entry
+    /// must be synced too.
+    created: bool,
 }
 
 impl RotatingFile {
+    /// A file set in `dir` (created if missing); the first file is opened
+    /// by the first line.
+    pub fn new(dir: &Path, max_bytes: u64) -> io::Result<RotatingFile> {
+        fs::create_dir_all(dir)?;
+        Ok(RotatingFile {
+            dir: dir.to_path_buf(),
+            prefix: format!("events-{}-{}", now_millis(), std::process::id()),
+            seq: 0,
+            max_bytes: max_bytes.max(1),
+            bytes: 0,
+            out: None,
+            path: None,
+            created: false,
+        })
+    }
+
     fn rotate(&mut self) -> io::Result<()> {
-        if let Some(mut out) = self.out.take() {
-            out.flush()?;
-        }
+        self.close()?;
         let path = self
             .dir
             .join(format!("{}-{:05}.jsonl", self.prefix, self.seq));
@@ -188,12 +255,43 @@ impl RotatingFile {
         let file = fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path)?;
+            .open(&path)?;
         self.out = Some(BufWriter::with_capacity(1 << 16, file));
+        self.path = Some(path);
+        self.created = true;
         Ok(())
     }
 
-    fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
+    /// Flushes and closes the open file, if any; the next line opens a new
+    /// one.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.path = None;
+        match self.out.take() {
+            Some(mut out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// The file lines go to now, if one is open.
+    pub fn current(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Puts every line written so far on disk (`fsync`), the folder entry
+    /// of a new file included: what is acknowledged after this survives a
+    /// crash of the machine.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if let Some(out) = self.out.as_mut() {
+            out.flush()?;
+            out.get_ref().sync_data()?;
+        }
+        if std::mem::take(&mut self.created) {
+            File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+
+    pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
         if self.out.is_none() || self.bytes >= self.max_bytes {
             self.rotate()?;
         }
@@ -203,10 +301,86 @@ impl RotatingFile {
         Ok(())
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    pub fn flush(&mut self) -> io::Result<()> {
         match self.out.as_mut() {
             Some(out) => out.flush(),
             None => Ok(()),
+        }
+    }
+}
+
+/// Event ids: this log's random 64-bit instance, then a counter, so two
+/// replicas, or one replica's two runs, never hand out the same id.
+struct Ids {
+    instance: u64,
+    next: u64,
+}
+
+impl Ids {
+    fn new() -> Ids {
+        Ids {
+            instance: rand::random(),
+            next: 0,
+        }
+    }
+}
+
+/// Appends `event` as one line with its `id` (the last field) and `\n`.
+fn encode(event: &Event, ids: &mut Ids, line: &mut Vec<u8>) {
+    serde_json::to_writer(&mut *line, event).expect("events serialize");
+    line.pop(); // the closing brace
+    let id = ids.next;
+    ids.next += 1;
+    let _ = write!(line, ",\"id\":\"{:016x}-{id:x}\"}}", ids.instance);
+    line.push(b'\n');
+}
+
+/// Where the writer thread puts lines.
+trait Sink {
+    /// Writes a batch of encoded lines, each with its user.
+    fn write(&mut self, lines: &[(u64, Vec<u8>)], counters: &LogCounters);
+    /// The queue is empty: put what is buffered where it belongs.
+    fn idle(&mut self, counters: &LogCounters);
+    /// The log closes.
+    fn close(&mut self, counters: &LogCounters);
+}
+
+/// The file log.
+struct FileSink(RotatingFile);
+
+impl Sink for FileSink {
+    fn write(&mut self, lines: &[(u64, Vec<u8>)], counters: &LogCounters) {
+        for (_, line) in lines {
+            write_to_file(&mut self.0, line, counters);
+        }
+    }
+
+    fn idle(&mut self, counters: &LogCounters) {
+        if let Err(err) = self.0.flush() {
+            tracing::error!(%err, "event log flush failed");
+            self.0.out = None;
+            counters.write_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn close(&mut self, _: &LogCounters) {
+        let _ = self.0.flush();
+    }
+}
+
+/// Appends one line, counting it written or failed; a failed file is
+/// reopened by the next line.
+fn write_to_file(files: &mut RotatingFile, line: &[u8], counters: &LogCounters) -> bool {
+    match files.write_line(line) {
+        Ok(()) => {
+            counters.written.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(err) => {
+            tracing::error!(%err, "event log write failed; reopening on next event");
+            files.out = None;
+            counters.write_errors.fetch_add(1, Ordering::Relaxed);
+            false
         }
     }
 }
@@ -216,41 +390,44 @@ impl RotatingFile {
 /// parked thread (a syscall and a context switch per request under load).
 const IDLE_POLL: Duration = Duration::from_millis(5);
 
-fn write_loop(rx: mpsc::Receiver<Command>, mut files: RotatingFile, counters: &LogCounters) {
-    let mut line = Vec::with_capacity(512);
-    let mut dirty = false;
+/// Events encoded per batch at most: a stream sink sends a batch in one
+/// round trip per shard.
+const BATCH: usize = 512;
+
+fn write_loop(rx: mpsc::Receiver<Command>, mut sink: impl Sink, counters: &LogCounters) {
+    let mut ids = Ids::new();
+    let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(BATCH);
+    let mut spare: Vec<Vec<u8>> = Vec::new();
     loop {
-        match rx.try_recv() {
-            Ok(Command::Write(event)) => {
-                line.clear();
-                serde_json::to_writer(&mut line, &event).expect("events serialize");
-                line.push(b'\n');
-                match files.write_line(&line) {
-                    Ok(()) => counters.written.fetch_add(1, Ordering::Relaxed),
-                    Err(err) => {
-                        tracing::error!(%err, "event log write failed; reopening on next event");
-                        files.out = None;
-                        counters.write_errors.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-                dirty = true;
-            }
-            Ok(Command::Close) | Err(mpsc::TryRecvError::Disconnected) => break,
-            Err(mpsc::TryRecvError::Empty) => {
-                // Idle: put what we have on disk, then wait for more.
-                if dirty {
-                    if let Err(err) = files.flush() {
-                        tracing::error!(%err, "event log flush failed");
-                        files.out = None;
-                        counters.write_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    dirty = false;
+        let mut closing = false;
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(Command::Write(event)) => {
+                    let mut line = spare.pop().unwrap_or_else(|| Vec::with_capacity(512));
+                    line.clear();
+                    encode(&event, &mut ids, &mut line);
+                    batch.push((event.user, line));
                 }
-                std::thread::sleep(IDLE_POLL);
+                Ok(Command::Close) | Err(mpsc::TryRecvError::Disconnected) => {
+                    closing = true;
+                    break;
+                }
+                Err(mpsc::TryRecvError::Empty) => break,
             }
         }
+        if !batch.is_empty() {
+            sink.write(&batch, counters);
+            spare.extend(batch.drain(..).map(|(_, line)| line));
+        } else if !closing {
+            // Idle: put what we have where it belongs, then wait for more.
+            sink.idle(counters);
+            std::thread::sleep(IDLE_POLL);
+        }
+        if closing {
+            break;
+        }
     }
-    let _ = files.flush();
+    sink.close(counters);
 }
 
 #[cfg(test)]
@@ -299,6 +476,26 @@ mod tests {
             line,
             r#"{"message":"next","timestamp":1700000000123,"user":3255,"track":576,"time":1.0,"latency":0.00054,"recommendation":14035,"propensity":0.25,"experiments":{"ALL":"T6"}}"#
         );
+    }
+
+    #[test]
+    fn each_line_ends_with_an_id_of_its_log_and_its_number() {
+        let mut ids = Ids::new();
+        let (mut first, mut second) = (Vec::new(), Vec::new());
+        encode(&event(1), &mut ids, &mut first);
+        encode(&event(1), &mut ids, &mut second);
+        let instance = format!("{:016x}", ids.instance);
+        let line = String::from_utf8(first).unwrap();
+        assert!(
+            line.ends_with(&format!(",\"id\":\"{instance}-0\"}}\n")),
+            "{line}"
+        );
+        assert!(String::from_utf8(second)
+            .unwrap()
+            .contains(&format!("{instance}-1")));
+        let parsed: Event = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed, event(1), "readers of the line type skip the id");
+        assert_ne!(Ids::new().instance, ids.instance, "another log, other ids");
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct Metrics {
     /// Event lines written and failed writes (refreshed on scrape).
     pub events_written: IntGauge,
     pub event_write_errors: IntGauge,
+    /// Event lines the stream sink wrote to `--log-dir` instead, and lines
+    /// of those files it sent later: a degraded log shows here.
+    pub events_spilled: IntGauge,
+    pub events_shipped: IntGauge,
     /// Model reloads that failed and left the previous models serving.
     pub reload_failures: IntCounter,
     /// Failed control plane operations, by operation: the replica keeps
@@ -113,6 +117,16 @@ impl Metrics {
                 "Event log write failures",
             )
             .expect("valid gauge"),
+            events_spilled: IntGauge::new(
+                "events_spilled_total",
+                "Event lines the stream sink could not send and wrote to --log-dir",
+            )
+            .expect("valid gauge"),
+            events_shipped: IntGauge::new(
+                "events_shipped_total",
+                "Event lines of --log-dir files the stream sink sent later",
+            )
+            .expect("valid gauge"),
             reload_failures: IntCounter::new(
                 "model_reload_failures_total",
                 "Model reloads that failed",
@@ -130,7 +144,7 @@ impl Metrics {
             .expect("valid gauge"),
             registry,
         };
-        let collectors: [Box<dyn Collector>; 14] = [
+        let collectors: [Box<dyn Collector>; 16] = [
             Box::new(metrics.http_requests.clone()),
             Box::new(metrics.http_duration.clone()),
             Box::new(metrics.request_errors.clone()),
@@ -142,6 +156,8 @@ impl Metrics {
             Box::new(metrics.state_updates.clone()),
             Box::new(metrics.events_written.clone()),
             Box::new(metrics.event_write_errors.clone()),
+            Box::new(metrics.events_spilled.clone()),
+            Box::new(metrics.events_shipped.clone()),
             Box::new(metrics.reload_failures.clone()),
             Box::new(metrics.control_errors.clone()),
             Box::new(metrics.control_version.clone()),

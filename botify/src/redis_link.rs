@@ -7,8 +7,15 @@
 //! cluster's slot map after a resharding or a failover (the cluster client
 //! refreshes it on `MOVED`). A request's keys share one hash slot (see
 //! `state/redis.rs`), so one pipeline goes to one node in one round trip.
+//!
+//! On a cluster the link also knows which master serves a key
+//! ([`RedisLink::fault_domain`], `topology.rs`), so the state store's breaker
+//! can keep one circuit per master: a master down costs only its listeners.
 
-use std::sync::OnceLock;
+mod nodes;
+pub mod topology;
+
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -62,6 +69,10 @@ pub struct ClusterLink {
     config: ClusterConfig,
     /// Made on first use, on the using thread's runtime.
     connections: Vec<OnceLock<ClusterConnection>>,
+    /// Which master serves which slot, refreshed in the background.
+    topology: Arc<topology::Topology>,
+    /// A connection to each master of the map.
+    nodes: Arc<nodes::NodeLinks>,
 }
 
 impl ClusterLink {
@@ -73,7 +84,51 @@ impl ClusterLink {
             })
             .clone()
     }
+
+    /// Starts a refresh of the slot map on this thread's runtime if one is
+    /// due; outside a runtime (nothing to serve) there is nothing to do.
+    fn refresh_topology(&self) {
+        if tokio::runtime::Handle::try_current().is_err() || !self.topology.claim_refresh() {
+            return;
+        }
+        let mut conn = self.connection();
+        let topology = self.topology.clone();
+        let links = self.nodes.clone();
+        let ask = redis::cmd("CLUSTER").arg("NODES").to_owned();
+        tokio::spawn(async move {
+            let reply = tokio::time::timeout(
+                REFRESH_TIMEOUT,
+                conn.route_command(ask, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random)),
+            )
+            .await;
+            let nodes = match reply {
+                Ok(Ok(value)) => redis::from_redis_value::<String>(value).ok(),
+                _ => None,
+            };
+            match nodes {
+                Some(nodes) => {
+                    for (domain, address) in topology.apply(&nodes) {
+                        links.assign(domain, &address);
+                    }
+                }
+                None => topology.refresh_failed(),
+            }
+        });
+    }
 }
+
+/// How a connection to one server reconnects: `timeout` bounds connecting
+/// and each answer, and a lost server is retried at most every 200 ms.
+fn manager_config(timeout: Duration) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(200))
+}
+
+/// Bound on asking a node for the slot map.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(1);
 
 thread_local! {
     /// This thread's connection slot, assigned round-robin on first use.
@@ -113,18 +168,46 @@ impl RedisLink {
                 client,
                 config,
                 connections: (0..CONNECTIONS).map(|_| OnceLock::new()).collect(),
+                topology: Arc::default(),
+                nodes: Arc::new(nodes::NodeLinks::new(timeout)),
             })));
         }
         let client = redis::Client::open(target.urls[0].as_str())?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200));
+        let config = manager_config(timeout);
         let connections = (0..CONNECTIONS)
             .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RedisLink::Single(connections))
+    }
+
+    /// How many fault domains [`Self::fault_domain`] hands out: one for a
+    /// single server, one per master (up to a bound) for a cluster.
+    pub fn fault_domains(&self) -> usize {
+        match self {
+            RedisLink::Single(_) => 1,
+            RedisLink::Cluster(_) => topology::DOMAINS,
+        }
+    }
+
+    /// The fault domain of `key`, in `0..fault_domains()`: on a cluster,
+    /// the master serving its slot as last seen (and a refresh of that view
+    /// when one is due).
+    pub fn fault_domain(&self, key: &str) -> usize {
+        match self {
+            RedisLink::Single(_) => topology::WHOLE_STORE,
+            RedisLink::Cluster(cluster) => {
+                cluster.refresh_topology();
+                cluster.topology.domain(key.as_bytes())
+            }
+        }
+    }
+
+    /// A call failed: on a cluster, the slot map may be stale (a master
+    /// died, a replica took over), so it is refreshed soon.
+    pub fn call_failed(&self) {
+        if let RedisLink::Cluster(cluster) = self {
+            cluster.topology.suspect();
+        }
     }
 
     /// Runs `pipe`; on a cluster it goes to the node owning its first key.
@@ -139,6 +222,31 @@ impl RedisLink {
                 pipe.query_async(&mut conn).await
             }
         }
+    }
+
+    /// Runs `pipe`, whose keys all hash to `key`'s slot: on a cluster
+    /// straight to the master serving it (`nodes.rs`), so a dead master
+    /// fails only its own slots' calls; through the cluster client when no
+    /// master is known for it or the slot moved.
+    pub async fn pipe_for<T: FromRedisValue>(
+        &self,
+        key: &str,
+        pipe: &redis::Pipeline,
+    ) -> RedisResult<T> {
+        let RedisLink::Cluster(cluster) = self else {
+            return self.pipe(pipe).await;
+        };
+        let node = cluster
+            .nodes
+            .get(self.fault_domain(key))
+            .and_then(|node| node.connection());
+        if let Some(mut conn) = node {
+            match pipe.query_async(&mut conn).await {
+                Err(err) if err.is_cluster_error() => cluster.topology.suspect(),
+                answer => return answer,
+            }
+        }
+        self.pipe(pipe).await
     }
 
     /// Runs one command.
@@ -184,8 +292,18 @@ impl RedisLink {
                         RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
                     )
                     .await?;
-                for (host, port) in masters(&redis::from_redis_value::<String>(nodes)?) {
-                    let node = SingleNodeRoutingInfo::ByAddress { host, port };
+                let nodes = redis::from_redis_value::<String>(nodes)?;
+                // A master without slots holds no keys (a node just added,
+                // or one about to become a replica); a failed one answers
+                // nothing.
+                for master in topology::masters(&nodes)
+                    .into_iter()
+                    .filter(|m| !m.failed && !m.slots.is_empty())
+                {
+                    let node = SingleNodeRoutingInfo::ByAddress {
+                        host: master.host,
+                        port: master.port,
+                    };
                     let mut cursor = 0;
                     loop {
                         let reply = conn
@@ -216,48 +334,4 @@ fn scan_step(cursor: u64, pattern: &str) -> redis::Cmd {
         .arg("COUNT")
         .arg(1000)
         .to_owned()
-}
-
-/// The addresses of the masters serving slots in a `CLUSTER NODES` reply:
-/// lines of `<id> <ip>:<port>@<bus port>[,<hostname>] <flags> <master>
-/// <ping> <pong> <epoch> <link> <slot ranges…>`. A master without slots
-/// holds no keys (a node just added, or one about to become a replica).
-fn masters(nodes: &str) -> Vec<(String, u16)> {
-    nodes
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let flags = fields.get(2)?;
-            let master = flags.split(',').any(|f| f == "master");
-            if !master || flags.contains("fail") || fields.len() <= 8 {
-                return None;
-            }
-            let address = fields.get(1)?.split(['@', ',']).next()?;
-            let (host, port) = address.rsplit_once(':')?;
-            Some((host.to_string(), port.parse().ok()?))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masters_serving_slots_are_read_from_cluster_nodes() {
-        let nodes = "\
-a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
-b2 127.0.0.1:7001@17001,node-2 master - 0 1 2 connected 5461-10922 [5461->-c3]
-c3 127.0.0.1:7002@17002 slave a1 0 1 1 connected
-d4 127.0.0.1:7003@17003 master - 0 1 4 connected
-e5 127.0.0.1:7004@17004 master,fail - 0 1 5 disconnected 10923-16383
-";
-        assert_eq!(
-            masters(nodes),
-            [
-                ("127.0.0.1".to_string(), 7000),
-                ("127.0.0.1".to_string(), 7001)
-            ]
-        );
-    }
 }

@@ -75,6 +75,7 @@ pub fn botify_command(binary: &Path, config: &Config) -> Command {
         .arg("--log-dir")
         .arg(&config.log_dir)
         .args(["--log-max-bytes", &config.log_max_bytes.to_string()])
+        .args(["--log-sink", &config.log_sink.name()])
         .args(["--redis-namespace", &config.redis_namespace])
         .args(["--state-timeout-ms", &config.state_timeout_ms.to_string()])
         .args(["--state-cooldown-ms", &config.state_cooldown_ms.to_string()])

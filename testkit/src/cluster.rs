@@ -49,6 +49,13 @@ fn node_command(port: u16, dir: &Path) -> Command {
         .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
         // Short, so a killed master is detected quickly.
         .args(["--cluster-node-timeout", "1000"])
+        // The masters still alive keep serving their own slots while a dead
+        // one's are unserved, as a production cluster should be set up
+        // (docs/deployment.md): Redis's default stops every node then.
+        .args(["--cluster-require-full-coverage", "no"])
+        // A replica syncs as soon as it asks (the default waits 5 s for
+        // more replicas), so it can take over from the start.
+        .args(["--repl-diskless-sync-delay", "0"])
         .args(["--save", "", "--appendonly", "no"])
         .arg("--dir")
         .arg(dir);
@@ -123,7 +130,28 @@ impl RedisCluster {
         create.extend(["--cluster-replicas", "1", "--cluster-yes"].map(String::from));
         redis_cli(&create);
         cluster.wait_ok();
+        cluster.wait_replicas_synced();
         cluster
+    }
+
+    /// Waits until every replica has synced with its master: a replica
+    /// that never did cannot be elected when its master dies.
+    fn wait_replicas_synced(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for replica in self.nodes().iter().filter(|n| !n.master) {
+            while !self
+                .cli(replica.port, &["INFO", "replication"])
+                .contains("master_link_status:up")
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "replica {} never synced; logs in {}",
+                    replica.port,
+                    self.dir.path().display()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
     }
 
     /// The seed list botify takes with `--redis-cluster`:
@@ -236,23 +264,42 @@ impl RedisCluster {
     /// `CLUSTER FAILOVER`, as an operator does before maintenance; returns
     /// the new master's port once every live node agrees.
     pub fn failover(&self, master: &str) -> u16 {
-        let replica = self
-            .nodes()
-            .into_iter()
-            .find(|n| n.master_id.as_deref() == Some(master))
-            .expect("the master has a replica");
+        let replica = self.replica_of(master);
         self.cli(replica.port, &["CLUSTER", "FAILOVER"]);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self
-            .masters()
-            .iter()
-            .any(|m| m.id == replica.id && m.slots > 0)
-        {
-            assert!(Instant::now() < deadline, "failover did not happen");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_promoted(&replica.id, Duration::from_millis(50));
         self.wait_ok();
         replica.port
+    }
+
+    /// The replica of `master` (a node id), as a live node sees it.
+    pub fn replica_of(&self, master: &str) -> Node {
+        self.nodes()
+            .into_iter()
+            .find(|n| n.master_id.as_deref() == Some(master))
+            .expect("the master has a replica")
+    }
+
+    /// Waits, checking every `poll`, until node `replica` (an id) is a
+    /// master serving slots; returns when that was first seen.
+    pub fn wait_promoted(&self, replica: &str, poll: Duration) -> Instant {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = Instant::now();
+            if self
+                .masters()
+                .iter()
+                .any(|m| m.id == replica && m.slots > 0)
+            {
+                return seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{replica} was never promoted: {:?}; logs in {}",
+                self.nodes(),
+                self.dir.path().display()
+            );
+            std::thread::sleep(poll);
+        }
     }
 
     /// Kills the node on `port` (SIGKILL, like a crash); if it was a

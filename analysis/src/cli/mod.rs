@@ -14,6 +14,7 @@
 pub mod ab;
 mod eval;
 mod export;
+mod ingest;
 mod ope;
 mod power;
 mod synth;
@@ -141,6 +142,23 @@ enum Command {
         hive_partitioning = true) GROUP BY ALL ORDER BY ALL;"
     )]
     Export(crate::commands::export::Options),
+    /// Collect botify's event streams (--log-sink redis-stream) into JSON Lines files, each
+    /// line once.
+    #[command(
+        long_about = "Collect botify's event streams (--log-sink redis-stream) into the JSON \
+        Lines files every other command reads.\n\n\
+        Reads the namespace's streams as one consumer of a consumer group, appends each line to \
+        events-<start ms>-<pid>-<seq>.jsonl files in --out, fsyncs them, and only then \
+        acknowledges and deletes the entries: a reader killed before that reads them again \
+        when started under the same --consumer. Lines are kept by their id, and the ids \
+        already in --out are loaded first, so a line delivered twice is written once. Without \
+        --follow it stops once the streams hold nothing new.",
+        after_help = "Examples:\n  \
+        analysis ingest --redis-url redis://127.0.0.1:6379 --out log/ingested --follow\n  \
+        analysis ingest --redis-cluster --redis-url redis://10.0.0.1:7000,redis://10.0.0.2:7001 --out log/ingested\n  \
+        analysis ab --logs 'log/ingested/*.jsonl' --experiment ALL"
+    )]
+    Ingest(crate::commands::ingest::Options),
     /// Minimum detectable effect per metric for N users over D days, from the variance
     /// of each metric in pre-period logs.
     #[command(
@@ -203,6 +221,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(options) => train::run(&options, started),
         Command::Eval(args) => eval::run(args, started),
         Command::Export(options) => export::run(&options, started),
+        Command::Ingest(options) => ingest::run(&options, started),
         Command::Ope(args) => ope::run(args, started),
         Command::Power(args) => power::run(args),
         Command::Synth(options) => synth::run(&options, started),

@@ -9,6 +9,7 @@
 pub mod ab;
 pub mod eval;
 pub mod export;
+pub mod ingest;
 pub mod ope;
 pub mod power;
 pub mod synth;

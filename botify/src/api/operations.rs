@@ -51,12 +51,14 @@ pub async fn root(state: web::Data<AppState>) -> Reply {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let metrics = state.engine.metrics();
     if let Some(counters) = &state.log_counters {
-        metrics
-            .events_written
-            .set(counters.written.load(Ordering::Relaxed) as i64);
-        metrics
-            .event_write_errors
-            .set(counters.write_errors.load(Ordering::Relaxed) as i64);
+        for (gauge, counter) in [
+            (&metrics.events_written, &counters.written),
+            (&metrics.event_write_errors, &counters.write_errors),
+            (&metrics.events_spilled, &counters.spilled),
+            (&metrics.events_shipped, &counters.shipped),
+        ] {
+            gauge.set(counter.load(Ordering::Relaxed) as i64);
+        }
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

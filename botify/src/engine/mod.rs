@@ -12,7 +12,8 @@
 //! State store faults never fail a request: a failed or slow store call opens
 //! a short circuit (`breaker.rs`) during which requests skip the store and are
 //! answered statelessly (the arm's recommender with the request's own listen
-//! as state, flagged `fallback`).
+//! as state, flagged `fallback`). The circuit is per fault domain (a Redis
+//! Cluster master), so a dead master costs only the listeners it holds.
 //!
 //! Catalog, models and filters sit behind `ArcSwap`, so the admin hot swaps
 //! (`admin.rs`) never block or fail a request. Cold-start lists for the API
@@ -188,8 +189,8 @@ impl Engine {
             filters: ArcSwap::from_pointee(filters),
             experiments,
             arms,
+            breaker: Breaker::new(settings.store_cooldown, store.fault_domains(), &metrics),
             store,
-            breaker: Breaker::new(settings.store_cooldown, &metrics),
             events: ArcSwapOption::from(events.map(Arc::new)),
             metrics,
             models_dir: settings.models_dir,
@@ -231,12 +232,12 @@ impl Engine {
 
     /// Checks the state store answers, bounded by its own timeout. It asks
     /// even while the circuit is open (health checks probe), and a failure
-    /// opens the circuit like any other.
+    /// opens the whole store's circuit (domain 0) like any other.
     pub async fn store_reachable(&self) -> bool {
         match self.store.ping().await {
             Ok(()) => true,
             Err(err) => {
-                self.breaker.failed("ping", &err);
+                self.breaker.failed(0, "ping", &err);
                 false
             }
         }
@@ -309,14 +310,15 @@ impl Engine {
         let arm_index = self.experiments.active().arm_of(user);
         let arm = &self.arms[arm_index];
         let query = arm.recommender.state_query(&catalog, listen.track);
+        let domain = self.store.fault_domain(user);
         let stored = match message {
             Message::Next => {
                 let call = self.store.record(user, listen, query);
-                self.breaker.call("record", call).await
+                self.breaker.call(domain, "record", call).await
             }
             Message::Last => {
                 let call = self.store.end_session(user, listen, query);
-                self.breaker.call("end_session", call).await
+                self.breaker.call(domain, "end_session", call).await
             }
         };
         let stateful = stored.is_some();
@@ -359,7 +361,7 @@ impl Engine {
             }
         }
         if stateful {
-            self.apply_state(user, &update).await;
+            self.apply_state(user, domain, &update).await;
         }
 
         let latency = started.elapsed();
@@ -410,11 +412,11 @@ impl Engine {
     }
 
     /// Writes what a recommender decided, if anything.
-    async fn apply_state(&self, user: u64, update: &StateUpdate) {
+    async fn apply_state(&self, user: u64, domain: usize, update: &StateUpdate) {
         if !update.is_empty() {
             self.metrics.state_updates.inc();
             self.breaker
-                .call("apply", self.store.apply(user, update))
+                .call(domain, "apply", self.store.apply(user, update))
                 .await;
         }
     }

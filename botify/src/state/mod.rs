@@ -169,6 +169,17 @@ pub trait StateStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
     /// `memory` or `redis`, for logs and `/health`.
     fn kind(&self) -> &'static str;
+    /// Which part of the store holds `user`'s state, in
+    /// `0..fault_domains()`: parts that fail independently (a cluster's
+    /// masters) are different domains, so the engine's breaker isolates
+    /// them. Domain 0 is the whole store and where a `ping` failure counts.
+    fn fault_domain(&self, _user: u64) -> usize {
+        0
+    }
+    /// How many fault domains there can be.
+    fn fault_domains(&self) -> usize {
+        1
+    }
 }
 
 /// Behaviour every store must have, run against each implementation: by

@@ -88,10 +88,14 @@ impl RedisStore {
         &self,
         work: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.settings.timeout, work).await {
-            Ok(result) => Ok(result?),
+        let result = match tokio::time::timeout(self.settings.timeout, work).await {
+            Ok(result) => result.map_err(StoreError::from),
             Err(_) => Err(StoreError::Timeout(self.settings.timeout)),
+        };
+        if result.is_err() {
+            self.link.call_failed();
         }
+        result
     }
 }
 
@@ -238,7 +242,7 @@ impl StateStore for RedisStore {
         let (length, entries, mut state) = match query.profile_artist {
             None => {
                 let (length, entries): (usize, Vec<String>) =
-                    self.bounded(self.link.pipe(&pipe)).await?;
+                    self.bounded(self.link.pipe_for(&session, &pipe)).await?;
                 (length, entries, UserState::default())
             }
             Some(artist) => {
@@ -249,7 +253,7 @@ impl StateStore for RedisStore {
                     f64,
                     u32,
                     Option<String>,
-                ) = self.bounded(self.link.pipe(&pipe)).await?;
+                ) = self.bounded(self.link.pipe_for(&session, &pipe)).await?;
                 (
                     length,
                     entries,
@@ -258,12 +262,11 @@ impl StateStore for RedisStore {
             }
         };
         if length > MAX_SESSION_LISTENS + TRIM_SLACK {
-            let trim = redis::cmd("LTRIM")
-                .arg(&session)
-                .arg(-(MAX_SESSION_LISTENS as isize))
-                .arg(-1)
-                .to_owned();
-            self.bounded(self.link.cmd::<()>(&trim)).await?;
+            let mut trim = redis::pipe();
+            trim.ltrim(&session, -(MAX_SESSION_LISTENS as isize), -1)
+                .ignore();
+            self.bounded(self.link.pipe_for::<()>(&session, &trim))
+                .await?;
         }
         state.listens = entries
             .iter()
@@ -286,16 +289,18 @@ impl StateStore for RedisStore {
         listen: Listen,
         query: StateQuery,
     ) -> Result<UserState, StoreError> {
+        let session = self.session(user);
         let mut pipe = redis::pipe();
-        pipe.del(self.session(user)).ignore();
+        pipe.del(&session).ignore();
         match query.profile_artist {
             None => {
-                self.bounded(self.link.pipe::<()>(&pipe)).await?;
+                self.bounded(self.link.pipe_for::<()>(&session, &pipe))
+                    .await?;
                 Ok(UserState::default())
             }
             Some(artist) => {
                 self.queue_profile(&mut pipe, user, artist, listen);
-                let reply: ProfileReply = self.bounded(self.link.pipe(&pipe)).await?;
+                let reply: ProfileReply = self.bounded(self.link.pipe_for(&session, &pipe)).await?;
                 Self::profile_state(reply)
             }
         }
@@ -315,7 +320,8 @@ impl StateStore for RedisStore {
         .ignore()
         .expire(&profile, self.settings.ttls.profile.as_secs() as i64)
         .ignore();
-        self.bounded(self.link.pipe::<()>(&pipe)).await
+        self.bounded(self.link.pipe_for::<()>(&profile, &pipe))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -326,6 +332,15 @@ impl StateStore for RedisStore {
 
     fn kind(&self) -> &'static str {
         "redis"
+    }
+
+    /// On a cluster, the master serving the user's hash slot.
+    fn fault_domain(&self, user: u64) -> usize {
+        self.link.fault_domain(&self.session(user))
+    }
+
+    fn fault_domains(&self) -> usize {
+        self.link.fault_domains()
     }
 }
 
