@@ -114,6 +114,22 @@ fn manifests_ask_of_botify_what_it_does() {
         assert!(read.contains(&name), "botify reads no {name} ({read:?})");
     }
 
+    // Event lines go to Redis Streams, and a reader takes them off the
+    // same Redis: `analysis ingest` with botify's own settings.
+    assert_eq!(config["BOTIFY_LOG_SINK"], "redis-stream");
+    let ingest = &find(&documents, "StatefulSet", "botify-ingest")["spec"]["template"]["spec"]
+        ["containers"][0];
+    assert_eq!(ingest["command"][0], "analysis");
+    assert_eq!(ingest["args"][0], "ingest");
+    assert!(ingest["args"]
+        .as_array()
+        .unwrap()
+        .contains(&"--follow".into()));
+    assert_eq!(
+        ingest["envFrom"][0]["configMapRef"]["name"],
+        "botify-config"
+    );
+
     // Probes: readiness on /ready (503 while starting or draining), liveness
     // on /health, on the container's port.
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/ready");
