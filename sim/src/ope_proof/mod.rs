@@ -80,8 +80,8 @@ pub struct Options {
     #[arg(long, value_name = "DIR")]
     pub models: Option<PathBuf>,
     /// A logging arm (repeatable): a recommender name or an inline TOML
-    /// table as in an experiments file [default: softmax memory, softmax
-    /// session_knn, epsilon embedding].
+    /// table as in an experiments file [default: memory, session_knn and
+    /// embedding, each with policy = "epsilon"].
     #[arg(long = "logging", value_name = "ARM")]
     pub logging: Vec<String>,
     /// A target arm (repeatable), estimated from every logging arm
