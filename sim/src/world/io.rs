@@ -86,16 +86,11 @@ fn write_atomically(
         .with_context(|| format!("cannot rename {} to {}", tmp.display(), path.display()))
 }
 
-/// Reads a world's files with a message naming what to do when they are
-/// missing (every command that reads a world).
+/// Reads a world's files, every error naming the folder (every command
+/// that reads a world); a missing or broken file's error already says how
+/// to generate one.
 pub fn load_world_data(dir: &Path) -> Result<WorldData> {
-    read_world_data(dir).with_context(|| {
-        format!(
-            "cannot load the world in {}; generate one with `sim world --out {}`",
-            dir.display(),
-            dir.display()
-        )
-    })
+    read_world_data(dir).with_context(|| format!("cannot load the world in {}", dir.display()))
 }
 
 /// Reads the world files in `dir` as records (validated by [`super::World::new`]).
