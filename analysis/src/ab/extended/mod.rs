@@ -11,184 +11,33 @@
 //!
 //! [`analyze`] runs the steps in order: the window, the pre-period, the arms,
 //! the fixed-horizon rows with CUPED's fits, the correction within each
-//! family, then the daily looks. The tables and JSON are in `render.rs`.
+//! family, then the daily looks. `fixed.rs` is the fixed-horizon part, on
+//! per-arm sums alone (shared with `ab --stats`); `rows.rs` holds the
+//! options and the result types. The tables and JSON are in `render.rs`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use anyhow::{bail, Result};
-use serde::Serialize;
 
-use super::breakdown::{self, Asked, Breakdown};
-use super::correction::Correction;
-use super::cuped::{self, Coefficients, CupedFit};
-use super::estimate::{Comparison, Sample};
+use super::breakdown;
+use super::cuped::{self, Coefficients};
+use super::estimate::Sample;
 use super::exposure::Exposures;
-use super::metrics::{self, Metric, Role, UserSums, Window};
-use super::sums::{Linear, Sums};
-use super::{srm, Srm};
+use super::metrics::{self, Metric, UserSums, Window};
+use super::sums::Sums;
 use crate::logs::{Days, Record, NO_ARM};
 use crate::sessions::Session;
-use tally::Moments;
 
+mod fixed;
+mod rows;
+
+use self::fixed::compare;
+pub use self::fixed::{from_aggregates, Aggregates, MetricSums};
+pub use self::rows::{CupedRow, Look, MetricRow, MetricsAnalysis, Options};
 pub use super::looks::Design;
 use super::looks::SequentialLooks;
 pub use super::periods::{DayedSessions, PrePeriod};
-
-/// What to compute.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub metrics: Vec<&'static Metric>,
-    pub correction: Correction,
-    /// Level of every test and interval (0.05: 95% intervals).
-    pub alpha: f64,
-    /// First day of the experiment; earlier days are the pre-period.
-    pub start: Option<u32>,
-    /// How daily looks are tested; None: no daily looks.
-    pub sequential: Option<Design>,
-    /// Adjust with the pre-period when there is one (CUPED); off to measure
-    /// what the adjustment buys.
-    pub cuped: bool,
-    /// Segments, trend, quantiles, exposure (`breakdown.rs`).
-    pub breakdown: Asked,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            metrics: metrics::CATALOGUE.iter().collect(),
-            correction: Correction::Holm,
-            alpha: 0.05,
-            start: None,
-            sequential: None,
-            cuped: true,
-            breakdown: Asked::default(),
-        }
-    }
-}
-
-/// One treatment against the control on one metric.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MetricRow {
-    pub treatment: String,
-    pub metric: String,
-    /// `success` or `guardrail`.
-    pub role: &'static str,
-    pub control_users: u64,
-    pub treatment_users: u64,
-    /// Raw arm means (ratio metrics: the arm's ratio of sums).
-    pub control_mean: f64,
-    pub treatment_mean: f64,
-    /// Effect and 95% bounds of the difference, percent of the control mean
-    /// (CUPED-adjusted when a pre-period is given).
-    pub effect: f64,
-    pub lower: f64,
-    pub upper: f64,
-    /// Relative lift interval, percent (delta method on the ratio of means).
-    pub lift_lower: f64,
-    pub lift_upper: f64,
-    pub p_value: f64,
-    /// After the correction, within the row's family (success or guardrail).
-    pub p_adjusted: f64,
-    pub significant: bool,
-    /// CUPED's share of variance removed (None without a pre-period).
-    pub variance_reduction: Option<f64>,
-    /// Always-valid bounds at the last look, percent (with `--sequential`).
-    pub sequential_lower: Option<f64>,
-    pub sequential_upper: Option<f64>,
-}
-
-/// One daily look of the sequential test.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Look {
-    pub day: String,
-    pub treatment: String,
-    pub metric: String,
-    pub control_mean: f64,
-    pub treatment_mean: f64,
-    /// Effect and running always-valid bounds, percent of the look's control mean.
-    pub effect: f64,
-    pub lower: f64,
-    pub upper: f64,
-    /// Always-valid p-value (the mixture design).
-    pub p_value: Option<f64>,
-    /// The level this look's fixed p-value is held to (the spending design):
-    /// significant once some look's fixed p falls below its level.
-    pub nominal_alpha: Option<f64>,
-    pub significant: bool,
-    /// The fixed-horizon (Welch) p-value of this look alone: what peeking
-    /// without a sequential test would read.
-    pub fixed_p_value: f64,
-}
-
-/// CUPED's fit of one metric.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CupedRow {
-    pub metric: String,
-    pub theta: f64,
-    pub users: u64,
-    pub users_with_pre: u64,
-    pub variance_reduction: f64,
-    /// √(1 − reduction): the interval width relative to no adjustment.
-    pub width_ratio: f64,
-}
-
-impl CupedRow {
-    fn new(metric: &Metric, fit: CupedFit) -> CupedRow {
-        CupedRow {
-            metric: metric.name.to_string(),
-            theta: fit.theta,
-            users: fit.users,
-            users_with_pre: fit.with_pre,
-            variance_reduction: fit.variance_reduction,
-            width_ratio: (1.0 - fit.variance_reduction).sqrt(),
-        }
-    }
-}
-
-/// Everything the extended analysis found: the multi-metric comparison of
-/// each treatment with the control, its daily looks and CUPED's fits.
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricsAnalysis {
-    pub rows: Vec<MetricRow>,
-    pub looks: Vec<Look>,
-    pub cuped: Vec<CupedRow>,
-    #[serde(skip)]
-    pub window: (String, String),
-    #[serde(skip)]
-    pub correction: Correction,
-    #[serde(skip)]
-    pub design: Option<Design>,
-    #[serde(skip)]
-    pub srm: Srm,
-    #[serde(skip)]
-    pub arm_labels: Vec<String>,
-    #[serde(flatten)]
-    pub breakdown: Breakdown,
-}
-
-/// One metric's sufficient statistics in each arm (arms in index order):
-/// the extended analysis's input for it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricSums {
-    pub metric: &'static Metric,
-    pub arms: Vec<Sums>,
-}
-
-/// Everything the fixed-horizon analysis needs, whether `ab` reduced its
-/// logs to it or a warehouse's SQL computed it (`ab --stats`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Aggregates {
-    /// Users per arm over the window, arm index order: at least the
-    /// configured arms (the SRM's expected split), more when higher labels
-    /// have users.
-    pub users: Vec<u64>,
-    pub metrics: Vec<MetricSums>,
-    /// The sums carry a pre-period part: CUPED adjusts every metric.
-    pub pre_period: bool,
-    /// The window's first and last day, as labels.
-    pub window: (String, String),
-}
 
 /// The extended analysis of an experiment's records (carrying their arm),
 /// sorted and sessionized by [`super::analyze`]: the records reduced to
@@ -258,127 +107,6 @@ pub fn analyze(
     Ok(result)
 }
 
-/// The fixed-horizon analysis of aggregates: every metric's rows (CUPED-
-/// adjusted when they carry a pre-period), corrected within each family,
-/// and the SRM check. Daily looks and the breakdowns (segments, trend,
-/// quantiles) need per-user values, so there are none here ([`analyze`]
-/// adds them from the logs).
-pub fn from_aggregates(
-    aggregates: &Aggregates,
-    control: u8,
-    options: &Options,
-) -> Result<MetricsAnalysis> {
-    let counts = &aggregates.users;
-    if counts.get(control as usize).copied().unwrap_or(0) == 0 {
-        bail!(
-            "control arm {} has no users between days {} and {}; choose it with --control",
-            botify::experiments::arm_label(control as usize),
-            aggregates.window.0,
-            aggregates.window.1
-        );
-    }
-    let (mut rows, cuped) = fixed_horizon(aggregates, control);
-    correct(&mut rows, options.correction, options.alpha);
-    Ok(MetricsAnalysis {
-        rows,
-        looks: Vec::new(),
-        cuped,
-        window: aggregates.window.clone(),
-        correction: options.correction,
-        design: options.sequential,
-        srm: srm(counts),
-        arm_labels: (0..counts.len())
-            .map(botify::experiments::arm_label)
-            .collect(),
-        // Aggregates carry no exposure: every metric over its active units.
-        breakdown: Breakdown {
-            denominators: breakdown::denominators(
-                aggregates.metrics.iter().map(|m| m.metric),
-                false,
-            ),
-            ..Breakdown::default()
-        },
-    })
-}
-
-/// Every metric over the whole window: one row per treatment (p-values not
-/// yet corrected), and CUPED's fit per metric when there is a pre-period.
-fn fixed_horizon(aggregates: &Aggregates, control: u8) -> (Vec<MetricRow>, Vec<CupedRow>) {
-    let mut rows = Vec::new();
-    let mut cuped = Vec::new();
-    for sums in &aggregates.metrics {
-        let metric = sums.metric;
-        let Compared { pairs, fit, .. } = compare(metric, &sums.arms, control);
-        if let Some(fit) = fit {
-            cuped.push(CupedRow::new(metric, fit));
-        }
-        for (t, plain, used) in pairs {
-            let (effect, lower, upper) = used.percent();
-            rows.push(MetricRow {
-                treatment: botify::experiments::arm_label(t as usize),
-                metric: metric.name.to_string(),
-                role: match metric.role {
-                    Role::Success => "success",
-                    Role::Guardrail => "guardrail",
-                },
-                control_users: plain.control_users,
-                treatment_users: plain.treatment_users,
-                control_mean: plain.control_mean,
-                treatment_mean: plain.treatment_mean,
-                effect,
-                lower,
-                upper,
-                lift_lower: (used.lift - used.lift_half) * 100.0,
-                lift_upper: (used.lift + used.lift_half) * 100.0,
-                p_value: used.p_value,
-                p_adjusted: f64::NAN,
-                significant: false,
-                variance_reduction: fit.map(|f| f.variance_reduction),
-                sequential_lower: None,
-                sequential_upper: None,
-            });
-        }
-    }
-    (rows, cuped)
-}
-
-/// One metric's comparisons of each treatment against the control.
-struct Compared {
-    /// (treatment, unadjusted, CUPED-adjusted when the sums carry a
-    /// pre-period, else the same twice).
-    pairs: Vec<(u8, Comparison, Comparison)>,
-    fit: Option<CupedFit>,
-    coefficients: Option<Coefficients>,
-}
-
-/// Each treatment with users against the control on one metric, plain and
-/// CUPED-adjusted, from the arms' sums.
-fn compare(metric: &Metric, arms: &[Sums], control: u8) -> Compared {
-    let linear: Vec<Linear> = arms.iter().map(|s| s.linear(metric.kind)).collect();
-    let raw: Vec<Moments> = linear.iter().map(Linear::moments).collect();
-    let adjusted = arms
-        .first()
-        .is_some_and(|a| a.pre.is_some())
-        .then(|| cuped::fit(&linear));
-    let used = adjusted.as_ref().map_or(&raw, |a| &a.moments);
-    let c = control as usize;
-    let pairs = (0..arms.len())
-        .filter(|&t| t != c && arms[t].n > 0)
-        .map(|t| {
-            (
-                t as u8,
-                Comparison::new(raw[c], raw[t]),
-                Comparison::new(used[c], used[t]),
-            )
-        })
-        .collect();
-    Compared {
-        pairs,
-        fit: adjusted.as_ref().map(|a| a.fit),
-        coefficients: adjusted.and_then(|a| a.coefficients),
-    }
-}
-
 /// From `--start` (else the first day with a session) to the last day.
 fn experiment_window(dayed: &DayedSessions<'_>, start: Option<u32>, days: &Days) -> Result<Window> {
     let Some(span) = dayed.span() else {
@@ -423,19 +151,6 @@ fn users_per_arm(users: &[UserSums], arms: usize) -> Vec<u64> {
         counts[u.arm as usize] += 1;
     }
     counts
-}
-
-/// Adjusts the p-values within each family (success metrics, guardrails)
-/// and marks what stays under `alpha`.
-fn correct(rows: &mut [MetricRow], correction: Correction, alpha: f64) {
-    for role in ["success", "guardrail"] {
-        let family: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].role == role).collect();
-        let p: Vec<f64> = family.iter().map(|&i| rows[i].p_value).collect();
-        for (&i, q) in family.iter().zip(correction.adjust(&p)) {
-            rows[i].p_adjusted = q;
-            rows[i].significant = q < alpha;
-        }
-    }
 }
 
 /// Each row's always-valid bounds at its last look.
@@ -581,7 +296,9 @@ impl Experiment<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::fixed::correct;
     use super::*;
+    use crate::ab::correction::Correction;
     use crate::ab::spending::SpendingFunction;
     use crate::logs::days::DAY_MS;
     use crate::sessions;
