@@ -9,7 +9,9 @@ use clap::{Args, ValueEnum};
 
 use super::{check_holdout, load_sessions, Input, Notes};
 use crate::sessions;
-use crate::train::{self, als, colisten, item2vec, popularity::Popularity, recent_sessions, Data};
+use crate::train::{
+    self, als, colisten, item2vec, listen_curve, popularity::Popularity, recent_sessions, Data,
+};
 use tally::progress::{self, Unit};
 
 /// Which item-to-item model(s) to train.
@@ -211,7 +213,7 @@ pub fn run(options: &Options) -> Result<Trained> {
         bar.finish_and_clear();
         write_table(options.out.join(train::ITEM2ITEM_ALS), &table)?;
     }
-    if let Some(catalog) = embedding_catalog(options, &mut trained.notes)? {
+    if let Some(catalog) = embedding_catalog(options)? {
         let params = item2vec::Params {
             dim: options.dim.max(1),
             epochs: options.epochs.max(1),
@@ -233,6 +235,28 @@ pub fn run(options: &Options) -> Result<Trained> {
             embedding.dim
         );
         trained.wrote(path, contents);
+        let path = options.out.join(train::LISTEN_CURVE);
+        match listen_curve::fit(data, &catalog, &embedding) {
+            Some(curve) => {
+                train::write_listen_curve(&path, &curve)?;
+                let contents = format!(
+                    "half-way at cosine {:.2}, sharpness {}, artist discount {:.2}",
+                    curve.bias, curve.sharpness, curve.discount
+                );
+                trained.wrote(path, contents);
+            }
+            None => {
+                // A curve fitted to the vectors just replaced would be stale.
+                if path.is_file() {
+                    std::fs::remove_file(&path)
+                        .with_context(|| format!("cannot remove {}", path.display()))?;
+                }
+                trained.notes.warn(format!(
+                    "too few recommended listens to fit {}; session_interest keeps its prior",
+                    train::LISTEN_CURVE
+                ));
+            }
+        }
     }
     if matches!(options.model, ModelKind::SessionKnn | ModelKind::All) {
         let kept =
@@ -244,24 +268,23 @@ pub fn run(options: &Options) -> Result<Trained> {
     Ok(trained)
 }
 
-/// The catalog the embedding needs: required when it alone is asked for,
-/// skipped with a warning under `--model all` when missing.
-fn embedding_catalog(options: &Options, notes: &mut Notes) -> Result<Option<Catalog>> {
-    Ok(match options.model {
-        ModelKind::Embedding => Some(Catalog::load(&options.catalog).with_context(|| {
-            "the embedding needs the catalog for its artist and genre tokens; \
-             pass --catalog FILE (botify's tracks.jsonl)"
-        })?),
-        ModelKind::All => match Catalog::load(&options.catalog) {
-            Ok(catalog) => Some(catalog),
-            Err(err) => {
-                notes.warn(format!(
-                    "skipping the embedding: {err}; pass --catalog FILE (botify's tracks.jsonl) \
-                     to train it"
-                ));
-                None
-            }
-        },
-        _ => None,
-    })
+/// The catalog the embedding needs, whenever the embedding is asked for
+/// (alone or under `--model all`): a script that asked for every model must
+/// not silently serve without one.
+fn embedding_catalog(options: &Options) -> Result<Option<Catalog>> {
+    if !matches!(options.model, ModelKind::Embedding | ModelKind::All) {
+        return Ok(None);
+    }
+    let catalog = Catalog::load(&options.catalog).with_context(|| {
+        format!(
+            "--model {} includes the embedding, which needs the catalog for its artist and \
+             genre tokens; pass --catalog FILE (botify's tracks.jsonl), or choose the models \
+             to train with --model",
+            options
+                .model
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string())
+        )
+    })?;
+    Ok(Some(catalog))
 }

@@ -14,6 +14,7 @@
 pub mod als;
 pub mod colisten;
 pub mod item2vec;
+pub mod listen_curve;
 pub mod popularity;
 pub mod recent_sessions;
 
@@ -40,6 +41,8 @@ pub const ITEM2ITEM_ALS: &str = "item2item_als.jsonl";
 pub const EMBEDDING: &str = botify::models::EMBEDDING_FILE;
 /// Recent sessions (`session_knn`).
 pub const SESSIONS: &str = botify::models::SESSIONS_FILE;
+/// Expected listen time in the learned space (`session_interest`).
+pub const LISTEN_CURVE: &str = botify::models::LISTEN_CURVE_FILE;
 
 /// A track's neighbours, best first, for each track that has any; sorted by track.
 pub type ItemTable = Vec<(u32, Vec<u32>)>;
@@ -136,6 +139,13 @@ pub fn write_embedding(path: &Path, embedding: &item2vec::Embedding) -> Result<(
             w.write_all(b"\n")?;
         }
         Ok(())
+    })
+}
+
+pub fn write_listen_curve(path: &Path, curve: &botify::models::ListenCurve) -> Result<()> {
+    output::write_atomic(path, |w| {
+        serde_json::to_writer(&mut *w, curve)?;
+        w.write_all(b"\n")
     })
 }
 

@@ -8,9 +8,11 @@
 //! on the tables they started with.
 
 mod embedding;
+mod listen_curve;
 mod sessions;
 
 pub use embedding::{dot, EmbeddingIndex};
+pub use listen_curve::ListenCurve;
 pub use sessions::{PastSession, SessionIndex, LIKED};
 
 use std::collections::HashMap;
@@ -30,6 +32,8 @@ pub const USER_LISTS_FILE: &str = "user_recommendations.jsonl";
 pub const EMBEDDING_FILE: &str = "embedding.jsonl";
 /// Recent past sessions, for `session_knn`.
 pub const SESSIONS_FILE: &str = "sessions.jsonl";
+/// Expected listen time by cosine and artist plays, for `session_interest`.
+pub const LISTEN_CURVE_FILE: &str = "listen_curve.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelsError {
@@ -92,6 +96,8 @@ pub struct Models {
     pub embedding: EmbeddingIndex,
     /// Recent past sessions; empty before training.
     pub sessions: SessionIndex,
+    /// Expected listen time in the learned space; the prior before training.
+    pub listen_curve: ListenCurve,
     /// Which trained files these are ([`fingerprint`]); `None` when the
     /// folder holds none. Logged with every event so an A/B never silently
     /// mixes model versions.
@@ -137,6 +143,22 @@ impl Models {
                     message: format!("{e}; expected a JSON array of track ids"),
                 })?;
             models.top_tracks = Some(tracks);
+        }
+        let curve = dir.join(LISTEN_CURVE_FILE);
+        if curve.is_file() {
+            let text = std::fs::read_to_string(&curve).map_err(|e| io(&curve, e))?;
+            let parsed: ListenCurve =
+                serde_json::from_str(&text).map_err(|e| ModelsError::Invalid {
+                    path: curve.clone(),
+                    line: e.line(),
+                    message: format!(
+                        "{e}; expected an object with numbers bias, sharpness and discount"
+                    ),
+                })?;
+            parsed
+                .validate()
+                .map_err(|message| inconsistent(&curve, message))?;
+            models.listen_curve = parsed;
         }
         let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
         for entry in entries {

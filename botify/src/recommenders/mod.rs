@@ -20,6 +20,7 @@ mod memory;
 pub mod params;
 mod random;
 pub mod session;
+mod session_interest;
 mod session_knn;
 mod sticky_artist;
 mod toppop;
@@ -32,6 +33,7 @@ pub use indexed::Indexed;
 pub use memory::{Memory, MemorySettings, Source};
 pub use params::BuildError;
 pub use random::Random;
+pub use session_interest::{SessionInterest, SessionInterestSettings};
 pub use session_knn::{SessionKnn, SessionKnnSettings};
 pub use sticky_artist::StickyArtist;
 pub use toppop::TopPop;
@@ -87,7 +89,7 @@ pub trait Recommender: Send + Sync {
 }
 
 /// Names accepted in experiment files.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     "random",
     "toppop",
     "sticky_artist",
@@ -96,6 +98,7 @@ pub const NAMES: [&str; 8] = [
     "memory",
     "session_knn",
     "embedding",
+    "session_interest",
 ];
 
 /// The keys `weighting` reads.
@@ -111,6 +114,7 @@ pub fn accepted_keys(name: &str) -> Option<Vec<&'static str>> {
         "memory" => &["source", "table", "liked", "fail_limit"],
         "session_knn" => &["k", "sample", "artist_penalty"],
         "embedding" => &["seeds", "artist_penalty", "explore"],
+        "session_interest" => &["seeds", "neutral"],
         _ => return None,
     };
     let weighted = matches!(name, "session_knn" | "embedding");
@@ -188,6 +192,15 @@ pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
                         .number("artist_penalty")?
                         .map_or(defaults.artist_penalty, |v| v as f32),
                     explore: params.fraction("explore", defaults.explore)?,
+                },
+            })
+        }
+        "session_interest" => {
+            let defaults = SessionInterestSettings::default();
+            Box::new(SessionInterest {
+                settings: SessionInterestSettings {
+                    seeds: params.positive("seeds", defaults.seeds)?,
+                    neutral: params.fraction("neutral", f64::from(defaults.neutral))? as f32,
                 },
             })
         }
