@@ -10,7 +10,8 @@ use clap::{Args, ValueEnum};
 use super::{check_holdout, load_sessions, Input, Notes};
 use crate::sessions;
 use crate::train::{
-    self, als, colisten, item2vec, listen_curve, popularity::Popularity, recent_sessions, Data,
+    self, als, colisten, exposure, item2vec, listen_curve, popularity::Popularity, recent_sessions,
+    Data,
 };
 use tally::progress::{self, Unit};
 
@@ -65,6 +66,12 @@ pub struct Options {
     /// session_knn: most recent sessions kept.
     #[arg(long, default_value_t = Options::default().keep_sessions)]
     pub keep_sessions: usize,
+    /// Exposure correction: each recommended listen weighs 1 / its logged
+    /// propensity, capped at this value, then divided by the mean weight
+    /// (co-listening, session_knn's index, embedding). 1 turns it off; logs
+    /// without propensities weigh 1 everywhere.
+    #[arg(long, default_value_t = Options::default().ips_cap, value_name = "W")]
+    pub ips_cap: f64,
     /// Leave out the latest fraction of sessions (by start time), for `eval --holdout`.
     #[arg(long, default_value_t = Options::default().holdout)]
     pub holdout: f64,
@@ -104,6 +111,7 @@ impl Default for Options {
             epochs: item2vec.epochs,
             same_artist_pairs: item2vec.same_artist_pairs,
             keep_sessions: 50_000,
+            ips_cap: exposure::DEFAULT_CAP,
             holdout: 0.0,
             factors: 32,
             iterations: 10,
@@ -158,10 +166,15 @@ pub fn run(options: &Options) -> Result<Trained> {
             sessions.len()
         ));
     }
-    let data = Data {
-        records: &records,
-        sessions: &sessions,
-    };
+    if !(options.ips_cap >= 1.0) {
+        bail!(
+            "--ips-cap {}: expected a number ≥ 1 (1 turns the exposure correction off)",
+            options.ips_cap
+        );
+    }
+    let data = Data::new(&records, &sessions);
+    let exposure = exposure::weights(&data, options.ips_cap);
+    let data = data.with_exposure(&exposure);
     let threads = options.input.threads.max(1);
     let pop = Popularity::from_data(data);
     let ranking = pop.ranking();

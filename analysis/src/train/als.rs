@@ -411,10 +411,7 @@ mod tests {
         }
         sessions::sort(&mut records);
         let (sessions, _) = sessions::sessionize(&records);
-        let data = Data {
-            records: &records,
-            sessions: &sessions,
-        };
+        let data = Data::new(&records, &sessions);
         let vocab = Vocab::new(records.iter().map(|r| r.track).collect());
         let params = Params {
             factors: 2,

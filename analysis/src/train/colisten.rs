@@ -6,12 +6,14 @@
 //! liked) and each of the `window` likes `a` before it:
 //!
 //! ```text
-//! b liked   (time ≥ liked):    S(a, b) += time(b),  S(b, a) += time(b)
-//! b skipped (time ≤ skipped):  S(a, b) −= skip_weight
+//! b liked   (time ≥ liked):    S(a, b) += w(b) time(b),  S(b, a) += w(b) time(b)
+//! b skipped (time ≤ skipped):  S(a, b) −= w(b) skip_weight
 //! score(a, b) = S(a, b) / P(b)^alpha        served only if S(a, b) ≥ min_evidence
 //! ```
 //!
-//! where `P(b)` is b's total listen time (its popularity). With `alpha = 0`
+//! where `w(b)` is the listen's exposure weight (1 / the propensity it was
+//! served with, capped and normalised: [`super::exposure`]) and `P(b)` is
+//! b's total listen time (its popularity). With `alpha = 0`
 //! the table favours tracks that are simply popular everywhere; with
 //! `alpha = 1` it ranks by the share of b's listening that goes with a — a
 //! PMI-like lift that over-rewards rare tracks. The default 0.5 sits between
@@ -118,18 +120,19 @@ fn rows(
         let events = session.events(data.records);
         likes.clear();
         likes.push(index(events[0].track));
-        for e in &events[1..] {
+        for (k, e) in events.iter().enumerate().skip(1) {
             let b = index(e.track);
+            let weight = data.weight(session, k);
             let recent = &likes[likes.len().saturating_sub(params.window)..];
             if e.time >= params.liked {
                 for &a in recent {
-                    push(a, b, e.time);
-                    push(b, a, e.time);
+                    push(a, b, weight * e.time);
+                    push(b, a, weight * e.time);
                 }
                 likes.push(b);
             } else if e.time <= params.skipped {
                 for &a in recent {
-                    push(a, b, -params.skip_weight);
+                    push(a, b, -weight * params.skip_weight);
                 }
             }
         }
@@ -172,10 +175,7 @@ mod tests {
 
     fn table(sessions_: &[&[(u32, f64)]], params: Params) -> ItemTable {
         let (records, sessions) = data(sessions_);
-        let d = Data {
-            records: &records,
-            sessions: &sessions,
-        };
+        let d = Data::new(&records, &sessions);
         build(d, &Popularity::from_data(d), params)
     }
 

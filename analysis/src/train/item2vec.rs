@@ -17,7 +17,10 @@
 //!   most recent liked track is an explicit negative pair, so exploration
 //!   traffic full of skips teaches what does *not* go together;
 //! - `negatives` random tracks per positive pair (drawn by play count^¾)
-//!   keep popular tracks from being close to everything.
+//!   keep popular tracks from being close to everything;
+//! - every pair's step is scaled by its later listen's exposure weight
+//!   ([`super::exposure`]), so what the policy explored counts as much as
+//!   what it served again and again.
 //!
 //! Training is plain SGD on the logistic loss, single-threaded with a seeded
 //! generator so the same logs give the same vectors. The served vector of a
@@ -152,10 +155,11 @@ impl Tokens {
     }
 }
 
-/// The sessions as (liked tracks, (skipped track, the like before it)).
+/// The sessions as (liked tracks, (skipped track, the like before it)),
+/// each with its listen's exposure weight.
 struct Evidence {
-    likes: Vec<Vec<u32>>,
-    skips: Vec<(u32, u32)>,
+    likes: Vec<Vec<(u32, f32)>>,
+    skips: Vec<(u32, u32, f32)>,
     /// Plays per track, the base of the negative-sampling distribution.
     plays: Vec<f64>,
 }
@@ -165,18 +169,19 @@ fn evidence(data: Data<'_>, tracks: usize, params: &Params) -> Evidence {
     let mut skips = Vec::new();
     let mut plays = vec![0.0; tracks];
     for session in data.sessions {
-        let mut liked = Vec::new();
-        for event in session.events(data.records) {
+        let mut liked: Vec<(u32, f32)> = Vec::new();
+        for (k, event) in session.events(data.records).iter().enumerate() {
             let track = event.track;
             if track as usize >= tracks {
                 continue; // not in the catalog given: nothing to learn it into
             }
             plays[track as usize] += 1.0;
+            let weight = data.weight(session, k) as f32;
             if event.time >= params.liked {
-                liked.push(track);
+                liked.push((track, weight));
             } else if event.time <= params.skipped {
-                if let Some(&anchor) = liked.last() {
-                    skips.push((track, anchor));
+                if let Some(&(anchor, _)) = liked.last() {
+                    skips.push((track, anchor, weight));
                 }
             }
         }
@@ -296,12 +301,14 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
     for epoch in 0..epochs {
         let rate = params.learning_rate * (1.0 - 0.9 * epoch as f32 / epochs as f32);
         for liked in &evidence.likes {
-            for (i, &a) in liked.iter().enumerate() {
+            for (i, &(a, _)) in liked.iter().enumerate() {
                 let end = (i + params.window + 1).min(liked.len());
-                for &b in &liked[i + 1..end] {
+                // A pair weighs what the later like's exposure weighs.
+                for &(b, weight) in &liked[i + 1..end] {
                     if a == b || (!params.same_artist_pairs && tokens.same_artist(a, b)) {
                         continue;
                     }
+                    let rate = rate * weight;
                     // Both directions: similarity is symmetric.
                     for (x, y) in [(a, b), (b, a)] {
                         sgd.step(x, y, 1.0, rate);
@@ -316,9 +323,9 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
                 }
             }
         }
-        for &(skipped, anchor) in &evidence.skips {
-            sgd.step(anchor, skipped, 0.0, rate);
-            sgd.step(skipped, anchor, 0.0, rate);
+        for &(skipped, anchor, weight) in &evidence.skips {
+            sgd.step(anchor, skipped, 0.0, rate * weight);
+            sgd.step(skipped, anchor, 0.0, rate * weight);
         }
         bar.inc(1);
     }
@@ -448,10 +455,7 @@ mod tests {
     fn fit_on(sessions: &[Vec<(u32, f64)>], seed: u64) -> Embedding {
         let refs: Vec<&[(u32, f64)]> = sessions.iter().map(Vec::as_slice).collect();
         let (records, sessions) = data(&refs);
-        let data = Data {
-            records: &records,
-            sessions: &sessions,
-        };
+        let data = Data::new(&records, &sessions);
         fit(data, &catalog(), params(seed), &ProgressBar::hidden())
     }
 

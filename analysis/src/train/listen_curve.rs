@@ -140,10 +140,7 @@ mod tests {
         let session: &[(u32, f64)] = &[(0, 1.0), (1, 1.0), (2, 0.0), (3, 0.5)];
         let sessions = vec![session; 400];
         let (records, sessions) = data(&sessions);
-        let data = Data {
-            records: &records,
-            sessions: &sessions,
-        };
+        let data = Data::new(&records, &sessions);
         let curve = fit(data, &catalog, &embedding).expect("1,200 samples");
         assert!(curve.expected_time(0.96, 0) > 0.9, "{curve:?}");
         assert!(curve.expected_time(0.0, 0) < 0.1, "{curve:?}");
@@ -155,10 +152,7 @@ mod tests {
         let catalog = catalog();
         let session: &[(u32, f64)] = &[(0, 1.0), (1, 1.0)];
         let (records, sessions) = data(&[session; 10]);
-        let data = Data {
-            records: &records,
-            sessions: &sessions,
-        };
+        let data = Data::new(&records, &sessions);
         assert_eq!(fit(data, &catalog, &embedding()), None);
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod als;
 pub mod colisten;
+pub mod exposure;
 pub mod item2vec;
 pub mod listen_curve;
 pub mod popularity;
@@ -54,14 +55,38 @@ struct ItemLine {
     recommendations: Vec<u32>,
 }
 
-/// Training input: sorted records and the closed sessions cut from them.
+/// Training input: sorted records, the closed sessions cut from them, and
+/// each record's [exposure weight](exposure) (none: every listen weighs 1).
 #[derive(Debug, Clone, Copy)]
 pub struct Data<'a> {
     pub records: &'a [Record],
     pub sessions: &'a [Session],
+    exposure: &'a [f32],
 }
 
 impl<'a> Data<'a> {
+    /// Training input whose listens all weigh 1.
+    pub fn new(records: &'a [Record], sessions: &'a [Session]) -> Data<'a> {
+        Data {
+            records,
+            sessions,
+            exposure: &[],
+        }
+    }
+
+    /// Training input whose record `i` weighs `exposure[i]` (see
+    /// [`exposure::weights`]).
+    pub fn with_exposure(self, exposure: &'a [f32]) -> Data<'a> {
+        Data { exposure, ..self }
+    }
+
+    /// The exposure weight of event `k` of `session`.
+    pub fn weight(&self, session: &Session, k: usize) -> f64 {
+        self.exposure
+            .get(session.first + k)
+            .map_or(1.0, |&w| f64::from(w))
+    }
+
     /// Every event of every session, in session order.
     pub fn events(&self) -> impl Iterator<Item = &'a Record> + 'a {
         let records = self.records;

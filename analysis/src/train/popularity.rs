@@ -73,10 +73,7 @@ mod tests {
         ];
         sessions::sort(&mut records);
         let (sessions, _) = sessions::sessionize(&records);
-        let pop = Popularity::from_data(Data {
-            records: &records,
-            sessions: &sessions,
-        });
+        let pop = Popularity::from_data(Data::new(&records, &sessions));
         assert_eq!(pop.ranking(), vec![2, 8, 5, 6, 9]);
         assert_eq!(pop.vocab.ids, vec![2, 5, 6, 8, 9]);
     }

@@ -10,11 +10,15 @@
 
 use super::Data;
 
-/// One past session as botify loads it: its tracks and their listen times.
+/// One past session as botify loads it: its tracks, their listen times,
+/// and their exposure weights ([`super::exposure`]; left out when all are 1,
+/// as in logs without propensities), which scale each listen's vote.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PastSession {
     pub tracks: Vec<u32>,
     pub times: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<f32>,
 }
 
 /// The latest `keep` sessions of `data` (by end time, oldest first) that
@@ -26,13 +30,21 @@ pub fn select(data: Data<'_>, keep: usize, liked: f64) -> Vec<PastSession> {
         .into_iter()
         .rev()
         .filter_map(|i| {
-            let events = data.sessions[i].events(data.records);
+            let session = &data.sessions[i];
+            let events = session.events(data.records);
             if !events.iter().skip(1).any(|e| e.time >= liked) {
                 return None;
+            }
+            let mut weights: Vec<f32> = (0..events.len())
+                .map(|k| data.weight(session, k) as f32)
+                .collect();
+            if weights.iter().all(|&w| w == 1.0) {
+                weights.clear();
             }
             Some(PastSession {
                 tracks: events.iter().map(|e| e.track).collect(),
                 times: events.iter().map(|e| e.time).collect(),
+                weights,
             })
         })
         .take(keep)
@@ -50,15 +62,13 @@ mod tests {
         PastSession {
             tracks: listens.iter().map(|&(t, _)| t).collect(),
             times: listens.iter().map(|&(_, time)| time).collect(),
+            weights: Vec::new(),
         }
     }
 
     fn select_from(sessions: &[(u64, &[(u32, f64)])], keep: usize) -> Vec<PastSession> {
         let (records, sessions) = data_at(sessions);
-        let data = Data {
-            records: &records,
-            sessions: &sessions,
-        };
+        let data = Data::new(&records, &sessions);
         select(data, keep, 0.5)
     }
 

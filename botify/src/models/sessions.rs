@@ -12,13 +12,21 @@ use crate::catalog::TrackId;
 pub(super) struct SessionLine {
     pub tracks: Vec<TrackId>,
     pub times: Vec<f64>,
+    /// Each listen's exposure weight (`analysis train`'s inverse-propensity
+    /// correction); absent when every listen weighs 1.
+    #[serde(default)]
+    pub weights: Vec<f32>,
 }
 
-/// A past session: its tracks and listen times, in order.
+/// A past session: its tracks, listen times and exposure weights, in order.
 #[derive(Debug, Clone)]
 pub struct PastSession {
     pub tracks: Box<[TrackId]>,
     pub times: Box<[f32]>,
+    /// How much each listen's vote counts: 1 / how likely the policy that
+    /// logged it was to serve it (capped, mean 1), so a session_knn built on
+    /// a policy's own logs does not just echo that policy.
+    pub weights: Box<[f32]>,
     /// 1 / √(likes in the session): the cosine normalisation of a match, so
     /// long sessions do not match everything.
     pub norm: f32,
@@ -47,6 +55,21 @@ impl SessionIndex {
                     line.times.len()
                 ));
             }
+            let weights: Box<[f32]> = if line.weights.is_empty() {
+                vec![1.0; line.tracks.len()].into()
+            } else if line.weights.len() == line.tracks.len()
+                && line.weights.iter().all(|w| w.is_finite() && *w >= 0.0)
+            {
+                line.weights.into()
+            } else {
+                return Err(format!(
+                    "session {} has {} tracks but {} weights (or a negative one); expected \
+                     one weight ≥ 0 per track, or none",
+                    i + 1,
+                    line.tracks.len(),
+                    line.weights.len()
+                ));
+            };
             let id = index.sessions.len() as u32;
             let times: Box<[f32]> = line.times.iter().map(|&t| t as f32).collect();
             let likes = times.iter().filter(|&&t| t >= LIKED).count();
@@ -61,6 +84,7 @@ impl SessionIndex {
             index.sessions.push(PastSession {
                 tracks: line.tracks.into_boxed_slice(),
                 times,
+                weights,
                 norm: 1.0 / (likes.max(1) as f32).sqrt(),
             });
         }
@@ -77,6 +101,7 @@ impl SessionIndex {
             .map(|listens| SessionLine {
                 tracks: listens.iter().map(|&(t, _)| t).collect(),
                 times: listens.iter().map(|&(_, time)| time).collect(),
+                weights: Vec::new(),
             })
             .collect();
         SessionIndex::from_lines(lines).expect("one time per track")

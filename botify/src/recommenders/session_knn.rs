@@ -9,7 +9,10 @@
 //! cosine-normalised by its own number of likes. The `k` most similar
 //! sessions then vote: each of their tracks scores the session's similarity
 //! times its listen time if it was liked there, and loses `skip_weight`
-//! times the similarity if it was skipped there. The best unheard tracks
+//! times the similarity if it was skipped there; each vote is scaled by the
+//! listen's exposure weight (inverse propensity, from training), so tracks
+//! the logging policy rarely served are not outvoted by its favourites. The
+//! best unheard tracks
 //! are the candidates, marked down per play of their artist this session;
 //! without past sessions to match, catalog metadata of the latest like.
 
@@ -73,11 +76,12 @@ pub fn vote(
     let mut scores: Vec<(TrackId, f32)> = Vec::new();
     for &(session, similarity) in &similar {
         let past = index.session(session);
-        for (&track, &time) in past.tracks.iter().zip(past.times.iter()) {
+        let listens = past.tracks.iter().zip(past.times.iter());
+        for ((&track, &time), &exposure) in listens.zip(past.weights.iter()) {
             if time >= LIKED {
-                scores.push((track, similarity * time));
+                scores.push((track, exposure * similarity * time));
             } else if time <= SKIPPED {
-                scores.push((track, -skip_weight * similarity));
+                scores.push((track, -exposure * skip_weight * similarity));
             }
         }
     }
