@@ -21,12 +21,25 @@ fn per_day_args<'a>(logs: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn write_day(dir: &Path, users: u64, base: [f64; 2]) -> [(u64, f64); 2] {
+    write_day_of(dir, users, base, |_, _| true)
+}
+
+/// [`write_day`] with only the users `visits(user, arm)` keeps.
+fn write_day_of(
+    dir: &Path,
+    users: u64,
+    base: [f64; 2],
+    visits: impl Fn(u64, usize) -> bool,
+) -> [(u64, f64); 2] {
     fs::create_dir_all(dir).unwrap();
     let mut lines = String::new();
     let mut sums = [(0u64, 0.0f64); 2];
     let mut ts = 1_000;
     for user in 0..users {
         let arm = botify::experiments::assign("AB", 2, user);
+        if !visits(user, arm) {
+            continue;
+        }
         let label = botify::experiments::arm_label(arm);
         let time = base[arm] + 0.01 * (user % 5) as f64;
         for session in 0..2u32 {
@@ -55,7 +68,66 @@ fn write_day(dir: &Path, users: u64, base: [f64; 2]) -> [(u64, f64); 2] {
         sums[arm].1 += 3.0 * time;
     }
     fs::write(dir.join("events.jsonl"), lines).unwrap();
-    sums.map(|(n, total)| (n, total / n as f64))
+    sums.map(|(n, total)| (n, total / n.max(1) as f64))
+}
+
+#[test]
+fn ab_per_day_shows_over_the_whole_run_whether_listeners_came_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("log");
+    // Every listener visits on day 1; on days 2 and 3 every T1 listener
+    // comes back, and one C listener in four.
+    write_day(&logs.join("day-1"), 80, [0.5, 0.5]);
+    for day in [2, 3] {
+        let back = |user: u64, arm: usize| arm == 1 || user.is_multiple_of(4);
+        write_day_of(&logs.join(format!("day-{day}")), 80, [0.5, 0.5], back);
+    }
+    let reports = tmp.path().join("report");
+    let (stdout, _) = ANALYSIS.ok(&per_day_args(
+        &logs,
+        &["--format", "markdown", "--report", arg(&reports)],
+    ));
+    let (_, whole_run) = stdout
+        .split_once("Over the whole run")
+        .unwrap_or_else(|| panic!("no whole-run section: {stdout}"));
+    let row = |metric: &str| {
+        whole_run
+            .lines()
+            .find(|l| l.contains(metric) && l.contains("T1"))
+            .unwrap_or_else(|| panic!("no {metric} row: {whole_run}"))
+            .to_string()
+    };
+    // (control mean, treatment mean, effect %) of a metric's T1 row.
+    let numbers = |metric: &str| {
+        let line = row(metric);
+        let cells: Vec<String> = line
+            .split('|')
+            .map(|c| c.trim().trim_matches('*').to_string())
+            .collect();
+        let number = |i: usize| {
+            let cell = cells[i].trim_end_matches('%');
+            cell.parse::<f64>()
+                .unwrap_or_else(|_| panic!("cell {i} of {line}"))
+        };
+        (number(3), number(4), number(5))
+    };
+    // Every T1 listener came back the next day and on all three days; about
+    // one C listener in four did (users are assigned by hash).
+    let (c, t, effect) = numbers("return_d1");
+    assert!(t == 1.0 && (0.15..0.35).contains(&c), "{whole_run}");
+    // The means are printed to 4 decimals.
+    assert!((effect - (t / c - 1.0) * 100.0).abs() < 0.1, "{whole_run}");
+    let (c_days, t_days, effect) = numbers("active_days");
+    assert!(
+        t_days == 3.0 && (c_days - (1.0 + 2.0 * c)).abs() < 1e-3,
+        "{whole_run}"
+    );
+    assert!(effect > 50.0, "{whole_run}");
+    // The same listening per active day in both arms.
+    assert!(numbers("time_per_day").2.abs() < 1.0, "{whole_run}");
+    let html = fs::read_to_string(reports.join("index.html")).unwrap();
+    assert!(html.contains("Over the whole run"), "{html}");
+    assert!(html.contains("active_days"), "{html}");
 }
 
 #[test]

@@ -8,7 +8,9 @@
 //! ([`super::analyze`]: same sessionization, same user-level metrics, same
 //! Welch rows); what is kept per day and arm is the arm's users, its mean of
 //! the user-level `mean_time_per_session`, and each treatment's [`Row`] for
-//! that metric against the day's control.
+//! that metric against the day's control. The whole run, read as one log,
+//! then gives the [`RETENTION_METRICS`]: whether the arms' listeners came
+//! back, which no single day can tell.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -142,12 +144,21 @@ pub struct DayArm {
     pub significant: Option<bool>,
 }
 
-/// Every day of one experiment, in day order.
+/// The metrics that say whether long sessions bring listeners back,
+/// compared over the whole run (every day's logs together) after the daily
+/// rows: a listener's return the next day, days with a session, and
+/// listening per active day.
+pub const RETENTION_METRICS: &str = "return_d1,active_days,time_per_day";
+
+/// Every day of one experiment, in day order, and the whole run's
+/// [`RETENTION_METRICS`].
 #[derive(Debug, Clone)]
 pub struct PerDay {
     pub experiment: String,
     pub control: u8,
     pub days: Vec<Day>,
+    /// `None` where the run was not analysed as a whole (tests).
+    pub retention: Option<Box<super::extended::MetricsAnalysis>>,
 }
 
 impl Day {
@@ -310,6 +321,7 @@ mod tests {
             experiment: "AB".into(),
             control: 0,
             days: vec![day],
+            retention: None,
         };
         let rows = per_day.rows();
         assert_eq!(rows.len(), 2);

@@ -94,6 +94,16 @@ fn print_per_day(result: &PerDay, format: Format) {
         || result.to_json(),
         &result.srm_lines().join("\n"),
     );
+    // CSV and JSON stay one table each, for machines; `ab --metrics` gives
+    // these rows in any format.
+    if let (Some(retention), Format::Table | Format::Markdown) = (&result.retention, format) {
+        let table = retention.to_table("success");
+        println!("\nOver the whole run: do listeners come back?");
+        match format {
+            Format::Markdown => print!("{}", table.to_markdown()),
+            _ => print!("{}", table.to_terminal()),
+        }
+    }
     for day in result.days.iter().filter(|d| d.table.srm.mismatch()) {
         warn(format!(
             "sample ratio mismatch in {:?} on day {} (p = {:.2e} < {}): do not trust that day",

@@ -72,8 +72,11 @@ enum Command {
         as above, in numeric day order; the output is one row per (day, arm): users, the arm \
         mean of mean_time_per_session, and each treatment's effect vs the control with its \
         Welch 95% interval (empty for the control; JSON: an array of these rows), then the SRM \
-        summary of each day. --report draws the learning curve (one line per arm over the days) \
-        and the daily effects with their intervals.",
+        summary of each day. In the terminal and Markdown, then, whether listeners came back: \
+        return_d1, active_days and time_per_day per arm over the whole run (every day's logs \
+        together, as --metrics return_d1,active_days,time_per_day analyses them). --report \
+        draws the learning curve (one line per arm over the days) and the daily effects with \
+        their intervals, and adds the whole run's table.",
         after_help = "Examples:\n  \
         analysis ab --logs 'log/**/*.jsonl*' --experiment ALL --report reports/all\n  \
         analysis ab --logs log/ --experiment ALL --per-day --report reports/learning"

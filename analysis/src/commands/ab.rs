@@ -396,10 +396,12 @@ fn run_per_day(
         }
         analysed.push(result);
     }
+    let retention = whole_run_retention(options, arms, control, &mut notes)?;
     let result = per_day::PerDay {
         experiment: options.experiment.clone(),
         control,
         days: analysed,
+        retention: Some(Box::new(retention)),
     };
     let report = match &options.report {
         Some(dir) => Some(report::per_day::write(dir, &result)?),
@@ -410,6 +412,34 @@ fn run_per_day(
         report,
         notes,
     })
+}
+
+/// `--per-day`'s [`per_day::RETENTION_METRICS`] over every day's logs
+/// together (the day folders tell the days apart).
+fn whole_run_retention(
+    options: &Options,
+    arms: Option<usize>,
+    control: u8,
+    notes: &mut Notes,
+) -> Result<MetricsAnalysis> {
+    let logs = read_logs(&options.input, Some(&options.experiment), notes)?;
+    let spinner = progress::spinner("computing returns over the whole run");
+    let analysis = ab::analyze(logs.records, &options.experiment, arms, control)?;
+    let computing = extended::Options {
+        metrics: metrics::parse_list(per_day::RETENTION_METRICS).map_err(anyhow::Error::msg)?,
+        ..extended::Options::default()
+    };
+    let result = extended::analyze(
+        &analysis.records,
+        &analysis.sessions,
+        &logs.days,
+        None,
+        analysis.arms,
+        analysis.table.control,
+        &computing,
+    )?;
+    spinner.finish_and_clear();
+    Ok(result)
 }
 
 /// The extended analysis: success metrics and guardrails, CUPED's fits,

@@ -11,9 +11,19 @@ use super::{check_holdout, load_sessions, Input, Notes};
 use crate::sessions;
 use crate::train::{
     self, als, colisten, exposure, item2vec, listen_curve, popularity::Popularity, recent_sessions,
-    Data,
+    session_factors, Data,
 };
 use tally::progress::{self, Unit};
+
+/// How the embedding's track vectors are learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Objective {
+    /// Sessions × tracks: each session's interest, each listen's time
+    /// (`train::session_factors`).
+    Sessions,
+    /// Skip-gram over pairs of likes (`train::item2vec`).
+    Item2vec,
+}
 
 /// Which item-to-item model(s) to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,7 +57,8 @@ pub struct Options {
     /// catalog fallback.
     #[arg(long, default_value_t = Options::default().min_evidence)]
     pub min_evidence: f64,
-    /// Co-listening and embedding: likes at most this far apart in a session pair up.
+    /// Co-listening and embedding (`item2vec`): likes at most this far apart in a
+    /// session pair up.
     #[arg(long, default_value_t = Options::default().window)]
     pub window: usize,
     /// Catalog (tracks.jsonl) for the embedding's artist and genre tokens.
@@ -56,11 +67,18 @@ pub struct Options {
     /// Embedding: vector dimensions.
     #[arg(long, default_value_t = Options::default().dim)]
     pub dim: usize,
-    /// Embedding: passes over the sessions.
-    #[arg(long, default_value_t = Options::default().epochs)]
-    pub epochs: usize,
-    /// Embedding: whether two likes of one artist form a positive pair (they
-    /// share the artist token anyway).
+    /// Embedding: how its vectors are learned. `sessions`: each session an
+    /// interest vector, each listen's time a logistic function of the
+    /// interest · track (graded listens and skips as they are). `item2vec`:
+    /// skip-gram over pairs of likes at most --window apart.
+    #[arg(long, value_enum, default_value_t = Options::default().objective)]
+    pub objective: Objective,
+    /// Embedding: passes over the sessions [default: 20 for `sessions`, 3
+    /// for `item2vec`].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Embedding (`item2vec`): whether two likes of one artist form a
+    /// positive pair (they share the artist token anyway).
     #[arg(long, default_value_t = Options::default().same_artist_pairs, action = clap::ArgAction::Set)]
     pub same_artist_pairs: bool,
     /// session_knn: most recent sessions kept.
@@ -108,7 +126,8 @@ impl Default for Options {
             window: colisten.window,
             catalog: PathBuf::from("data/world/tracks.jsonl"),
             dim: item2vec.dim,
-            epochs: item2vec.epochs,
+            objective: Objective::Sessions,
+            epochs: None,
             same_artist_pairs: item2vec.same_artist_pairs,
             keep_sessions: 50_000,
             ips_cap: exposure::DEFAULT_CAP,
@@ -166,7 +185,7 @@ pub fn run(options: &Options) -> Result<Trained> {
             sessions.len()
         ));
     }
-    if !(options.ips_cap >= 1.0) {
+    if options.ips_cap.is_nan() || options.ips_cap < 1.0 {
         bail!(
             "--ips-cap {}: expected a number ≥ 1 (1 turns the exposure correction off)",
             options.ips_cap
@@ -227,18 +246,35 @@ pub fn run(options: &Options) -> Result<Trained> {
         write_table(options.out.join(train::ITEM2ITEM_ALS), &table)?;
     }
     if let Some(catalog) = embedding_catalog(options)? {
-        let params = item2vec::Params {
-            dim: options.dim.max(1),
-            epochs: options.epochs.max(1),
-            window: options.window.max(1),
-            same_artist_pairs: options.same_artist_pairs,
-            neighbours: options.neighbours,
-            seed: options.seed,
-            threads,
-            ..item2vec::Params::default()
+        let bar = progress::bar(Unit::Steps, 1, "embedding epochs");
+        let embedding = match options.objective {
+            Objective::Sessions => {
+                let defaults = session_factors::Params::default();
+                let params = session_factors::Params {
+                    dim: options.dim.max(1),
+                    epochs: options.epochs.unwrap_or(defaults.epochs).max(1),
+                    neighbours: options.neighbours,
+                    seed: options.seed,
+                    threads,
+                    ..defaults
+                };
+                session_factors::fit(data, &catalog, params, &bar)
+            }
+            Objective::Item2vec => {
+                let defaults = item2vec::Params::default();
+                let params = item2vec::Params {
+                    dim: options.dim.max(1),
+                    epochs: options.epochs.unwrap_or(defaults.epochs).max(1),
+                    window: options.window.max(1),
+                    same_artist_pairs: options.same_artist_pairs,
+                    neighbours: options.neighbours,
+                    seed: options.seed,
+                    threads,
+                    ..defaults
+                };
+                item2vec::fit(data, &catalog, params, &bar)
+            }
         };
-        let bar = progress::bar(Unit::Steps, params.epochs as u64 + 1, "embedding epochs");
-        let embedding = item2vec::fit(data, &catalog, params, &bar);
         bar.finish_and_clear();
         let path = options.out.join(train::EMBEDDING);
         train::write_embedding(&path, &embedding)?;

@@ -172,6 +172,17 @@ fn page(per_day: &PerDay) -> String {
         html::image(&mut page, file, alt);
     }
     html::table(&mut page, &per_day.to_table());
+    if let Some(retention) = &per_day.retention {
+        page.push_str("<h2>Over the whole run: do listeners come back?</h2>\n");
+        let _ = writeln!(
+            page,
+            "<p>Every day's logs together: <code>return_d1</code> (active the day after the \
+             first active day), <code>active_days</code> and <code>time_per_day</code> per \
+             user, each treatment against {control} (Welch 95% intervals, Holm-adjusted).</p>",
+            control = escape(&control)
+        );
+        html::table(&mut page, &retention.to_table("success"));
+    }
     page.push_str("<h2>Sample ratio per day</h2>\n");
     for (day, line) in per_day.days.iter().zip(per_day.srm_lines()) {
         let class = html::srm_class(&day.table.srm);
@@ -239,6 +250,7 @@ mod tests {
             experiment: "AB".into(),
             control: 0,
             days: vec![day(1, 1.5), day(2, 2.0), day(3, 2.6)],
+            retention: None,
         };
         let dir = tempfile::tempdir().unwrap();
         let page = write(dir.path(), &per_day).unwrap();
@@ -271,6 +283,7 @@ mod tests {
             experiment: "AB".into(),
             control: 0,
             days: vec![d],
+            retention: None,
         };
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), &per_day).unwrap();

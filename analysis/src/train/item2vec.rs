@@ -106,16 +106,16 @@ impl Embedding {
 }
 
 /// Token ids of one track: itself, its artist, its genre (when known).
-struct Tokens {
+pub(super) struct Tokens {
     of_track: Vec<[u32; 3]>,
-    count: usize,
+    pub(super) count: usize,
 }
 
 /// Marks an absent genre token.
 const NO_TOKEN: u32 = u32::MAX;
 
 impl Tokens {
-    fn new(catalog: &Catalog) -> Tokens {
+    pub(super) fn new(catalog: &Catalog) -> Tokens {
         let tracks = catalog.len();
         let mut artists: HashMap<u32, u32> = HashMap::new();
         let mut genres: HashMap<&str, u32> = HashMap::new();
@@ -147,7 +147,7 @@ impl Tokens {
         self.of_track[a as usize][1] == self.of_track[b as usize][1]
     }
 
-    fn of(&self, track: u32) -> impl Iterator<Item = usize> + '_ {
+    pub(super) fn of(&self, track: u32) -> impl Iterator<Item = usize> + '_ {
         self.of_track[track as usize]
             .iter()
             .filter(|&&t| t != NO_TOKEN)
@@ -354,7 +354,12 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
 }
 
 /// Each row's `k` nearest rows by inner product, best first (ties: lower id).
-fn nearest_neighbours(vectors: &[f32], dim: usize, k: usize, threads: usize) -> Vec<Vec<u32>> {
+pub(super) fn nearest_neighbours(
+    vectors: &[f32],
+    dim: usize,
+    k: usize,
+    threads: usize,
+) -> Vec<Vec<u32>> {
     let n = vectors.len() / dim;
     let threads = threads.max(1);
     let row = |t: usize| &vectors[t * dim..(t + 1) * dim];
@@ -400,46 +405,8 @@ fn nearest_neighbours(vectors: &[f32], dim: usize, k: usize, threads: usize) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::data;
+    use super::super::testing::{data, two_taste_groups};
     use super::*;
-    use botify::catalog::Track;
-
-    /// Tracks 0–9 in two taste groups, {0..4} and {5..9}. Artists a0 and a1
-    /// and the genres cut across the groups; artist a2 is track 4's alone (in
-    /// the first group), a3 track 9's (in the second). Tracks 10–12 are never
-    /// played: 10 and 12 are by a2, 11 by a3, all of genre g0.
-    fn catalog() -> Catalog {
-        let track = |t: u32, artist: u32, genre: u32| Track {
-            track: t,
-            artist: format!("a{artist}"),
-            title: format!("t{t}"),
-            genre: Some(format!("g{genre}")),
-            year: None,
-            popularity: None,
-        };
-        let artists = [0, 1, 0, 1, 2, 0, 1, 0, 1, 3];
-        let mut tracks: Vec<Track> = (0..10)
-            .map(|t| track(t, artists[t as usize], t % 3))
-            .collect();
-        tracks.extend([track(10, 2, 0), track(11, 3, 0), track(12, 2, 0)]);
-        Catalog::from_tracks(tracks)
-    }
-
-    /// Sessions liking one group's tracks together, each with a skip of a
-    /// track of the other group after its second like.
-    fn sessions() -> Vec<Vec<(u32, f64)>> {
-        (0..60u32)
-            .map(|i| {
-                let (group, other) = if i % 2 == 0 { (0, 5) } else { (5, 0) };
-                let shift = i / 2;
-                let mut listens: Vec<(u32, f64)> = (0..5)
-                    .map(|j| (group + (shift + j) % 5, 1.0 - 0.05 * j as f64))
-                    .collect();
-                listens.insert(2, (other + (shift * 3) % 5, 0.05));
-                listens
-            })
-            .collect()
-    }
 
     fn params(seed: u64) -> Params {
         Params {
@@ -456,7 +423,12 @@ mod tests {
         let refs: Vec<&[(u32, f64)]> = sessions.iter().map(Vec::as_slice).collect();
         let (records, sessions) = data(&refs);
         let data = Data::new(&records, &sessions);
-        fit(data, &catalog(), params(seed), &ProgressBar::hidden())
+        fit(
+            data,
+            &two_taste_groups().0,
+            params(seed),
+            &ProgressBar::hidden(),
+        )
     }
 
     fn cosine(e: &Embedding, a: u32, b: u32) -> f32 {
@@ -477,7 +449,7 @@ mod tests {
 
     #[test]
     fn tracks_liked_together_are_closer_than_tracks_skipped_across() {
-        let e = fit_on(&sessions(), 42);
+        let e = fit_on(&two_taste_groups().1, 42);
         assert_eq!((e.tracks(), e.dim), (13, 8), "every catalog track");
         let group = |t: u32| t / 5;
         let (mut within, mut across) = (f32::MAX, f32::MIN);
@@ -507,7 +479,7 @@ mod tests {
 
     #[test]
     fn fit_is_deterministic_for_a_seed() {
-        let sessions = sessions();
+        let sessions = two_taste_groups().1;
         let first = fit_on(&sessions, 5);
         assert_eq!(first, fit_on(&sessions, 5));
         assert_ne!(
@@ -519,7 +491,7 @@ mod tests {
 
     #[test]
     fn a_track_never_played_gets_a_vector_from_its_artist_and_genre() {
-        let e = fit_on(&sessions(), 42);
+        let e = fit_on(&two_taste_groups().1, 42);
         // 10 and 11 differ only by their artists, each heard in one group.
         for (track, group) in [(10, 0), (11, 1)] {
             let norm: f32 = e.vector(track).iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -540,7 +512,7 @@ mod tests {
     /// the vector the catalog metadata's alone, as the module doc says.
     #[test]
     fn unplayed_tracks_of_one_artist_and_genre_get_the_same_vector() {
-        let e = fit_on(&sessions(), 42);
+        let e = fit_on(&two_taste_groups().1, 42);
         let gap = e
             .vector(10)
             .iter()

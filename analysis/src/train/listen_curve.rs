@@ -4,7 +4,8 @@
 //! per earlier play of its artist in the session.
 //!
 //! Fitted by least squares over a grid, on every recommended listen of the
-//! training sessions that is not a repeat. Which tracks were served depends
+//! training sessions that is not a repeat; the discount keeps its prior
+//! unless enough listens are of an artist already heard. Which tracks were served depends
 //! on the serving policy, but only through what the policy saw — the
 //! session so far, summarised here by the cosine and the artist's plays —
 //! so the fit of listen time *given* those is not biased by it, and needs
@@ -38,10 +39,20 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, embedding: &Embedding) -> Option<L
     if samples.len() < MIN_SAMPLES {
         return None;
     }
+    // The discount is only seen in listens of an artist heard before: a
+    // log with few of them (uniformly random traffic) says nothing about
+    // it, and a fit to noise could drop it to 1, serving one artist until
+    // the listener tires. Then the prior stands.
+    let repeats = samples.iter().filter(|s| s.plays > 0).count();
+    let discounts: Vec<f32> = if repeats >= MIN_SAMPLES {
+        (10..=20).map(|d| d as f32 * 0.05).collect()
+    } else {
+        vec![ListenCurve::default().discount]
+    };
     let stride = samples.len().div_ceil(MAX_SAMPLES);
     let samples: Vec<Sample> = samples.into_iter().step_by(stride).collect();
     let mut best = (f64::INFINITY, ListenCurve::default());
-    for discount in (10..=20).map(|d| d as f32 * 0.05) {
+    for &discount in &discounts {
         let scales: Vec<f32> = samples.iter().map(|s| discount.powi(s.plays)).collect();
         for bias in (-8..=20).map(|b| b as f32 * 0.05) {
             for sharpness in [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0] {
@@ -138,13 +149,25 @@ mod tests {
         // Close tracks are listened fully, the orthogonal one skipped; a
         // second track of an artist (3 after 1) is listened half.
         let session: &[(u32, f64)] = &[(0, 1.0), (1, 1.0), (2, 0.0), (3, 0.5)];
-        let sessions = vec![session; 400];
+        let sessions = vec![session; 1_000];
         let (records, sessions) = data(&sessions);
         let data = Data::new(&records, &sessions);
-        let curve = fit(data, &catalog, &embedding).expect("1,200 samples");
+        let curve = fit(data, &catalog, &embedding).expect("3,000 samples, 1,000 repeats");
         assert!(curve.expected_time(0.96, 0) > 0.9, "{curve:?}");
         assert!(curve.expected_time(0.0, 0) < 0.1, "{curve:?}");
         assert!((0.45..=0.55).contains(&curve.discount), "{curve:?}");
+    }
+
+    #[test]
+    fn the_discount_keeps_its_prior_without_enough_repeated_artists() {
+        let catalog = catalog();
+        // 1 and 3 share an artist: 3 after 1 is the only repeat, 500 times.
+        let session: &[(u32, f64)] = &[(0, 1.0), (1, 1.0), (2, 0.0), (3, 1.0)];
+        let (records, sessions) = data(&vec![session; 500]);
+        let data = Data::new(&records, &sessions);
+        let curve = fit(data, &catalog, &embedding()).expect("1,500 samples");
+        assert_eq!(curve.discount, ListenCurve::default().discount);
+        assert!(curve.expected_time(0.96, 0) > curve.expected_time(0.0, 0));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod item2vec;
 pub mod listen_curve;
 pub mod popularity;
 pub mod recent_sessions;
+pub mod session_factors;
 
 use std::collections::HashMap;
 use std::fs;
@@ -222,6 +223,7 @@ pub fn read_item_table(path: &Path) -> Result<HashMap<u32, Vec<u32>>> {
 pub(crate) mod testing {
     use crate::logs::Record;
     use crate::sessions::{self, Session};
+    use botify::catalog::{Catalog, Track};
 
     /// One closed session per list of `(track, time)`, user `i` for list
     /// `i`, one after the other in time (a millisecond per event). The
@@ -237,6 +239,41 @@ pub(crate) mod testing {
             })
             .collect();
         data_at(&timed)
+    }
+
+    /// A catalog and sessions of two taste groups: tracks 0–9 in groups
+    /// {0..4} and {5..9}. Artists a0 and a1 and the genres cut across the
+    /// groups; artist a2 is track 4's alone (in the first group), a3 track
+    /// 9's (in the second). Tracks 10–12 are never played: 10 and 12 are by
+    /// a2, 11 by a3, all of genre g0. Each session likes one group's tracks
+    /// together, with a skip of a track of the other group after its second
+    /// like.
+    pub fn two_taste_groups() -> (Catalog, Vec<Vec<(u32, f64)>>) {
+        let track = |t: u32, artist: u32, genre: u32| Track {
+            track: t,
+            artist: format!("a{artist}"),
+            title: format!("t{t}"),
+            genre: Some(format!("g{genre}")),
+            year: None,
+            popularity: None,
+        };
+        let artists = [0, 1, 0, 1, 2, 0, 1, 0, 1, 3];
+        let mut tracks: Vec<Track> = (0..10)
+            .map(|t| track(t, artists[t as usize], t % 3))
+            .collect();
+        tracks.extend([track(10, 2, 0), track(11, 3, 0), track(12, 2, 0)]);
+        let sessions = (0..60u32)
+            .map(|i| {
+                let (group, other) = if i % 2 == 0 { (0, 5) } else { (5, 0) };
+                let shift = i / 2;
+                let mut listens: Vec<(u32, f64)> = (0..5)
+                    .map(|j| (group + (shift + j) % 5, 1.0 - 0.05 * j as f64))
+                    .collect();
+                listens.insert(2, (other + (shift * 3) % 5, 0.05));
+                listens
+            })
+            .collect();
+        (Catalog::from_tracks(tracks), sessions)
     }
 
     /// Like [`data`], session `i` starting at its own timestamp `start`.
