@@ -114,18 +114,23 @@ impl Recommender for SessionInterest {
         let norm = dot(&query, &query).sqrt().max(f32::EPSILON);
         query.iter_mut().for_each(|q| *q /= norm);
         let plays = ArtistPlays::of(ctx.catalog, &ctx.state.listens);
-        let mut scores: Vec<Scored> = seeds
+        // Seeds share neighbours: each track is checked and scored once.
+        let mut tracks: Vec<TrackId> = seeds
             .iter()
             .flat_map(|&s| index.neighbours(s))
-            .filter(|&&c| ctx.allowed.accepts(c))
-            .filter_map(|&c| {
+            .copied()
+            .collect();
+        tracks.sort_unstable();
+        tracks.dedup();
+        let scores: Vec<Scored> = tracks
+            .into_iter()
+            .filter(|&c| ctx.allowed.accepts(c))
+            .filter_map(|c| {
                 let v = index.vector(c)?;
                 let artist_plays = plays.plays(ctx.catalog.artist_of(c));
                 Some((c, curve.expected_time(dot(&query, v), artist_plays)))
             })
             .collect();
-        scores.sort_unstable_by_key(|&(track, _)| track);
-        scores.dedup_by_key(|&mut (track, _)| track);
         let best = best_scored(scores, &ctx.allowed, &plays, 0.0, ctx.top);
         if best.is_empty() {
             return fallback();
