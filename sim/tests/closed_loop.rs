@@ -189,6 +189,64 @@ fn in_process_runs_retrain_between_days_and_serve_what_they_learned() {
     );
 }
 
+/// One day of `arm` alone, then a retraining, then a second day.
+fn two_days_in_process(dir: &Path, world: &Path, name: &str, arm: &str) -> (Output, PathBuf) {
+    let experiments = dir.join(format!("{name}.toml"));
+    let toml = format!("active = \"ONE\"\n[[experiment]]\nname = \"ONE\"\narms = [{arm}]\n");
+    fs::write(&experiments, toml).unwrap();
+    let models = dir.join(name).join("models");
+    let logs = dir.join(name).join("log");
+    let args = [
+        "run",
+        "--world",
+        arg(world),
+        "--in-process",
+        "--days",
+        "2",
+        "--episodes",
+        "1000",
+        "--experiments",
+        arg(&experiments),
+        "--retrain-every",
+        "--models",
+        arg(&models),
+        "--log-dir",
+        arg(&logs),
+    ];
+    let run = spawn(&args).wait_with_output().unwrap();
+    succeeded(&run);
+    (run, models)
+}
+
+#[test]
+fn session_interest_learns_from_its_own_exploration_and_weighs_what_it_explored() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = small_world(dir.path());
+    let explore = r#"{ recommender = "session_interest", policy = "softmax", temperature = 0.3 }"#;
+    let (exploring, models) = two_days_in_process(dir.path(), &world, "explore", explore);
+    let (sticky, _) = two_days_in_process(dir.path(), &world, "sticky", "\"sticky_artist\"");
+    // Day 1 serves catalog metadata; day 2 what day 1's logs taught.
+    let (learned, baseline) = (reward(&exploring, 2), reward(&sticky, 2));
+    assert!(
+        learned > 2.0 * baseline && learned > 1.3 * reward(&exploring, 1),
+        "day 2: session_interest {learned}, sticky_artist {baseline}; day 1 {}",
+        reward(&exploring, 1)
+    );
+    // The softmax logged propensities, so session_knn's index carries each
+    // listen's exposure weight, and the listen curve was fitted.
+    let sessions = fs::read_to_string(models.join("sessions.jsonl")).unwrap();
+    assert!(
+        sessions.contains("\"weights\""),
+        "{}",
+        &sessions[..500.min(sessions.len())]
+    );
+    let curve = fs::read_to_string(models.join("listen_curve.json")).unwrap();
+    let curve: serde_json::Value = serde_json::from_str(&curve).unwrap();
+    for field in ["bias", "sharpness", "discount"] {
+        assert!(curve[field].is_number(), "{curve}");
+    }
+}
+
 #[test]
 fn retraining_over_http_without_train_logs_or_admin_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();
