@@ -264,7 +264,7 @@ impl Sgd<'_> {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
+pub(super) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x.clamp(-30.0, 30.0)).exp())
 }
 
@@ -339,27 +339,39 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
         row.iter_mut()
             .zip(a.iter().zip(&b))
             .for_each(|(v, (x, y))| *v = x + y);
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            row.iter_mut().for_each(|v| *v /= norm);
-        }
     }
-    let neighbours = nearest_neighbours(&vectors, dim, params.neighbours, params.threads);
+    let embedding = Embedding::indexed(vectors, dim, params.neighbours, params.threads);
     bar.inc(1);
-    Embedding {
-        dim,
-        vectors,
-        neighbours,
+    embedding
+}
+
+impl Embedding {
+    /// The served embedding of `vectors` (row `t` is track `t`'s): each row
+    /// scaled to unit length, and each track's `neighbours` nearest tracks
+    /// by cosine, scanned on `threads` threads.
+    pub(super) fn indexed(
+        mut vectors: Vec<f32>,
+        dim: usize,
+        neighbours: usize,
+        threads: usize,
+    ) -> Embedding {
+        for row in vectors.chunks_exact_mut(dim) {
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                row.iter_mut().for_each(|v| *v /= norm);
+            }
+        }
+        let neighbours = nearest_neighbours(&vectors, dim, neighbours, threads);
+        Embedding {
+            dim,
+            vectors,
+            neighbours,
+        }
     }
 }
 
 /// Each row's `k` nearest rows by inner product, best first (ties: lower id).
-pub(super) fn nearest_neighbours(
-    vectors: &[f32],
-    dim: usize,
-    k: usize,
-    threads: usize,
-) -> Vec<Vec<u32>> {
+fn nearest_neighbours(vectors: &[f32], dim: usize, k: usize, threads: usize) -> Vec<Vec<u32>> {
     let n = vectors.len() / dim;
     let threads = threads.max(1);
     let row = |t: usize| &vectors[t * dim..(t + 1) * dim];

@@ -31,7 +31,7 @@ use indicatif::ProgressBar;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::item2vec::{nearest_neighbours, Embedding, Tokens};
+use super::item2vec::{sigmoid, Embedding, Tokens};
 use super::Data;
 
 /// Model size and training schedule.
@@ -162,10 +162,6 @@ impl Model<'_> {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x.clamp(-30.0, 30.0)).exp())
-}
-
 /// Learns the vector of every track of `catalog` from the sessions of
 /// `data`, then indexes each track's nearest neighbours. `bar` counts
 /// epochs and then the neighbour scan.
@@ -222,18 +218,10 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
             let token = &model.table[tok * dim..(tok + 1) * dim];
             row.iter_mut().zip(token).for_each(|(x, r)| *x += r);
         }
-        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            row.iter_mut().for_each(|x| *x /= norm);
-        }
     }
-    let neighbours = nearest_neighbours(&vectors, dim, params.neighbours, params.threads);
+    let embedding = Embedding::indexed(vectors, dim, params.neighbours, params.threads);
     bar.inc(1);
-    Embedding {
-        dim,
-        vectors,
-        neighbours,
-    }
+    embedding
 }
 
 #[cfg(test)]
