@@ -75,8 +75,8 @@ fn serving(dir: &Path, world: &Path) -> Serving {
 }
 
 /// The mean time per session of `log`'s sessions starting in its latest
-/// `holdout` fraction, counted from the events alone.
-fn own_mean_time(log: &Path, holdout: f64) -> f64 {
+/// `holdout` fraction, counted from the events alone, and their number.
+fn own_mean_time(log: &Path, holdout: f64) -> (f64, usize) {
     let paths = logs::resolve(&[log.display().to_string()]).unwrap();
     let mut records = logs::read(&paths, &ReadOptions::default()).unwrap().records;
     sessions::sort(&mut records);
@@ -87,7 +87,7 @@ fn own_mean_time(log: &Path, holdout: f64) -> f64 {
         .filter(|s| s.start >= cutoff)
         .map(|s| s.time)
         .collect();
-    held.iter().sum::<f64>() / held.len() as f64
+    (held.iter().sum::<f64>() / held.len() as f64, held.len())
 }
 
 /// `spec`'s mean time per session served online, from its own day's log.
@@ -141,8 +141,12 @@ fn eval_ranks_arms_by_their_counterfactual_value_on_an_exploration_log() {
 
     // (a) The logging arm as its own target earns the held-out sessions'
     // own mean time per session.
-    let own = own_mean_time(&log, HOLDOUT);
+    let (own, held_out) = own_mean_time(&log, HOLDOUT);
     let logging = row(LOGGING);
+    assert_eq!(
+        logging.session.n, held_out,
+        "estimated on the held-out sessions"
+    );
     assert!(
         (logging.session.estimate - own).abs() <= 0.02 * own,
         "logging arm: estimated {}, the log's own mean time per session {own}",

@@ -180,6 +180,7 @@ pub(crate) fn run_from(options: &Options, from: Option<u64>) -> Result<Ope> {
         &sessions,
     );
     let mut skipped = [0u64; 3];
+    // One result per session, in `sessions`' order.
     let kept: Vec<Replayed> = replayed
         .into_iter()
         .zip(&sessions)
