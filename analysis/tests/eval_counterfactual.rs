@@ -108,6 +108,23 @@ fn a_bad_arm_or_clip_is_refused_before_any_work() {
     ]);
     assert!(stderr.contains("--clip must be"), "{stderr}");
 
+    // The arms are replayed on the catalog: without it, nothing to do.
+    let stderr = ANALYSIS.fails(&[
+        "eval",
+        "--logs",
+        "missing",
+        "--models",
+        "missing",
+        "--catalog",
+        "missing/tracks.jsonl",
+        "--counterfactual",
+        "memory",
+    ]);
+    assert!(
+        stderr.contains("no --catalog file at missing/tracks.jsonl"),
+        "{stderr}"
+    );
+
     // The logging arm's experiments file means nothing without arms to score.
     let stderr = ANALYSIS.fails(&[
         "eval",

@@ -102,9 +102,9 @@ impl Default for Counterfactual {
 }
 
 impl Counterfactual {
-    /// Refuses a mistyped arm, a bad clip or a lone --experiment before any
-    /// work is done.
-    fn check(&self) -> Result<()> {
+    /// Refuses a mistyped arm, a bad clip, a lone --config or --experiment,
+    /// or a missing catalog before any work is done.
+    fn check(&self, serving: &Serving) -> Result<()> {
         if self.arms.is_empty() {
             if self.experiment.is_some() || self.config.is_some() {
                 bail!("--config and --experiment name the logging arm for --counterfactual: pass --counterfactual ARM too");
@@ -119,6 +119,13 @@ impl Counterfactual {
         }
         for arm in &self.arms {
             Arm::parse(arm).map_err(|err| anyhow!("--counterfactual: {err:#}"))?;
+        }
+        if !serving.catalog.is_file() {
+            bail!(
+                "--counterfactual replays the arms on botify's catalog, and there is no --catalog \
+                 file at {}: pass --catalog FILE (the tracks.jsonl the logs were served from)",
+                serving.catalog.display()
+            );
         }
         Ok(())
     }
@@ -178,7 +185,7 @@ pub fn run(options: &Options) -> Result<Evaluation> {
     if options.max_queries == 0 {
         bail!("--max-queries must be at least 1; use --recommenders none to skip the recommenders");
     }
-    options.counterfactual.check()?;
+    options.counterfactual.check(&options.serving)?;
     let mut notes = Notes::default();
     let mut names = eval::recommender_names(&options.recommenders)?;
     let catalog = if names.is_empty() {
@@ -282,7 +289,7 @@ fn score_counterfactual(
         let logs = options.input.logs.join(" ");
         match err.downcast_ref::<NothingToEvaluate>() {
             Some(nothing) if nothing.without_propensity() > 0 => anyhow!(
-                "--counterfactual needs logged propensities, and {} held-out sessions of \
+                "--counterfactual needs logged propensities, and {} sessions to score of \
                  --logs {logs} have a /next without `propensity` (none is left to estimate on): \
                  botify logs it with every answer of its serving policy, so these are logs of an \
                  older botify or of another program; log with a stochastic arm (policy = \
