@@ -116,7 +116,15 @@ enum Command {
         pick added to the heard tracks, until it has none. Random choices use a generator seeded \
         from --seed per query, so runs are reproducible on any number of threads. Recommenders \
         are scored on the first --max-queries queries in session order (tables on all of them). \
-        Without the catalog file only the tables are evaluated, with a warning.")]
+        Without the catalog file only the tables are evaluated, with a warning.\n\n\
+        With --counterfactual ARM..., each arm also gets its counterfactual score: what it would \
+        have earned on the same held-out sessions (all of them with --holdout 0), estimated \
+        off-policy from the logged propensities by `analysis ope`'s SNIPS, for the first pick \
+        and for the mean time per session, with intervals, effective sample sizes and (with \
+        --config) the share outside the logging arm's support. The arms are ranked by the \
+        session estimate; an arm is trusted only when both estimates pass `analysis ope`'s \
+        checks, and untrusted arms (usually arms the log does not support, such as another \
+        recommender than the logging arm's) are ranked after the trusted ones, not among them.")]
     Eval(EvalArgs),
     /// Export the logs as a Parquet dataset partitioned by day and experiment arm, for
     /// DuckDB, Spark and other big-data tools.

@@ -1,14 +1,19 @@
 //! `analysis eval`: offline next-track scores of the trained tables and of
-//! botify's recommenders on held-out sessions.
+//! botify's recommenders on held-out sessions, and with `--counterfactual`
+//! each arm's off-policy value on them (`analysis ope`'s SNIPS estimates,
+//! ranked).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use botify::catalog::Catalog;
 use clap::Args;
 
+use super::ope::{self, NothingToEvaluate};
 use super::{check_holdout, load_sessions, Input, Notes, Serving};
-use crate::eval::{self, EvalRow};
+use crate::eval::{self, counterfactual, CounterfactualRow, EvalRow};
+use crate::ope::Arm;
 use crate::sessions;
 
 /// `analysis eval`'s flags.
@@ -39,6 +44,105 @@ pub struct Options {
     /// A next track counts as relevant when listened at least this fraction.
     #[arg(long, default_value_t = Options::default().liked)]
     pub liked: f64,
+    #[command(flatten)]
+    pub counterfactual: Counterfactual,
+}
+
+/// The counterfactual score (`--counterfactual`) and the flags of `analysis
+/// ope` it reads the logs with.
+#[derive(Debug, Clone, Args)]
+pub struct Counterfactual {
+    /// Also score these arms by their counterfactual value: what each would have earned
+    /// on the held-out sessions, estimated off-policy from the logged propensities as
+    /// `analysis ope` does (SNIPS), for first_pick (the first recommendation's listened
+    /// fraction) and session (mean time per session), with 95% intervals, effective
+    /// sample sizes (ess) and, with --config, the share of the arm's probability outside
+    /// the logging arm's support. Each arm is a recommender name (`memory`) or a TOML
+    /// inline table as in an experiments file (`{ recommender = "session_interest",
+    /// policy = "softmax" }`). Arms are ranked by their session estimate; an arm is
+    /// trusted when both estimates pass `analysis ope`'s checks (ess ≥ 100 and ≥ 1% of
+    /// n, ≤ 5% outside the support, weights averaging 1 ± 0.1, ≤ 5% clipped), and
+    /// untrusted arms are ranked after every trusted one. Only arms close to the logging
+    /// arm are supported: another recommender's picks usually fall outside a logging
+    /// arm's top candidates. Needs logs of a stochastic serving policy (softmax,
+    /// epsilon or noise) and the --catalog file.
+    #[arg(long = "counterfactual", num_args = 1.., value_name = "ARM SPEC")]
+    pub arms: Vec<String>,
+    /// As `analysis ope --clip`: importance weights (cumulative ones for session) are
+    /// capped at this value.
+    #[arg(long, default_value_t = ope::Options::default().clip, value_name = "W")]
+    pub clip: f64,
+    /// As `analysis ope --config`: botify's experiments file, with which the logging arm
+    /// of each session is replayed too, giving the share outside its support.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// As `analysis ope --experiment`: the experiment whose arm labels in the logs name
+    /// the logging arm (default: the --config's active one).
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
+    /// As `analysis ope --seed`: botify's --seed, with which the logging arm's seeded
+    /// draws are replayed to check the replay (eval's own --seed seeds its
+    /// recommenders' lists).
+    #[arg(long, default_value_t = ope::Options::default().seed, value_name = "SEED")]
+    pub botify_seed: u64,
+}
+
+impl Default for Counterfactual {
+    /// No arm: no counterfactual score.
+    fn default() -> Counterfactual {
+        let ope = ope::Options::default();
+        Counterfactual {
+            arms: Vec::new(),
+            clip: ope.clip,
+            config: ope.config,
+            experiment: ope.experiment,
+            botify_seed: ope.seed,
+        }
+    }
+}
+
+impl Counterfactual {
+    /// Refuses a mistyped arm, a bad clip, a lone --config or --experiment,
+    /// or a missing catalog before any work is done.
+    fn check(&self, serving: &Serving) -> Result<()> {
+        if self.arms.is_empty() {
+            if self.experiment.is_some() || self.config.is_some() {
+                bail!("--config and --experiment name the logging arm for --counterfactual: pass --counterfactual ARM too");
+            }
+            return Ok(());
+        }
+        if !(self.clip >= 1.0 && self.clip.is_finite()) {
+            bail!(
+                "--clip must be a finite weight of at least 1, e.g. --clip 100; got {}",
+                self.clip
+            );
+        }
+        for arm in &self.arms {
+            Arm::parse(arm).map_err(|err| anyhow!("--counterfactual: {err:#}"))?;
+        }
+        if !serving.catalog.is_file() {
+            bail!(
+                "--counterfactual replays the arms on botify's catalog, and there is no --catalog \
+                 file at {}: pass --catalog FILE (the tracks.jsonl the logs were served from)",
+                serving.catalog.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// `analysis ope`'s options for these arms on `input` with `serving`.
+    fn ope_options(&self, input: &Input, serving: &Serving) -> ope::Options {
+        ope::Options {
+            input: input.clone(),
+            serving: serving.clone(),
+            target: self.arms.clone(),
+            clip: self.clip,
+            config: self.config.clone(),
+            experiment: self.experiment.clone(),
+            seed: self.botify_seed,
+            ..ope::Options::default()
+        }
+    }
 }
 
 impl Default for Options {
@@ -57,6 +161,7 @@ impl Default for Options {
             k: vec![10],
             holdout: 0.2,
             liked: 0.5,
+            counterfactual: Counterfactual::default(),
         }
     }
 }
@@ -65,6 +170,8 @@ impl Default for Options {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
     pub rows: Vec<EvalRow>,
+    /// Each `--counterfactual` arm's score, ranked; empty without the flag.
+    pub counterfactual: Vec<CounterfactualRow>,
     pub notes: Notes,
 }
 
@@ -78,6 +185,7 @@ pub fn run(options: &Options) -> Result<Evaluation> {
     if options.max_queries == 0 {
         bail!("--max-queries must be at least 1; use --recommenders none to skip the recommenders");
     }
+    options.counterfactual.check(&options.serving)?;
     let mut notes = Notes::default();
     let mut names = eval::recommender_names(&options.recommenders)?;
     let catalog = if names.is_empty() {
@@ -93,9 +201,11 @@ pub fn run(options: &Options) -> Result<Evaluation> {
         names.clear();
         None
     };
-    let mut models = match &catalog {
-        Some(_) => eval::load_tables(&options.serving.models)?,
-        None => eval::load_models(&options.serving.models)?,
+    // Recommenders, and the counterfactual score, need no table.
+    let mut models = if catalog.is_some() || !options.counterfactual.arms.is_empty() {
+        eval::load_tables(&options.serving.models)?
+    } else {
+        eval::load_models(&options.serving.models)?
     };
     if let Some(catalog) = &catalog {
         models.extend(eval::load_recommenders(
@@ -105,7 +215,8 @@ pub fn run(options: &Options) -> Result<Evaluation> {
         )?);
     }
     let (records, mut sessions) = load_sessions(&options.input, &mut notes)?;
-    match sessions::holdout_cutoff(&sessions, options.holdout) {
+    let cutoff = sessions::holdout_cutoff(&sessions, options.holdout);
+    match cutoff {
         Some(cutoff) => {
             sessions.retain(|s| s.start >= cutoff);
             notes.info(format!(
@@ -150,5 +261,53 @@ pub fn run(options: &Options) -> Result<Evaluation> {
         progress: true,
     };
     let rows = eval::evaluate(&records, &sessions, &models, &options.k, &scoring);
-    Ok(Evaluation { rows, notes })
+    drop((records, sessions));
+    let counterfactual = if options.counterfactual.arms.is_empty() {
+        Vec::new()
+    } else {
+        score_counterfactual(options, cutoff, &mut notes)?
+    };
+    Ok(Evaluation {
+        rows,
+        counterfactual,
+        notes,
+    })
+}
+
+/// The `--counterfactual` arms' rows: `analysis ope` on the sessions starting
+/// at or after `cutoff` (every session without one), its notes added to
+/// `notes`.
+fn score_counterfactual(
+    options: &Options,
+    cutoff: Option<u64>,
+    notes: &mut Notes,
+) -> Result<Vec<CounterfactualRow>> {
+    let ope_options = options
+        .counterfactual
+        .ope_options(&options.input, &options.serving);
+    let estimated = ope::run_from(&ope_options, cutoff).map_err(|err| {
+        let logs = options.input.logs.join(" ");
+        match err.downcast_ref::<NothingToEvaluate>() {
+            Some(nothing) if nothing.without_propensity() > 0 => anyhow!(
+                "--counterfactual needs logged propensities, and {} sessions to score of \
+                 --logs {logs} have a /next without `propensity` (none is left to estimate on): \
+                 botify logs it with every answer of its serving policy, so these are logs of an \
+                 older botify or of another program; log with a stochastic arm (policy = \
+                 \"softmax\" or \"epsilon\", or noise; docs/policies.md) and score those logs",
+                nothing.without_propensity()
+            ),
+            _ => err.context(format!("--counterfactual on --logs {logs}")),
+        }
+    })?;
+    notes.0.extend(estimated.notes.0);
+    let rows = counterfactual::rows(&estimated.rows);
+    let untrusted = rows.iter().filter(|r| !r.trusted).count();
+    if untrusted > 0 {
+        notes.warn(format!(
+            "{untrusted} of {} --counterfactual arms are not trusted (see the warnings above) \
+             and are ranked after the trusted ones: the log does not support them well enough",
+            rows.len()
+        ));
+    }
+    Ok(rows)
 }

@@ -109,6 +109,36 @@ impl RewardModels {
 
 /// Estimates each target's value on `options.input`'s logs.
 pub fn run(options: &Options) -> Result<Ope> {
+    run_from(options, None)
+}
+
+/// No session of the logs could be replayed: each was left out for one of
+/// [`Skip`]'s reasons (counted by reason, in [`Skip`]'s order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NothingToEvaluate {
+    pub(crate) skipped: [u64; 3],
+}
+
+impl NothingToEvaluate {
+    /// Sessions left out for lack of a `propensity`.
+    pub(crate) fn without_propensity(&self) -> u64 {
+        self.skipped[Skip::NoPropensity as usize]
+    }
+}
+
+impl std::fmt::Display for NothingToEvaluate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no session left to evaluate on: botify logs with `propensity` on every /next are needed")
+    }
+}
+
+impl std::error::Error for NothingToEvaluate {}
+
+/// Estimates each target's value on the sessions of `options.input`'s logs
+/// that start at or after `from` (epoch ms; every session when `None`).
+/// Earlier sessions are replayed too, for each arm's long-term profile of
+/// their listeners, but not estimated on.
+pub(crate) fn run_from(options: &Options, from: Option<u64>) -> Result<Ope> {
     if !(options.clip >= 1.0 && options.clip.is_finite()) {
         bail!(
             "--clip must be a finite weight of at least 1, e.g. --clip 100; got {}",
@@ -150,9 +180,12 @@ pub fn run(options: &Options) -> Result<Ope> {
         &sessions,
     );
     let mut skipped = [0u64; 3];
+    // One result per session, in `sessions`' order.
     let kept: Vec<Replayed> = replayed
         .into_iter()
-        .filter_map(|r| match r {
+        .zip(&sessions)
+        .filter(|(_, session)| from.is_none_or(|from| session.start >= from))
+        .filter_map(|(r, _)| match r {
             Ok(replayed) => Some(replayed),
             Err(skip) => {
                 skipped[skip as usize] += 1;
@@ -172,9 +205,15 @@ pub fn run(options: &Options) -> Result<Ope> {
         targets.len(),
         decisions as f64 / seconds.max(1e-9)
     ));
+    if let Some(from) = from {
+        let earlier = sessions.iter().filter(|s| s.start < from).count();
+        notes.info(format!(
+            "estimating on the sessions starting at or after {from} (epoch ms); the {earlier} earlier ones were replayed only to build each arm's profile of their listeners"
+        ));
+    }
     skip_notes(&skipped, &mut notes);
     if kept.is_empty() {
-        bail!("no session left to evaluate on: botify logs with `propensity` on every /next are needed");
+        return Err(NothingToEvaluate { skipped }.into());
     }
     logging_check(&kept, &mut notes);
 

@@ -39,11 +39,14 @@
 //! Layout: `tables.rs` loads the trained tables and gives their lists,
 //! `recommenders.rs` builds botify's recommenders and runs them as lists,
 //! `model.rs` holds the types both share; this module scores any of them.
+//! `counterfactual.rs` is the other score of `analysis eval`: each arm's
+//! off-policy value on the held-out logs, from `analysis ope`'s estimates.
 //!
 //! [`UserState`]: botify::state::UserState
 //! [`MAX_SESSION_LISTENS`]: botify::state::MAX_SESSION_LISTENS
 //! [`Allowed`]: botify::recommenders::Allowed
 
+pub mod counterfactual;
 mod model;
 mod recommenders;
 mod tables;
@@ -60,6 +63,7 @@ use crate::output::{self, Table, Tone};
 use crate::sessions::Session;
 use tally::progress::{self, Unit};
 
+pub use counterfactual::CounterfactualRow;
 pub use model::{Model, NamedModel, Served};
 pub use recommenders::{
     load_recommenders, recommender, recommender_names, tracks_outside, DEFAULT_RECOMMENDERS,
