@@ -65,24 +65,38 @@ fn synth_ab_train_eval_end_to_end() {
         assert!(reports.join(file).is_file(), "{file}");
     }
 
-    let (_, stderr) = ANALYSIS.ok(&[
-        "train",
-        "--logs",
-        arg(&logs),
-        "--out",
-        arg(&models),
-        "--model",
-        "all",
-        "--holdout",
-        "0.2",
-        "--factors",
-        "8",
-        "--iterations",
-        "4",
-        "--neighbours",
-        "20",
-    ]);
+    // The synthetic logs come without a catalog: asked for every model,
+    // train refuses rather than silently skip the embedding.
+    let train = |model: &'static str| -> Vec<&str> {
+        vec![
+            "train",
+            "--logs",
+            arg(&logs),
+            "--out",
+            arg(&models),
+            "--model",
+            model,
+            "--holdout",
+            "0.2",
+            "--factors",
+            "8",
+            "--iterations",
+            "4",
+            "--neighbours",
+            "20",
+            "--catalog",
+            "/nonexistent/tracks.jsonl",
+        ]
+    };
+    let stderr = ANALYSIS.fails(&train("all"));
+    assert!(
+        stderr.contains("--model all includes the embedding") && stderr.contains("--catalog"),
+        "{stderr}"
+    );
+    let (_, stderr) = ANALYSIS.ok(&train("colisten"));
     assert!(stderr.contains("the rest is held out"), "{stderr}");
+    ANALYSIS.ok(&train("als"));
+    ANALYSIS.ok(&train("session-knn"));
     let mut names: Vec<String> = fs::read_dir(&models)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
