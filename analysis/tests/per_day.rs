@@ -82,6 +82,8 @@ fn ab_per_day_shows_over_the_whole_run_whether_listeners_came_back() {
         let back = |user: u64, arm: usize| arm == 1 || user.is_multiple_of(4);
         write_day_of(&logs.join(format!("day-{day}")), 80, [0.5, 0.5], back);
     }
+    // What else `sim run` leaves beside the day folders is not a log.
+    fs::write(logs.join("catalog.jsonl"), "{\"track\": 0}\n").unwrap();
     let reports = tmp.path().join("report");
     let (stdout, _) = ANALYSIS.ok(&per_day_args(
         &logs,

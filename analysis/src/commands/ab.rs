@@ -396,7 +396,7 @@ fn run_per_day(
         }
         analysed.push(result);
     }
-    let retention = whole_run_retention(options, arms, control, &mut notes)?;
+    let retention = whole_run_retention(options, &days, arms, control, &mut notes)?;
     let result = per_day::PerDay {
         experiment: options.experiment.clone(),
         control,
@@ -415,14 +415,24 @@ fn run_per_day(
 }
 
 /// `--per-day`'s [`per_day::RETENTION_METRICS`] over every day's logs
-/// together (the day folders tell the days apart).
+/// together: the day folders alone (not what else sits beside them, such
+/// as the catalog `sim run` writes), which tell the days apart.
 fn whole_run_retention(
     options: &Options,
+    days: &[per_day::DayLogs],
     arms: Option<usize>,
     control: u8,
     notes: &mut Notes,
 ) -> Result<MetricsAnalysis> {
-    let logs = read_logs(&options.input, Some(&options.experiment), notes)?;
+    let input = Input {
+        logs: days
+            .iter()
+            .flat_map(|d| &d.folders)
+            .map(|f| f.display().to_string())
+            .collect(),
+        threads: options.input.threads,
+    };
+    let logs = read_logs(&input, Some(&options.experiment), notes)?;
     let spinner = progress::spinner("computing returns over the whole run");
     let analysis = ab::analyze(logs.records, &options.experiment, arms, control)?;
     let computing = extended::Options {
