@@ -28,7 +28,8 @@ use crate::state::StateUpdate;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionInterestSettings {
     /// Latest likes whose graph neighbours are candidates, besides the
-    /// first track's.
+    /// first track's. Two: five earned 0.4% more (within a standard error)
+    /// for two and a half times the candidates to score per request.
     pub seeds: usize,
     /// A listen time above this pulls the estimate towards the track, below
     /// it pushes away.
@@ -38,7 +39,7 @@ pub struct SessionInterestSettings {
 impl Default for SessionInterestSettings {
     fn default() -> Self {
         SessionInterestSettings {
-            seeds: 5,
+            seeds: 2,
             neutral: 0.5,
         }
     }
@@ -122,9 +123,9 @@ impl Recommender for SessionInterest {
             .collect();
         tracks.sort_unstable();
         tracks.dedup();
+        // `best_scored` keeps the allowed ones.
         let scores: Vec<Scored> = tracks
             .into_iter()
-            .filter(|&c| ctx.allowed.accepts(c))
             .filter_map(|c| {
                 let v = index.vector(c)?;
                 let artist_plays = plays.plays(ctx.catalog.artist_of(c));
