@@ -144,8 +144,10 @@ pub fn best_scored(
     top: usize,
 ) -> Vec<Scored> {
     scores.retain(|&(track, score)| score.is_finite() && allowed.accepts(track));
-    for (track, score) in &mut scores {
-        *score -= artist_penalty * plays.plays(allowed.catalog.artist_of(*track)) as f32;
+    if artist_penalty != 0.0 {
+        for (track, score) in &mut scores {
+            *score -= artist_penalty * plays.plays(allowed.catalog.artist_of(*track)) as f32;
+        }
     }
     let best_first = |a: &Scored, b: &Scored| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     if scores.len() > top {
