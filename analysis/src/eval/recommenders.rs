@@ -20,7 +20,8 @@ use crate::logs::Record;
 use crate::sessions::Session;
 
 /// Recommenders `analysis eval` runs unless `--recommenders` says otherwise.
-pub const DEFAULT_RECOMMENDERS: &str = "sticky_artist,contextual,memory,session_knn,embedding";
+pub const DEFAULT_RECOMMENDERS: &str =
+    "sticky_artist,contextual,memory,session_knn,embedding,session_interest";
 
 impl Served {
     /// The recommender's list after `events[at]` of `user`'s session: up to
