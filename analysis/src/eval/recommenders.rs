@@ -219,7 +219,8 @@ mod tests {
                 "contextual",
                 "memory",
                 "session_knn",
-                "embedding"
+                "embedding",
+                "session_interest"
             ]
         );
         let err = list("sticky_artist,magic").unwrap_err().to_string();
