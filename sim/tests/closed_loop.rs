@@ -191,9 +191,7 @@ fn in_process_runs_retrain_between_days_and_serve_what_they_learned() {
 
 /// One day of `arm` alone, then a retraining, then a second day.
 fn two_days_in_process(dir: &Path, world: &Path, name: &str, arm: &str) -> (Output, PathBuf) {
-    let experiments = dir.join(format!("{name}.toml"));
-    let toml = format!("active = \"ONE\"\n[[experiment]]\nname = \"ONE\"\narms = [{arm}]\n");
-    fs::write(&experiments, toml).unwrap();
+    let experiments = worlds::one_arm_experiments(dir, name, arm);
     let models = dir.join(name).join("models");
     let logs = dir.join(name).join("log");
     let args = [

@@ -32,8 +32,7 @@ const OUTSIDE: &str = "random";
 
 const HOLDOUT: f64 = 0.5;
 
-/// One day of `episodes` sessions served by the single arm `spec`, logged
-/// into `dir/name`; returns (log folder, experiments file).
+/// [`worlds::simulate_day`] with this test's simulator.
 fn simulate(
     dir: &Path,
     world: &Path,
@@ -41,30 +40,7 @@ fn simulate(
     spec: &str,
     episodes: &str,
 ) -> (PathBuf, PathBuf) {
-    let experiments = dir.join(format!("{name}.toml"));
-    fs::write(
-        &experiments,
-        format!("active = \"EVAL\"\n[[experiment]]\nname = \"EVAL\"\narms = [{spec}]\n"),
-    )
-    .unwrap();
-    let log = dir.join(name);
-    SIM.ok(&[
-        "run",
-        "--in-process",
-        "--world",
-        arg(world),
-        "--experiments",
-        arg(&experiments),
-        "--models",
-        arg(&dir.join("no-models")),
-        "--log-dir",
-        arg(&log),
-        "--episodes",
-        episodes,
-        "--seed",
-        "3",
-    ]);
-    (log, experiments)
+    worlds::simulate_day(&SIM, dir, world, name, spec, episodes)
 }
 
 fn serving(dir: &Path, world: &Path) -> Serving {

@@ -19,8 +19,7 @@ const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
 /// track has a propensity and any target is within its support.
 const LOGGING: &str = r#"{ recommender = "sticky_artist", noise = 0.3 }"#;
 
-/// Simulates one day of `episodes` listeners against the single arm
-/// `spec`, logging into `dir/name`; returns (log folder, experiments file).
+/// [`worlds::simulate_day`] with this test's simulator.
 fn simulate(
     dir: &Path,
     world: &Path,
@@ -28,30 +27,7 @@ fn simulate(
     spec: &str,
     episodes: &str,
 ) -> (PathBuf, PathBuf) {
-    let experiments = dir.join(format!("{name}.toml"));
-    fs::write(
-        &experiments,
-        format!("active = \"OPE\"\n[[experiment]]\nname = \"OPE\"\narms = [{spec}]\n"),
-    )
-    .unwrap();
-    let log = dir.join(name);
-    SIM.ok(&[
-        "run",
-        "--in-process",
-        "--world",
-        arg(world),
-        "--experiments",
-        arg(&experiments),
-        "--models",
-        arg(&dir.join("no-models")),
-        "--log-dir",
-        arg(&log),
-        "--episodes",
-        episodes,
-        "--seed",
-        "3",
-    ]);
-    (log, experiments)
+    worlds::simulate_day(&SIM, dir, world, name, spec, episodes)
 }
 
 fn options(dir: &Path, world: &Path, log: &Path, config: &Path, targets: &[&str]) -> Options {

@@ -26,3 +26,46 @@ pub fn end_to_end(sim: &Program, dir: &Path) -> PathBuf {
         &["--tracks", "3000", "--users", "1000", "--seed", "7"],
     )
 }
+
+/// Writes `dir/<name>.toml`: one active experiment, `ONE`, whose only arm is
+/// `spec` (a recommender name in quotes, or an inline table), as a user
+/// would write it. Returns its path.
+pub fn one_arm_experiments(dir: &Path, name: &str, spec: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let toml = format!("active = \"ONE\"\n[[experiment]]\nname = \"ONE\"\narms = [{spec}]\n");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// One simulated day of `episodes` sessions of `world` served in-process
+/// by the single arm `spec` with no trained models (`sim run --in-process
+/// --seed 3`), logged into `dir/name`. Returns (log folder, experiments
+/// file).
+pub fn simulate_day(
+    sim: &Program,
+    dir: &Path,
+    world: &Path,
+    name: &str,
+    spec: &str,
+    episodes: &str,
+) -> (PathBuf, PathBuf) {
+    let experiments = one_arm_experiments(dir, name, spec);
+    let log = dir.join(name);
+    sim.ok(&[
+        "run",
+        "--in-process",
+        "--world",
+        arg(world),
+        "--experiments",
+        arg(&experiments),
+        "--models",
+        arg(&dir.join("no-models")),
+        "--log-dir",
+        arg(&log),
+        "--episodes",
+        episodes,
+        "--seed",
+        "3",
+    ]);
+    (log, experiments)
+}

@@ -79,36 +79,19 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, embedding: &Embedding) -> Option<L
 }
 
 fn samples(data: Data<'_>, catalog: &Catalog, embedding: &Embedding) -> Vec<Sample> {
-    // Tracks added after the catalog file was written have no artist here.
-    let known = |track: u32| (track as usize) < embedding.tracks() && catalog.contains(track);
     let mut samples = Vec::new();
-    let mut artists: Vec<u32> = Vec::new();
-    let mut heard: Vec<u32> = Vec::new();
     for session in data.sessions {
-        let events = session.events(data.records);
-        let Some(first) = events.first().map(|e| e.track).filter(|&t| known(t)) else {
+        let listens = data.first_listens(session, catalog);
+        // Every catalog track has a vector (the embedding is fitted on it).
+        let Some(&(0, first, _)) = listens.first() else {
             continue;
         };
-        artists.clear();
-        heard.clear();
-        for (position, event) in events.iter().enumerate() {
-            let track = event.track;
-            if !known(track) {
-                continue;
-            }
-            let artist = catalog.artist_of(track);
-            let plays = artists.iter().filter(|&&a| a == artist).count() as i32;
-            if position > 0 && !heard.contains(&track) {
-                samples.push(Sample {
-                    cosine: dot(embedding.vector(first), embedding.vector(track)),
-                    plays,
-                    time: event.time as f32,
-                });
-            }
-            if !heard.contains(&track) {
-                artists.push(artist);
-                heard.push(track);
-            }
+        for &(_, event, plays) in &listens[1..] {
+            samples.push(Sample {
+                cosine: dot(embedding.vector(first.track), embedding.vector(event.track)),
+                plays: plays as i32,
+                time: event.time as f32,
+            });
         }
     }
     samples

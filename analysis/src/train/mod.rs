@@ -28,6 +28,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use botify::catalog::Catalog;
+
 use crate::logs::Record;
 use crate::output;
 use crate::sessions::Session;
@@ -79,6 +81,29 @@ impl<'a> Data<'a> {
     /// [`exposure::weights`]).
     pub fn with_exposure(self, exposure: &'a [f32]) -> Data<'a> {
         Data { exposure, ..self }
+    }
+
+    /// The first listen of each catalog track in `session`, in order, as
+    /// (event index, event, plays of its artist earlier in the session).
+    /// Repeats are left out: they say nothing new of a track and are no new
+    /// play of its artist; so are tracks the catalog does not hold (added
+    /// after its file was written: no artist to count).
+    pub fn first_listens(
+        &self,
+        session: &Session,
+        catalog: &Catalog,
+    ) -> Vec<(usize, &'a Record, u32)> {
+        let mut plays = botify::recommenders::session::ArtistPlays::default();
+        let mut heard: Vec<u32> = Vec::new();
+        let mut listens = Vec::new();
+        for (k, event) in session.events(self.records).iter().enumerate() {
+            if !catalog.contains(event.track) || heard.contains(&event.track) {
+                continue;
+            }
+            heard.push(event.track);
+            listens.push((k, event, plays.record(catalog.artist_of(event.track))));
+        }
+        listens
     }
 
     /// The exposure weight of event `k` of `session`.

@@ -80,32 +80,21 @@ type Listen = (u32, f32, usize, f32);
 /// The sessions' first listens of each track (repeats say nothing new),
 /// sessions with fewer than two left out: one listen fixes no direction.
 fn listens(data: Data<'_>, catalog: &Catalog) -> Vec<Vec<Listen>> {
-    let tracks = catalog.len();
-    let mut sessions = Vec::with_capacity(data.sessions.len());
-    let mut artists: Vec<u32> = Vec::new();
-    let mut heard: Vec<u32> = Vec::new();
-    for session in data.sessions {
-        let mut listens = Vec::new();
-        artists.clear();
-        heard.clear();
-        for (k, event) in session.events(data.records).iter().enumerate() {
-            let track = event.track;
-            if track as usize >= tracks || heard.contains(&track) {
-                continue;
-            }
-            let artist = catalog.artist_of(track);
-            let plays = artists.iter().filter(|&&a| a == artist).count();
-            heard.push(track);
-            artists.push(artist);
-            let time = if k == 0 { 1.0 } else { event.time as f32 };
-            let weight = data.weight(session, k) as f32;
-            listens.push((track, time, plays.min(PLAY_BUCKETS - 1), weight));
-        }
-        if listens.len() >= 2 {
-            sessions.push(listens);
-        }
-    }
-    sessions
+    data.sessions
+        .iter()
+        .map(|session| {
+            let listens = data.first_listens(session, catalog);
+            listens
+                .into_iter()
+                .map(|(k, event, plays)| {
+                    let time = if k == 0 { 1.0 } else { event.time as f32 };
+                    let plays = (plays as usize).min(PLAY_BUCKETS - 1);
+                    (event.track, time, plays, data.weight(session, k) as f32)
+                })
+                .collect::<Vec<Listen>>()
+        })
+        .filter(|listens| listens.len() >= 2)
+        .collect()
 }
 
 /// The parameters SGD moves.

@@ -60,15 +60,25 @@ pub struct ArtistPlays(Vec<(ArtistId, u32)>);
 
 impl ArtistPlays {
     pub fn of(catalog: &Catalog, listens: &[Listen]) -> ArtistPlays {
-        let mut plays: Vec<(ArtistId, u32)> = Vec::new();
+        let mut plays = ArtistPlays::default();
         for listen in listens {
-            let artist = catalog.artist_of(listen.track);
-            match plays.iter_mut().find(|(a, _)| *a == artist) {
-                Some((_, n)) => *n += 1,
-                None => plays.push((artist, 1)),
+            plays.record(catalog.artist_of(listen.track));
+        }
+        plays
+    }
+
+    /// Counts one more play of `artist`; returns its plays before this one.
+    pub fn record(&mut self, artist: ArtistId) -> u32 {
+        match self.0.iter_mut().find(|(a, _)| *a == artist) {
+            Some((_, n)) => {
+                *n += 1;
+                *n - 1
+            }
+            None => {
+                self.0.push((artist, 1));
+                0
             }
         }
-        ArtistPlays(plays)
     }
 
     pub fn plays(&self, artist: ArtistId) -> u32 {

@@ -50,30 +50,25 @@ pub struct SessionInterest {
 }
 
 impl SessionInterest {
-    /// The session estimate (not normalised) and the tracks whose
-    /// neighbours are candidates: the first track, then the latest likes.
-    fn estimate(&self, ctx: &Context<'_>, curve: &ListenCurve) -> (Vec<f32>, Vec<TrackId>) {
+    /// The session estimate (not normalised), the tracks whose neighbours
+    /// are candidates (the first track, then the latest likes), and the
+    /// session's plays per artist.
+    fn estimate(
+        &self,
+        ctx: &Context<'_>,
+        curve: &ListenCurve,
+    ) -> (Vec<f32>, Vec<TrackId>, ArtistPlays) {
         let index = &ctx.models.embedding;
         let mut query = vec![0.0f32; index.dim()];
-        let mut plays: Vec<(u32, i32)> = Vec::new();
+        let mut plays = ArtistPlays::default();
         let mut likes: Vec<TrackId> = Vec::new();
         for (position, listen) in ctx.state.listens.iter().enumerate() {
-            let artist = ctx.catalog.artist_of(listen.track);
-            let earlier = match plays.iter_mut().find(|(a, _)| *a == artist) {
-                Some((_, n)) => {
-                    *n += 1;
-                    *n - 1
-                }
-                None => {
-                    plays.push((artist, 1));
-                    0
-                }
-            };
+            let earlier = plays.record(ctx.catalog.artist_of(listen.track));
             let weight = if position == 0 {
                 1.0
             } else {
-                let corrected = (listen.time as f32 / curve.discount.powi(earlier)).min(1.0);
-                corrected - self.settings.neutral
+                let discount = curve.discount.powi(earlier as i32);
+                (listen.time as f32 / discount).min(1.0) - self.settings.neutral
             };
             if weight > 0.0 {
                 likes.push(listen.track);
@@ -90,7 +85,7 @@ impl SessionInterest {
             .into_iter()
             .collect();
         seeds.extend(likes.iter().rev().take(self.settings.seeds));
-        (query, seeds)
+        (query, seeds, plays)
     }
 }
 
@@ -111,10 +106,9 @@ impl Recommender for SessionInterest {
             return fallback();
         }
         let curve = &ctx.models.listen_curve;
-        let (mut query, seeds) = self.estimate(ctx, curve);
+        let (mut query, seeds, plays) = self.estimate(ctx, curve);
         let norm = dot(&query, &query).sqrt().max(f32::EPSILON);
         query.iter_mut().for_each(|q| *q /= norm);
-        let plays = ArtistPlays::of(ctx.catalog, &ctx.state.listens);
         // Seeds share neighbours: each track is checked and scored once.
         let mut tracks: Vec<TrackId> = seeds
             .iter()
