@@ -1,6 +1,8 @@
 //! `analysis ab`: the A/B table of one experiment, or with `--per-day` one
 //! row per (day, arm) over `day-<n>` folders, or the extended analysis.
 
+mod learning_curves;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -13,7 +15,7 @@ use crate::ab::metrics::{self, Metric};
 use crate::ab::spending::SpendingFunction;
 use crate::ab::stats_file::StatsFile;
 use crate::ab::{self, breakdown, per_day, sequential, Analysis};
-use crate::logs::{self, DayScheme, Days, ReadOptions, ReadReport};
+use crate::logs::{self, DayScheme, Days, ReadReport};
 use crate::report;
 use tally::progress;
 
@@ -249,7 +251,7 @@ pub fn run(options: &Options) -> Result<Ab> {
         return run_stats(options, path, arms, control, notes);
     }
     if options.per_day {
-        return run_per_day(options, arms, control, notes);
+        return learning_curves::run(options, arms, control, notes);
     }
     let logs = read_logs(&options.input, Some(&options.experiment), &mut notes)?;
     let read_report = logs.report;
@@ -358,98 +360,6 @@ fn aggregate_analysis(experiment: &str, control: u8, arms: usize) -> Analysis {
         arms,
         misassigned_users: 0,
     }
-}
-
-/// `ab --per-day`: every day-<n> folder analysed as `ab` analyses a log.
-fn run_per_day(
-    options: &Options,
-    arms: Option<usize>,
-    control: u8,
-    mut notes: Notes,
-) -> Result<Ab> {
-    let days = per_day::layout(&options.input.logs)?;
-    let reading = ReadOptions {
-        experiment: Some(options.experiment.clone()),
-        threads: options.input.threads.max(1),
-        progress: true,
-        ..ReadOptions::default()
-    };
-    let mut analysed = Vec::with_capacity(days.len());
-    for day in &days {
-        let result = per_day::analyze_day(day, &reading, &options.experiment, arms, control)?;
-        notes.info(format!(
-            "day {}: {}; {}",
-            day.day, result.read, result.session_report
-        ));
-        if result.events_without_arm > 0 {
-            notes.info(format!(
-                "day {}: left out {} events that do not carry experiment {:?}",
-                day.day, result.events_without_arm, options.experiment
-            ));
-        }
-        if result.misassigned_users > 0 {
-            notes.warn(format!(
-                "day {}: {} users are logged in an arm other than their mmh3 assignment with {} \
-                 arms: was the config changed mid-experiment, or is --arms wrong?",
-                day.day, result.misassigned_users, result.arms
-            ));
-        }
-        analysed.push(result);
-    }
-    let retention = whole_run_retention(options, &days, arms, control, &mut notes)?;
-    let result = per_day::PerDay {
-        experiment: options.experiment.clone(),
-        control,
-        days: analysed,
-        retention: Some(Box::new(retention)),
-    };
-    let report = match &options.report {
-        Some(dir) => Some(report::per_day::write(dir, &result)?),
-        None => None,
-    };
-    Ok(Ab {
-        tables: Tables::PerDay(result),
-        report,
-        notes,
-    })
-}
-
-/// `--per-day`'s [`per_day::RETENTION_METRICS`] over every day's logs
-/// together: the day folders alone (not what else sits beside them, such
-/// as the catalog `sim run` writes), which tell the days apart.
-fn whole_run_retention(
-    options: &Options,
-    days: &[per_day::DayLogs],
-    arms: Option<usize>,
-    control: u8,
-    notes: &mut Notes,
-) -> Result<MetricsAnalysis> {
-    let input = Input {
-        logs: days
-            .iter()
-            .flat_map(|d| &d.folders)
-            .map(|f| f.display().to_string())
-            .collect(),
-        threads: options.input.threads,
-    };
-    let logs = read_logs(&input, Some(&options.experiment), notes)?;
-    let spinner = progress::spinner("computing returns over the whole run");
-    let analysis = ab::analyze(logs.records, &options.experiment, arms, control)?;
-    let computing = extended::Options {
-        metrics: metrics::parse_list(per_day::RETENTION_METRICS).map_err(anyhow::Error::msg)?,
-        ..extended::Options::default()
-    };
-    let result = extended::analyze(
-        &analysis.records,
-        &analysis.sessions,
-        &logs.days,
-        None,
-        analysis.arms,
-        analysis.table.control,
-        &computing,
-    )?;
-    spinner.finish_and_clear();
-    Ok(result)
 }
 
 /// The extended analysis: success metrics and guardrails, CUPED's fits,
