@@ -72,49 +72,27 @@ fn logs_without_propensities_fail_naming_the_logs_and_the_serving_policy() {
 
 #[test]
 fn a_bad_arm_or_clip_is_refused_before_any_work() {
-    let stderr = ANALYSIS.fails(&[
-        "eval",
-        "--logs",
-        "missing",
-        "--models",
-        "missing",
+    // Logs and models that do not exist: every refusal comes first.
+    let refused = |rest: &[&str]| {
+        let mut args = vec!["eval", "--logs", "missing", "--models", "missing"];
+        args.extend_from_slice(rest);
+        ANALYSIS.fails(&args)
+    };
+    let stderr = refused(&[
         "--counterfactual",
         r#"{ recommender = "memory", policy = "softmax", temperatur = 0.3 }"#,
     ]);
     assert!(stderr.contains("--counterfactual"), "{stderr}");
     assert!(stderr.contains("\"temperatur\""), "{stderr}");
 
-    let stderr = ANALYSIS.fails(&[
-        "eval",
-        "--logs",
-        "missing",
-        "--models",
-        "missing",
-        "--counterfactual",
-        "magic",
-    ]);
+    let stderr = refused(&["--counterfactual", "magic"]);
     assert!(stderr.contains("unknown recommender \"magic\""), "{stderr}");
 
-    let stderr = ANALYSIS.fails(&[
-        "eval",
-        "--logs",
-        "missing",
-        "--models",
-        "missing",
-        "--counterfactual",
-        "memory",
-        "--clip",
-        "0.5",
-    ]);
+    let stderr = refused(&["--counterfactual", "memory", "--clip", "0.5"]);
     assert!(stderr.contains("--clip must be"), "{stderr}");
 
     // The arms are replayed on the catalog: without it, nothing to do.
-    let stderr = ANALYSIS.fails(&[
-        "eval",
-        "--logs",
-        "missing",
-        "--models",
-        "missing",
+    let stderr = refused(&[
         "--catalog",
         "missing/tracks.jsonl",
         "--counterfactual",
@@ -126,15 +104,7 @@ fn a_bad_arm_or_clip_is_refused_before_any_work() {
     );
 
     // The logging arm's experiments file means nothing without arms to score.
-    let stderr = ANALYSIS.fails(&[
-        "eval",
-        "--logs",
-        "missing",
-        "--models",
-        "missing",
-        "--config",
-        "experiments.toml",
-    ]);
+    let stderr = refused(&["--config", "experiments.toml"]);
     assert!(stderr.contains("--counterfactual ARM"), "{stderr}");
 }
 
