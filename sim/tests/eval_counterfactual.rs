@@ -12,7 +12,7 @@ use analysis::commands::eval::{self, Counterfactual, Options};
 use analysis::commands::{ope, Input, Serving};
 use analysis::logs::{self, ReadOptions};
 use analysis::sessions;
-use testkit::cli::{arg, Program};
+use testkit::cli::Program;
 use testkit::worlds;
 
 const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
