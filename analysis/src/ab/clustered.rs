@@ -11,9 +11,10 @@
 //! `Cov(m_g, m_h) = Σ_u φ_ug φ_uh`. The diagonal is exactly Welch's
 //! `s²/n`; disjoint groups get a diagonal matrix.
 
-use std::collections::HashMap;
-
-use super::estimate::{welch_p, Sample};
+use super::estimate::welch_p;
+use super::group_sums::GroupSums;
+use super::metrics::Kind;
+use super::sums::Linear;
 
 /// One arm's group means and their covariance matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,44 +25,55 @@ pub struct Means {
 }
 
 impl Means {
-    /// The means of `groups` (one sample each, values per user) and their
-    /// covariance from the users' influence. A group of fewer than two users
-    /// has a NaN variance.
-    pub fn of(groups: &[Sample]) -> Means {
-        let g = groups.len();
-        let mut influence: HashMap<u64, Vec<(usize, f64)>> = HashMap::new();
-        let mut means = Vec::with_capacity(g);
-        let mut counts = Vec::with_capacity(g);
-        for (i, sample) in groups.iter().enumerate() {
-            let n = sample.values.len();
-            let mean = sample.values.iter().sum::<f64>() / n as f64;
-            let scale = ((n * n.saturating_sub(1)) as f64).sqrt();
-            for (&user, &v) in sample.users.iter().zip(&sample.values) {
-                influence
-                    .entry(user)
-                    .or_default()
-                    .push((i, (v - mean) / scale));
-            }
-            means.push(mean);
-            counts.push(n);
-        }
+    /// The groups' means of a metric of `kind` and their covariance from
+    /// the users' influence, computed from the groups' and pairs' sums
+    /// ([`GroupSums`]): with `e = y − R·d` (R the group's ratio, 0 for a user
+    /// metric), `Σ_{u∈a∩b} (e_ua − ē_a)(e_ub − ē_b)` expands into the pair's
+    /// sums. A group of fewer than two users has a NaN variance.
+    pub fn of(kind: Kind, sums: &GroupSums) -> Means {
+        let lines: Vec<Linear> = sums.groups.iter().map(|g| g.linear(kind)).collect();
+        let g = lines.len();
+        let means = lines.iter().map(|l| l.moments().mean()).collect();
+        let counts: Vec<usize> = lines.iter().map(|l| l.n as usize).collect();
+        // e's mean, and the factor that turns Σ (e − ē)(e − ē) into a
+        // covariance of the means: scale_a·scale_b / √(n_a(n_a−1)·n_b(n_b−1)).
+        let centre = |l: &Linear| l.e / l.n as f64;
+        let factor = |l: &Linear| l.scale / ((l.n * l.n.saturating_sub(1)) as f64).sqrt();
         let mut covariance = vec![vec![0.0; g]; g];
-        for terms in influence.values() {
-            for &(a, x) in terms {
-                for &(b, y) in terms {
-                    covariance[a][b] += x * y;
-                }
-            }
+        for (a, l) in lines.iter().enumerate() {
+            covariance[a][a] = if l.n < 2 {
+                f64::NAN
+            } else {
+                factor(l).powi(2) * (l.ee - l.e * centre(l))
+            };
         }
-        for (i, &n) in counts.iter().enumerate() {
-            if n < 2 {
-                covariance[i][i] = f64::NAN;
-            }
+        for (&(a, b), p) in &sums.pairs {
+            let (la, lb) = (&lines[a], &lines[b]);
+            let (ra, rb) = (la.offset, lb.offset);
+            let products = p.yy - rb * p.yd - ra * p.dy + ra * rb * p.dd;
+            let (sum_a, sum_b) = (p.y_a - ra * p.d_a, p.y_b - rb * p.d_b);
+            let (ca, cb) = (centre(la), centre(lb));
+            let centred = products - cb * sum_a - ca * sum_b + p.n as f64 * ca * cb;
+            let value = factor(la) * factor(lb) * centred;
+            covariance[a][b] = value;
+            covariance[b][a] = value;
         }
         Means {
             means,
             counts,
             covariance,
+        }
+    }
+
+    /// The means of the groups `keep`, in that order.
+    pub fn restrict(&self, keep: &[usize]) -> Means {
+        Means {
+            means: keep.iter().map(|&i| self.means[i]).collect(),
+            counts: keep.iter().map(|&i| self.counts[i]).collect(),
+            covariance: keep
+                .iter()
+                .map(|&i| keep.iter().map(|&j| self.covariance[i][j]).collect())
+                .collect(),
         }
     }
 }
@@ -173,16 +185,23 @@ pub fn solve(a: &[Vec<f64>], b: &[f64]) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ab::estimate::close;
-    use tally::Moments;
+    use crate::ab::estimate::{close, Sample};
+    use crate::ab::metrics::Observation;
+
+    fn users(users: std::ops::Range<u64>, f: impl Fn(u64) -> f64) -> Vec<(u64, Observation)> {
+        users.map(|u| (u, Observation::Value(f(u)))).collect()
+    }
 
     #[test]
     fn the_diagonal_is_welchs_variance_and_shared_users_covary() {
-        let a = Sample::of_users(0..10, |u| u as f64);
-        let b = Sample::of_users(5..15, |u| 2.0 * u as f64);
-        let means = Means::of(&[a.clone(), b.clone()]);
-        let welch = |s: &Sample| {
-            let m = Moments::of(&s.values);
+        let a = users(0..10, |u| u as f64);
+        let b = users(5..15, |u| 2.0 * u as f64);
+        let means = Means::of(
+            Kind::User,
+            &GroupSums::of(Kind::User, &[a.clone(), b.clone()]),
+        );
+        let welch = |s: &[(u64, Observation)]| {
+            let m = Sample::new(Kind::User, s).moments();
             m.var() / m.count() as f64
         };
         assert!(close(means.covariance[0][0], welch(&a), 1e-12));
@@ -193,8 +212,58 @@ mod tests {
             .sum();
         assert!(close(means.covariance[0][1], shared, 1e-12));
         assert_eq!(means.covariance[0][1], means.covariance[1][0]);
-        let disjoint = Means::of(&[a, Sample::of_users(20..30, |u| u as f64)]);
-        assert_eq!(disjoint.covariance[0][1], 0.0);
+        let disjoint = GroupSums::of(Kind::User, &[a, users(20..30, |u| u as f64)]);
+        assert_eq!(Means::of(Kind::User, &disjoint).covariance[0][1], 0.0);
+    }
+
+    #[test]
+    fn ratio_groups_covary_through_their_linearised_values() {
+        // Users 0..40 and 20..60, each with a ratio (3u + 1) / (u % 4 + 1):
+        // the sums' covariance equals the influence of the delta method's
+        // linearised values, computed user by user.
+        let ratio = |range: std::ops::Range<u64>| -> Vec<(u64, Observation)> {
+            range
+                .map(|u| {
+                    (
+                        u,
+                        Observation::Ratio(3.0 * u as f64 + 1.0, (u % 4 + 1) as f64),
+                    )
+                })
+                .collect()
+        };
+        let (a, b) = (ratio(0..40), ratio(20..60));
+        let means = Means::of(
+            Kind::Ratio,
+            &GroupSums::of(Kind::Ratio, &[a.clone(), b.clone()]),
+        );
+        let (sa, sb) = (Sample::new(Kind::Ratio, &a), Sample::new(Kind::Ratio, &b));
+        let influence = |s: &Sample| {
+            let m = s.moments();
+            let scale = (m.count() as f64 * (m.count() as f64 - 1.0)).sqrt();
+            s.users
+                .iter()
+                .zip(&s.values)
+                .map(|(&u, v)| (u, (v - m.mean()) / scale))
+                .collect::<std::collections::HashMap<u64, f64>>()
+        };
+        let (ia, ib) = (influence(&sa), influence(&sb));
+        let shared: f64 = ia
+            .iter()
+            .filter_map(|(u, x)| ib.get(u).map(|y| x * y))
+            .sum();
+        assert!(
+            close(means.covariance[0][1], shared, 1e-12),
+            "{:?} {shared}",
+            means.covariance
+        );
+        assert!(close(means.means[0], sa.moments().mean(), 1e-12));
+        let welch = sa.moments().var() / 40.0;
+        assert!(close(means.covariance[0][0], welch, 1e-12));
+        let kept = means.restrict(&[1]);
+        assert_eq!(
+            (kept.means.len(), kept.covariance[0][0]),
+            (1, means.covariance[1][1])
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod cuped;
 pub mod estimate;
 pub mod exposure;
 pub mod extended;
+pub mod group_sums;
 pub mod looks;
 pub mod metrics;
 pub mod notebook;

@@ -4,16 +4,27 @@
 //!
 //! A quantile over an arm's sessions is not a mean over users, and the
 //! sessions of one listener are not independent, so neither Welch nor a
-//! session-level interval applies. The interval is the delta-method one of
-//! Deng, Knoblich & Lu (2018), "Applying the delta method in metric
+//! session-level interval applies. Each arm's interval is the delta-method
+//! one of Deng, Knoblich & Lu (2018), "Applying the delta method in metric
 //! analytics" (KDD): the share of sessions at or below the estimated
 //! quantile, F̂(q̂) = Σ_u a_u / Σ_u n_u (a_u of the user's n_u sessions), is a
-//! ratio metric over users, whose variance σ² the delta method gives with
-//! the user as the unit. The quantile's 95% interval is then the sessions
-//! ranked at p ± 1.96σ, and its standard error that interval's width over
-//! 2 × 1.96. Two arms' quantiles are independent: the difference's variance
-//! is the sum. It costs one sort per arm, where a user-level bootstrap
-//! would cost hundreds.
+//! ratio metric over users, whose standard error σ the delta method gives
+//! with the user as the unit; the quantile's 95% interval is then the
+//! sessions ranked at p − 1.96σ and p + 1.96σ. It costs one sort per arm,
+//! where a user-level bootstrap would cost hundreds.
+//!
+//! That interval is not symmetric where the density of session times is
+//! not: a quantile at the edge of a dense region (session lengths that pile
+//! up below some value, then thin out) can move little one way and far the
+//! other. Folding it into one standard error would widen both sides to the
+//! mean of the two and make the test conservative. The difference of two
+//! arms therefore keeps both sides, by the MOVER construction of Zou &
+//! Donner (2008), "Construction of confidence limits about effect measures:
+//! a general approach" (Statistics in Medicine): the lower limit of
+//! `q_T − q_C` combines the treatment's lower side with the control's upper
+//! one, `L = d − √((q_T − l_T)² + (u_C − q_C)²)`, and the upper limit the
+//! other two sides. The p-value is the normal one of the side that faces
+//! zero, so a row is significant exactly when its interval excludes zero.
 
 use serde::Serialize;
 
@@ -72,11 +83,12 @@ pub fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// One arm's `p` quantile and its standard error, users as clusters.
+/// One arm's `p` quantile and its 95% interval, users as clusters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Estimate {
     pub value: f64,
-    pub standard_error: f64,
+    pub lower: f64,
+    pub upper: f64,
     pub sessions: u64,
 }
 
@@ -99,14 +111,30 @@ impl Estimate {
             .collect();
         let share = Moments::of(&linearise(&parts));
         let sigma = (share.var() / share.count() as f64).sqrt();
-        let lower = nearest_rank(&sorted, (p - Z * sigma).max(0.0));
-        let upper = nearest_rank(&sorted, (p + Z * sigma).min(1.0));
         Some(Estimate {
             value,
-            standard_error: (upper - lower) / (2.0 * Z),
+            lower: nearest_rank(&sorted, (p - Z * sigma).max(0.0)),
+            upper: nearest_rank(&sorted, (p + Z * sigma).min(1.0)),
             sessions: sorted.len() as u64,
         })
     }
+}
+
+/// `treated − control` with its 95% interval (MOVER, each side from the two
+/// arms' facing sides) and the p-value of the side that faces zero.
+fn difference(control: &Estimate, treated: &Estimate) -> (f64, f64, f64, f64) {
+    let diff = treated.value - control.value;
+    let below = (treated.value - treated.lower).hypot(control.upper - control.value);
+    let above = (treated.upper - treated.value).hypot(control.value - control.lower);
+    let facing_zero = if diff > 0.0 { below } else { above };
+    // Equal quantiles: no evidence of a difference, even when both
+    // intervals have shrunk to a point.
+    let p_value = if diff == 0.0 {
+        1.0
+    } else {
+        normal_p(diff, (facing_zero / Z).powi(2))
+    };
+    (diff, diff - below, diff + above, p_value)
 }
 
 /// Median and 90th percentile of session time, each treatment against the
@@ -130,9 +158,7 @@ pub fn analyze(
             let Some(treated) = Estimate::of(&sessions[t], p) else {
                 continue;
             };
-            let diff = treated.value - base.value;
-            let variance = base.standard_error.powi(2) + treated.standard_error.powi(2);
-            let half = Z * variance.sqrt();
+            let (diff, lower, upper, p_value) = difference(&base, &treated);
             let scale = 100.0 / base.value;
             rows.push(QuantileRow {
                 treatment: botify::experiments::arm_label(t),
@@ -142,9 +168,9 @@ pub fn analyze(
                 control_value: base.value,
                 treatment_value: treated.value,
                 effect: diff * scale,
-                lower: (diff - half) * scale,
-                upper: (diff + half) * scale,
-                p_value: normal_p(diff, variance),
+                lower: lower * scale,
+                upper: upper * scale,
+                p_value,
                 p_adjusted: f64::NAN,
                 significant: false,
             });
@@ -182,11 +208,44 @@ mod tests {
         let b = Estimate::of(&one_each, 0.5).unwrap();
         let c = Estimate::of(&as_independent, 0.5).unwrap();
         assert_eq!((a.value, a.sessions), (99.0, 1000));
-        let same = a.standard_error / b.standard_error;
+        let width = |e: Estimate| e.upper - e.lower;
+        let same = width(a) / width(b);
         assert!((0.9..1.1).contains(&same), "{same}");
         // Counting the sessions as independent would be √5 times too narrow.
-        let wider = a.standard_error / c.standard_error;
+        let wider = width(a) / width(c);
         assert!((2.0..2.5).contains(&wider), "{wider}");
         assert!(Estimate::of(&clustered[..1], 0.5).is_none());
+    }
+
+    /// Sessions that pile up to 3.0 and thin out above it: 90 users with
+    /// times 2.00–2.99, 10 with times spread over 3.0–12.0.
+    fn piled_up(shift: f64) -> Vec<Vec<f64>> {
+        let dense = (0..90).map(|u| vec![2.0 + f64::from(u) / 90.0 + shift]);
+        let sparse = (0..10).map(|u| vec![3.0 + f64::from(u) + shift]);
+        dense.chain(sparse).collect()
+    }
+
+    #[test]
+    fn a_quantile_at_the_edge_of_a_dense_region_keeps_its_two_sides() {
+        let e = Estimate::of(&piled_up(0.0), 0.85).unwrap();
+        // Moving down costs little, moving up reaches into the sparse tail.
+        assert!(e.upper - e.value > 3.0 * (e.value - e.lower), "{e:?}");
+        let (diff, lower, upper, p) = difference(&e, &e);
+        assert_eq!((diff, p), (0.0, 1.0));
+        // Either arm may sit far above the other: both sides of the
+        // difference reach into the tail.
+        assert!(-lower > 2.0 * (e.value - e.lower) && upper > 2.0 * (e.value - e.lower));
+    }
+
+    #[test]
+    fn the_p_value_agrees_with_the_interval() {
+        let control = Estimate::of(&piled_up(0.0), 0.5).unwrap();
+        for shift in [0.01, 0.05, 0.1, 0.2, 0.4, -0.05, -0.1, -0.4] {
+            let treated = Estimate::of(&piled_up(shift), 0.5).unwrap();
+            let (diff, lower, upper, p) = difference(&control, &treated);
+            assert!((shift - diff).abs() < 0.02, "{shift} {diff}");
+            let excludes_zero = lower > 0.0 || upper < 0.0;
+            assert_eq!(excludes_zero, p < 0.05, "{shift}: [{lower}, {upper}] p {p}");
+        }
     }
 }

@@ -27,10 +27,11 @@ use serde::Serialize;
 
 use super::clustered::{Contrast, Means};
 use super::correction::Correction;
-use super::estimate::{Comparison, Sample};
+use super::estimate::Comparison;
 use super::exposure::Exposures;
-use super::extended::arm_samples;
-use super::metrics::{self, Metric, Window};
+use super::extended::arm_observations;
+use super::group_sums::GroupSums;
+use super::metrics::{self, Metric, Observation, Window};
 use super::periods::{DayedSessions, PrePeriod};
 use super::{srm, SRM_ALPHA};
 use crate::logs::Record;
@@ -199,9 +200,10 @@ pub fn analyze(e: &Experiment<'_>, by: &Segmentation, metric: &'static Metric) -
     }
     let mut order: Vec<usize> = (0..labels.len()).collect();
     order.sort_by(|&a, &b| labels[a].cmp(&labels[b]));
-    let mut tested: Vec<(String, Vec<Sample>, Vec<u64>)> = Vec::new();
-    let mut too_small = Vec::new();
-    for i in order {
+    // Per arm, each segment's observations, in label order.
+    let mut observations: Vec<Vec<Vec<(u64, Observation)>>> = vec![Vec::new(); e.arms];
+    let mut users_per_arm = Vec::new();
+    for &i in &order {
         let (sessions, days) = &parts[i];
         let mut users = metrics::user_sums(sessions, days, e.window, false);
         if let Some(exposures) = e.exposures {
@@ -210,29 +212,67 @@ pub fn analyze(e: &Experiment<'_>, by: &Segmentation, metric: &'static Metric) -
                 |user: u64| !by.per_user() || (returning.contains(&user) == (label == "returning"));
             exposures.pad(&mut users, e.window.last, keep);
         }
-        let samples = arm_samples(metric, &users, e.window, e.arms);
+        for (arm, o) in arm_observations(metric, &users, e.window, e.arms)
+            .into_iter()
+            .enumerate()
+        {
+            observations[arm].push(o);
+        }
         let mut counts = vec![0u64; e.arms];
         for u in &users {
             counts[u.arm as usize] += 1;
         }
-        if samples.iter().any(|s| s.values.len() < MIN_USERS) {
-            too_small.push(labels[i].clone());
-        } else {
-            tested.push((labels[i].clone(), samples, counts));
-        }
+        users_per_arm.push(counts);
     }
-    let c = e.control as usize;
+    let sums = SegmentSums {
+        labels: order.iter().map(|&i| labels[i].clone()).collect(),
+        arms: observations
+            .iter()
+            .map(|o| GroupSums::of(metric.kind, o))
+            .collect(),
+        users: users_per_arm,
+    };
+    Ok(compare(by.name(), metric, &sums, e.control, e.alpha))
+}
+
+/// Every segment's statistics of one metric: what the logs, or a
+/// warehouse's per-segment rows, reduce to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentSums {
+    /// The segments, in label order.
+    pub labels: Vec<String>,
+    /// Per arm, the sums of each segment (in `labels` order) and of each
+    /// pair of segments that share users.
+    pub arms: Vec<GroupSums>,
+    /// `[segment][arm]`: the users with a session in the segment (SRM).
+    pub users: Vec<Vec<u64>>,
+}
+
+/// Each segment's effect, corrected across the segments, and the
+/// heterogeneity tests, from the segments' sums.
+pub fn compare(
+    by: &'static str,
+    metric: &Metric,
+    sums: &SegmentSums,
+    control: u8,
+    alpha: f64,
+) -> Segments {
+    let arms = sums.arms.len();
+    let moments = |arm: usize, g: usize| sums.arms[arm].groups[g].linear(metric.kind).moments();
+    let (tested, too_small): (Vec<usize>, Vec<usize>) = (0..sums.labels.len())
+        .partition(|&g| (0..arms).all(|a| moments(a, g).count() as usize >= MIN_USERS));
+    let c = control as usize;
     let mut rows = Vec::new();
     let mut heterogeneity = Vec::new();
-    for t in (0..e.arms).filter(|&t| t != c) {
+    for t in (0..arms).filter(|&t| t != c) {
         let treatment = botify::experiments::arm_label(t);
         let first = rows.len();
-        for (label, samples, counts) in &tested {
-            let cmp = Comparison::new(samples[c].moments(), samples[t].moments());
+        for &g in &tested {
+            let cmp = Comparison::new(moments(c, g), moments(t, g));
             let (effect, lower, upper) = cmp.percent();
-            let check = srm(&counts[..]);
+            let check = srm(&sums.users[g]);
             rows.push(SegmentRow {
-                segment: label.clone(),
+                segment: sums.labels[g].clone(),
                 treatment: treatment.clone(),
                 control_users: cmp.control_users,
                 treatment_users: cmp.treatment_users,
@@ -251,11 +291,10 @@ pub fn analyze(e: &Experiment<'_>, by: &Segmentation, metric: &'static Metric) -
         let p: Vec<f64> = rows[first..].iter().map(|r| r.p_value).collect();
         for (row, q) in rows[first..].iter_mut().zip(Correction::Bh.adjust(&p)) {
             row.p_adjusted = q;
-            row.significant = q < e.alpha;
+            row.significant = q < alpha;
         }
-        let control: Vec<Sample> = tested.iter().map(|(_, s, _)| s[c].clone()).collect();
-        let treated: Vec<Sample> = tested.iter().map(|(_, s, _)| s[t].clone()).collect();
-        let contrast = Contrast::new(&Means::of(&control), &Means::of(&treated));
+        let means = |arm: usize| Means::of(metric.kind, &sums.arms[arm]).restrict(&tested);
+        let contrast = Contrast::new(&means(c), &means(t));
         if let Some((q, dof)) = contrast.equality() {
             let p_value = chi2_sf(q, dof);
             heterogeneity.push(Heterogeneity {
@@ -264,17 +303,17 @@ pub fn analyze(e: &Experiment<'_>, by: &Segmentation, metric: &'static Metric) -
                 q,
                 dof,
                 p_value,
-                differs: p_value < e.alpha,
+                differs: p_value < alpha,
             });
         }
     }
-    Ok(Segments {
-        by: by.name(),
+    Segments {
+        by,
         metric: metric.name.to_string(),
         rows,
         heterogeneity,
-        too_small,
-    })
+        too_small: too_small.iter().map(|&g| sums.labels[g].clone()).collect(),
+    }
 }
 
 /// The χ² survival function (NaN when undefined).

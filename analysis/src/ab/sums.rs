@@ -64,15 +64,21 @@ impl Sums {
         }
     }
 
-    /// Adds one user's observation of a metric of `kind`, with the user's
-    /// pre-period value when there is one (ignored without a pre-period).
-    pub fn add(&mut self, kind: Kind, observation: Observation, x: Option<f64>) {
-        let (y, d) = match (kind, observation) {
+    /// An observation as `(y, d)`: a user metric's value over 1, a ratio
+    /// metric's numerator over its denominator.
+    pub fn parts(kind: Kind, observation: Observation) -> (f64, f64) {
+        match (kind, observation) {
             (Kind::User, Observation::Value(v)) => (v, 1.0),
             (Kind::User, Observation::Ratio(n, d)) => (n / d, 1.0),
             (Kind::Ratio, Observation::Value(v)) => (v, 1.0),
             (Kind::Ratio, Observation::Ratio(n, d)) => (n, d),
-        };
+        }
+    }
+
+    /// Adds one user's observation of a metric of `kind`, with the user's
+    /// pre-period value when there is one (ignored without a pre-period).
+    pub fn add(&mut self, kind: Kind, observation: Observation, x: Option<f64>) {
+        let (y, d) = Sums::parts(kind, observation);
         self.n += 1;
         self.y += y;
         self.yy += y * y;

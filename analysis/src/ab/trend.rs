@@ -16,12 +16,15 @@
 use serde::Serialize;
 
 use super::clustered::{normal_p, Contrast, Means};
-use super::estimate::{Comparison, Sample};
+use super::estimate::Comparison;
 use super::exposure::Exposures;
-use super::extended::arm_samples;
-use super::metrics::{Metric, Window};
+use super::extended::arm_observations;
+use super::group_sums::GroupSums;
+use super::metrics::{Metric, Observation, Window};
 use super::periods::DayedSessions;
+use super::sums::Sums;
 use crate::logs::Days;
+use tally::Moments;
 
 /// One treatment's effect on one day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -79,46 +82,95 @@ pub struct Experiment<'a> {
 }
 
 impl Experiment<'_> {
-    /// Per-arm samples of `metric` over `window`, exposed users padded in.
-    fn samples(&self, metric: &Metric, window: Window) -> Vec<Sample> {
+    /// Per-arm observations of `metric` over `window`, exposed users padded in.
+    fn observations(&self, metric: &Metric, window: Window) -> Vec<Vec<(u64, Observation)>> {
         let mut users = self.dayed.user_sums(window, false);
         if let Some(exposures) = self.exposures {
             exposures.pad(&mut users, window.last, |_| true);
         }
-        arm_samples(metric, &users, window, self.arms)
+        arm_observations(metric, &users, window, self.arms)
     }
+
+    /// Every day's statistics of `metric`: that day alone, and the window
+    /// up to it.
+    fn sums(&self, metric: &Metric) -> DaySums {
+        let mut days = Vec::new();
+        let mut alone: Vec<Vec<Vec<(u64, Observation)>>> = vec![Vec::new(); self.arms];
+        let mut through = Vec::new();
+        for day in self.window.first..=self.window.last {
+            let today = Window {
+                first: day,
+                last: day,
+            };
+            for (arm, o) in self.observations(metric, today).into_iter().enumerate() {
+                alone[arm].push(o);
+            }
+            let so_far = Window {
+                first: self.window.first,
+                last: day,
+            };
+            let sums = self
+                .observations(metric, so_far)
+                .iter()
+                .map(|o| {
+                    let mut s = Sums::new(false);
+                    for &(_, x) in o {
+                        s.add(metric.kind, x, None);
+                    }
+                    s
+                })
+                .collect();
+            through.push(sums);
+            days.push((day, self.days.label(day)));
+        }
+        DaySums {
+            days,
+            alone: alone
+                .iter()
+                .map(|o| GroupSums::of(metric.kind, o))
+                .collect(),
+            through,
+        }
+    }
+}
+
+/// Every day's statistics of one metric: what the logs, or a warehouse's
+/// per-day rows, reduce to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaySums {
+    /// The window's days, in order: the day number (any origin: only the
+    /// spacing enters the slope) and its label.
+    pub days: Vec<(u32, String)>,
+    /// Per arm, each day's sums (in `days` order) and each pair of days'.
+    pub alone: Vec<GroupSums>,
+    /// `[day][arm]`: the sums over every day of the window up to this one.
+    pub through: Vec<Vec<Sums>>,
 }
 
 /// The primary metric's effect per day, cumulative per day, and its trend.
 pub fn analyze(e: &Experiment<'_>, metric: &'static Metric) -> Trend {
-    let c = e.control as usize;
-    let mut daily: Vec<(u32, Vec<Sample>)> = Vec::new();
+    compare(metric, &e.sums(metric), e.control, e.alpha)
+}
+
+/// Daily and cumulative effects and the trend tests, from the days' sums.
+pub fn compare(metric: &Metric, sums: &DaySums, control: u8, alpha: f64) -> Trend {
+    let c = control as usize;
+    let arms = sums.alone.len();
+    let alone = |arm: usize, g: usize| sums.alone[arm].groups[g].linear(metric.kind).moments();
+    let through = |arm: usize, g: usize| sums.through[g][arm].linear(metric.kind).moments();
+    let mut daily = Vec::new();
     let mut effects = Vec::new();
-    for day in e.window.first..=e.window.last {
-        let alone = e.samples(
-            metric,
-            Window {
-                first: day,
-                last: day,
-            },
-        );
-        if alone[c].values.len() < 2 {
+    for (g, (_, label)) in sums.days.iter().enumerate() {
+        if alone(c, g).count() < 2 {
             continue;
         }
-        let so_far = e.samples(
-            metric,
-            Window {
-                first: e.window.first,
-                last: day,
-            },
-        );
-        for t in (0..e.arms).filter(|&t| t != c && alone[t].values.len() >= 2) {
-            let today = Comparison::new(alone[c].moments(), alone[t].moments());
-            let cumulative = Comparison::new(so_far[c].moments(), so_far[t].moments());
+        for t in (0..arms).filter(|&t| t != c && alone(t, g).count() >= 2) {
+            let today = Comparison::new(alone(c, g), alone(t, g));
+            let cumulative = Comparison::new(through(c, g), through(t, g));
             let (effect, lower, upper) = today.percent();
             let (cumulative_effect, cumulative_lower, cumulative_upper) = cumulative.percent();
             effects.push(DayEffect {
-                day: e.days.label(day),
+                day: label.clone(),
                 treatment: botify::experiments::arm_label(t),
                 control_users: today.control_users,
                 treatment_users: today.treatment_users,
@@ -130,13 +182,18 @@ pub fn analyze(e: &Experiment<'_>, metric: &'static Metric) -> Trend {
                 cumulative_upper,
             });
         }
-        daily.push((day, alone));
+        daily.push(g);
     }
-    let whole = e.samples(metric, e.window);
-    let tests = (0..e.arms)
-        .filter(|&t| t != c)
-        .filter_map(|t| test(&daily, &whole, c, t, e.alpha))
-        .collect();
+    let tests = match sums.through.len().checked_sub(1) {
+        Some(last) => {
+            let whole: Vec<Moments> = (0..arms).map(|a| through(a, last)).collect();
+            (0..arms)
+                .filter(|&t| t != c)
+                .filter_map(|t| test(metric, sums, &daily, &whole, c, t, alpha))
+                .collect()
+        }
+        None => Vec::new(),
+    };
     Trend {
         metric: metric.name.to_string(),
         days: effects,
@@ -144,32 +201,35 @@ pub fn analyze(e: &Experiment<'_>, metric: &'static Metric) -> Trend {
     }
 }
 
-/// The slope test of treatment `t` over the days where both arms have users.
+/// The slope test of treatment `t` over the `daily` days where both arms
+/// have users.
 fn test(
-    daily: &[(u32, Vec<Sample>)],
-    whole: &[Sample],
+    metric: &Metric,
+    sums: &DaySums,
+    daily: &[usize],
+    whole: &[Moments],
     c: usize,
     t: usize,
     alpha: f64,
 ) -> Option<TrendTest> {
-    let days: Vec<&(u32, Vec<Sample>)> = daily
+    let days: Vec<usize> = daily
         .iter()
-        .filter(|(_, s)| s[t].values.len() >= 2)
+        .copied()
+        .filter(|&g| sums.alone[t].groups[g].n >= 2)
         .collect();
     if days.len() < 3 {
         return None;
     }
-    let x: Vec<f64> = days.iter().map(|(d, _)| f64::from(*d)).collect();
+    let x: Vec<f64> = days.iter().map(|&g| f64::from(sums.days[g].0)).collect();
     let mean_x = x.iter().sum::<f64>() / x.len() as f64;
     let sxx: f64 = x.iter().map(|v| (v - mean_x).powi(2)).sum();
     let weights: Vec<f64> = x.iter().map(|v| (v - mean_x) / sxx).collect();
-    let control: Vec<Sample> = days.iter().map(|(_, s)| s[c].clone()).collect();
-    let treated: Vec<Sample> = days.iter().map(|(_, s)| s[t].clone()).collect();
-    let contrast = Contrast::new(&Means::of(&control), &Means::of(&treated));
+    let means = |arm: usize| Means::of(metric.kind, &sums.alone[arm]).restrict(&days);
+    let contrast = Contrast::new(&means(c), &means(t));
     let (slope, variance) = contrast.combination(&weights);
     let half = 1.959963984540054 * variance.sqrt();
     let p_value = normal_p(slope, variance);
-    let overall = Comparison::new(whole[c].moments(), whole[t].moments());
+    let overall = Comparison::new(whole[c], whole[t]);
     let verdict = match (p_value < alpha, slope * overall.diff < 0.0) {
         (false, _) => "steady",
         (true, true) => "novelty",

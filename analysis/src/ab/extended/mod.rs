@@ -185,6 +185,20 @@ pub(super) fn arm_samples(
     window: Window,
     arms: usize,
 ) -> Vec<Sample> {
+    arm_observations(metric, users, window, arms)
+        .iter()
+        .map(|o| Sample::new(metric.kind, o))
+        .collect()
+}
+
+/// Per-arm `(user, observation)` pairs of `metric` over `users` (arms in
+/// index order): users for whom the metric is undefined are left out.
+pub(super) fn arm_observations(
+    metric: &Metric,
+    users: &[UserSums],
+    window: Window,
+    arms: usize,
+) -> Vec<Vec<(u64, metrics::Observation)>> {
     let mut observations: Vec<Vec<(u64, metrics::Observation)>> = vec![Vec::new(); arms];
     for u in users.iter().filter(|u| u.arm != NO_ARM) {
         if let Some(o) = metric.observe(u, window) {
@@ -192,9 +206,6 @@ pub(super) fn arm_samples(
         }
     }
     observations
-        .iter()
-        .map(|o| Sample::new(metric.kind, o))
-        .collect()
 }
 
 impl Experiment<'_> {
