@@ -3,11 +3,14 @@
 `analysis export` Parquet dataset (docs/analysis.md#sufficient-statistics).
 
     spark-submit scripts/spark_ab.py --export DIR --experiment NAME --out PATH [--start DAY]
+        [--segment-by listener|genre|daypart [--catalog tracks.jsonl]] [--trend]
     python3 scripts/spark_ab.py ...            (a local SparkSession, local[2])
-    analysis ab --stats PATH --experiment NAME [--metrics ...] --format json
+    analysis ab --stats PATH --experiment NAME [--metrics ...] [--segment-by BY] [--trend] --format json
 
 Runs analysis/sql/ab_stats.sql over views `events` (the export, with the
-experiment's arm as `arm`) and `params` (the experiment and its start day).
+experiment's arm as `arm`), `params` (the experiment, its start day, the
+segmentation and whether per-day rows are wanted) and `genres` (the
+catalog's track genres, for --segment-by genre).
 PATH ending in .csv or .json (one object per line) is written by the driver
 (the result is one row per arm and metric); any other PATH is written by
 Spark as a Parquet folder, which `ab --stats` reads too. --start DAY (a
@@ -38,20 +41,55 @@ def start_date(text):
     return datetime.date.fromisoformat(text)
 
 
-def params_sql(experiment, start):
+SEGMENTATIONS = ("listener", "genre", "daypart")
+
+
+def params_sql(experiment, start, segment_by=None, per_day=False):
     """The one-row `params` view's query (same text in DuckDB and Spark)."""
     if not re.fullmatch(r"[A-Za-z0-9_]+", experiment):
         raise SystemExit(f"experiment {experiment!r}: expected letters, digits and _")
+    if segment_by not in (None, *SEGMENTATIONS):
+        raise SystemExit(f"--segment-by {segment_by!r}: expected one of {', '.join(SEGMENTATIONS)}")
     day = f"DATE '{start.isoformat()}'" if start else "CAST(NULL AS DATE)"
-    return f"SELECT '{experiment}' AS experiment, {day} AS start"
+    segments = f"'{segment_by}'" if segment_by else "CAST(NULL AS STRING)"
+    return (
+        f"SELECT '{experiment}' AS experiment, {day} AS start, {segments} AS segment_by, "
+        f"{'TRUE' if per_day else 'FALSE'} AS per_day"
+    )
 
 
-def statistics(spark, export, experiment, start=None):
-    """The statistics as a Spark DataFrame (one row per arm and metric)."""
+def genre_rows(catalog):
+    """(track, genre) of a `sim world` tracks.jsonl (tracks without a genre left out)."""
+    rows = []
+    with open(catalog) as f:
+        for line in f:
+            if line.strip():
+                track = json.loads(line)
+                if track.get("genre") is not None:
+                    rows.append((int(track["track"]), str(track["genre"])))
+    return rows
+
+
+def genres_sql(rows):
+    """The `genres` view's query: the rows as a VALUES list, or an empty view."""
+    if not rows:
+        return "SELECT CAST(NULL AS BIGINT) AS track, CAST(NULL AS STRING) AS genre WHERE 1 = 0"
+    quoted = ", ".join(f"({t}, '{g.replace(chr(39), chr(39) * 2)}')" for t, g in rows)
+    return f"SELECT * FROM (VALUES {quoted}) AS genres (track, genre)"
+
+
+def statistics(spark, export, experiment, start=None, segment_by=None, per_day=False, catalog=None):
+    """The statistics as a Spark DataFrame (one row per arm and metric, and
+    per group and pair of groups when asked)."""
     spark.read.parquet(str(export)).withColumnRenamed(experiment, "arm").createOrReplaceTempView(
         "events"
     )
-    spark.sql(params_sql(experiment, start)).createOrReplaceTempView("params")
+    spark.sql(params_sql(experiment, start, segment_by, per_day)).createOrReplaceTempView("params")
+    if segment_by == "genre" and catalog is None:
+        raise SystemExit("--segment-by genre reads the track genres of --catalog tracks.jsonl")
+    rows = genre_rows(catalog) if segment_by == "genre" else []
+    schema = "track BIGINT, genre STRING"
+    spark.createDataFrame(rows, schema).createOrReplaceTempView("genres")
     return spark.sql(SQL.read_text())
 
 
@@ -100,9 +138,23 @@ def main(argv=None):
     parser.add_argument("--experiment", required=True)
     parser.add_argument("--out", required=True, help="PATH.csv, PATH.json, or a Parquet folder")
     parser.add_argument("--start", help="first day of the experiment: n or YYYY-MM-DD")
+    parser.add_argument(
+        "--segment-by", choices=SEGMENTATIONS, help="add per-segment rows (ab --segment-by)"
+    )
+    parser.add_argument("--catalog", help="tracks.jsonl whose genres --segment-by genre reads")
+    parser.add_argument("--trend", action="store_true", help="add per-day rows (ab --trend)")
     args = parser.parse_args(argv)
     spark = session()
-    write(statistics(spark, args.export, args.experiment, start_date(args.start)), args.out)
+    frame = statistics(
+        spark,
+        args.export,
+        args.experiment,
+        start_date(args.start),
+        args.segment_by,
+        args.trend,
+        args.catalog,
+    )
+    write(frame, args.out)
     spark.stop()
 
 

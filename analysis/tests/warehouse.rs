@@ -22,7 +22,7 @@ const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
 /// The experiment's first day: days 1–2 are CUPED's pre-period.
 const START: &str = "2026-01-03";
 
-/// Four UTC days of synthetic logs from 2026-01-01, three arms, rotated
+/// Six UTC days of synthetic logs from 2026-01-01, three arms, rotated
 /// files of two replicas; exported to Parquet partitioned by AB's arm.
 /// Returns the logs and the export.
 fn logs_and_export(root: &Path) -> (PathBuf, PathBuf) {
@@ -33,7 +33,7 @@ fn logs_and_export(root: &Path) -> (PathBuf, PathBuf) {
         tracks: 2_000,
         replicas: 2,
         rotate_events: 6_000,
-        days: 4,
+        days: 6,
         start_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
         experiments: vec!["AB:3:0.05".parse().unwrap()],
         ..SynthParams::default()
@@ -54,6 +54,26 @@ fn logs_and_export(root: &Path) -> (PathBuf, PathBuf) {
     (logs, export)
 }
 
+/// A catalog of the synthetic logs' tracks with five genres (and one track
+/// without a genre, which segments as "unknown").
+fn catalog(root: &Path) -> PathBuf {
+    let path = root.join("tracks.jsonl");
+    let lines: Vec<String> = (0..2_000)
+        .map(|t| {
+            let genre = match t {
+                7 => String::new(),
+                t => format!(r#","genre":"genre-{}""#, t % 5),
+            };
+            format!(
+                r#"{{"track":{t},"artist":"a{}","title":"t{t}"{genre}}}"#,
+                t % 40
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
 /// Runs tests/warehouse_stats.py with `engine` into `out`.
 fn statistics(engine: &str, export: &Path, out: &Path) {
     std::fs::create_dir_all(out).unwrap();
@@ -61,6 +81,7 @@ fn statistics(engine: &str, export: &Path, out: &Path) {
     let run = testkit::tools::python()
         .arg(&script)
         .args([engine, arg(export), "AB", START, arg(out)])
+        .arg(catalog(out))
         .output()
         .unwrap_or_else(|e| panic!("cannot run e2e/.venv/bin/python ({e}): run scripts/test"));
     assert!(
@@ -110,7 +131,7 @@ fn assert_same(got: &Value, want: &Value, path: &str) {
 }
 
 /// Every statistics file of `engine` in `out` against the logs' tables.
-fn check_engine(engine: &str, files: &[&str]) {
+fn check_engine(engine: &str, files: &[&str], grouped: &[(&str, &str, usize)]) {
     let tmp = tempfile::tempdir().unwrap();
     let (logs, export) = logs_and_export(tmp.path());
     let out = tmp.path().join(engine);
@@ -163,6 +184,29 @@ fn check_engine(engine: &str, files: &[&str]) {
     ]);
     assert_same(&all, &want, &format!("{engine} --metrics"));
 
+    // Segments and the trend from the per-group and per-pair rows.
+    let catalog = out.join("tracks.jsonl");
+    for &(file, by, segments) in grouped {
+        let mut from_logs = vec!["--logs", arg(&logs), "--start", START];
+        from_logs.extend(["--segment-by", by, "--trend", "--catalog", arg(&catalog)]);
+        let want = ab_json(&from_logs);
+        // Every segment tested for both treatments, and the heterogeneity
+        // and trend tests there to compare.
+        let rows = want["segments"]["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2 * segments, "{by}: {rows:?}");
+        let heterogeneity = want["segments"]["heterogeneity"].as_array().unwrap();
+        assert_eq!(heterogeneity.len(), if segments > 1 { 2 } else { 0 });
+        assert_eq!(want["trend"]["tests"].as_array().unwrap().len(), 2);
+        let got = ab_json(&[
+            "--stats",
+            arg(&out.join(file)),
+            "--segment-by",
+            by,
+            "--trend",
+        ]);
+        assert_same(&got, &want, &format!("{engine} {file}"));
+    }
+
     // The report from aggregates: the table and the effects, no per-session charts.
     let report = tmp.path().join("report");
     ANALYSIS.ok(&[
@@ -189,12 +233,23 @@ fn duckdb_aggregates_print_the_same_tables_as_the_logs() {
     check_engine(
         "duckdb",
         &["all.csv", "all.json", "start.csv", "start.parquet"],
+        &[
+            ("grouped-listener.json", "listener", 2),
+            // The synthetic sessions of a day start within minutes: one daypart.
+            ("grouped-daypart.csv", "daypart", 1),
+        ],
     );
 }
 
 #[test]
 fn spark_aggregates_print_the_same_tables_as_the_logs() {
-    check_engine("spark", &["all.csv", "start.json", "start.parquet"]);
+    check_engine(
+        "spark",
+        &["all.csv", "start.json", "start.parquet"],
+        // Five genres tested; the one track without a genre ("unknown") has
+        // too few listeners to test.
+        &[("grouped-genre.json", "genre", 5)],
+    );
 }
 
 #[test]
@@ -218,6 +273,22 @@ fn stats_flags_and_files_that_cannot_be_read_say_what_to_do() {
     let stderr = String::from_utf8_lossy(&start.stderr);
     assert!(!start.status.success());
     assert!(stderr.contains("cannot be used with"), "{stderr}");
+    // Per-day and per-segment rows come only when the SQL was asked for them.
+    for (flags, says) in [
+        (&["--trend"][..], "no per-day rows"),
+        (
+            &["--segment-by", "daypart"][..],
+            "no per-segment rows by daypart",
+        ),
+        (&["--quantiles"][..], "cannot be used with"),
+    ] {
+        let mut args = vec!["ab", "--stats", path, "--experiment", "AB"];
+        args.extend_from_slice(flags);
+        let refused = ANALYSIS.output(&args);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success());
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+    }
     std::fs::write(
         &file,
         "experiment,arm,metric,users,n,sum_y,sum_y2\nAB,C,time,2,x,3,5\n",

@@ -142,15 +142,19 @@ pub struct Inputs<'a> {
     pub alpha: f64,
 }
 
-/// Runs what `asked` asks for.
-pub fn analyze(inputs: &Inputs<'_>, asked: &Asked) -> Result<Breakdown> {
-    let primary = inputs
-        .metrics
+/// The metric segments and the trend break down: the first success metric,
+/// else the first metric.
+pub fn primary(metrics: &[&'static Metric]) -> Option<&'static Metric> {
+    metrics
         .iter()
         .find(|m| m.role == Role::Success)
-        .or(inputs.metrics.first())
+        .or(metrics.first())
         .copied()
-        .context("no metric to break down")?;
+}
+
+/// Runs what `asked` asks for.
+pub fn analyze(inputs: &Inputs<'_>, asked: &Asked) -> Result<Breakdown> {
+    let primary = primary(inputs.metrics).context("no metric to break down")?;
     let segments = match &asked.segments {
         Some(by) => {
             let experiment = segments::Experiment {

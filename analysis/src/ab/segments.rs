@@ -62,12 +62,22 @@ pub enum Segmentation {
     Daypart,
 }
 
+impl SegmentBy {
+    pub fn name(self) -> &'static str {
+        match self {
+            SegmentBy::Listener => "listener",
+            SegmentBy::Genre => "genre",
+            SegmentBy::Daypart => "daypart",
+        }
+    }
+}
+
 impl Segmentation {
     pub fn name(&self) -> &'static str {
         match self {
-            Segmentation::Listener => "listener",
-            Segmentation::Genre(_) => "genre",
-            Segmentation::Daypart => "daypart",
+            Segmentation::Listener => SegmentBy::Listener.name(),
+            Segmentation::Genre(_) => SegmentBy::Genre.name(),
+            Segmentation::Daypart => SegmentBy::Daypart.name(),
         }
     }
 

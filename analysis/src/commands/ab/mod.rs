@@ -14,7 +14,7 @@ use crate::ab::extended::{self, Design, MetricsAnalysis, PrePeriod};
 use crate::ab::metrics::{self, Metric};
 use crate::ab::spending::SpendingFunction;
 use crate::ab::stats_file::StatsFile;
-use crate::ab::{self, breakdown, per_day, sequential, Analysis};
+use crate::ab::{self, breakdown, per_day, segments, sequential, trend, Analysis};
 use crate::logs::{self, DayScheme, Days, ReadReport};
 use crate::report;
 use tally::progress;
@@ -28,9 +28,10 @@ pub struct Options {
     pub input: Input,
     /// Instead of --logs: a warehouse's sufficient statistics (CSV, JSON or Parquet, as
     /// analysis/sql/ab_stats.sql or scripts/spark_ab.py write them); the same table and JSON
-    /// as from the logs. A start day is the SQL's, so not with --start, --pre or --sequential;
-    /// segments, trend, quantiles and exposure need per-user values, so --logs.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["logs", "pre", "start", "sequential", "per_day", "segment_by", "trend", "quantiles", "exposure"])]
+    /// as from the logs. A start day is the SQL's, so not with --start, --pre or --sequential.
+    /// --segment-by and --trend read the file's per-segment and per-day rows (the SQL's
+    /// segment_by and per_day); quantiles and exposure need per-session values, so --logs.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["logs", "pre", "start", "sequential", "per_day", "quantiles", "exposure"])]
     pub stats: Option<PathBuf>,
     /// Experiment name, as in the events' `experiments` field.
     #[arg(long)]
@@ -308,7 +309,28 @@ fn run_stats(
     if options.extended.requested() || pre_period {
         let computing = options.extended.chosen();
         let aggregates = file.aggregates(experiment, &computing.metrics, arms)?;
-        let result = extended::from_aggregates(&aggregates, control, &computing)?;
+        let mut result = extended::from_aggregates(&aggregates, control, &computing)?;
+        let flags = &options.extended.breakdown;
+        if flags.segment_by.is_some() || flags.trend {
+            let primary =
+                breakdown::primary(&computing.metrics).context("no metric to break down")?;
+            let arms = aggregates.users.len();
+            if let Some(by) = flags.segment_by {
+                let sums = file.segment_sums(experiment, by.name(), primary, arms)?;
+                result.breakdown.segments = Some(segments::compare(
+                    by.name(),
+                    primary,
+                    &sums,
+                    control,
+                    computing.alpha,
+                ));
+            }
+            if flags.trend {
+                let sums = file.day_sums(experiment, primary, arms)?;
+                result.breakdown.trend =
+                    Some(trend::compare(primary, &sums, control, computing.alpha));
+            }
+        }
         let analysis = aggregate_analysis(experiment, control, aggregates.users.len());
         let report = match &options.report {
             Some(dir) => Some(report::extended::write(
