@@ -77,10 +77,31 @@ pub fn arm_sessions(dayed: &DayedSessions<'_>, window: Window, arms: usize) -> V
     out
 }
 
-/// The nearest-rank `p` quantile of ascending `sorted` (not empty).
-pub fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
-    let rank = (p * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// The mid-distribution `p` quantile of ascending `sorted` (not empty), of
+/// Ma, Genton & Parzen (2011), "Asymptotic properties of sample quantiles of
+/// discrete distributions" (AISM): each distinct value `v` stands at
+/// `F_mid(v) = (#below + #equal / 2) / n`, and the quantile interpolates
+/// linearly between those points (the first or last value beyond them).
+/// Session times repeat, and a nearest-rank quantile would stick to a
+/// repeated value and move in jumps; this one moves smoothly with the data.
+pub fn mid_quantile(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len() as f64;
+    let mut previous: Option<(f64, f64)> = None;
+    let mut start = 0;
+    while start < sorted.len() {
+        let value = sorted[start];
+        let end = start + sorted[start..].partition_point(|&t| t <= value);
+        let at = (start as f64 + (end - start) as f64 / 2.0) / n;
+        if p <= at {
+            return match previous {
+                Some((before, below)) => below + (value - below) * (p - before) / (at - before),
+                None => value,
+            };
+        }
+        previous = Some((at, value));
+        start = end;
+    }
+    sorted[sorted.len() - 1]
 }
 
 /// One arm's `p` quantile and its 95% interval, users as clusters.
@@ -99,22 +120,24 @@ impl Estimate {
             return None;
         }
         sorted.sort_by(f64::total_cmp);
-        let value = nearest_rank(&sorted, p);
+        let value = mid_quantile(&sorted, p);
+        // Each user's sessions below the quantile, a session equal to it
+        // counting half, as in the mid-distribution.
+        let below = |t: f64| match t.total_cmp(&value) {
+            std::cmp::Ordering::Less => 1.0,
+            std::cmp::Ordering::Equal => 0.5,
+            std::cmp::Ordering::Greater => 0.0,
+        };
         let parts: Vec<(f64, f64)> = users
             .iter()
-            .map(|u| {
-                (
-                    u.iter().filter(|&&t| t <= value).count() as f64,
-                    u.len() as f64,
-                )
-            })
+            .map(|u| (u.iter().map(|&t| below(t)).sum(), u.len() as f64))
             .collect();
         let share = Moments::of(&linearise(&parts));
         let sigma = (share.var() / share.count() as f64).sqrt();
         Some(Estimate {
             value,
-            lower: nearest_rank(&sorted, (p - Z * sigma).max(0.0)),
-            upper: nearest_rank(&sorted, (p + Z * sigma).min(1.0)),
+            lower: mid_quantile(&sorted, p - Z * sigma),
+            upper: mid_quantile(&sorted, p + Z * sigma),
             sessions: sorted.len() as u64,
         })
     }
@@ -126,15 +149,29 @@ fn difference(control: &Estimate, treated: &Estimate) -> (f64, f64, f64, f64) {
     let diff = treated.value - control.value;
     let below = (treated.value - treated.lower).hypot(control.upper - control.value);
     let above = (treated.upper - treated.value).hypot(control.value - control.lower);
-    let facing_zero = if diff > 0.0 { below } else { above };
-    // Equal quantiles: no evidence of a difference, even when both
-    // intervals have shrunk to a point.
-    let p_value = if diff == 0.0 {
-        1.0
-    } else {
-        normal_p(diff, (facing_zero / Z).powi(2))
+    let (mut lower, mut upper) = (diff - below, diff + above);
+    // Session times repeat (sums of a few listen lengths), so the bound that
+    // faces zero often falls exactly on it, and floating point puts it a
+    // rounding error to either side. Such an interval touches zero; its
+    // exact p-value is 0.05, not below it.
+    let rounding = 1e-9 * control.value.abs().max(treated.value.abs());
+    let touches = |bound: &mut f64| {
+        let near = bound.abs() <= rounding;
+        if near {
+            *bound = 0.0;
+        }
+        near
     };
-    (diff, diff - below, diff + above, p_value)
+    let p_value = if diff == 0.0 {
+        // Equal quantiles: no evidence of a difference, even when both
+        // intervals have shrunk to a point.
+        1.0
+    } else if touches(if diff > 0.0 { &mut lower } else { &mut upper }) {
+        0.05
+    } else {
+        normal_p(diff, ((if diff > 0.0 { below } else { above }) / Z).powi(2))
+    };
+    (diff, lower, upper, p_value)
 }
 
 /// Median and 90th percentile of session time, each treatment against the
@@ -189,12 +226,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nearest_rank_takes_the_ceiling_rank() {
+    fn the_mid_quantile_interpolates_between_mid_ranks() {
+        // Knots at 1/8, 3/8, 5/8, 7/8.
         let sorted = [1.0, 2.0, 3.0, 4.0];
-        assert_eq!(nearest_rank(&sorted, 0.5), 2.0);
-        assert_eq!(nearest_rank(&sorted, 0.9), 4.0);
-        assert_eq!(nearest_rank(&sorted, 0.0), 1.0);
-        assert_eq!(nearest_rank(&sorted, 1.0), 4.0);
+        assert_eq!(mid_quantile(&sorted, 0.5), 2.5);
+        assert_eq!(mid_quantile(&sorted, 0.9), 4.0);
+        assert_eq!(mid_quantile(&sorted, 0.0), 1.0);
+        assert_eq!(mid_quantile(&sorted, 0.25), 1.5);
+        // A repeated value stands at the middle of its run: 1 at 3/8, 2 at 7/8.
+        let tied = [1.0, 1.0, 1.0, 2.0];
+        assert_eq!(mid_quantile(&tied, 0.375), 1.0);
+        assert_eq!(mid_quantile(&tied, 0.5), 1.25);
+        assert_eq!(mid_quantile(&[5.0], 0.9), 5.0);
     }
 
     #[test]
@@ -207,7 +250,7 @@ mod tests {
         let a = Estimate::of(&clustered, 0.5).unwrap();
         let b = Estimate::of(&one_each, 0.5).unwrap();
         let c = Estimate::of(&as_independent, 0.5).unwrap();
-        assert_eq!((a.value, a.sessions), (99.0, 1000));
+        assert_eq!((a.value, a.sessions), (99.5, 1000));
         let width = |e: Estimate| e.upper - e.lower;
         let same = width(a) / width(b);
         assert!((0.9..1.1).contains(&same), "{same}");
@@ -235,6 +278,28 @@ mod tests {
         // Either arm may sit far above the other: both sides of the
         // difference reach into the tail.
         assert!(-lower > 2.0 * (e.value - e.lower) && upper > 2.0 * (e.value - e.lower));
+    }
+
+    #[test]
+    fn an_interval_that_touches_zero_is_not_significant() {
+        // The treatment's quantile sits one step above the control's, on the
+        // control's upper bound, with nothing below it: the lower bound of
+        // the difference is zero up to rounding.
+        let control = Estimate {
+            value: 3.46,
+            lower: 3.45,
+            upper: 3.47,
+            sessions: 2000,
+        };
+        let treated = Estimate {
+            value: 3.47,
+            lower: 3.47,
+            upper: 3.52,
+            sessions: 2000,
+        };
+        let (diff, lower, upper, p) = difference(&control, &treated);
+        assert!(diff > 0.0 && upper > diff);
+        assert_eq!((lower, p), (0.0, 0.05));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! - **trend**: the slope test of the daily effects (A/A false positives),
 //!   and its interval's coverage of the mean slope of the truth runs;
 //! - **quantiles**: median and 90th percentile of session time, against the
-//!   quantiles of every truth run's sessions pooled;
+//!   mid-distribution quantiles of every truth run's sessions pooled;
 //! - **exposure**: `time` on the last day per exposed user (zeros for those
 //!   who did not come back) against the same per active user of that day.
 //!   The effect of interest is the treatment's on the listeners it was given
@@ -25,7 +25,7 @@ use analysis::ab::correction::Correction;
 use analysis::ab::extended::{self, MetricRow, MetricsAnalysis};
 use analysis::ab::metrics::{self, Metric};
 use analysis::ab::periods::DayedSessions;
-use analysis::ab::quantiles::{self, nearest_rank, QuantileRow};
+use analysis::ab::quantiles::{self, mid_quantile, QuantileRow};
 use analysis::ab::segments::{Segmentation, Segments};
 use analysis::ab::trend::TrendTest;
 use analysis::ab::Analysis;
@@ -338,7 +338,7 @@ pub(super) fn summarise(
                 if all.is_empty() {
                     f64::NAN
                 } else {
-                    nearest_rank(&all, p)
+                    mid_quantile(&all, p)
                 }
             };
             let truth = (pooled_arm(1) / pooled_arm(0) - 1.0) * 100.0;
