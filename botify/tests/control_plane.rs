@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 use botify::config::Config;
 use botify::control::RedisControl;
 use redis::Commands;
-use testkit::{read_events, test_config, RedisServer, TestApp};
+use testkit::{read_events, redis_config, test_config, RedisServer, TestApp};
 
 const TOKEN: &str = "s3cret";
 /// How soon every replica must serve a change.
 const CONVERGED: Duration = Duration::from_secs(1);
 
 fn replica_config(dir: &std::path::Path, redis: &RedisServer) -> Config {
-    let mut config = test_config(dir, &["random"]);
-    config.redis_url = Some(redis.url());
+    let mut config = redis_config(dir, redis, &["random"]);
     config.admin_token = Some(TOKEN.into());
     config
 }

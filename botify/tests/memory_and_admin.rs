@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use redis::Commands;
-use testkit::{test_config, RedisServer, TestApp};
+use testkit::{redis_config, test_config, RedisServer, TestApp};
 
 /// The stored state of `user`: the session's listens as `(track, time)`,
 /// oldest first, and the profile hash.
@@ -29,8 +29,7 @@ fn stored(redis: &RedisServer, user: u64) -> (Vec<(u32, f64)>, HashMap<String, S
 async fn memory_walks_a_session_with_state_in_redis() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &["memory"]);
-    config.redis_url = Some(redis.url());
+    let config = redis_config(dir.path(), &redis, &["memory"]);
     let app = TestApp::spawn(&config).await;
     let user = 9;
 
@@ -83,8 +82,7 @@ async fn memory_walks_a_session_with_state_in_redis() {
 async fn concurrent_requests_for_one_user_never_corrupt_state() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &["memory"]);
-    config.redis_url = Some(redis.url());
+    let config = redis_config(dir.path(), &redis, &["memory"]);
     let app = TestApp::spawn(&config).await;
     let requests = (0..64u32).map(|i| app.next(11, i % 200, if i % 2 == 0 { 1.0 } else { 0.2 }));
     futures_util::future::join_all(requests).await;
