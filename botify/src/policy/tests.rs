@@ -1,5 +1,3 @@
-use std::collections::HashSet;
-
 use super::*;
 use crate::catalog::tests::small;
 use crate::catalog::Catalog;
@@ -88,10 +86,7 @@ fn softmax_with_promotion_and_noise_logs_the_probability_of_the_track_served() {
 #[test]
 fn epsilon_over_a_uniform_set_and_noise_sum_their_branches() {
     let catalog = small();
-    let filters = Filters {
-        blocked_tracks: HashSet::from([1]),
-        ..Filters::default()
-    };
+    let filters = Filters::blocking(&[1], &[]);
     let allowed = allowed(&catalog, &filters, &[0, 4]);
     // Artist A's tracks: 0 heard, 1 blocked, so only 2 is drawn.
     let candidates = Candidates::Uniform(Pool::Tracks(catalog.tracks_of_artist(0)));
@@ -134,10 +129,7 @@ fn without_candidates_the_fallback_is_uniform_over_the_allowed_tracks() {
 #[test]
 fn with_nothing_allowed_any_unblocked_track_but_the_current_then_the_current() {
     let catalog = small();
-    let filters = Filters {
-        blocked_tracks: HashSet::from([5]),
-        ..Filters::default()
-    };
+    let filters = Filters::blocking(&[5], &[]);
     let everything = [0, 1, 2, 3, 4, 5];
     let allowed = allowed(&catalog, &filters, &everything);
     let nothing = Candidates::Ranked(Vec::new());
@@ -151,10 +143,7 @@ fn with_nothing_allowed_any_unblocked_track_but_the_current_then_the_current() {
     assert!((distribution.probability(0) - 0.25).abs() < 1e-12);
     assert_draws_match(&distribution, catalog.len());
 
-    let only = Filters {
-        blocked_tracks: HashSet::from([0, 1, 3, 4, 5]),
-        ..Filters::default()
-    };
+    let only = Filters::blocking(&[0, 1, 3, 4, 5], &[]);
     let allowed = Allowed {
         filters: &only,
         ..allowed

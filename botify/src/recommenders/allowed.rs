@@ -106,17 +106,12 @@ mod tests {
     use crate::catalog::tests::small;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
-    use std::collections::HashSet;
 
     #[test]
     fn count_is_the_number_of_accepted_tracks_whatever_overlaps() {
         let catalog = small();
-        let filters = Filters {
-            // 3 is also of blocked artist B; 99 is not in the catalog.
-            blocked_tracks: HashSet::from([3, 5, 99]),
-            blocked_artists: HashSet::from(["B".to_string(), "Nobody".to_string()]),
-            ..Filters::default()
-        };
+        // 3 is also of blocked artist B; 99 is not in the catalog.
+        let filters = Filters::blocking(&[3, 5, 99], &["B", "Nobody"]);
         // 4 is heard and blocked; 0 heard twice; 77 not in the catalog.
         let heard = [0, 4, 0, 77];
         let allowed = Allowed {
