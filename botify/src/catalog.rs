@@ -99,25 +99,27 @@ impl Catalog {
             path: display.clone(),
             source,
         };
+        let invalid = |line, message| CatalogError::Invalid {
+            path: display.clone(),
+            line,
+            message,
+        };
+        let not_a_track = |line, e| {
+            let expected = r#"{"track": <id>, "artist": "...", "title": "..."}"#;
+            invalid(line, format!("{e}; expected {expected}"))
+        };
         let mut tracks = Vec::new();
-        for line in crate::jsonl::lines(path).map_err(io)? {
-            let (number, line) = line.map_err(io)?;
-            let invalid = |message: String| CatalogError::Invalid {
-                path: display.clone(),
-                line: number,
-                message,
-            };
-            let track: Track = serde_json::from_str(&line).map_err(|e| {
-                invalid(format!(
-                    "{e}; expected {{\"track\": <id>, \"artist\": \"...\", \"title\": \"...\"}}"
-                ))
-            })?;
+        for record in crate::jsonl::records(path, io, not_a_track)? {
+            let (number, track): (usize, Track) = record?;
             if track.track as usize != tracks.len() {
-                return Err(invalid(format!(
-                    "track id {} out of order; ids must be contiguous from 0, expected {}",
-                    track.track,
-                    tracks.len()
-                )));
+                return Err(invalid(
+                    number,
+                    format!(
+                        "track id {} out of order; ids must be contiguous from 0, expected {}",
+                        track.track,
+                        tracks.len()
+                    ),
+                ));
             }
             tracks.push(track);
         }

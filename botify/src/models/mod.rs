@@ -243,17 +243,14 @@ fn read_lines<L: for<'de> Deserialize<'de>, T>(
         path: path.to_path_buf(),
         source,
     };
-    let mut out = Vec::new();
-    for line in crate::jsonl::lines(path).map_err(io)? {
-        let (number, line) = line.map_err(io)?;
-        let parsed: L = serde_json::from_str(&line).map_err(|e| ModelsError::Invalid {
-            path: path.to_path_buf(),
-            line: number,
-            message: e.to_string(),
-        })?;
-        out.push(convert(parsed));
-    }
-    Ok(out)
+    let invalid = |line, e: serde_json::Error| ModelsError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        message: e.to_string(),
+    };
+    crate::jsonl::records(path, io, invalid)?
+        .map(|record| record.map(|(_, line)| convert(line)))
+        .collect()
 }
 
 #[cfg(test)]
