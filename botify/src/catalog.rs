@@ -18,14 +18,23 @@ pub enum TrackIdSchema {}
 
 impl utoipa::PartialSchema for TrackIdSchema {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::Integer))
-            .minimum(Some(0))
-            .maximum(Some(u32::MAX))
-            .description(Some("A track id: a non-negative integer that fits 32 bits"))
-            .into()
+        unsigned_id_schema("track", u32::MAX.into()).into()
     }
+}
+
+/// The schema of a `what` id that is any integer in 0..=`max` (all ones: an
+/// unsigned type's bound), for the API description: its exact bounds and no
+/// `format`, since int32 and int64 are signed and would cap it at half.
+pub fn unsigned_id_schema(what: &str, max: u64) -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let bits = max.count_ones();
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Integer))
+        .minimum(Some(0))
+        .maximum(Some(max))
+        .description(Some(format!(
+            "A {what} id: a non-negative integer that fits {bits} bits"
+        )))
 }
 
 impl ToSchema for TrackIdSchema {
