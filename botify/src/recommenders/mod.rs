@@ -313,11 +313,7 @@ pub(crate) mod testing {
                 catalog: &self.catalog,
                 models: &self.models,
                 state: &self.state,
-                allowed: Allowed {
-                    catalog: &self.catalog,
-                    filters: &self.filters,
-                    heard: &self.heard,
-                },
+                allowed: Allowed::new(&self.catalog, &self.filters, &self.heard),
                 top: TOP,
             };
             let mut update = StateUpdate::default();
@@ -345,11 +341,7 @@ pub(crate) mod testing {
                     Err((0..self.catalog.len() as TrackId).collect::<Vec<_>>())
                 }
             };
-            let allowed = Allowed {
-                catalog: &self.catalog,
-                filters: &self.filters,
-                heard: &self.heard,
-            };
+            let allowed = Allowed::new(&self.catalog, &self.filters, &self.heard);
             let pick = match owned {
                 Ok(ranked) => crate::policy::greedy(&ranked).map(|i| ranked[i].0),
                 Err(pool) => {
