@@ -87,6 +87,21 @@ pub fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// The `field` of each object of the JSON array `rows`, as text: one
+/// column of a program's JSON output, for a test to compare whole.
+pub fn column<'a>(rows: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    let rows = rows
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {rows}"));
+    rows.iter()
+        .map(|row| {
+            row[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no text {field} in {row}"))
+        })
+        .collect()
+}
+
 /// A path as the `&str` an argument list wants (test paths are UTF-8).
 pub fn arg(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
