@@ -126,32 +126,27 @@ try {
     return heard;
   };
 
-  // 1: the pick, to the end.
-  await playing(0, 0);
-  played.push(await nowPlaying());
-  await ended(1);
-  await recordUpNext();
-  // 2: skipped near half-way.
-  await playing(1, 0);
-  played.push(await nowPlaying());
-  played[1].shown_heard = await pauseThen(1, 0.45, "#skip");
-  await ended(2);
-  await recordUpNext();
-  // 3: to the end.
-  await playing(2, 0);
-  played.push(await nowPlaying());
-  await ended(3);
-  await recordUpNext();
-  // 4: skipped early.
-  await playing(3, 0);
-  played.push(await nowPlaying());
-  played[3].shown_heard = await pauseThen(3, 0.25, "#skip");
-  await ended(4);
-  await recordUpNext();
-  // 5: stopped past half-way.
-  await playing(4, 0);
-  played.push(await nowPlaying());
-  played[4].shown_heard = await pauseThen(4, 0.55, "#stop");
+  // The session, track by track: played to the end, or paused once `at` is
+  // heard and then skipped or stopped (which ends the session).
+  const session = [
+    {}, // the pick, to the end
+    { at: 0.45, press: "#skip" }, // near half-way
+    {}, // to the end
+    { at: 0.25, press: "#skip" }, // early
+    { at: 0.55, press: "#stop" }, // past half-way
+  ];
+  for (const [index, track] of session.entries()) {
+    await playing(index, 0);
+    played.push(await nowPlaying());
+    if (track.press) {
+      played[index].shown_heard = await pauseThen(index, track.at, track.press);
+    }
+    if (track.press === "#stop") {
+      break;
+    }
+    await ended(index + 1);
+    await recordUpNext();
+  }
   await page.waitForFunction(() =>
     document.getElementById("now-state").textContent.includes("session over"),
   );

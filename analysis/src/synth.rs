@@ -311,6 +311,23 @@ pub fn generate(dir: &Path, params: &SynthParams, bar: &ProgressBar) -> Result<V
     Ok(files)
 }
 
+/// A catalog of `tracks` synthetic tracks in botify's `tracks.jsonl` format,
+/// for evaluating botify's recommenders on these logs: each cluster is one
+/// artist (so the metadata recommenders find the clusters the sessions
+/// stick to) and every five clusters one genre.
+pub fn write_catalog(path: &Path, tracks: u32) -> Result<()> {
+    let lines: String = (0..tracks)
+        .map(|t| {
+            let cluster = t / CLUSTER;
+            format!(
+                "{{\"track\": {t}, \"artist\": \"artist-{cluster}\", \"title\": \"t{t}\", \"genre\": \"g{}\"}}\n",
+                cluster / 5
+            )
+        })
+        .collect();
+    fs::write(path, lines).with_context(|| format!("cannot write {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use serde_json::Value;
-use testkit::cli::{arg, Program};
+use testkit::cli::{arg, column, Program};
 
 const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
 
@@ -89,10 +89,7 @@ fn check_segments(json: &Value, by: &str, expected: &[&str]) {
     assert_eq!(segments["by"], by);
     assert_eq!(segments["metric"], "mean_time_per_session");
     let rows = segments["rows"].as_array().unwrap();
-    let labels: Vec<&str> = rows
-        .iter()
-        .map(|r| r["segment"].as_str().unwrap())
-        .collect();
+    let labels = column(&segments["rows"], "segment");
     let untested: Vec<&str> = segments["too_small"]
         .as_array()
         .unwrap()
@@ -139,12 +136,7 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
 
     let trend = &json["trend"];
     assert_eq!(trend["metric"], "mean_time_per_session");
-    let days: Vec<&str> = trend["days"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["day"].as_str().unwrap())
-        .collect();
+    let days = column(&trend["days"], "day");
     assert_eq!(
         days,
         ["2026-01-03", "2026-01-04", "2026-01-05", "2026-01-06"]
@@ -173,10 +165,7 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
     assert_eq!(verdict == "steady", f(&test["p_value"]) >= 0.05, "{test}");
 
     let quantiles = json["quantiles"].as_array().unwrap();
-    let names: Vec<&str> = quantiles
-        .iter()
-        .map(|q| q["metric"].as_str().unwrap())
-        .collect();
+    let names = column(&json["quantiles"], "metric");
     assert_eq!(names, ["session_time_p50", "session_time_p90"]);
     for q in quantiles {
         assert!(f(&q["lower"]) < f(&q["upper"]), "{q}");
@@ -206,12 +195,7 @@ fn segments_trend_quantiles_and_exposure_on_generated_logs() {
     let mut rest = common.to_vec();
     rest.extend(["--segment-by", "daypart"]);
     let daypart = ab_json(&logs, &rest);
-    let mut parts: Vec<&str> = daypart["segments"]["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["segment"].as_str().unwrap())
-        .collect();
+    let mut parts = column(&daypart["segments"]["rows"], "segment");
     parts.dedup();
     // Every daypart reported is one some event of the logs falls in (UTC).
     let seen = dayparts(Path::new(&logs));

@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::Path;
 
+use analysis::commands::synth;
 use testkit::cli::{arg, Program};
 
 /// This build's `analysis` binary, run as a user runs it.
@@ -68,16 +69,7 @@ fn synth_ab_train_eval_end_to_end() {
     // The synthetic logs come without a catalog: asked for every model,
     // train refuses rather than silently skip the embedding.
     let train = |model: &'static str| -> Vec<&str> {
-        vec![
-            "train",
-            "--logs",
-            arg(&logs),
-            "--out",
-            arg(&models),
-            "--model",
-            model,
-            "--holdout",
-            "0.2",
+        let rest = [
             "--factors",
             "8",
             "--iterations",
@@ -86,7 +78,8 @@ fn synth_ab_train_eval_end_to_end() {
             "20",
             "--catalog",
             "/nonexistent/tracks.jsonl",
-        ]
+        ];
+        train_args(&logs, &models, model, &rest)
     };
     let stderr = ANALYSIS.fails(&train("all"));
     assert!(
@@ -154,44 +147,19 @@ fn eval_scores_botify_recommenders_next_to_the_tables() {
     let tmp = tempfile::tempdir().unwrap();
     let logs = tmp.path().join("log");
     let models = tmp.path().join("models");
-    ANALYSIS.ok(&[
-        "synth",
-        "--out",
-        arg(&logs),
-        "--events",
-        "20000",
-        "--users",
-        "300",
-        "--tracks",
-        "1000",
-        "--replicas",
-        "1",
-        "--experiment",
-        "AB:2",
-    ]);
-    // synth's sessions stick to clusters of 50 consecutive ids: one artist each.
+    synth::run(&synth::Options {
+        out: logs.clone(),
+        events: 20_000,
+        users: 300,
+        tracks: 1_000,
+        replicas: 1,
+        experiments: vec!["AB:2".parse().unwrap()],
+        ..synth::Options::default()
+    })
+    .unwrap();
     let catalog = tmp.path().join("tracks.jsonl");
-    let lines: String = (0..1000)
-        .map(|t| {
-            format!(
-                "{{\"track\": {t}, \"artist\": \"artist-{}\", \"title\": \"t{t}\", \"genre\": \"g{}\"}}\n",
-                t / 50,
-                t / 250
-            )
-        })
-        .collect();
-    fs::write(&catalog, lines).unwrap();
-    ANALYSIS.ok(&[
-        "train",
-        "--logs",
-        arg(&logs),
-        "--out",
-        arg(&models),
-        "--model",
-        "colisten",
-        "--holdout",
-        "0.2",
-    ]);
+    analysis::synth::write_catalog(&catalog, 1_000).unwrap();
+    ANALYSIS.ok(&train_args(&logs, &models, "colisten", &[]));
     let eval = |threads: &str| {
         ANALYSIS.ok(&eval_args(
             &logs,
@@ -284,6 +252,28 @@ fn eval_scores_botify_recommenders_next_to_the_tables() {
 }
 
 /// `eval --logs LOGS --models MODELS` followed by `rest`.
+/// `train --logs LOGS --out MODELS --model MODEL --holdout 0.2 REST…`: the
+/// fifth held out is what [`eval_args`] with `--holdout 0.2` scores on.
+fn train_args<'a>(
+    logs: &'a Path,
+    models: &'a Path,
+    model: &'a str,
+    rest: &[&'a str],
+) -> Vec<&'a str> {
+    let head = [
+        "train",
+        "--logs",
+        arg(logs),
+        "--out",
+        arg(models),
+        "--model",
+        model,
+        "--holdout",
+        "0.2",
+    ];
+    head.iter().chain(rest).copied().collect()
+}
+
 fn eval_args<'a>(logs: &'a Path, models: &'a Path, rest: &[&'a str]) -> Vec<&'a str> {
     let head = ["eval", "--logs", arg(logs), "--models", arg(models)];
     head.iter().chain(rest).copied().collect()

@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::Path;
 
+use analysis::commands::synth;
 use testkit::cli::{arg, Program};
 
 const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
@@ -13,30 +14,17 @@ const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
 /// synth's logs (no `propensity`, as botify's before it logged one), an
 /// empty models folder and a catalog of their 1,000 tracks, in `dir`.
 fn synth_logs(dir: &Path) {
-    ANALYSIS.ok(&[
-        "synth",
-        "--out",
-        arg(&dir.join("log")),
-        "--events",
-        "5000",
-        "--users",
-        "200",
-        "--tracks",
-        "1000",
-        "--replicas",
-        "1",
-    ]);
+    synth::run(&synth::Options {
+        out: dir.join("log"),
+        events: 5_000,
+        users: 200,
+        tracks: 1_000,
+        replicas: 1,
+        ..synth::Options::default()
+    })
+    .unwrap();
     fs::create_dir_all(dir.join("models")).unwrap();
-    let lines: String = (0..1000)
-        .map(|t| {
-            format!(
-                "{{\"track\": {t}, \"artist\": \"artist-{}\", \"title\": \"t{t}\", \"genre\": \"g{}\"}}\n",
-                t / 50,
-                t / 250
-            )
-        })
-        .collect();
-    fs::write(dir.join("tracks.jsonl"), lines).unwrap();
+    analysis::synth::write_catalog(&dir.join("tracks.jsonl"), 1_000).unwrap();
 }
 
 #[test]
@@ -110,19 +98,19 @@ fn a_bad_arm_or_clip_is_refused_before_any_work() {
 
 #[test]
 fn the_help_explains_the_counterfactual_score_and_when_to_trust_it() {
-    let (help, _) = ANALYSIS.ok(&["eval", "--help"]);
-    for needle in [
-        "--counterfactual",
-        "SNIPS",
-        "first_pick",
-        "mean time per session",
-        "trusted",
-        "outside the logging arm's support",
-        "--clip",
-        "--config",
-        "--experiment",
-        "--botify-seed",
-    ] {
-        assert!(help.contains(needle), "{needle}: {help}");
-    }
+    ANALYSIS.assert_help_names(
+        "eval",
+        &[
+            "--counterfactual",
+            "SNIPS",
+            "first_pick",
+            "mean time per session",
+            "trusted",
+            "outside the logging arm's support",
+            "--clip",
+            "--config",
+            "--experiment",
+            "--botify-seed",
+        ],
+    );
 }

@@ -22,6 +22,7 @@ use botify::config::Config;
 use botify::events::LogSink;
 use testkit::app::metric;
 use testkit::binary::{botify_binary, botify_command};
+use testkit::cli::run_ok;
 use testkit::{free_port, test_config, Processes, RedisCluster, RedisServer};
 
 /// One answered `/next`: (user, track listened, track recommended).
@@ -128,14 +129,7 @@ fn ingest_command(redis_url: &str, cluster: bool, out: &Path, follow: bool) -> C
 
 /// Runs `ingest` to the end of the streams.
 fn drain(redis_url: &str, cluster: bool, out: &Path) {
-    let output = ingest_command(redis_url, cluster, out, false)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "ingest failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_ok(&mut ingest_command(redis_url, cluster, out, false));
 }
 
 /// What `out` holds: each `/next` line as an answer, counted, and every

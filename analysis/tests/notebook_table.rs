@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use analysis::ab;
 use analysis::logs::{self, ReadOptions};
-use testkit::cli::Program;
+use testkit::cli::{run_ok, Program};
 
 /// This build's `analysis` binary, run as a user runs it.
 const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
@@ -206,14 +206,12 @@ fn table_matches_the_notebook() {
 
 #[test]
 fn cli_json_matches_the_notebook() {
-    let output = ANALYSIS
-        .command(&["ab", "--experiment", "EXP", "--format", "json", "--logs"])
-        .arg(data_dir().join("notebook-replica-a.jsonl"))
-        .arg(data_dir().join("notebook-replica-b.jsonl"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let (stdout, stderr) = run_ok(
+        ANALYSIS
+            .command(&["ab", "--experiment", "EXP", "--format", "json", "--logs"])
+            .arg(data_dir().join("notebook-replica-a.jsonl"))
+            .arg(data_dir().join("notebook-replica-b.jsonl")),
+    );
     assert!(stderr.contains("skipped 3 broken lines"), "{stderr}");
     assert!(
         stderr.contains("left out 6 sessions with no `last`"),
@@ -223,7 +221,7 @@ fn cli_json_matches_the_notebook() {
         stderr.contains("users per arm: C 12, T1 18, T2 10"),
         "{stderr}"
     );
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
     assert_eq!(rows.len(), EXPECTED.len());
     for (row, want) in rows.iter().zip(EXPECTED) {
         let f = |k: &str| row[k].as_f64().unwrap();
@@ -244,26 +242,17 @@ fn cli_json_matches_the_notebook() {
 #[test]
 fn cli_csv_and_markdown_carry_the_same_rows() {
     let run = |format: &str| {
-        let output = ANALYSIS
-            .command(&[
-                "ab",
-                "--experiment",
-                "EXP",
-                "--arms",
-                "3",
-                "--format",
-                format,
-                "--logs",
-            ])
-            .arg(data_dir())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        let mut command = ANALYSIS.command(&[
+            "ab",
+            "--experiment",
+            "EXP",
+            "--arms",
+            "3",
+            "--format",
+            format,
+            "--logs",
+        ]);
+        run_ok(command.arg(data_dir())).0
     };
     let csv = run("csv");
     let mut lines = csv.lines();

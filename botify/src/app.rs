@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 
@@ -206,8 +207,8 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
                     api::ApiError::bad_request("invalid_query", err.to_string()).into()
                 }))
-                .wrap_fn(api::record_request)
-                .wrap_fn(readiness::close_connections_while_draining)
+                .wrap(from_fn(api::record_request))
+                .wrap(from_fn(readiness::close_connections_while_draining))
                 .configure(api::configure)
                 .default_service(web::to(api::not_found))
         })

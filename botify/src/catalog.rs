@@ -18,14 +18,23 @@ pub enum TrackIdSchema {}
 
 impl utoipa::PartialSchema for TrackIdSchema {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Type(Type::Integer))
-            .minimum(Some(0))
-            .maximum(Some(u32::MAX))
-            .description(Some("A track id: a non-negative integer that fits 32 bits"))
-            .into()
+        unsigned_id_schema("track", u32::MAX.into()).into()
     }
+}
+
+/// The schema of a `what` id that is any integer in 0..=`max` (all ones: an
+/// unsigned type's bound), for the API description: its exact bounds and no
+/// `format`, since int32 and int64 are signed and would cap it at half.
+pub fn unsigned_id_schema(what: &str, max: u64) -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let bits = max.count_ones();
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Integer))
+        .minimum(Some(0))
+        .maximum(Some(max))
+        .description(Some(format!(
+            "A {what} id: a non-negative integer that fits {bits} bits"
+        )))
 }
 
 impl ToSchema for TrackIdSchema {
@@ -99,25 +108,27 @@ impl Catalog {
             path: display.clone(),
             source,
         };
+        let invalid = |line, message| CatalogError::Invalid {
+            path: display.clone(),
+            line,
+            message,
+        };
+        let not_a_track = |line, e| {
+            let expected = r#"{"track": <id>, "artist": "...", "title": "..."}"#;
+            invalid(line, format!("{e}; expected {expected}"))
+        };
         let mut tracks = Vec::new();
-        for line in crate::jsonl::lines(path).map_err(io)? {
-            let (number, line) = line.map_err(io)?;
-            let invalid = |message: String| CatalogError::Invalid {
-                path: display.clone(),
-                line: number,
-                message,
-            };
-            let track: Track = serde_json::from_str(&line).map_err(|e| {
-                invalid(format!(
-                    "{e}; expected {{\"track\": <id>, \"artist\": \"...\", \"title\": \"...\"}}"
-                ))
-            })?;
+        for record in crate::jsonl::records(path, io, not_a_track)? {
+            let (number, track): (usize, Track) = record?;
             if track.track as usize != tracks.len() {
-                return Err(invalid(format!(
-                    "track id {} out of order; ids must be contiguous from 0, expected {}",
-                    track.track,
-                    tracks.len()
-                )));
+                return Err(invalid(
+                    number,
+                    format!(
+                        "track id {} out of order; ids must be contiguous from 0, expected {}",
+                        track.track,
+                        tracks.len()
+                    ),
+                ));
             }
             tracks.push(track);
         }

@@ -123,6 +123,19 @@ impl Filters {
     }
 }
 
+/// Filters that block `tracks` and the tracks of `artists`, and nothing
+/// more: what most tests of serving under filters set up.
+#[cfg(test)]
+impl Filters {
+    pub(crate) fn blocking(tracks: &[TrackId], artists: &[&str]) -> Filters {
+        Filters {
+            blocked_tracks: tracks.iter().copied().collect(),
+            blocked_artists: artists.iter().map(|a| a.to_string()).collect(),
+            ..Filters::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,11 +144,7 @@ mod tests {
     #[test]
     fn blocks_tracks_and_artists() {
         let catalog = small();
-        let filters = Filters {
-            blocked_tracks: HashSet::from([5]),
-            blocked_artists: HashSet::from(["B".to_string()]),
-            ..Filters::default()
-        };
+        let filters = Filters::blocking(&[5], &["B"]);
         let blocked: Vec<_> = (0..6)
             .filter(|&t| filters.is_blocked(&catalog, t))
             .collect();
@@ -146,17 +155,13 @@ mod tests {
     fn names_unknown_tracks_and_artists() {
         let catalog = small();
         let known = Filters {
-            blocked_tracks: HashSet::from([5]),
-            blocked_artists: HashSet::from(["B".to_string()]),
             promoted_tracks: vec![1],
-            ..Filters::default()
+            ..Filters::blocking(&[5], &["B"])
         };
         assert!(known.check_known(&catalog, "test").is_ok());
         let unknown = Filters {
-            blocked_tracks: HashSet::from([5, 99_999_999]),
-            blocked_artists: HashSet::from(["B".to_string(), "Nobody".to_string()]),
             promoted_tracks: vec![1, 77],
-            ..Filters::default()
+            ..Filters::blocking(&[5, 99_999_999], &["B", "Nobody"])
         };
         let message = unknown
             .check_known(&catalog, "test")

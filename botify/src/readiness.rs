@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
+use actix_web::middleware::Next;
 use actix_web::web;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -73,33 +75,27 @@ impl Readiness {
     }
 }
 
-/// Middleware body: while draining, every answer closes its connection.
-/// Clients and proxies that keep connections open (kube-proxy balances
-/// connections, not requests) would otherwise keep sending to a draining
-/// replica until its stop closes their connections, racing their next
-/// request; closed after each answer, they reconnect, to a replica that is
-/// staying, while this one still answers.
-pub fn close_connections_while_draining<S, B>(
+/// Middleware (`from_fn`): while draining, every answer closes its
+/// connection. Clients and proxies that keep connections open (kube-proxy
+/// balances connections, not requests) would otherwise keep sending to a
+/// draining replica until its stop closes their connections, racing their
+/// next request; closed after each answer, they reconnect, to a replica
+/// that is staying, while this one still answers.
+pub async fn close_connections_while_draining(
     req: ServiceRequest,
-    srv: &S,
-) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
-{
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let readiness = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.readiness.clone());
-    let response = srv.call(req);
-    async move {
-        let mut response = response.await?;
-        if readiness.is_some_and(|r| r.is_draining()) {
-            response
-                .response_mut()
-                .head_mut()
-                .set_connection_type(ConnectionType::Close);
-        }
-        Ok(response)
+    let mut response = next.call(req).await?;
+    if readiness.is_some_and(|r| r.is_draining()) {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
     }
+    Ok(response)
 }
 
 /// Waits for SIGTERM or SIGINT, then drains: not ready at once, serving for

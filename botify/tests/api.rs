@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use actix_web::http::Method;
 
+use testkit::app::assert_error;
 use testkit::{test_config, TestApp};
 
 #[actix_web::test]
@@ -123,33 +124,28 @@ async fn bad_input_gets_a_4xx_json_error_and_the_server_keeps_serving() {
 #[actix_web::test]
 async fn specific_errors_say_what_was_wrong() {
     let app = TestApp::serving(&["random"]).await;
-    let (status, json) = app.post("/next/1", r#"{"track": 5000, "time": 1.0}"#).await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (404, Some("unknown_track"))
+    assert_error(
+        app.post("/next/1", r#"{"track": 5000, "time": 1.0}"#).await,
+        404,
+        "unknown_track",
     );
-    let (status, json) = app.post("/next/1", r#"{"track": 5, "time": 3}"#).await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (400, Some("invalid_time"))
+    assert_error(
+        app.post("/next/1", r#"{"track": 5, "time": 3}"#).await,
+        400,
+        "invalid_time",
     );
-    let (status, json) = app.post("/next/x", r#"{"track": 5, "time": 1}"#).await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (400, Some("invalid_user"))
+    assert_error(
+        app.post("/next/x", r#"{"track": 5, "time": 1}"#).await,
+        400,
+        "invalid_user",
     );
-    let (status, json) = app.post("/next/1", r#"{"track": 5}"#).await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (400, Some("missing_field"))
+    assert_error(
+        app.post("/next/1", r#"{"track": 5}"#).await,
+        400,
+        "missing_field",
     );
-    let (status, json) = app.get("/nope").await;
-    assert_eq!((status, json["error"].as_str()), (404, Some("not_found")));
-    let (status, json) = app.get("/next/1").await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (405, Some("method_not_allowed"))
-    );
+    assert_error(app.get("/nope").await, 404, "not_found");
+    assert_error(app.get("/next/1").await, 405, "method_not_allowed");
     let body = r#"{"track": 1, "time": 1.0}"#;
     for path in ["/next", "/next/", "/last/1/2", "/nextx/1"] {
         let (status, json) = app.post(path, body).await;

@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use botify::config::Config;
 use botify::control::RedisControl;
 use redis::Commands;
-use testkit::{read_events, test_config, RedisServer, TestApp};
+use testkit::app::assert_error;
+use testkit::{read_events, redis_config, test_config, RedisServer, TestApp};
 
 const TOKEN: &str = "s3cret";
 /// How soon every replica must serve a change.
 const CONVERGED: Duration = Duration::from_secs(1);
 
 fn replica_config(dir: &std::path::Path, redis: &RedisServer) -> Config {
-    let mut config = test_config(dir, &["random"]);
-    config.redis_url = Some(redis.url());
+    let mut config = redis_config(dir, redis, &["random"]);
     config.admin_token = Some(TOKEN.into());
     config
 }
@@ -83,10 +83,8 @@ async fn replicas_on_one_redis_follow_a_change_within_a_second_and_keep_it_acros
 
     // Add a track on replica one: replica two serves it.
     let (status, added) = one
-        .admin(
-            "POST",
-            "/admin/tracks",
-            Some(TOKEN),
+        .add_track(
+            TOKEN,
             r#"{"artist": "artist4", "title": "new song", "genre": "g4"}"#,
         )
         .await;
@@ -148,12 +146,8 @@ async fn a_redis_fault_keeps_the_last_control_plane_and_fails_no_request() {
     // Every request is answered, still without the blocked artist.
     assert_eq!(served_by(&one, "artist3", 300).await, 0);
     assert_eq!(control_version(&one).await, 1, "the last known one serves");
-    let (status, body) = one.put_filters(TOKEN, r#"{"blocked_tracks": [1]}"#).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (409, Some("control_plane_unavailable")),
-        "{body}"
-    );
+    let refused = one.put_filters(TOKEN, r#"{"blocked_tracks": [1]}"#).await;
+    assert_error(refused, 409, "control_plane_unavailable");
     let (_, filters) = one.admin("GET", "/admin/filters", Some(TOKEN), "").await;
     assert_eq!(
         filters["blocked_tracks"],
@@ -206,12 +200,7 @@ async fn embedded_mode_keeps_the_control_plane_in_the_data_folder() {
     let (status, _) = app.put_filters(TOKEN, r#"{"blocked_tracks": [7]}"#).await;
     assert_eq!(status, 200);
     let (status, _) = app
-        .admin(
-            "POST",
-            "/admin/tracks",
-            Some(TOKEN),
-            r#"{"artist": "artist1", "title": "kept"}"#,
-        )
+        .add_track(TOKEN, r#"{"artist": "artist1", "title": "kept"}"#)
         .await;
     assert_eq!(status, 201);
     app.stop().await;

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use botify::app::{build_engine, SHUTDOWN_TIMEOUT_SECS};
 use clap::CommandFactory;
 use serde_json::Value;
+use testkit::cli::text;
 use testkit::tools::{kubernetes_validate, python};
 
 /// The Kubernetes version the manifests target: one of the schema sets the
@@ -66,11 +67,8 @@ fn manifests_are_valid_for_the_pinned_kubernetes_version() {
         .args(manifests())
         .output()
         .expect("run kubernetes-validate");
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, stderr) = text(&output);
+    let report = format!("{stdout}{stderr}");
     assert!(output.status.success(), "kubernetes-validate:\n{report}");
     let passed = report.matches(" passed for resource ").count();
     assert_eq!(

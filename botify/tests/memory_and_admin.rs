@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use redis::Commands;
+use testkit::app::assert_error;
 use testkit::{test_config, RedisServer, TestApp};
 
 /// The stored state of `user`: the session's listens as `(track, time)`,
@@ -28,10 +29,7 @@ fn stored(redis: &RedisServer, user: u64) -> (Vec<(u32, f64)>, HashMap<String, S
 #[actix_web::test]
 async fn memory_walks_a_session_with_state_in_redis() {
     let redis = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &["memory"]);
-    config.redis_url = Some(redis.url());
-    let app = TestApp::spawn(&config).await;
+    let app = TestApp::serving_on(&redis, &["memory"]).await;
     let user = 9;
 
     // Step 1: the first track (0, artist0) fully listened: liked, and the
@@ -82,10 +80,7 @@ async fn memory_walks_a_session_with_state_in_redis() {
 #[actix_web::test]
 async fn concurrent_requests_for_one_user_never_corrupt_state() {
     let redis = RedisServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &["memory"]);
-    config.redis_url = Some(redis.url());
-    let app = TestApp::spawn(&config).await;
+    let app = TestApp::serving_on(&redis, &["memory"]).await;
     let requests = (0..64u32).map(|i| app.next(11, i % 200, if i % 2 == 0 { 1.0 } else { 0.2 }));
     futures_util::future::join_all(requests).await;
     // `stored` panics on any entry that is not a whole listen.
@@ -128,10 +123,10 @@ async fn admin_needs_the_token_and_changes_nothing_without_it() {
     let app = TestApp::spawn(&admin_config(dir.path())).await;
     let filters = r#"{"blocked_tracks": [1]}"#;
     for token in [None, Some("wrong")] {
-        let (status, body) = app.admin("PUT", "/admin/filters", token, filters).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (401, Some("unauthorized"))
+        assert_error(
+            app.admin("PUT", "/admin/filters", token, filters).await,
+            401,
+            "unauthorized",
         );
         let (status, _) = app
             .admin(
@@ -152,11 +147,9 @@ async fn admin_needs_the_token_and_changes_nothing_without_it() {
 async fn admin_adds_tracks_and_sets_filters() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(&admin_config(dir.path())).await;
-    let token = Some("s3cret");
+    let token = "s3cret";
     let (status, added) = app
-        .admin(
-            "POST",
-            "/admin/tracks",
+        .add_track(
             token,
             r#"{"artist": "artist3", "title": "new song", "genre": "g3"}"#,
         )
@@ -177,9 +170,7 @@ async fn admin_adds_tracks_and_sets_filters() {
 
     // Block artist3 and track 23: neither is ever served again.
     let (status, _) = app
-        .admin(
-            "PUT",
-            "/admin/filters",
+        .put_filters(
             token,
             r#"{"blocked_artists": ["artist3"], "blocked_tracks": [4]}"#,
         )
@@ -198,28 +189,17 @@ async fn admin_adds_tracks_and_sets_filters() {
         similar.iter().all(|t| t % 20 != 3 && *t != 4),
         "{similar:?}"
     );
-    let (status, body) = app
-        .admin("PUT", "/admin/filters", token, r#"{"promote_rate": 3}"#)
-        .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_filters"))
+    assert_error(
+        app.put_filters(token, r#"{"promote_rate": 3}"#).await,
+        400,
+        "invalid_filters",
     );
 
     // Unknown ids are refused, named, and change nothing.
-    let (status, body) = app
-        .admin(
-            "PUT",
-            "/admin/filters",
-            token,
-            r#"{"blocked_tracks": [99999999], "blocked_artists": ["artist3", "Nobody"]}"#,
-        )
-        .await;
+    let unknown = r#"{"blocked_tracks": [99999999], "blocked_artists": ["artist3", "Nobody"]}"#;
+    let answer = app.put_filters(token, unknown).await;
+    let body = assert_error(answer, 404, "unknown_filter_entries");
     let message = body["message"].as_str().unwrap_or_default();
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (404, Some("unknown_filter_entries"))
-    );
     assert!(
         message.contains("99999999") && message.contains("Nobody") && !message.contains("artist3"),
         "{message}"
@@ -227,15 +207,10 @@ async fn admin_adds_tracks_and_sets_filters() {
     assert!(app.engine.filters().blocked_artists.contains("artist3"));
 
     // Promote track 150 on every answer.
-    app.admin(
-        "PUT",
-        "/admin/filters",
-        token,
-        r#"{"promoted_tracks": [150], "promote_rate": 1.0}"#,
-    )
-    .await;
+    app.put_filters(token, r#"{"promoted_tracks": [150], "promote_rate": 1.0}"#)
+        .await;
     assert_eq!(app.next(500, 0, 1.0).await, 150);
-    let (_, filters) = app.admin("GET", "/admin/filters", token, "").await;
+    let (_, filters) = app.admin("GET", "/admin/filters", Some(token), "").await;
     assert_eq!(filters["promoted_tracks"], serde_json::json!([150]));
     app.stop().await;
 }
@@ -271,10 +246,10 @@ async fn admin_reload_swaps_models_and_keeps_old_ones_on_bad_files() {
     assert_eq!(top["tracks"], serde_json::json!([150, 151]));
 
     std::fs::write(config.models.join("item2item.jsonl"), "not json\n").unwrap();
-    let (status, body) = app.admin("POST", "/admin/reload", token, "").await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (422, Some("invalid_models"))
+    assert_error(
+        app.admin("POST", "/admin/reload", token, "").await,
+        422,
+        "invalid_models",
     );
     assert_eq!(
         app.next(8, 0, 1.0).await,

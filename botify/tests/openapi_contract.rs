@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use testkit::binary::start_botify;
+use testkit::cli::text;
 use testkit::tools::schemathesis;
 use testkit::{free_port, test_config};
 
@@ -32,11 +33,8 @@ fn schemathesis_with_all_checks_finds_nothing() {
         .env("NO_COLOR", "1")
         .output()
         .expect("run schemathesis");
-    let report = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (stdout, stderr) = text(&output);
+    let report = format!("{stdout}\n{stderr}");
     processes.assert_alive();
     assert!(
         output.status.success(),

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use actix_web::http::Method;
 
+use testkit::app::assert_error;
 use testkit::{read_events, test_config, TestApp};
 
 #[actix_web::test]
@@ -81,10 +82,10 @@ async fn search_finds_tracks_by_artist_or_title_most_popular_first() {
         assert!(message.contains(says), "{path}: {message}");
     }
     let long = "x".repeat(201);
-    let (status, answer) = app.get(&format!("/tracks?q={long}")).await;
-    assert_eq!(
-        (status, answer["error"].as_str()),
-        (400, Some("invalid_query"))
+    assert_error(
+        app.get(&format!("/tracks?q={long}")).await,
+        400,
+        "invalid_query",
     );
     app.stop().await;
 }
@@ -105,11 +106,7 @@ async fn a_users_treatment_is_the_arm_that_serves_them() {
         app.next(user, 5, 1.0).await;
         answers.push(answer);
     }
-    let (status, answer) = app.get("/user/-1").await;
-    assert_eq!(
-        (status, answer["error"].as_str()),
-        (400, Some("invalid_user"))
-    );
+    assert_error(app.get("/user/-1").await, 400, "invalid_user");
     app.stop().await;
     let events = read_events(&config.log_dir);
     let arms: HashSet<&str> = answers.iter().filter_map(|a| a["arm"].as_str()).collect();

@@ -3,11 +3,11 @@
 use std::time::{Duration, Instant};
 
 use botify::state::{
-    Listen, RedisSettings, RedisStore, StateQuery, StateStore, StoreError, Ttls,
+    Listen, RedisSettings, RedisStore, StateQuery, StateStore, StoreError, Ttls, UserState,
     MAX_SESSION_LISTENS, TRIM_SLACK,
 };
 use redis::Commands;
-use testkit::{test_config, RedisServer, TestApp};
+use testkit::{redis_config, RedisServer, TestApp};
 
 fn store(redis: &RedisServer, namespace: &str) -> RedisStore {
     RedisStore::new(RedisSettings {
@@ -20,26 +20,19 @@ fn store(redis: &RedisServer, namespace: &str) -> RedisStore {
     .unwrap()
 }
 
+/// Records `track`, half heard, in `user`'s session (no profile asked).
+async fn record(store: &RedisStore, user: u64, track: u32) -> Result<UserState, StoreError> {
+    let listen = Listen { track, time: 0.5 };
+    store.record(user, listen, StateQuery::default()).await
+}
+
 // The behaviour every store must have, here against a real Redis.
 #[path = "../src/state/contract.rs"]
 mod contract;
 
-#[tokio::test]
-async fn redis_store_keeps_listens_in_order_and_clears_them_on_session_end() {
-    let redis = RedisServer::start();
-    contract::listens_accumulate_in_order_and_clear_on_session_end(&store(&redis, "t1")).await;
-}
-
-#[tokio::test]
-async fn redis_store_accumulates_the_profile_and_sets_a_first_favourite() {
-    let redis = RedisServer::start();
-    contract::profile_accumulates_and_first_listen_sets_the_favourite(&store(&redis, "t2")).await;
-}
-
-#[tokio::test]
-async fn redis_store_keeps_only_a_sessions_latest_listens() {
-    let redis = RedisServer::start();
-    contract::a_session_keeps_only_its_latest_listens(&store(&redis, "t3")).await;
+contract::tests! {
+    setup: { let redis = RedisServer::start(); }
+    store: store(&redis, "contract")
 }
 
 #[tokio::test]
@@ -52,21 +45,10 @@ async fn a_long_session_list_is_trimmed_in_batches() {
     };
     let limit = MAX_SESSION_LISTENS + TRIM_SLACK;
     for track in 0..limit as u32 {
-        let listen = Listen { track, time: 0.5 };
-        store
-            .record(1, listen, StateQuery::default())
-            .await
-            .unwrap();
+        record(&store, 1, track).await.unwrap();
     }
     assert_eq!(length(&mut conn), limit, "no trim up to the slack");
-    let listen = Listen {
-        track: 0,
-        time: 0.5,
-    };
-    let state = store
-        .record(1, listen, StateQuery::default())
-        .await
-        .unwrap();
+    let state = record(&store, 1, 0).await.unwrap();
     assert_eq!(length(&mut conn), MAX_SESSION_LISTENS, "trimmed past it");
     assert_eq!(state.listens.len(), MAX_SESSION_LISTENS);
 }
@@ -77,18 +59,15 @@ async fn corrupt_stored_state_is_an_error_not_a_panic() {
     let store = store(&redis, "t4");
     let mut conn = redis.connection();
     let _: () = conn.rpush("t4:user:{1}:session", "not a listen").unwrap();
-    let listen = Listen {
-        track: 1,
-        time: 0.5,
-    };
-    let err = store
-        .record(1, listen, StateQuery::default())
-        .await
-        .unwrap_err();
+    let err = record(&store, 1, 1).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
     let _: () = conn.hset("t4:user:{2}:profile", "fav", "garbage").unwrap();
     let query = StateQuery {
         profile_artist: Some(3),
+    };
+    let listen = Listen {
+        track: 1,
+        time: 0.5,
     };
     let err = store.record(2, listen, query).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
@@ -98,8 +77,7 @@ async fn corrupt_stored_state_is_an_error_not_a_panic() {
 async fn keys_are_namespaced_and_expire() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &["memory"]);
-    config.redis_url = Some(redis.url());
+    let mut config = redis_config(dir.path(), &redis, &["memory"]);
     config.redis_namespace = "ns".into();
     let app = TestApp::spawn(&config).await;
     let rec = app.next(5, 0, 1.0).await;
@@ -129,8 +107,7 @@ async fn redis_outage_falls_back_fast_and_recovers_without_restart() {
     let mut redis = RedisServer::start();
     let port = redis.port;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &["sticky_artist"]);
-    config.redis_url = Some(redis.url());
+    let config = redis_config(dir.path(), &redis, &["sticky_artist"]);
     let app = TestApp::spawn(&config).await;
     app.next(1, 0, 1.0).await;
     assert_eq!(
@@ -195,8 +172,7 @@ async fn profiles_survive_a_restart_of_a_persistent_redis_in_the_middle_of_a_run
     let port = testkit::free_port();
     let mut redis = RedisServer::start_persistent_on(port, data.path());
     let dir = tempfile::tempdir().unwrap();
-    let mut config = test_config(dir.path(), &["memory"]);
-    config.redis_url = Some(redis.url());
+    let config = redis_config(dir.path(), &redis, &["memory"]);
     let namespace = config.redis_namespace.clone();
     let app = Rc::new(TestApp::spawn(&config).await);
     let users: Vec<u64> = (0..40).collect();

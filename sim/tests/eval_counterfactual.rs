@@ -6,7 +6,7 @@
 //! and an arm outside the log's support is flagged and ranked last.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use analysis::commands::eval::{self, Counterfactual, Options};
 use analysis::commands::{ope, Input, Serving};
@@ -31,17 +31,6 @@ const MORE: &str = r#"{ recommender = "contextual", policy = "epsilon", epsilon 
 const OUTSIDE: &str = "random";
 
 const HOLDOUT: f64 = 0.5;
-
-/// [`worlds::simulate_day`] with this test's simulator.
-fn simulate(
-    dir: &Path,
-    world: &Path,
-    name: &str,
-    spec: &str,
-    episodes: &str,
-) -> (PathBuf, PathBuf) {
-    worlds::simulate_day(&SIM, dir, world, name, spec, episodes)
-}
 
 fn serving(dir: &Path, world: &Path) -> Serving {
     Serving {
@@ -68,7 +57,7 @@ fn own_mean_time(log: &Path, holdout: f64) -> (f64, usize) {
 
 /// `spec`'s mean time per session served online, from its own day's log.
 fn online_value(dir: &Path, world: &Path, name: &str, spec: &str) -> f64 {
-    let (log, config) = simulate(dir, world, name, spec, "1500");
+    let (log, config) = worlds::simulate_day(&SIM, dir, world, name, spec, "1500");
     let own = ope::run(&ope::Options {
         input: Input::new([log.display()]),
         serving: serving(dir, world),
@@ -89,12 +78,8 @@ fn eval_ranks_arms_by_their_counterfactual_value_on_an_exploration_log() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     fs::create_dir_all(dir.join("no-models")).unwrap();
-    let world = worlds::write(
-        &SIM,
-        &dir.join("world"),
-        &["--tracks", "600", "--users", "300", "--seed", "7"],
-    );
-    let (log, config) = simulate(dir, &world, "logged", LOGGING, "3000");
+    let world = worlds::small(&SIM, dir, "300", "7");
+    let (log, config) = worlds::simulate_day(&SIM, dir, &world, "logged", LOGGING, "3000");
     let arms = [OUTSIDE, LESS, LOGGING, MORE];
     let result = eval::run(&Options {
         input: Input::new([log.display()]),

@@ -1,7 +1,7 @@
 //! End to end: `sim experiment` through the real binary, over HTTP, with a
 //! real Redis, on a small world; the A/B table must show every arm and metric.
 
-use testkit::cli::{arg, Program};
+use testkit::cli::{arg, run_ok, Program};
 use testkit::{worlds, RedisServer};
 
 const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
@@ -12,8 +12,8 @@ fn experiment_prints_every_arm_and_metric() {
     let work = tempfile::tempdir().unwrap();
     let world = worlds::end_to_end(&SIM, work.path());
     let experiments = concat!(env!("CARGO_MANIFEST_DIR"), "/../experiments.toml");
-    let output = SIM
-        .command(&[
+    let (stdout, stderr) = run_ok(
+        SIM.command(&[
             "experiment",
             "--training-episodes",
             "300",
@@ -30,13 +30,7 @@ fn experiment_prints_every_arm_and_metric() {
             "--redis-url",
             &redis.url(),
         ])
-        .current_dir(work.path())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = testkit::cli::text(&output);
-    assert!(
-        output.status.success(),
-        "sim experiment failed:\n{stdout}\n{stderr}"
+        .current_dir(work.path()),
     );
     for metric in [
         "time",

@@ -5,7 +5,7 @@
 //! target is refused by name.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use analysis::commands::ope::{self, Options};
 use analysis::commands::{Input, Note, Serving};
@@ -18,17 +18,6 @@ const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
 /// tracks, with three answers in ten uniform over the catalog, so every
 /// track has a propensity and any target is within its support.
 const LOGGING: &str = r#"{ recommender = "sticky_artist", noise = 0.3 }"#;
-
-/// [`worlds::simulate_day`] with this test's simulator.
-fn simulate(
-    dir: &Path,
-    world: &Path,
-    name: &str,
-    spec: &str,
-    episodes: &str,
-) -> (PathBuf, PathBuf) {
-    worlds::simulate_day(&SIM, dir, world, name, spec, episodes)
-}
 
 fn options(dir: &Path, world: &Path, log: &Path, config: &Path, targets: &[&str]) -> Options {
     Options {
@@ -47,12 +36,8 @@ fn options(dir: &Path, world: &Path, log: &Path, config: &Path, targets: &[&str]
 fn ope_recovers_the_logging_arm_and_agrees_with_another_arms_own_run() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let world = worlds::write(
-        &SIM,
-        &dir.join("world"),
-        &["--tracks", "600", "--users", "300", "--seed", "7"],
-    );
-    let (log, config) = simulate(dir, &world, "logged", LOGGING, "1500");
+    let world = worlds::small(&SIM, dir, "300", "7");
+    let (log, config) = worlds::simulate_day(&SIM, dir, &world, "logged", LOGGING, "1500");
     let report = dir.join("report");
     let result = ope::run(&Options {
         report: Some(report.clone()),
@@ -141,7 +126,8 @@ fn ope_recovers_the_logging_arm_and_agrees_with_another_arms_own_run() {
 
     // `random` served on its own: its first picks' mean listened fraction
     // is what the estimate from the other arm's logs must find.
-    let (random_log, random_config) = simulate(dir, &world, "random", "\"random\"", "1500");
+    let (random_log, random_config) =
+        worlds::simulate_day(&SIM, dir, &world, "random", "\"random\"", "1500");
     let own = ope::run(&options(
         dir,
         &world,
@@ -190,13 +176,9 @@ fn replay_rebuilds_each_listeners_profile_across_their_sessions() {
     // reproduces every logged propensity.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let world = worlds::write(
-        &SIM,
-        &dir.join("world"),
-        &["--tracks", "600", "--users", "150", "--seed", "11"],
-    );
+    let world = worlds::small(&SIM, dir, "150", "11");
     let spec = r#"{ recommender = "memory", noise = 0.2 }"#;
-    let (log, config) = simulate(dir, &world, "memory", spec, "1200");
+    let (log, config) = worlds::simulate_day(&SIM, dir, &world, "memory", spec, "1200");
     let result = ope::run(&options(dir, &world, &log, &config, &[spec])).unwrap();
     assert_eq!(
         replayed_propensities(&result),
@@ -236,11 +218,7 @@ fn a_mistyped_target_key_is_refused_by_name() {
 fn ope_proof_sets_each_estimate_against_the_targets_own_day() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let world = worlds::write(
-        &SIM,
-        &dir.join("world"),
-        &["--tracks", "600", "--users", "300", "--seed", "5"],
-    );
+    let world = worlds::small(&SIM, dir, "300", "5");
     let out = dir.join("proof.json");
     let (stdout, _) = SIM.ok(&[
         "ope-proof",

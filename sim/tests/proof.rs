@@ -4,7 +4,7 @@
 //! answers shorten sessions), CUPED's interval width, and the rates of
 //! segments, the trend test, quantiles and the exposure design.
 
-use testkit::cli::{arg, Program};
+use testkit::cli::{arg, column, Program};
 use testkit::worlds;
 
 const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
@@ -41,10 +41,7 @@ fn proof_reports_rates_and_the_injected_effects_direction() {
     let proof: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     let metrics = proof["metrics"].as_array().unwrap();
-    let names: Vec<&str> = metrics
-        .iter()
-        .map(|m| m["metric"].as_str().unwrap())
-        .collect();
+    let names = column(&proof["metrics"], "metric");
     assert_eq!(
         names,
         ["mean_time_per_session", "time"],
@@ -83,12 +80,7 @@ fn proof_reports_rates_and_the_injected_effects_direction() {
         assert!((0.0..=1.0).contains(&v), "{v}");
         v
     };
-    let by: Vec<&str> = b["segments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["by"].as_str().unwrap())
-        .collect();
+    let by = column(&b["segments"], "by");
     assert_eq!(by, ["listener", "genre", "daypart"]);
     for s in b["segments"].as_array().unwrap() {
         for key in [

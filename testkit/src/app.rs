@@ -2,6 +2,7 @@
 //! `spawn_app` of zero-to-production. Needs a Tokio runtime with a
 //! `LocalSet` (`#[actix_web::test]`).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ use botify::config::Config;
 use botify::engine::Engine;
 use serde_json::Value;
 use tempfile::TempDir;
+
+use crate::redis::RedisServer;
 
 /// A running server; [`TestApp::stop`] stops it gracefully.
 pub struct TestApp {
@@ -46,8 +49,20 @@ impl TestApp {
     /// its files in a temp folder of its own: for tests that need nothing
     /// but a server.
     pub async fn serving(recommenders: &[&str]) -> TestApp {
+        TestApp::in_own_folder(|dir| crate::test_config(dir, recommenders)).await
+    }
+
+    /// [`TestApp::serving`] with its state in `redis`
+    /// ([`crate::redis_config`]).
+    pub async fn serving_on(redis: &RedisServer, recommenders: &[&str]) -> TestApp {
+        TestApp::in_own_folder(|dir| crate::redis_config(dir, redis, recommenders)).await
+    }
+
+    /// The server of the configuration `config` makes for a temp folder of
+    /// its own, which goes when the server is dropped.
+    async fn in_own_folder(config: impl FnOnce(&Path) -> Config) -> TestApp {
         let files = tempfile::tempdir().unwrap();
-        let app = TestApp::spawn(&crate::test_config(files.path(), recommenders)).await;
+        let app = TestApp::spawn(&config(files.path())).await;
         TestApp {
             _files: Some(files),
             ..app
@@ -125,6 +140,13 @@ impl TestApp {
         )
     }
 
+    /// `POST /admin/tracks` of the `track` record with the bearer `token`:
+    /// the status and the JSON answer.
+    pub async fn add_track(&self, token: &str, track: &str) -> (u16, Value) {
+        self.admin("POST", "/admin/tracks", Some(token), track)
+            .await
+    }
+
     /// `PUT /admin/filters` with the bearer `token`: the status and the
     /// JSON answer.
     pub async fn put_filters(&self, token: &str, filters: &str) -> (u16, Value) {
@@ -176,4 +198,17 @@ pub fn metric(text: &str, name_and_labels: &str) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
+}
+
+/// Asserts that `answer` (status, body) is the API's error `code` with
+/// `status`, showing the body (whose `message` says why) when it is not;
+/// returns the body for what else a test reads in it.
+pub fn assert_error(answer: (u16, Value), status: u16, code: &str) -> Value {
+    let (got, body) = answer;
+    assert_eq!(
+        (got, body["error"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    body
 }

@@ -41,10 +41,7 @@ impl Program {
 
     /// Runs and asserts success; returns (stdout, stderr).
     pub fn ok(&self, args: &[&str]) -> (String, String) {
-        let out = self.output(args);
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "{args:?} failed:\n{stdout}\n{stderr}");
-        (stdout, stderr)
+        run_ok(&mut self.command(args))
     }
 
     /// Runs and asserts a clean failure: a non-zero status and no panic.
@@ -56,6 +53,30 @@ impl Program {
         assert!(!stderr.contains("panicked"), "{stderr}");
         stderr
     }
+
+    /// Asserts that `<command> --help` names every one of `needles`: the
+    /// help is where a user learns what a flag means and when to trust a
+    /// figure, so a help test checks that it still says so.
+    pub fn assert_help_names(&self, command: &str, needles: &[&str]) {
+        let (help, _) = self.ok(&[command, "--help"]);
+        for needle in needles {
+            assert!(help.contains(needle), "{needle}: {help}");
+        }
+    }
+}
+
+/// Runs `command` (one [`Program::command`] made and a test added to, say)
+/// to the end and asserts success; returns (stdout, stderr).
+pub fn run_ok(command: &mut Command) -> (String, String) {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "{command:?} failed:\n{stdout}\n{stderr}"
+    );
+    (stdout, stderr)
 }
 
 /// stdout and stderr as text (lossy: a test wants to read them, not fail on them).
@@ -64,6 +85,21 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The `field` of each object of the JSON array `rows`, as text: one
+/// column of a program's JSON output, for a test to compare whole.
+pub fn column<'a>(rows: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    let rows = rows
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {rows}"));
+    rows.iter()
+        .map(|row| {
+            row[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("no text {field} in {row}"))
+        })
+        .collect()
 }
 
 /// A path as the `&str` an argument list wants (test paths are UTF-8).

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use botify::config::Config;
 
 use crate::ports::LOOPBACK;
+use crate::redis::RedisServer;
 
 /// Writes `<dir>/tracks.jsonl`, a catalog of `n` tracks: track `i` is by
 /// artist `i % artists`, of genre `i % 5`, with popularity `1 / (1 + i)`.
@@ -64,4 +65,11 @@ pub fn config_with_catalog(dir: &Path, catalog: PathBuf, arms: &[&str]) -> Confi
 /// ([`write_catalog`]), in `dir`, a fresh temp folder.
 pub fn test_config(dir: &Path, arms: &[&str]) -> Config {
     config_with_catalog(dir, write_catalog(dir, 200, 20), arms)
+}
+
+/// [`test_config`] keeping its state (and control plane) in `redis`.
+pub fn redis_config(dir: &Path, redis: &RedisServer, arms: &[&str]) -> Config {
+    let mut config = test_config(dir, arms);
+    config.redis_url = Some(redis.url());
+    config
 }

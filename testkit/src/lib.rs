@@ -38,7 +38,7 @@ pub mod worlds;
 pub use self::app::TestApp;
 pub use self::cli::Program;
 pub use self::cluster::RedisCluster;
-pub use self::config::test_config;
+pub use self::config::{redis_config, test_config};
 pub use self::events::read_events;
 pub use self::ports::free_port;
 pub use self::processes::{Process, Processes};

@@ -27,6 +27,17 @@ pub fn end_to_end(sim: &Program, dir: &Path) -> PathBuf {
     )
 }
 
+/// A world of 600 tracks and `users` listeners from `seed`, written into
+/// `dir/world`: small enough to simulate a day of in a debug build, as
+/// the off-policy tests do, one day per arm.
+pub fn small(sim: &Program, dir: &Path, users: &str, seed: &str) -> PathBuf {
+    write(
+        sim,
+        &dir.join("world"),
+        &["--tracks", "600", "--users", users, "--seed", seed],
+    )
+}
+
 /// Writes `dir/<name>.toml`: one active experiment, `ONE`, whose only arm is
 /// `spec` (a recommender name in quotes, or an inline table), as a user
 /// would write it. Returns its path.

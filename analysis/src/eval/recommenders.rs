@@ -65,11 +65,7 @@ impl Served {
                 catalog,
                 models: &self.models,
                 state: &state,
-                allowed: Allowed {
-                    catalog,
-                    filters: &self.filters,
-                    heard: &heard,
-                },
+                allowed: Allowed::new(catalog, &self.filters, &heard),
                 top: k - out.len(),
             };
             let mut update = StateUpdate::default();

@@ -319,6 +319,11 @@ mod tests {
         }
     }
 
+    /// A session whose first listen took its whole track, then `steps`.
+    fn session(steps: Vec<Step>) -> Trajectory {
+        Trajectory { first: 1.0, steps }
+    }
+
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12
     }
@@ -396,14 +401,8 @@ mod tests {
     fn session_estimators_weigh_each_reward_by_the_decisions_before_it() {
         // On-policy: every estimator gives the mean time per session.
         let on_policy = [
-            Trajectory {
-                first: 1.0,
-                steps: vec![step(1.0, 0.5), step(1.0, 0.25)],
-            },
-            Trajectory {
-                first: 1.0,
-                steps: vec![step(1.0, 1.0)],
-            },
+            session(vec![step(1.0, 0.5), step(1.0, 0.25)]),
+            session(vec![step(1.0, 1.0)]),
         ];
         let mean = (1.75 + 2.0) / 2.0;
         for e in [
@@ -415,14 +414,8 @@ mod tests {
         }
         // Weights 2 then 3: the second reward is weighed 6, the first 2.
         let off = [
-            Trajectory {
-                first: 1.0,
-                steps: vec![step(2.0, 0.5), step(3.0, 0.25)],
-            },
-            Trajectory {
-                first: 1.0,
-                steps: vec![step(0.5, 1.0)],
-            },
+            session(vec![step(2.0, 0.5), step(3.0, 0.25)]),
+            session(vec![step(0.5, 1.0)]),
         ];
         let e = session_ips(&off, 100.0);
         assert!(close(e.estimate, ((1.0 + 1.0 + 1.5) + (1.0 + 0.5)) / 2.0));

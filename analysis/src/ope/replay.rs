@@ -208,11 +208,7 @@ pub fn replay_session(
             record(&mut states[slot], &mut profiles[slot], arm, catalog, listen);
         }
         let heard = states[arms.first().map_or(0, |&(slot, _)| slot)].heard();
-        let allowed = Allowed {
-            catalog,
-            filters: &world.filters,
-            heard: &heard,
-        };
+        let allowed = Allowed::new(catalog, &world.filters, &heard);
         // Each arm ranks as deep as its own policy draws (`top`), and
         // keeps what its recommender decided to store.
         let mut candidates_of = |slot: usize, arm: &Arm| {
@@ -315,11 +311,7 @@ fn end_session(world: &World, profile: &mut Profile, arm: &Arm, last: &Record) {
         catalog,
         models: &world.models,
         state: &state,
-        allowed: Allowed {
-            catalog,
-            filters: &world.filters,
-            heard: &heard,
-        },
+        allowed: Allowed::new(catalog, &world.filters, &heard),
         top: arm.policy.top,
     };
     let mut update = StateUpdate::default();

@@ -31,20 +31,18 @@ pub struct OpeRow {
     pub logged_value: f64,
 }
 
-/// A per-request estimator.
-type FirstPick = fn(&[Step], f64) -> Estimate;
-/// A per-decision estimator over sessions.
-type PerSession = fn(&[Trajectory], f64) -> Estimate;
+/// An estimator over `T`s (requests or sessions), given the clip.
+type Estimator<T> = fn(&[T], f64) -> Estimate;
 
-/// The estimators of `first_pick`, by name.
-const FIRST_PICK: [(&str, FirstPick); 3] = [
+/// The per-request estimators of `first_pick`, by name.
+const FIRST_PICK: [(&str, Estimator<Step>); 3] = [
     ("ips", estimators::ips),
     ("snips", estimators::snips),
     ("dr", estimators::dr),
 ];
 
-/// The estimators of `session`, by name.
-const SESSION: [(&str, PerSession); 3] = [
+/// The per-decision estimators of `session`, by name.
+const SESSION: [(&str, Estimator<Trajectory>); 3] = [
     ("ips", estimators::session_ips),
     ("snips", estimators::session_snips),
     ("dr", estimators::session_dr),
@@ -68,34 +66,38 @@ pub fn target_rows(
         })
         .collect();
     let (first_outside, session_outside) = outside_support(kept, t);
-    let row = |estimator, reward, value, outside_support, logged_value| OpeRow {
-        target: target.name.clone(),
-        estimator,
-        reward,
-        value,
-        clip,
-        outside_support,
-        logged_value,
-    };
-    let first_rows = FIRST_PICK.iter().map(|&(name, estimate)| {
-        row(
-            name,
-            "first_pick",
-            estimate(&first, clip),
-            first_outside,
-            logged[0],
-        )
-    });
-    let session_rows = SESSION.iter().map(|&(name, estimate)| {
-        row(
-            name,
-            "session",
-            estimate(&trajectories, clip),
-            session_outside,
-            logged[1],
-        )
-    });
-    first_rows.chain(session_rows).collect()
+    let first_pick = estimates(&FIRST_PICK, &first, clip);
+    let session = estimates(&SESSION, &trajectories, clip);
+    let rewards = [
+        ("first_pick", first_pick, first_outside, logged[0]),
+        ("session", session, session_outside, logged[1]),
+    ];
+    rewards
+        .into_iter()
+        .flat_map(|(reward, estimates, outside_support, logged_value)| {
+            estimates.into_iter().map(move |(estimator, value)| OpeRow {
+                target: target.name.clone(),
+                estimator,
+                reward,
+                value,
+                clip,
+                outside_support,
+                logged_value,
+            })
+        })
+        .collect()
+}
+
+/// Each of `estimators`' estimate on `data`, by name.
+fn estimates<T>(
+    estimators: &[(&'static str, Estimator<T>)],
+    data: &[T],
+    clip: f64,
+) -> Vec<(&'static str, Estimate)> {
+    estimators
+        .iter()
+        .map(|&(name, estimate)| (name, estimate(data, clip)))
+        .collect()
 }
 
 /// Target `t`'s mean mass outside the logging support: over first picks,

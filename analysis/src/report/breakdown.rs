@@ -6,12 +6,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
-use plotters::prelude::SeriesLabelPosition;
 
-use super::charts::{self, effect_range, Axes, DayEffect, EffectLine};
+use super::charts::{self, DayEffect, EffectLine};
 use super::html::{self, escape};
 use crate::ab::breakdown::Breakdown;
-use crate::ab::trend::Trend;
+use crate::ab::trend::{DayEffect as TrendDay, Trend};
 use crate::logs::parse_arm_label;
 
 /// The chart of the daily and cumulative effects.
@@ -28,69 +27,50 @@ pub fn write_charts(dir: &Path, breakdown: &Breakdown) -> Result<()> {
 /// Per treatment two lines over the days: that day's effect and the
 /// cumulative one, each with its 95% interval.
 fn trend_chart(path: &Path, trend: &Trend) -> Result<()> {
-    let mut days: Vec<&str> = Vec::new();
-    let mut treatments: Vec<&str> = Vec::new();
-    for d in &trend.days {
-        if !days.contains(&d.day.as_str()) {
-            days.push(&d.day);
-        }
-        if !treatments.contains(&d.treatment.as_str()) {
-            treatments.push(&d.treatment);
-        }
-    }
+    let days = charts::distinct(trend.days.iter().map(|d| d.day.as_str()));
+    let treatments = charts::distinct(trend.days.iter().map(|d| d.treatment.as_str()));
     let x = |day: &str| days.iter().position(|d| *d == day).unwrap_or(0) as f64;
+    // One line of a treatment: `point` picks (effect, lower, upper) of a day.
+    let line = |treatment: &str, arm, label, point: fn(&TrendDay) -> (f64, f64, f64)| EffectLine {
+        arm,
+        label,
+        points: trend
+            .days
+            .iter()
+            .filter(|d| d.treatment == treatment)
+            .map(|d| {
+                let (effect, lower, upper) = point(d);
+                DayEffect {
+                    x: x(&d.day),
+                    effect,
+                    bounds: Some((lower, upper)),
+                    significant: false,
+                }
+            })
+            .collect(),
+    };
     let mut lines = Vec::new();
     for treatment in &treatments {
         let arm = parse_arm_label(treatment).unwrap_or(1);
-        let of = trend.days.iter().filter(|d| d.treatment == *treatment);
-        lines.push(EffectLine {
-            arm,
-            label: format!("{treatment} that day"),
-            points: of
-                .clone()
-                .map(|d| DayEffect {
-                    x: x(&d.day),
-                    effect: d.effect,
-                    bounds: Some((d.lower, d.upper)),
-                    significant: false,
-                })
-                .collect(),
-        });
-        lines.push(EffectLine {
-            // Another colour for the cumulative line of the same arm.
-            arm: arm + 3,
-            label: format!("{treatment} cumulative"),
-            points: of
-                .map(|d| DayEffect {
-                    x: x(&d.day),
-                    effect: d.cumulative_effect,
-                    bounds: Some((d.cumulative_lower, d.cumulative_upper)),
-                    significant: false,
-                })
-                .collect(),
-        });
+        let that_day = format!("{treatment} that day");
+        lines.push(line(treatment, arm, that_day, |d| {
+            (d.effect, d.lower, d.upper)
+        }));
+        // Another colour for the cumulative line of the same arm.
+        let cumulative = format!("{treatment} cumulative");
+        lines.push(line(treatment, arm + 3, cumulative, |d| {
+            (d.cumulative_effect, d.cumulative_lower, d.cumulative_upper)
+        }));
     }
-    let label = |v: &f64| charts::nth_label(&days, *v);
     let caption = format!(
         "{}: effect per day and cumulative, 95% (% of control)",
         trend.metric
     );
-    let axes = Axes {
-        caption: &caption,
-        x: -0.5..days.len() as f64 - 0.5,
-        y: effect_range(
-            trend
-                .days
-                .iter()
-                .flat_map(|d| [d.lower, d.upper, d.cumulative_lower, d.cumulative_upper]),
-        ),
-        x_desc: "day",
-        y_desc: "effect, %",
-        legend: SeriesLabelPosition::UpperLeft,
-        x_format: Some((days.len().clamp(1, 12), &label)),
-        markers: false,
-    };
-    charts::effects_per_day(path, &axes, lines)
+    let values = trend
+        .days
+        .iter()
+        .flat_map(|d| [d.lower, d.upper, d.cumulative_lower, d.cumulative_upper]);
+    charts::effects_over_days(path, &caption, "day", &days, values, lines)
 }
 
 /// The sections, after the extended page's own.

@@ -4,7 +4,7 @@
 //! one line per arm ([`arm_lines`]), effects with their intervals as
 //! horizontal bars ([`effect_bars`]), and each treatment's effect per day
 //! with error bars ([`effects_per_day`]), the last shared by the per-day and
-//! the extended pages.
+//! the extended pages (whose days are named: [`effects_over_days`]).
 
 use std::ops::Range;
 use std::path::Path;
@@ -54,7 +54,7 @@ pub(super) struct Axes<'a> {
 
 /// The tick label at `x` of an axis whose whole numbers index `labels`
 /// (days): blank between them and past the end.
-pub(super) fn nth_label(labels: &[&str], x: f64) -> String {
+fn nth_label(labels: &[&str], x: f64) -> String {
     let i = x.round();
     if (x - i).abs() < 1e-6 && i >= 0.0 {
         labels
@@ -63,6 +63,43 @@ pub(super) fn nth_label(labels: &[&str], x: f64) -> String {
     } else {
         String::new()
     }
+}
+
+/// The distinct `items` in the order they first come: the days (or the
+/// treatments) of rows that repeat them.
+pub(super) fn distinct<'a>(items: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
+        }
+    }
+    seen
+}
+
+/// [`effects_per_day`] over named `days` (point `x` is the day's index,
+/// labelled with its name), on an effect axis covering `values`: the
+/// chart of the extended page's looks and of its breakdown's trend.
+pub(super) fn effects_over_days(
+    path: &Path,
+    caption: &str,
+    x_desc: &str,
+    days: &[&str],
+    values: impl Iterator<Item = f64>,
+    lines: Vec<EffectLine>,
+) -> Result<()> {
+    let label = |v: &f64| nth_label(days, *v);
+    let axes = Axes {
+        caption,
+        x: -0.5..days.len() as f64 - 0.5,
+        y: effect_range(values),
+        x_desc,
+        y_desc: "effect, %",
+        legend: SeriesLabelPosition::UpperLeft,
+        x_format: Some((days.len().clamp(1, 12), &label)),
+        markers: false,
+    };
+    effects_per_day(path, &axes, lines)
 }
 
 /// One arm's line: its index (for the colour), label and points.
@@ -109,7 +146,7 @@ pub(super) struct EffectBar {
 
 /// An effect axis: the finite `values` and 0, with a tenth of margin (at
 /// least half a percent).
-pub(super) fn effect_range(values: impl Iterator<Item = f64>) -> Range<f64> {
+fn effect_range(values: impl Iterator<Item = f64>) -> Range<f64> {
     let finite: Vec<f64> = values.filter(|v| v.is_finite()).collect();
     let lo = finite.iter().copied().fold(0.0f64, f64::min);
     let hi = finite.iter().copied().fold(0.0f64, f64::max);

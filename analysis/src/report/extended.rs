@@ -7,9 +7,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use plotters::prelude::SeriesLabelPosition;
 
-use super::charts::{self, effect_range, Axes, DayEffect, EffectLine};
+use super::charts::{self, DayEffect, EffectLine};
 use super::html::{self, escape};
 use crate::ab::extended::MetricsAnalysis;
 use crate::ab::Analysis;
@@ -58,18 +57,8 @@ fn metrics_with_looks(result: &MetricsAnalysis) -> Vec<String> {
 /// significant.
 fn daily_looks(path: &Path, result: &MetricsAnalysis, metric: &str) -> Result<()> {
     let looks: Vec<_> = result.looks.iter().filter(|l| l.metric == metric).collect();
-    let mut days: Vec<&str> = Vec::new();
-    for l in &looks {
-        if !days.contains(&l.day.as_str()) {
-            days.push(&l.day);
-        }
-    }
-    let mut treatments: Vec<&str> = Vec::new();
-    for l in &looks {
-        if !treatments.contains(&l.treatment.as_str()) {
-            treatments.push(&l.treatment);
-        }
-    }
+    let days = charts::distinct(looks.iter().map(|l| l.day.as_str()));
+    let treatments = charts::distinct(looks.iter().map(|l| l.treatment.as_str()));
     let lines: Vec<EffectLine> = treatments
         .iter()
         .map(|treatment| EffectLine {
@@ -89,20 +78,17 @@ fn daily_looks(path: &Path, result: &MetricsAnalysis, metric: &str) -> Result<()
                 .collect(),
         })
         .collect();
-    let label = |v: &f64| charts::nth_label(&days, *v);
     let caption =
         format!("{metric}: effect per day with its sequential 95% interval (% of control)");
-    let axes = Axes {
-        caption: &caption,
-        x: -0.5..days.len() as f64 - 0.5,
-        y: effect_range(looks.iter().flat_map(|l| [l.effect, l.lower, l.upper])),
-        x_desc: "day (data up to and including it)",
-        y_desc: "effect, %",
-        legend: SeriesLabelPosition::UpperLeft,
-        x_format: Some((days.len().clamp(1, 12), &label)),
-        markers: false,
-    };
-    charts::effects_per_day(path, &axes, lines)
+    let values = looks.iter().flat_map(|l| [l.effect, l.lower, l.upper]);
+    charts::effects_over_days(
+        path,
+        &caption,
+        "day (data up to and including it)",
+        &days,
+        values,
+        lines,
+    )
 }
 
 fn page(

@@ -417,7 +417,7 @@ fn nearest_neighbours(vectors: &[f32], dim: usize, k: usize, threads: usize) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{data, two_taste_groups};
+    use super::super::testing::{cosine, embed, two_taste_groups};
     use super::*;
 
     fn params(seed: u64) -> Params {
@@ -432,24 +432,9 @@ mod tests {
     }
 
     fn fit_on(sessions: &[Vec<(u32, f64)>], seed: u64) -> Embedding {
-        let refs: Vec<&[(u32, f64)]> = sessions.iter().map(Vec::as_slice).collect();
-        let (records, sessions) = data(&refs);
-        let data = Data::new(&records, &sessions);
-        fit(
-            data,
-            &two_taste_groups().0,
-            params(seed),
-            &ProgressBar::hidden(),
-        )
-    }
-
-    fn cosine(e: &Embedding, a: u32, b: u32) -> f32 {
-        // Served vectors are unit vectors.
-        e.vector(a)
-            .iter()
-            .zip(e.vector(b))
-            .map(|(x, y)| x * y)
-            .sum()
+        embed(sessions, |data, catalog, bar| {
+            fit(data, catalog, params(seed), bar)
+        })
     }
 
     /// The mean cosine of `track` with the tracks of `group` (0 or 1),

@@ -248,7 +248,10 @@ pub fn read_item_table(path: &Path) -> Result<HashMap<u32, Vec<u32>>> {
 pub(crate) mod testing {
     use crate::logs::Record;
     use crate::sessions::{self, Session};
+    use crate::train::item2vec::Embedding;
+    use crate::train::Data;
     use botify::catalog::{Catalog, Track};
+    use indicatif::ProgressBar;
 
     /// One closed session per list of `(track, time)`, user `i` for list
     /// `i`, one after the other in time (a millisecond per event). The
@@ -299,6 +302,33 @@ pub(crate) mod testing {
             })
             .collect();
         (Catalog::from_tracks(tracks), sessions)
+    }
+
+    /// The embedding `fit` learns from `sessions` (as [`data`] lays them
+    /// out) over the [`two_taste_groups`] catalog, with no progress shown:
+    /// item2vec and the session factorisation are tested on the same input.
+    pub fn embed(
+        sessions: &[Vec<(u32, f64)>],
+        fit: impl FnOnce(Data<'_>, &Catalog, &ProgressBar) -> Embedding,
+    ) -> Embedding {
+        let refs: Vec<&[(u32, f64)]> = sessions.iter().map(Vec::as_slice).collect();
+        let (records, sessions) = data(&refs);
+        let (catalog, _) = two_taste_groups();
+        fit(
+            Data::new(&records, &sessions),
+            &catalog,
+            &ProgressBar::hidden(),
+        )
+    }
+
+    /// The cosine of tracks `a` and `b` in `e` (its vectors are unit
+    /// vectors, as served).
+    pub fn cosine(e: &Embedding, a: u32, b: u32) -> f32 {
+        e.vector(a)
+            .iter()
+            .zip(e.vector(b))
+            .map(|(x, y)| x * y)
+            .sum()
     }
 
     /// Like [`data`], session `i` starting at its own timestamp `start`.

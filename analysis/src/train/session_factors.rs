@@ -216,34 +216,23 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::{data, two_taste_groups};
+    use crate::train::testing::{cosine, data, embed, two_taste_groups};
 
-    fn fit_on(sessions: &[Vec<(u32, f64)>], seed: u64) -> Embedding {
-        let refs: Vec<&[(u32, f64)]> = sessions.iter().map(Vec::as_slice).collect();
-        let (records, sessions) = data(&refs);
-        let params = Params {
+    fn params(seed: u64) -> Params {
+        Params {
             dim: 8,
             epochs: 40,
             neighbours: 4,
             seed,
             threads: 1,
             ..Params::default()
-        };
-        let (catalog, _) = two_taste_groups();
-        fit(
-            Data::new(&records, &sessions),
-            &catalog,
-            params,
-            &ProgressBar::hidden(),
-        )
+        }
     }
 
-    fn cosine(e: &Embedding, a: u32, b: u32) -> f32 {
-        e.vector(a)
-            .iter()
-            .zip(e.vector(b))
-            .map(|(x, y)| x * y)
-            .sum()
+    fn fit_on(sessions: &[Vec<(u32, f64)>], seed: u64) -> Embedding {
+        embed(sessions, |data, catalog, bar| {
+            fit(data, catalog, params(seed), bar)
+        })
     }
 
     #[test]
@@ -295,15 +284,9 @@ mod tests {
         let mut weights = vec![1.0f32; records.len()];
         weights[sessions[last].first + 2] = 30.0;
         let (catalog, _) = two_taste_groups();
-        let params = Params {
-            dim: 8,
-            epochs: 40,
-            neighbours: 4,
-            threads: 1,
-            ..Params::default()
-        };
         let fit_with = |w: &[f32]| {
             let data = Data::new(&records, &sessions).with_exposure(w);
+            let params = params(Params::default().seed);
             fit(data, &catalog, params, &ProgressBar::hidden())
         };
         let plain = fit_with(&[]);

@@ -8,17 +8,13 @@ use utoipa::openapi::{Object, Required};
 use utoipa::IntoParams;
 
 use super::input::MAX_K;
+use crate::catalog::unsigned_id_schema;
 
 /// A user id: a decimal u64. Without a `format` (int64 would cap it at
 /// 2^63 − 1) and with its exact bounds, so a client generating ids from
 /// the description stays in what the server accepts.
 pub fn user_id_schema() -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::Integer))
-        .minimum(Some(0))
-        .maximum(Some(u64::MAX))
-        .description(Some("A user id: a non-negative integer that fits 64 bits"))
-        .build()
+    unsigned_id_schema("user", u64::MAX).build()
 }
 
 fn k_schema(default: usize) -> Object {

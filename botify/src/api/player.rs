@@ -33,36 +33,41 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
-#[utoipa::path(
-    get,
-    path = "/player",
-    tag = "player",
+/// A handler answering one compiled-in asset, with its `#[utoipa::path]`:
+/// the three differ only in path, summary, what the body is and its
+/// content type (served as UTF-8).
+macro_rules! asset_route {
+    (
+        $handler:ident: $path:tt, $content_type:tt, $body:expr,
+        summary = $summary:tt, $(description = $description:tt,)? response = $response:tt
+    ) => {
+        #[utoipa::path(
+            get,
+            path = $path,
+            tag = "player",
+            summary = $summary,
+            $(description = $description,)?
+            responses((status = 200, description = $response, body = String, content_type = $content_type))
+        )]
+        pub(super) async fn $handler() -> HttpResponse {
+            asset(concat!($content_type, "; charset=utf-8"), $body)
+        }
+    };
+}
+
+asset_route!(
+    page: "/player", "text/html", PAGE,
     summary = "The web player",
     description = "A single page: pick a user and a first track, play a session with a simulated playback bar, see the user's arm and recommender, the top tracks and similar tracks.",
-    responses((status = 200, description = "The page", body = String, content_type = "text/html"))
-)]
-pub(super) async fn page() -> HttpResponse {
-    asset("text/html; charset=utf-8", PAGE)
-}
-
-#[utoipa::path(
-    get,
-    path = "/player/app.js",
-    tag = "player",
+    response = "The page"
+);
+asset_route!(
+    script: "/player/app.js", "text/javascript", SCRIPT,
     summary = "The web player's script",
-    responses((status = 200, description = "JavaScript", body = String, content_type = "text/javascript"))
-)]
-pub(super) async fn script() -> HttpResponse {
-    asset("text/javascript; charset=utf-8", SCRIPT)
-}
-
-#[utoipa::path(
-    get,
-    path = "/player/style.css",
-    tag = "player",
+    response = "JavaScript"
+);
+asset_route!(
+    style: "/player/style.css", "text/css", STYLE,
     summary = "The web player's style sheet",
-    responses((status = 200, description = "CSS", body = String, content_type = "text/css"))
-)]
-pub(super) async fn style() -> HttpResponse {
-    asset("text/css; charset=utf-8", STYLE)
-}
+    response = "CSS"
+);

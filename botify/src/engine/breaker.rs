@@ -127,8 +127,9 @@ mod tests {
 
     const LONG: Duration = Duration::from_secs(60);
 
-    fn down() -> StoreError {
-        StoreError::Timeout(Duration::from_millis(50))
+    /// A store call that fails: the store is down.
+    async fn failing() -> Result<u32, StoreError> {
+        Err(StoreError::Timeout(Duration::from_millis(50)))
     }
 
     /// A store call that must not be made.
@@ -154,12 +155,7 @@ mod tests {
     async fn a_failure_opens_the_circuit_for_the_cooldown() {
         let metrics = Metrics::new();
         let breaker = Breaker::new(LONG, 1, &metrics);
-        assert_eq!(
-            breaker
-                .call::<u32>(0, "record", async { Err(down()) })
-                .await,
-            None
-        );
+        assert_eq!(breaker.call(0, "record", failing()).await, None);
         assert_eq!(errors(&metrics, "record"), 1);
         assert_eq!(metrics.state_circuit_opened.get(), 1);
         assert_eq!(breaker.call(0, "apply", skipped()).await, None, "skipped");
@@ -197,12 +193,7 @@ mod tests {
         breaker.failed(0, "record", &"refused");
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert!(!is_open(breaker.circuit(0)), "the cooldown has passed");
-        assert_eq!(
-            breaker
-                .call::<u32>(0, "record", async { Err(down()) })
-                .await,
-            None
-        );
+        assert_eq!(breaker.call(0, "record", failing()).await, None);
         assert!(is_open(breaker.circuit(0)));
         assert_eq!(metrics.state_circuit_opened.get(), 2);
     }
@@ -236,12 +227,7 @@ mod tests {
     async fn a_failed_domain_leaves_the_others_served() {
         let metrics = Metrics::new();
         let breaker = Breaker::new(LONG, 3, &metrics);
-        assert_eq!(
-            breaker
-                .call::<u32>(2, "record", async { Err(down()) })
-                .await,
-            None
-        );
+        assert_eq!(breaker.call(2, "record", failing()).await, None);
         assert_eq!(breaker.call(2, "record", skipped()).await, None, "skipped");
         assert_eq!(breaker.call(0, "record", async { Ok(4) }).await, Some(4));
         assert_eq!(breaker.call(1, "record", async { Ok(5) }).await, Some(5));

@@ -344,11 +344,7 @@ impl Engine {
                 catalog: &catalog,
                 models: &models,
                 state,
-                allowed: Allowed {
-                    catalog: &catalog,
-                    filters: &filters,
-                    heard: &heard,
-                },
+                allowed: Allowed::new(&catalog, &filters, &heard),
                 top: arm.policy.top,
             };
             match message {

@@ -128,6 +128,13 @@ impl StreamSink {
         })
     }
 
+    /// The spill files, which the log gives the sink before any batch.
+    fn spill(&mut self) -> &mut RotatingFile {
+        self.spill
+            .as_mut()
+            .expect("the log gives the sink its files")
+    }
+
     fn down(&self) -> bool {
         self.down_until.is_some_and(|until| Instant::now() < until)
     }
@@ -168,10 +175,7 @@ impl StreamSink {
     }
 
     fn spill_lines<'a>(&mut self, lines: impl Iterator<Item = &'a [u8]>, counters: &LogCounters) {
-        let spill = self
-            .spill
-            .as_mut()
-            .expect("the log gives the sink its files");
+        let spill = self.spill();
         for line in lines {
             if write_to_file(spill, line, counters) {
                 counters.spilled.fetch_add(1, Ordering::Relaxed);
@@ -182,10 +186,7 @@ impl StreamSink {
     /// Sends one file of `--log-dir` (not the one being spilled to) and
     /// deletes it; stops at the first failure, to retry later.
     fn ship_one(&mut self, counters: &LogCounters) {
-        let spill = self
-            .spill
-            .as_mut()
-            .expect("the log gives the sink its files");
+        let spill = self.spill();
         if let Err(err) = spill.close() {
             tracing::error!(%err, "event log flush failed");
         }
@@ -272,10 +273,7 @@ impl Sink for StreamSink {
     }
 
     fn idle(&mut self, counters: &LogCounters) {
-        let spill = self
-            .spill
-            .as_mut()
-            .expect("the log gives the sink its files");
+        let spill = self.spill();
         if let Err(err) = spill.flush() {
             tracing::error!(%err, "event log flush failed");
             spill.out = None;

@@ -243,17 +243,14 @@ fn read_lines<L: for<'de> Deserialize<'de>, T>(
         path: path.to_path_buf(),
         source,
     };
-    let mut out = Vec::new();
-    for line in crate::jsonl::lines(path).map_err(io)? {
-        let (number, line) = line.map_err(io)?;
-        let parsed: L = serde_json::from_str(&line).map_err(|e| ModelsError::Invalid {
-            path: path.to_path_buf(),
-            line: number,
-            message: e.to_string(),
-        })?;
-        out.push(convert(parsed));
-    }
-    Ok(out)
+    let invalid = |line, e: serde_json::Error| ModelsError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        message: e.to_string(),
+    };
+    crate::jsonl::records(path, io, invalid)?
+        .map(|record| record.map(|(_, line)| convert(line)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -269,12 +266,16 @@ mod tests {
 
     /// The error of loading a models folder holding only `file` with
     /// `contents`.
-    fn load_error(name: &str, file: &str, contents: &str) -> String {
+    /// Loading a folder (`name`d) that holds `file` with `contents` fails
+    /// with an error naming the file and each of `needles`.
+    fn assert_load_error(name: &str, file: &str, contents: &str, needles: &[&str]) {
         let dir = temp_dir(name);
         std::fs::write(dir.join(file), contents).unwrap();
         let err = Models::load(&dir).unwrap_err().to_string();
         std::fs::remove_dir_all(&dir).unwrap();
-        err
+        for needle in [file].iter().chain(needles) {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
     }
 
     #[test]
@@ -307,12 +308,12 @@ mod tests {
 
     #[test]
     fn corrupt_table_names_file_and_line() {
-        let err = load_error(
+        assert_load_error(
             "corrupt",
             "item2item.jsonl",
             "{\"track\": 1, \"recommendations\": [2]}\n{\"track\": \"x\"}\n",
+            &["item2item.jsonl, line 2"],
         );
-        assert!(err.contains("item2item.jsonl, line 2"), "{err}");
     }
 
     #[test]
@@ -355,26 +356,21 @@ mod tests {
 
     #[test]
     fn a_vector_of_another_dimension_is_an_error_naming_the_file() {
-        let err = load_error(
+        assert_load_error(
             "dimension",
             EMBEDDING_FILE,
             "{\"track\": 0, \"vector\": [1.0, 0.0]}\n{\"track\": 1, \"vector\": [1.0, 0.0, 0.0]}\n",
-        );
-        assert!(err.contains(EMBEDDING_FILE), "{err}");
-        assert!(
-            err.contains("track 1") && err.contains("dimension"),
-            "{err}"
+            &["track 1", "dimension"],
         );
     }
 
     #[test]
     fn a_session_with_more_tracks_than_times_is_an_error_naming_the_file() {
-        let err = load_error(
+        assert_load_error(
             "session-lengths",
             SESSIONS_FILE,
             "{\"tracks\": [1, 2], \"times\": [1.0, 0.5]}\n{\"tracks\": [1, 2, 3], \"times\": [1.0, 0.5]}\n",
+            &["session 2"],
         );
-        assert!(err.contains(SESSIONS_FILE), "{err}");
-        assert!(err.contains("session 2"), "{err}");
     }
 }

@@ -1,20 +1,11 @@
-use std::collections::HashSet;
-
 use super::*;
 use crate::catalog::tests::small;
-use crate::catalog::Catalog;
 use crate::filters::Filters;
 use crate::recommenders::testing::arm;
 use crate::recommenders::{build, Scored};
 
-/// The catalog's six tracks: A = 0, 1, 2; B = 3, 4; C = 5.
-fn allowed<'a>(catalog: &'a Catalog, filters: &'a Filters, heard: &'a [TrackId]) -> Allowed<'a> {
-    Allowed {
-        catalog,
-        filters,
-        heard,
-    }
-}
+// The tests' catalog, `small()`: six tracks, by artist A = 0, 1, 2;
+// B = 3, 4; C = 5.
 
 /// Checks that `distribution` puts a total of 1 on the catalog, and that
 /// over many draws, each seeded as a request is, every track is served as
@@ -46,7 +37,7 @@ const LIST: [Scored; 3] = [(3, 0.9), (1, 0.5), (2, 0.1)];
 fn greedy_serves_the_best_candidate_with_propensity_one() {
     let catalog = small();
     let filters = Filters::default();
-    let allowed = allowed(&catalog, &filters, &[0]);
+    let allowed = Allowed::new(&catalog, &filters, &[0]);
     let candidates = Candidates::Ranked(LIST.to_vec());
     let mut rng = RequestRng::new(0, 1, 1, 0);
     let choice = Policy::default().serve(&candidates, &allowed, 0, &mut rng);
@@ -69,7 +60,7 @@ fn softmax_with_promotion_and_noise_logs_the_probability_of_the_track_served() {
         promote_rate: 0.3,
         ..Filters::default()
     };
-    let allowed = allowed(&catalog, &filters, &[0]);
+    let allowed = Allowed::new(&catalog, &filters, &[0]);
     let candidates = Candidates::Ranked(LIST.to_vec());
     let policy = Policy {
         rule: Rule::Softmax { temperature: 0.5 },
@@ -88,11 +79,8 @@ fn softmax_with_promotion_and_noise_logs_the_probability_of_the_track_served() {
 #[test]
 fn epsilon_over_a_uniform_set_and_noise_sum_their_branches() {
     let catalog = small();
-    let filters = Filters {
-        blocked_tracks: HashSet::from([1]),
-        ..Filters::default()
-    };
-    let allowed = allowed(&catalog, &filters, &[0, 4]);
+    let filters = Filters::blocking(&[1], &[]);
+    let allowed = Allowed::new(&catalog, &filters, &[0, 4]);
     // Artist A's tracks: 0 heard, 1 blocked, so only 2 is drawn.
     let candidates = Candidates::Uniform(Pool::Tracks(catalog.tracks_of_artist(0)));
     let policy = Policy::from_arm(&arm(
@@ -115,7 +103,7 @@ fn epsilon_over_a_uniform_set_and_noise_sum_their_branches() {
 fn without_candidates_the_fallback_is_uniform_over_the_allowed_tracks() {
     let catalog = small();
     let filters = Filters::default();
-    let allowed = allowed(&catalog, &filters, &[0, 1, 2]);
+    let allowed = Allowed::new(&catalog, &filters, &[0, 1, 2]);
     let nothing = Candidates::Ranked(Vec::new());
     let policy = Policy {
         rule: Rule::Softmax { temperature: 0.1 },
@@ -134,12 +122,9 @@ fn without_candidates_the_fallback_is_uniform_over_the_allowed_tracks() {
 #[test]
 fn with_nothing_allowed_any_unblocked_track_but_the_current_then_the_current() {
     let catalog = small();
-    let filters = Filters {
-        blocked_tracks: HashSet::from([5]),
-        ..Filters::default()
-    };
+    let filters = Filters::blocking(&[5], &[]);
     let everything = [0, 1, 2, 3, 4, 5];
-    let allowed = allowed(&catalog, &filters, &everything);
+    let allowed = Allowed::new(&catalog, &filters, &everything);
     let nothing = Candidates::Ranked(Vec::new());
     let noisy = Policy {
         noise: 0.5,
@@ -151,10 +136,7 @@ fn with_nothing_allowed_any_unblocked_track_but_the_current_then_the_current() {
     assert!((distribution.probability(0) - 0.25).abs() < 1e-12);
     assert_draws_match(&distribution, catalog.len());
 
-    let only = Filters {
-        blocked_tracks: HashSet::from([0, 1, 3, 4, 5]),
-        ..Filters::default()
-    };
+    let only = Filters::blocking(&[0, 1, 3, 4, 5], &[]);
     let allowed = Allowed {
         filters: &only,
         ..allowed

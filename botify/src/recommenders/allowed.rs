@@ -19,6 +19,18 @@ pub struct Allowed<'a> {
 /// shorter than the catalog the first draw nearly always lands.
 const REJECTION_TRIES: usize = 32;
 
+impl<'a> Allowed<'a> {
+    /// The tracks of `catalog` that `filters` let through and the session
+    /// has not `heard`.
+    pub fn new(catalog: &'a Catalog, filters: &'a Filters, heard: &'a [TrackId]) -> Allowed<'a> {
+        Allowed {
+            catalog,
+            filters,
+            heard,
+        }
+    }
+}
+
 impl Allowed<'_> {
     pub fn accepts(&self, track: TrackId) -> bool {
         self.catalog.contains(track)
@@ -106,24 +118,15 @@ mod tests {
     use crate::catalog::tests::small;
     use rand::rngs::SmallRng;
     use rand::SeedableRng;
-    use std::collections::HashSet;
 
     #[test]
     fn count_is_the_number_of_accepted_tracks_whatever_overlaps() {
         let catalog = small();
-        let filters = Filters {
-            // 3 is also of blocked artist B; 99 is not in the catalog.
-            blocked_tracks: HashSet::from([3, 5, 99]),
-            blocked_artists: HashSet::from(["B".to_string(), "Nobody".to_string()]),
-            ..Filters::default()
-        };
+        // 3 is also of blocked artist B; 99 is not in the catalog.
+        let filters = Filters::blocking(&[3, 5, 99], &["B", "Nobody"]);
         // 4 is heard and blocked; 0 heard twice; 77 not in the catalog.
         let heard = [0, 4, 0, 77];
-        let allowed = Allowed {
-            catalog: &catalog,
-            filters: &filters,
-            heard: &heard,
-        };
+        let allowed = Allowed::new(&catalog, &filters, &heard);
         let scanned = (0..catalog.len() as TrackId)
             .filter(|&t| allowed.accepts(t))
             .count();
@@ -136,11 +139,7 @@ mod tests {
         let catalog = small();
         let filters = Filters::default();
         let heard = [0, 1, 2, 3];
-        let allowed = Allowed {
-            catalog: &catalog,
-            filters: &filters,
-            heard: &heard,
-        };
+        let allowed = Allowed::new(&catalog, &filters, &heard);
         let mut rng = SmallRng::seed_from_u64(1);
         let count = allowed.count();
         let mut fours = 0;

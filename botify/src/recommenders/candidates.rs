@@ -105,12 +105,7 @@ mod tests {
     fn ranked_keeps_the_first_distinct_allowed_tracks_scored_by_rank() {
         let catalog = small();
         let filters = Filters::default();
-        let heard = [0];
-        let allowed = Allowed {
-            catalog: &catalog,
-            filters: &filters,
-            heard: &heard,
-        };
+        let allowed = Allowed::new(&catalog, &filters, &[0]);
         let list = ranked(&allowed, [0, 3, 9, 3, 1, 2], 2);
         assert_eq!(list, vec![(3, 1.0), (1, 0.5)], "0 heard, 9 unknown, 3 once");
         assert!(ranked(&allowed, [0], 5).is_empty());

@@ -176,9 +176,7 @@ pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
                     weighting: weighting(&params)?,
                     k: params.positive("k", defaults.k)?,
                     sample: params.positive("sample", defaults.sample)?,
-                    artist_penalty: params
-                        .number("artist_penalty")?
-                        .map_or(defaults.artist_penalty, |v| v as f32),
+                    artist_penalty: params.number_f32("artist_penalty", defaults.artist_penalty)?,
                 },
             })
         }
@@ -188,9 +186,7 @@ pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
                 settings: EmbeddingSettings {
                     weighting: weighting(&params)?,
                     seeds: params.positive("seeds", defaults.seeds)?,
-                    artist_penalty: params
-                        .number("artist_penalty")?
-                        .map_or(defaults.artist_penalty, |v| v as f32),
+                    artist_penalty: params.number_f32("artist_penalty", defaults.artist_penalty)?,
                     explore: params.fraction("explore", defaults.explore)?,
                 },
             })
@@ -216,16 +212,14 @@ pub fn build(arm: &ArmSpec) -> Result<Box<dyn Recommender>, BuildError> {
 /// arm's `recent`, `decay` and `skip_weight`.
 fn weighting(params: &Params<'_>) -> Result<session::Weighting, BuildError> {
     let defaults = session::Weighting::default();
-    let decay = params.number("decay")?.map_or(defaults.decay, |v| v as f32);
+    let decay = params.number_f32("decay", defaults.decay)?;
     if !(0.0..=1.0).contains(&decay) {
         return Err(params.invalid("decay", decay, FRACTION));
     }
     Ok(session::Weighting {
         recent: params.positive("recent", defaults.recent)?,
         decay,
-        skip_weight: params
-            .number("skip_weight")?
-            .map_or(defaults.skip_weight, |v| v as f32),
+        skip_weight: params.number_f32("skip_weight", defaults.skip_weight)?,
     })
 }
 
@@ -319,11 +313,7 @@ pub(crate) mod testing {
                 catalog: &self.catalog,
                 models: &self.models,
                 state: &self.state,
-                allowed: Allowed {
-                    catalog: &self.catalog,
-                    filters: &self.filters,
-                    heard: &self.heard,
-                },
+                allowed: Allowed::new(&self.catalog, &self.filters, &self.heard),
                 top: TOP,
             };
             let mut update = StateUpdate::default();
@@ -351,11 +341,7 @@ pub(crate) mod testing {
                     Err((0..self.catalog.len() as TrackId).collect::<Vec<_>>())
                 }
             };
-            let allowed = Allowed {
-                catalog: &self.catalog,
-                filters: &self.filters,
-                heard: &self.heard,
-            };
+            let allowed = Allowed::new(&self.catalog, &self.filters, &self.heard);
             let pick = match owned {
                 Ok(ranked) => crate::policy::greedy(&ranked).map(|i| ranked[i].0),
                 Err(pool) => {

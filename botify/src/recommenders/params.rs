@@ -111,6 +111,11 @@ impl<'a> Params<'a> {
         Ok(Some(number))
     }
 
+    /// A number as the `f32` the recommenders compute with, or `default`.
+    pub fn number_f32(&self, key: &str, default: f32) -> Result<f32, BuildError> {
+        Ok(self.number(key)?.map_or(default, |v| v as f32))
+    }
+
     /// A number in 0..=1, or `default`.
     pub fn fraction(&self, key: &str, default: f64) -> Result<f64, BuildError> {
         let value = self.number(key)?.unwrap_or(default);

@@ -268,12 +268,7 @@ mod tests {
     fn best_scored_is_the_best_allowed_scores_after_the_artist_penalty() {
         let catalog = small();
         let filters = Filters::default();
-        let heard = [4];
-        let allowed = Allowed {
-            catalog: &catalog,
-            filters: &filters,
-            heard: &heard,
-        };
+        let allowed = Allowed::new(&catalog, &filters, &[4]);
         let best = |scores: &[Scored], plays: &ArtistPlays, penalty: f32| {
             best_scored(scores.to_vec(), &allowed, plays, penalty, 50)
                 .first()

@@ -210,32 +210,25 @@ mod tests {
         // Past sessions that liked 3 liked 0 (artist A) or 5 (artist C).
         let before: &[(TrackId, f64)] = &[(1, 1.0), (2, 1.0)];
         let liked_0: &[(TrackId, f64)] = &[(3, 1.0), (0, 1.0)];
-        let liked_5 = |time| [(3, 1.0), (5, time)];
+        // What `rec` serves after 3 when the session that liked 5 heard it
+        // for `time`.
+        let served = |rec: &SessionKnn, time| {
+            let liked_5 = [(3, 1.0), (5, time)];
+            let mut f = fixture(&[liked_0, &liked_5], before);
+            f.recommend(rec, 3, 1.0).0
+        };
 
-        let close = liked_5(0.9);
-        let mut f = fixture(&[liked_0, &close], before);
-        assert_eq!(
-            f.recommend(&knn(), 3, 1.0).0,
-            Some(5),
-            "0.9 > 1.0 − 2 × 0.1"
-        );
+        assert_eq!(served(&knn(), 0.9), Some(5), "0.9 > 1.0 − 2 × 0.1");
         let no_penalty = SessionKnn {
             settings: SessionKnnSettings {
                 artist_penalty: 0.0,
                 ..SessionKnnSettings::default()
             },
         };
-        let mut f = fixture(&[liked_0, &close], before);
-        assert_eq!(f.recommend(&no_penalty, 3, 1.0).0, Some(0));
+        assert_eq!(served(&no_penalty, 0.9), Some(0));
 
         // Far apart, the much-played artist still wins: a penalty, not a ban.
-        let far = liked_5(0.5);
-        let mut f = fixture(&[liked_0, &far], before);
-        assert_eq!(
-            f.recommend(&knn(), 3, 1.0).0,
-            Some(0),
-            "0.5 < 1.0 − 2 × 0.1"
-        );
+        assert_eq!(served(&knn(), 0.5), Some(0), "0.5 < 1.0 − 2 × 0.1");
     }
 
     #[test]

@@ -6,6 +6,33 @@ use botify::state::{
     ArtistStats, Listen, StateQuery, StateStore, StateUpdate, UserState, MAX_SESSION_LISTENS,
 };
 
+/// One `#[tokio::test]` per behaviour of this file against the store that
+/// `store` makes afresh in each test, after `setup` (what the store needs
+/// alive meanwhile, such as its server): how each kind of store runs the
+/// whole contract. Called where this module is in scope as `contract`.
+macro_rules! tests {
+    ($(setup: { $($setup:tt)* })? store: $store:expr) => {
+        #[tokio::test]
+        async fn listens_accumulate_in_order_and_clear_on_session_end() {
+            $($($setup)*)?
+            contract::listens_accumulate_in_order_and_clear_on_session_end(&$store).await;
+        }
+
+        #[tokio::test]
+        async fn profile_accumulates_and_first_listen_sets_the_favourite() {
+            $($($setup)*)?
+            contract::profile_accumulates_and_first_listen_sets_the_favourite(&$store).await;
+        }
+
+        #[tokio::test]
+        async fn a_session_keeps_only_its_latest_listens() {
+            $($($setup)*)?
+            contract::a_session_keeps_only_its_latest_listens(&$store).await;
+        }
+    };
+}
+pub(crate) use tests;
+
 fn listen(track: TrackId, time: f64) -> Listen {
     Listen { track, time }
 }

@@ -168,20 +168,7 @@ mod tests {
         InProcessStore::new(Ttls::default())
     }
 
-    #[tokio::test]
-    async fn listens_accumulate_in_order_and_clear_on_session_end() {
-        contract::listens_accumulate_in_order_and_clear_on_session_end(&store()).await;
-    }
-
-    #[tokio::test]
-    async fn profile_accumulates_and_first_listen_sets_the_favourite() {
-        contract::profile_accumulates_and_first_listen_sets_the_favourite(&store()).await;
-    }
-
-    #[tokio::test]
-    async fn a_session_keeps_only_its_latest_listens() {
-        contract::a_session_keeps_only_its_latest_listens(&store()).await;
-    }
+    contract::tests!(store: store());
 
     #[tokio::test]
     async fn session_state_expires_after_its_ttl() {
