@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Mean session time per day and arm, split by whether the session starts on
-a new release: the measurement behind the README's account of the learning
-loop's day-6 drop ("The learning loop").
+a new release, and the release-start sessions by whether their first
+recommendation is a release too: the measurement behind the README's
+account of the learning loop's day-6 drop ("The learning loop").
 
     python3 scripts/release-starts.py --logs log/loop --experiment LOOP --world data/world-42
 
@@ -30,7 +31,9 @@ def day_folders(logs):
 
 
 def day_sessions(folder, experiment, initial_tracks):
-    """(arm, starts on a release) → [total time, sessions] for one day's logs."""
+    """(arm, starts on a release, first answer a release) → [total time,
+    sessions] for one day's logs (the last key None for sessions that do
+    not start on a release)."""
     totals = collections.defaultdict(lambda: [0.0, 0])
     for path in sorted(folder.glob("*.jsonl")):
         open_sessions = {}
@@ -38,16 +41,21 @@ def day_sessions(folder, experiment, initial_tracks):
             for line in f:
                 event = json.loads(line)
                 user = event["user"]
+                release = event["track"] >= initial_tracks
                 if user not in open_sessions:
                     arm = event.get("experiments", {}).get(experiment)
-                    open_sessions[user] = [arm, event["track"] >= initial_tracks, 0.0]
+                    open_sessions[user] = [arm, release, None, 0.0]
                 else:
-                    open_sessions[user][2] += event["time"]
+                    session = open_sessions[user]
+                    if session[2] is None:
+                        session[2] = release
+                    session[3] += event["time"]
                 if event["message"] == "last":
-                    arm, release, time = open_sessions.pop(user)
+                    arm, starts, answer, time = open_sessions.pop(user)
                     if arm is not None:
-                        totals[(arm, release)][0] += time
-                        totals[(arm, release)][1] += 1
+                        key = (arm, starts, bool(answer) if starts else None)
+                        totals[key][0] += time
+                        totals[key][1] += 1
     return totals
 
 
@@ -59,14 +67,21 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with (pathlib.Path(args.world) / "tracks.jsonl").open() as f:
         initial_tracks = sum(1 for line in f if line.strip())
-    print("day  arm  release-start sessions  mean time  |  other sessions  mean time")
+    print(
+        "day  arm   other starts: sessions  time  |  release starts: sessions  time"
+        "  |  of which answered with a release: share  time"
+    )
     for folder in day_folders(args.logs):
         totals = day_sessions(folder, args.experiment, initial_tracks)
-        for arm in sorted({a for a, _ in totals}):
-            (rt, rn), (ot, on) = totals[(arm, True)], totals[(arm, False)]
+        for arm in sorted({key[0] for key in totals}):
+            ot, on = totals[(arm, False, None)]
+            at, an = totals[(arm, True, True)]
+            bt, bn = totals[(arm, True, False)]
+            rn = an + bn
             print(
-                f"{folder.name[4:]:>3}  {arm:<4} {rn:>22}  {rt / max(rn, 1):>9.2f}  |"
-                f"  {on:>14}  {ot / max(on, 1):>9.2f}"
+                f"{folder.name[4:]:>3}  {arm:<4} {on:>21}  {ot / max(on, 1):5.2f}  |"
+                f"  {rn:>24}  {(at + bt) / max(rn, 1):5.2f}  |"
+                f"  {an / max(rn, 1):>40.1%}  {at / max(an, 1):5.2f}"
             )
 
 
