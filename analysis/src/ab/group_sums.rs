@@ -42,11 +42,10 @@ pub struct GroupSums {
 impl GroupSums {
     /// Each group's `(user, observation)` pairs reduced to sums.
     pub fn of(kind: Kind, groups: &[Vec<(u64, Observation)>]) -> GroupSums {
-        let mut sums = vec![Sums::new(false); groups.len()];
+        let sums = groups.iter().map(|o| Sums::of(kind, o)).collect();
         let mut by_user: HashMap<u64, Vec<(usize, f64, f64)>> = HashMap::new();
         for (g, observations) in groups.iter().enumerate() {
             for &(user, o) in observations {
-                sums[g].add(kind, o, None);
                 let (y, d) = Sums::parts(kind, o);
                 by_user.entry(user).or_default().push((g, y, d));
             }

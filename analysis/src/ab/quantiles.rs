@@ -155,21 +155,20 @@ fn difference(control: &Estimate, treated: &Estimate) -> (f64, f64, f64, f64) {
     // rounding error to either side. Such an interval touches zero; its
     // exact p-value is 0.05, not below it.
     let rounding = 1e-9 * control.value.abs().max(treated.value.abs());
-    let touches = |bound: &mut f64| {
-        let near = bound.abs() <= rounding;
-        if near {
-            *bound = 0.0;
-        }
-        near
+    let (facing_zero, side) = if diff > 0.0 {
+        (&mut lower, below)
+    } else {
+        (&mut upper, above)
     };
     let p_value = if diff == 0.0 {
         // Equal quantiles: no evidence of a difference, even when both
         // intervals have shrunk to a point.
         1.0
-    } else if touches(if diff > 0.0 { &mut lower } else { &mut upper }) {
+    } else if facing_zero.abs() <= rounding {
+        *facing_zero = 0.0;
         0.05
     } else {
-        normal_p(diff, ((if diff > 0.0 { below } else { above }) / Z).powi(2))
+        normal_p(diff, (side / Z).powi(2))
     };
     (diff, lower, upper, p_value)
 }

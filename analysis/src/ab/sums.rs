@@ -75,6 +75,16 @@ impl Sums {
         }
     }
 
+    /// The sums of one arm's `(user, observation)` pairs, without a
+    /// pre-period.
+    pub fn of(kind: Kind, observations: &[(u64, Observation)]) -> Sums {
+        let mut sums = Sums::new(false);
+        for &(_, o) in observations {
+            sums.add(kind, o, None);
+        }
+        sums
+    }
+
     /// Adds one user's observation of a metric of `kind`, with the user's
     /// pre-period value when there is one (ignored without a pre-period).
     pub fn add(&mut self, kind: Kind, observation: Observation, x: Option<f64>) {

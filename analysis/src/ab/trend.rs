@@ -112,13 +112,7 @@ impl Experiment<'_> {
             let sums = self
                 .observations(metric, so_far)
                 .iter()
-                .map(|o| {
-                    let mut s = Sums::new(false);
-                    for &(_, x) in o {
-                        s.add(metric.kind, x, None);
-                    }
-                    s
-                })
+                .map(|o| Sums::of(metric.kind, o))
                 .collect();
             through.push(sums);
             days.push((day, self.days.label(day)));
