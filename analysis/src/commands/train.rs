@@ -49,6 +49,11 @@ pub struct Options {
     /// Neighbours kept per track in item-to-item tables.
     #[arg(long, default_value_t = Options::default().neighbours)]
     pub neighbours: usize,
+    /// Embedding: at most this many of a track's neighbours by one artist
+    /// (0: no limit). Botify discounts an artist the session has heard, so
+    /// a list filled by one prolific artist leaves a session nowhere to go.
+    #[arg(long, default_value_t = Options::default().per_artist, value_name = "N")]
+    pub per_artist: usize,
     /// Co-listening: popularity exponent (score = S(a,b) / popularity(b)^alpha).
     #[arg(long, default_value_t = Options::default().alpha)]
     pub alpha: f64,
@@ -121,6 +126,7 @@ impl Default for Options {
             out: PathBuf::from("data/models"),
             model: ModelKind::All,
             neighbours: 50,
+            per_artist: item2vec.neighbours.per_artist,
             alpha: 0.5,
             min_evidence: colisten.min_evidence,
             window: colisten.window,
@@ -247,13 +253,17 @@ pub fn run(options: &Options) -> Result<Trained> {
     }
     if let Some(catalog) = embedding_catalog(options)? {
         let bar = progress::bar(Unit::Steps, 1, "embedding epochs");
+        let neighbours = item2vec::NeighbourLists {
+            count: options.neighbours,
+            per_artist: options.per_artist,
+        };
         let embedding = match options.objective {
             Objective::Sessions => {
                 let defaults = session_factors::Params::default();
                 let params = session_factors::Params {
                     dim: options.dim.max(1),
                     epochs: options.epochs.unwrap_or(defaults.epochs).max(1),
-                    neighbours: options.neighbours,
+                    neighbours,
                     seed: options.seed,
                     threads,
                     ..defaults
@@ -267,7 +277,7 @@ pub fn run(options: &Options) -> Result<Trained> {
                     epochs: options.epochs.unwrap_or(defaults.epochs).max(1),
                     window: options.window.max(1),
                     same_artist_pairs: options.same_artist_pairs,
-                    neighbours: options.neighbours,
+                    neighbours,
                     seed: options.seed,
                     threads,
                     ..defaults

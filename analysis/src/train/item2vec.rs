@@ -59,8 +59,8 @@ pub struct Params {
     /// stay with an artist would otherwise teach mostly that, and little
     /// about which *other* artists go together.
     pub same_artist_pairs: bool,
-    /// Neighbours kept per track in the served index.
-    pub neighbours: usize,
+    /// The served index's neighbour lists.
+    pub neighbours: NeighbourLists,
     pub seed: u64,
     /// Threads for the neighbour scan.
     pub threads: usize,
@@ -77,7 +77,7 @@ impl Default for Params {
             liked: 0.5,
             skipped: 0.2,
             same_artist_pairs: true,
-            neighbours: 50,
+            neighbours: NeighbourLists::default(),
             seed: 42,
             threads: 2,
         }
@@ -340,7 +340,7 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
             .zip(a.iter().zip(&b))
             .for_each(|(v, (x, y))| *v = x + y);
     }
-    let embedding = Embedding::indexed(vectors, dim, params.neighbours, params.threads);
+    let embedding = Embedding::indexed(vectors, dim, &tokens, params.neighbours, params.threads);
     bar.inc(1);
     embedding
 }
@@ -352,7 +352,8 @@ impl Embedding {
     pub(super) fn indexed(
         mut vectors: Vec<f32>,
         dim: usize,
-        neighbours: usize,
+        tokens: &Tokens,
+        lists: NeighbourLists,
         threads: usize,
     ) -> Embedding {
         for row in vectors.chunks_exact_mut(dim) {
@@ -361,7 +362,8 @@ impl Embedding {
                 row.iter_mut().for_each(|v| *v /= norm);
             }
         }
-        let neighbours = nearest_neighbours(&vectors, dim, neighbours, threads);
+        let artist_of: Vec<u32> = tokens.of_track.iter().map(|t| t[1]).collect();
+        let neighbours = nearest_neighbours(&vectors, dim, &artist_of, lists, threads);
         Embedding {
             dim,
             vectors,
@@ -370,8 +372,16 @@ impl Embedding {
     }
 }
 
-/// Each row's `k` nearest rows by inner product, best first (ties: lower id).
-fn nearest_neighbours(vectors: &[f32], dim: usize, k: usize, threads: usize) -> Vec<Vec<u32>> {
+/// Each row's `lists.count` nearest rows by inner product, best first
+/// (ties: lower id), with at most `lists.per_artist` rows of one artist
+/// (`artist_of[row]`).
+fn nearest_neighbours(
+    vectors: &[f32],
+    dim: usize,
+    artist_of: &[u32],
+    lists: NeighbourLists,
+    threads: usize,
+) -> Vec<Vec<u32>> {
     let n = vectors.len() / dim;
     let threads = threads.max(1);
     let row = |t: usize| &vectors[t * dim..(t + 1) * dim];
@@ -390,16 +400,7 @@ fn nearest_neighbours(vectors: &[f32], dim: usize, k: usize, threads: usize) -> 
                                 let s: f32 = query.iter().zip(row(u)).map(|(x, y)| x * y).sum();
                                 (s, u as u32)
                             }));
-                            let by_score = |x: &(f32, u32), y: &(f32, u32)| {
-                                y.0.total_cmp(&x.0).then(x.1.cmp(&y.1))
-                            };
-                            let keep = k.min(scores.len());
-                            if keep > 0 && keep < scores.len() {
-                                scores.select_nth_unstable_by(keep - 1, by_score);
-                            }
-                            scores.truncate(keep);
-                            scores.sort_unstable_by(by_score);
-                            (t, scores.iter().map(|&(_, u)| u).collect())
+                            (t, lists.best(&mut scores, artist_of))
                         })
                         .collect()
                 })
@@ -415,16 +416,80 @@ fn nearest_neighbours(vectors: &[f32], dim: usize, k: usize, threads: usize) -> 
     rows.into_iter().map(|(_, r)| r).collect()
 }
 
+/// How long a served neighbour list is, and how much of it one artist may
+/// fill.
+///
+/// Why a cap per artist: the serving recommenders discount an artist the
+/// session has already heard (listeners tire of one artist), so past a few
+/// tracks of one artist a list entry is a candidate that never wins. An
+/// artist with many tracks whose vectors are all close (a prolific artist's
+/// new releases, heard too little to tell apart, share the artist token)
+/// would otherwise fill a whole list, leave a session seeded there no other
+/// artist to move to, and chain that artist to exhaustion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NeighbourLists {
+    /// Neighbours kept per track.
+    pub count: usize,
+    /// At most this many of them by one artist; 0 for no limit.
+    pub per_artist: usize,
+}
+
+impl Default for NeighbourLists {
+    fn default() -> Self {
+        NeighbourLists {
+            count: 50,
+            per_artist: 10,
+        }
+    }
+}
+
+impl NeighbourLists {
+    /// The best of `scores` (score, track), best first (ties: lower id),
+    /// within the per-artist cap. Reorders `scores`.
+    fn best(&self, scores: &mut [(f32, u32)], artist_of: &[u32]) -> Vec<u32> {
+        let by_score = |x: &(f32, u32), y: &(f32, u32)| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1));
+        // Sorting a few times the list's length nearly always finds enough
+        // tracks within the cap; the whole row is sorted only when not.
+        let mut sorted = if self.per_artist == 0 {
+            self.count
+        } else {
+            4 * self.count
+        };
+        loop {
+            let keep = sorted.min(scores.len());
+            if keep > 0 && keep < scores.len() {
+                scores.select_nth_unstable_by(keep - 1, by_score);
+            }
+            scores[..keep].sort_unstable_by(by_score);
+            let mut per_artist: HashMap<u32, usize> = HashMap::new();
+            let best: Vec<u32> = scores[..keep]
+                .iter()
+                .map(|&(_, u)| u)
+                .filter(|&u| {
+                    let seen = per_artist.entry(artist_of[u as usize]).or_insert(0);
+                    *seen += 1;
+                    self.per_artist == 0 || *seen <= self.per_artist
+                })
+                .take(self.count)
+                .collect();
+            if best.len() == self.count || keep == scores.len() {
+                return best;
+            }
+            sorted = scores.len();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cosine, embed, two_taste_groups};
+    use super::super::testing::{cosine, embed, two_taste_groups, FOUR_NEIGHBOURS};
     use super::*;
 
     fn params(seed: u64) -> Params {
         Params {
             dim: 8,
             epochs: 20,
-            neighbours: 4,
+            neighbours: FOUR_NEIGHBOURS,
             seed,
             threads: 1,
             ..Params::default()
@@ -502,11 +567,9 @@ mod tests {
         }
     }
 
-    /// Fails today: `fit` starts every track token's input row at random,
-    /// and the row of a track never played is never updated, so it still
-    /// adds its random start to the served vector (cosine ≈ 0.995 between
-    /// 10 and 12, not 1). Zeroing those rows at initialisation would make
-    /// the vector the catalog metadata's alone, as the module doc says.
+    /// The row of a track never played is never updated, so it must start
+    /// at zero: a random start would stay in the served vector (cosine ≈
+    /// 0.995 between 10 and 12, not 1) instead of the metadata's alone.
     #[test]
     fn unplayed_tracks_of_one_artist_and_genre_get_the_same_vector() {
         let e = fit_on(&two_taste_groups().1, 42);
@@ -517,5 +580,63 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         assert!(gap < 1e-6, "10 and 12 differ by up to {gap}");
+    }
+
+    /// Eight tracks: 0–5 by artist 0, all close to track 0; 6 and 7 by
+    /// artists 1 and 2, further away.
+    fn one_prolific_artist() -> (Vec<(f32, u32)>, Vec<u32>) {
+        let scores = vec![
+            (0.99, 1),
+            (0.98, 2),
+            (0.97, 3),
+            (0.96, 4),
+            (0.95, 5),
+            (0.50, 6),
+            (0.40, 7),
+        ];
+        (scores, vec![0, 0, 0, 0, 0, 0, 1, 2])
+    }
+
+    #[test]
+    fn one_artist_fills_at_most_its_share_of_a_neighbour_list() {
+        let (mut scores, artist_of) = one_prolific_artist();
+        let lists = NeighbourLists {
+            count: 4,
+            per_artist: 2,
+        };
+        assert_eq!(lists.best(&mut scores, &artist_of), vec![1, 2, 6, 7]);
+    }
+
+    #[test]
+    fn without_a_cap_the_list_is_the_nearest_tracks() {
+        let (mut scores, artist_of) = one_prolific_artist();
+        let lists = NeighbourLists {
+            count: 4,
+            per_artist: 0,
+        };
+        assert_eq!(lists.best(&mut scores, &artist_of), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_list_is_shorter_only_when_the_cap_leaves_too_few_tracks() {
+        let (mut scores, artist_of) = one_prolific_artist();
+        let lists = NeighbourLists {
+            count: 5,
+            per_artist: 1,
+        };
+        assert_eq!(lists.best(&mut scores, &artist_of), vec![1, 6, 7]);
+    }
+
+    #[test]
+    fn a_capped_list_looks_past_the_nearest_tracks_when_one_artist_fills_them() {
+        // Tracks 1–10 by artist 0, nearest first; track 11 by artist 1, last.
+        let mut scores: Vec<(f32, u32)> = (1..=11).map(|t| (1.0 - t as f32 / 100.0, t)).collect();
+        let mut artist_of = vec![0; 12];
+        artist_of[11] = 1;
+        let lists = NeighbourLists {
+            count: 2,
+            per_artist: 1,
+        };
+        assert_eq!(lists.best(&mut scores, &artist_of), vec![1, 11]);
     }
 }

@@ -248,7 +248,7 @@ pub fn read_item_table(path: &Path) -> Result<HashMap<u32, Vec<u32>>> {
 pub(crate) mod testing {
     use crate::logs::Record;
     use crate::sessions::{self, Session};
-    use crate::train::item2vec::Embedding;
+    use crate::train::item2vec::{Embedding, NeighbourLists};
     use crate::train::Data;
     use botify::catalog::{Catalog, Track};
     use indicatif::ProgressBar;
@@ -320,6 +320,12 @@ pub(crate) mod testing {
             &ProgressBar::hidden(),
         )
     }
+
+    /// Neighbour lists for the small test catalogs: four, uncapped.
+    pub const FOUR_NEIGHBOURS: NeighbourLists = NeighbourLists {
+        count: 4,
+        per_artist: 0,
+    };
 
     /// The cosine of tracks `a` and `b` in `e` (its vectors are unit
     /// vectors, as served).

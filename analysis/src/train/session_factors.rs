@@ -31,7 +31,7 @@ use indicatif::ProgressBar;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::item2vec::{sigmoid, Embedding, Tokens};
+use super::item2vec::{sigmoid, Embedding, NeighbourLists, Tokens};
 use super::Data;
 
 /// Model size and training schedule.
@@ -48,8 +48,8 @@ pub struct Params {
     pub negatives: usize,
     /// The weight of each drawn negative against a logged listen's.
     pub negative_weight: f32,
-    /// Neighbours kept per track in the served index.
-    pub neighbours: usize,
+    /// The served index's neighbour lists.
+    pub neighbours: NeighbourLists,
     pub seed: u64,
     /// Threads for the neighbour scan.
     pub threads: usize,
@@ -64,7 +64,7 @@ impl Default for Params {
             regularization: 1e-4,
             negatives: 1,
             negative_weight: 0.5,
-            neighbours: 50,
+            neighbours: NeighbourLists::default(),
             seed: 42,
             threads: 2,
         }
@@ -208,7 +208,7 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
             row.iter_mut().zip(token).for_each(|(x, r)| *x += r);
         }
     }
-    let embedding = Embedding::indexed(vectors, dim, params.neighbours, params.threads);
+    let embedding = Embedding::indexed(vectors, dim, &tokens, params.neighbours, params.threads);
     bar.inc(1);
     embedding
 }
@@ -216,13 +216,13 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::{cosine, data, embed, two_taste_groups};
+    use crate::train::testing::{cosine, data, embed, two_taste_groups, FOUR_NEIGHBOURS};
 
     fn params(seed: u64) -> Params {
         Params {
             dim: 8,
             epochs: 40,
-            neighbours: 4,
+            neighbours: FOUR_NEIGHBOURS,
             seed,
             threads: 1,
             ..Params::default()
