@@ -582,10 +582,11 @@ mod tests {
         assert!(gap < 1e-6, "10 and 12 differ by up to {gap}");
     }
 
-    /// Eight tracks: 0–5 by artist 0, all close to track 0; 6 and 7 by
-    /// artists 1 and 2, further away.
-    fn one_prolific_artist() -> (Vec<(f32, u32)>, Vec<u32>) {
-        let scores = vec![
+    /// The list of track 0 when the catalog holds eight tracks: 1–5 by
+    /// artist 0 (as track 0), all close to track 0; 6 and 7 by artists 1
+    /// and 2, further away.
+    fn list_of_one_prolific_artist(count: usize, per_artist: usize) -> Vec<u32> {
+        let mut scores: Vec<(f32, u32)> = vec![
             (0.99, 1),
             (0.98, 2),
             (0.97, 3),
@@ -594,37 +595,23 @@ mod tests {
             (0.50, 6),
             (0.40, 7),
         ];
-        (scores, vec![0, 0, 0, 0, 0, 0, 1, 2])
+        let artist_of = [0, 0, 0, 0, 0, 0, 1, 2];
+        NeighbourLists { count, per_artist }.best(&mut scores, &artist_of)
     }
 
     #[test]
     fn one_artist_fills_at_most_its_share_of_a_neighbour_list() {
-        let (mut scores, artist_of) = one_prolific_artist();
-        let lists = NeighbourLists {
-            count: 4,
-            per_artist: 2,
-        };
-        assert_eq!(lists.best(&mut scores, &artist_of), vec![1, 2, 6, 7]);
+        assert_eq!(list_of_one_prolific_artist(4, 2), vec![1, 2, 6, 7]);
     }
 
     #[test]
     fn without_a_cap_the_list_is_the_nearest_tracks() {
-        let (mut scores, artist_of) = one_prolific_artist();
-        let lists = NeighbourLists {
-            count: 4,
-            per_artist: 0,
-        };
-        assert_eq!(lists.best(&mut scores, &artist_of), vec![1, 2, 3, 4]);
+        assert_eq!(list_of_one_prolific_artist(4, 0), vec![1, 2, 3, 4]);
     }
 
     #[test]
     fn a_list_is_shorter_only_when_the_cap_leaves_too_few_tracks() {
-        let (mut scores, artist_of) = one_prolific_artist();
-        let lists = NeighbourLists {
-            count: 5,
-            per_artist: 1,
-        };
-        assert_eq!(lists.best(&mut scores, &artist_of), vec![1, 6, 7]);
+        assert_eq!(list_of_one_prolific_artist(5, 1), vec![1, 6, 7]);
     }
 
     #[test]
