@@ -102,6 +102,9 @@ fn the_help_explains_the_counterfactual_score_and_when_to_trust_it() {
         "eval",
         &[
             "--counterfactual",
+            "simulated",
+            "listen curve",
+            "--simulated-sessions",
             "SNIPS",
             "first_pick",
             "mean time per session",

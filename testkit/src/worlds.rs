@@ -60,6 +60,20 @@ pub fn simulate_day(
     spec: &str,
     episodes: &str,
 ) -> (PathBuf, PathBuf) {
+    let models = dir.join("no-models");
+    simulate_day_with(sim, dir, world, name, spec, episodes, &models)
+}
+
+/// [`simulate_day`] served with the trained models in `models`.
+pub fn simulate_day_with(
+    sim: &Program,
+    dir: &Path,
+    world: &Path,
+    name: &str,
+    spec: &str,
+    episodes: &str,
+    models: &Path,
+) -> (PathBuf, PathBuf) {
     let experiments = one_arm_experiments(dir, name, spec);
     let log = dir.join(name);
     sim.ok(&[
@@ -70,7 +84,7 @@ pub fn simulate_day(
         "--experiments",
         arg(&experiments),
         "--models",
-        arg(&dir.join("no-models")),
+        arg(models),
         "--log-dir",
         arg(&log),
         "--episodes",

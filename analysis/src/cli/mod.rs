@@ -118,13 +118,15 @@ enum Command {
         are scored on the first --max-queries queries in session order (tables on all of them). \
         Without the catalog file only the tables are evaluated, with a warning.\n\n\
         With --counterfactual ARM..., each arm also gets its counterfactual score: what it would \
-        have earned on the same held-out sessions (all of them with --holdout 0), estimated \
-        off-policy from the logged propensities by `analysis ope`'s SNIPS, for the first pick \
-        and for the mean time per session, with intervals, effective sample sizes and (with \
-        --config) the share outside the logging arm's support. The arms are ranked by the \
-        session estimate; an arm is trusted only when both estimates pass `analysis ope`'s \
-        checks, and untrusted arms (usually arms the log does not support, such as another \
-        recommender than the logging arm's) are ranked after the trusted ones, not among them.")]
+        have earned on the same held-out sessions (all of them with --holdout 0). The simulated \
+        estimate serves the arm, with botify's own code, to a listener learned from --models \
+        and the held-out logs (sessions start on the held-out first tracks; a track is heard for \
+        the listen curve's expected time; the listener stays as often as the logs show after a \
+        listen that long), and the arms are ranked by it. Beside it, `analysis ope`'s SNIPS \
+        estimates from the logged propensities, for the first pick and for the mean time per \
+        session, with intervals, effective sample sizes and (with --config) the share outside \
+        the logging arm's support; they are trusted only when both pass `analysis ope`'s checks, \
+        which in practice holds for arms close to the logging arm only.")]
     Eval(EvalArgs),
     /// Export the logs as a Parquet dataset partitioned by day and experiment arm, for
     /// DuckDB, Spark and other big-data tools.

@@ -5,16 +5,19 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use botify::catalog::Catalog;
 use clap::Args;
 
 use super::ope::{self, NothingToEvaluate};
 use super::{check_holdout, load_sessions, Input, Notes, Serving};
 use crate::eval::{self, counterfactual, CounterfactualRow, EvalRow};
-use crate::ope::Arm;
+use crate::ope::replay::World;
+use crate::ope::{simulated, Arm};
 use crate::sessions;
+use botify::models::Models;
 
 /// `analysis eval`'s flags.
 #[derive(Debug, Clone, Args)]
@@ -53,19 +56,22 @@ pub struct Options {
 #[derive(Debug, Clone, Args)]
 pub struct Counterfactual {
     /// Also score these arms by their counterfactual value: what each would have earned
-    /// on the held-out sessions, estimated off-policy from the logged propensities as
-    /// `analysis ope` does (SNIPS), for first_pick (the first recommendation's listened
-    /// fraction) and session (mean time per session), with 95% intervals, effective
-    /// sample sizes (ess) and, with --config, the share of the arm's probability outside
-    /// the logging arm's support. Each arm is a recommender name (`memory`) or a TOML
+    /// on the held-out sessions. Two estimates: `simulated`, the mean time per session of
+    /// the arm served (by botify's own code) to a listener learned from the models and
+    /// the held-out logs (it hears a track for the listen curve's expected time, by its
+    /// cosine with the session's first track, and stays as often as the logs show after
+    /// a listen that long), on which arms are ranked; and, as `analysis ope` estimates
+    /// off-policy from the logged propensities (SNIPS), first_pick (the first
+    /// recommendation's listened fraction) and session (mean time per session), with 95%
+    /// intervals, effective sample sizes (ess) and, with --config, the share of the arm's
+    /// probability outside the logging arm's support. An arm's SNIPS estimates are
+    /// trusted when both pass `analysis ope`'s checks (ess ≥ 100 and ≥ 1% of n, ≤ 5%
+    /// outside the support, weights averaging 1 ± 0.1, ≤ 5% clipped): only arms close to
+    /// the logging arm are, since another recommender's picks usually fall outside a
+    /// logging arm's top candidates. Each arm is a recommender name (`memory`) or a TOML
     /// inline table as in an experiments file (`{ recommender = "session_interest",
-    /// policy = "softmax" }`). Arms are ranked by their session estimate; an arm is
-    /// trusted when both estimates pass `analysis ope`'s checks (ess ≥ 100 and ≥ 1% of
-    /// n, ≤ 5% outside the support, weights averaging 1 ± 0.1, ≤ 5% clipped), and
-    /// untrusted arms are ranked after every trusted one. Only arms close to the logging
-    /// arm are supported: another recommender's picks usually fall outside a logging
-    /// arm's top candidates. Needs logs of a stochastic serving policy (softmax,
-    /// epsilon or noise) and the --catalog file.
+    /// policy = "softmax" }`). Needs logs of a stochastic serving policy (softmax, epsilon
+    /// or noise), the --catalog file and --models with the embedding and listen curve.
     #[arg(long = "counterfactual", num_args = 1.., value_name = "ARM SPEC")]
     pub arms: Vec<String>,
     /// As `analysis ope --clip`: importance weights (cumulative ones for session) are
@@ -80,6 +86,10 @@ pub struct Counterfactual {
     /// the logging arm (default: the --config's active one).
     #[arg(long, value_name = "NAME")]
     pub experiment: Option<String>,
+    /// Sessions the simulated estimate plays per arm: the first tracks of at most this
+    /// many held-out sessions, evenly strided.
+    #[arg(long, default_value_t = Counterfactual::default().simulated_sessions, value_name = "N")]
+    pub simulated_sessions: usize,
     /// As `analysis ope --seed`: botify's --seed, with which the logging arm's seeded
     /// draws are replayed to check the replay (eval's own --seed seeds its
     /// recommenders' lists).
@@ -96,6 +106,7 @@ impl Default for Counterfactual {
             clip: ope.clip,
             config: ope.config,
             experiment: ope.experiment,
+            simulated_sessions: 5_000,
             botify_seed: ope.seed,
         }
     }
@@ -261,11 +272,22 @@ pub fn run(options: &Options) -> Result<Evaluation> {
         progress: true,
     };
     let rows = eval::evaluate(&records, &sessions, &models, &options.k, &scoring);
-    drop((records, sessions));
-    let counterfactual = if options.counterfactual.arms.is_empty() {
-        Vec::new()
+    let listener = if options.counterfactual.arms.is_empty() {
+        None
     } else {
-        score_counterfactual(options, cutoff, &mut notes)?
+        Some((
+            simulated::Stay::fit(&records, &sessions),
+            simulated::starts(
+                &records,
+                &sessions,
+                options.counterfactual.simulated_sessions,
+            ),
+        ))
+    };
+    drop((records, sessions));
+    let counterfactual = match listener {
+        None => Vec::new(),
+        Some(listener) => score_counterfactual(options, cutoff, listener, &mut notes)?,
     };
     Ok(Evaluation {
         rows,
@@ -280,6 +302,7 @@ pub fn run(options: &Options) -> Result<Evaluation> {
 fn score_counterfactual(
     options: &Options,
     cutoff: Option<u64>,
+    (stay, starts): (simulated::Stay, Vec<u32>),
     notes: &mut Notes,
 ) -> Result<Vec<CounterfactualRow>> {
     let ope_options = options
@@ -300,14 +323,69 @@ fn score_counterfactual(
         }
     })?;
     notes.0.extend(estimated.notes.0);
-    let rows = counterfactual::rows(&estimated.rows);
+    let simulated = simulate(options, stay, starts, notes)?;
+    let rows = counterfactual::rows(&estimated.rows, &simulated);
     let untrusted = rows.iter().filter(|r| !r.trusted).count();
     if untrusted > 0 {
         notes.warn(format!(
-            "{untrusted} of {} --counterfactual arms are not trusted (see the warnings above) \
-             and are ranked after the trusted ones: the log does not support them well enough",
+            "the SNIPS estimates of {untrusted} of {} --counterfactual arms are not trusted (see \
+             the warnings above): the log does not support those arms well enough to check their \
+             simulated estimates",
             rows.len()
         ));
     }
     Ok(rows)
+}
+
+/// Each `--counterfactual` arm's simulated estimate: played to the
+/// listener whose stay rates and first tracks the held-out sessions gave.
+fn simulate(
+    options: &Options,
+    stay: simulated::Stay,
+    starts: Vec<u32>,
+    notes: &mut Notes,
+) -> Result<Vec<(String, f64)>> {
+    let serving = &options.serving;
+    let catalog = Catalog::load(&serving.catalog)
+        .with_context(|| format!("cannot load --catalog {}", serving.catalog.display()))?;
+    let models = Models::load(&serving.models)
+        .with_context(|| format!("botify cannot load --models {}", serving.models.display()))?;
+    if models.embedding.is_empty() {
+        notes.warn(format!(
+            "--models {} has no embedding: the simulated listener hears every recommended track \
+             as an unrelated one, so the simulated estimates cannot tell arms apart; train the \
+             embedding (analysis train --model embedding) into that folder",
+            serving.models.display()
+        ));
+    }
+    let world = World::new(Arc::new(catalog), Arc::new(models));
+    let listener = simulated::Listener {
+        world: &world,
+        stay,
+        starts,
+    };
+    let arms: Vec<Arm> = options
+        .counterfactual
+        .arms
+        .iter()
+        .map(|a| Arm::parse(a))
+        .collect::<Result<_>>()?;
+    let started = Instant::now();
+    let values = listener.mean_session_time(
+        &arms,
+        options.counterfactual.botify_seed,
+        options.input.threads,
+    );
+    notes.info(format!(
+        "simulated {} sessions per arm, started on the held-out sessions' first tracks, in {:.1} s",
+        listener.starts.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(options
+        .counterfactual
+        .arms
+        .iter()
+        .cloned()
+        .zip(values)
+        .collect())
 }

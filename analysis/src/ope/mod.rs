@@ -13,6 +13,7 @@ pub mod estimators;
 pub mod replay;
 pub mod reward_model;
 pub mod rows;
+pub mod simulated;
 
 pub use estimators::{Estimate, Step, Trajectory};
 pub use replay::{replay_session, Arm, Profiles, Replayed, Skip, World};

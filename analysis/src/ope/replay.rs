@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
-use botify::catalog::Catalog;
+use botify::catalog::{Catalog, TrackId};
 use botify::experiments::ArmSpec;
 use botify::filters::Filters;
 use botify::models::Models;
@@ -57,6 +57,40 @@ impl Arm {
     /// The recommender's name (`memory`), whatever its parameters.
     pub fn recommender(&self) -> &'static str {
         self.recommender.name()
+    }
+
+    /// The track the arm serves after `listen`, the latest of `user`'s
+    /// session so far (`state`, `profile`), which it first records as
+    /// botify's store does. `rng` seeds the draw of a stochastic policy.
+    pub fn serve(
+        &self,
+        world: &World,
+        state: &mut UserState,
+        profile: &mut Profile,
+        user: u64,
+        listen: Listen,
+        rng: &mut RequestRng,
+    ) -> TrackId {
+        let catalog = &*world.catalog;
+        record(state, profile, self, catalog, listen);
+        let heard = state.heard();
+        let allowed = Allowed::new(catalog, &world.filters, &heard);
+        let ctx = Context {
+            user,
+            track: listen.track,
+            time: listen.time,
+            catalog,
+            models: &world.models,
+            state: &*state,
+            allowed,
+            top: self.policy.top,
+        };
+        let mut update = StateUpdate::default();
+        let candidates = self.recommender.candidates(&ctx, &mut update);
+        profile.apply(&update);
+        self.policy
+            .distribution(&candidates, &allowed, listen.track)
+            .draw(rng)
     }
 
     /// An arm from a `--target`: a recommender name, or a TOML inline
