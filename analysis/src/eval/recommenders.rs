@@ -81,6 +81,8 @@ impl Served {
                 break;
             }
             heard.extend_from_slice(&out[before..]);
+            // Allowed looks tracks up in a sorted list.
+            heard.sort_unstable();
         }
     }
 }

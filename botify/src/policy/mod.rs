@@ -35,6 +35,11 @@ use crate::recommenders::{Allowed, BuildError, Candidates, Pool};
 /// list, short enough to stay cheap on every request.
 pub const DEFAULT_TOP: usize = 50;
 
+/// `greedy`'s default `top`: it serves the best candidate only, so a
+/// recommender need not rank the others (selecting the best of a few
+/// hundred scored candidates, not sorting fifty of them).
+pub const GREEDY_TOP: usize = 1;
+
 /// `softmax`'s default temperature, on scores normalised to 0..=1: the
 /// candidates within about 0.05 of the best share most of the mass, the
 /// bottom of the list is down by e⁻²⁰. It explores among near-equals —
@@ -63,7 +68,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             rule: Rule::Greedy,
-            top: DEFAULT_TOP,
+            top: GREEDY_TOP,
             noise: 0.0,
         }
     }
@@ -122,9 +127,13 @@ impl Policy {
             },
             _ => Rule::Greedy,
         };
+        let default_top = match rule {
+            Rule::Greedy => GREEDY_TOP,
+            Rule::Softmax { .. } | Rule::Epsilon { .. } => DEFAULT_TOP,
+        };
         Ok(Policy {
             rule,
-            top: params.positive("top", DEFAULT_TOP)?,
+            top: params.positive("top", default_top)?,
             noise: params.fraction("noise", 0.0)?,
         })
     }

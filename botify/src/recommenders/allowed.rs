@@ -11,7 +11,8 @@ use crate::filters::Filters;
 pub struct Allowed<'a> {
     pub catalog: &'a Catalog,
     pub filters: &'a Filters,
-    /// Tracks played this session (the current one included by the engine).
+    /// Tracks played this session (the current one included by the
+    /// engine), sorted: every candidate is looked up in it.
     pub heard: &'a [TrackId],
 }
 
@@ -21,8 +22,11 @@ const REJECTION_TRIES: usize = 32;
 
 impl<'a> Allowed<'a> {
     /// The tracks of `catalog` that `filters` let through and the session
-    /// has not `heard`.
+    /// has not `heard` (sorted, as [`UserState::heard`] gives them).
+    ///
+    /// [`UserState::heard`]: crate::state::UserState::heard
     pub fn new(catalog: &'a Catalog, filters: &'a Filters, heard: &'a [TrackId]) -> Allowed<'a> {
+        debug_assert!(heard.is_sorted(), "heard tracks must be sorted: {heard:?}");
         Allowed {
             catalog,
             filters,
@@ -34,7 +38,7 @@ impl<'a> Allowed<'a> {
 impl Allowed<'_> {
     pub fn accepts(&self, track: TrackId) -> bool {
         self.catalog.contains(track)
-            && !self.heard.contains(&track)
+            && self.heard.binary_search(&track).is_err()
             && !self.filters.is_blocked(self.catalog, track)
     }
 
@@ -125,7 +129,7 @@ mod tests {
         // 3 is also of blocked artist B; 99 is not in the catalog.
         let filters = Filters::blocking(&[3, 5, 99], &["B", "Nobody"]);
         // 4 is heard and blocked; 0 heard twice; 77 not in the catalog.
-        let heard = [0, 4, 0, 77];
+        let heard = [0, 0, 4, 77];
         let allowed = Allowed::new(&catalog, &filters, &heard);
         let scanned = (0..catalog.len() as TrackId)
             .filter(|&t| allowed.accepts(t))

@@ -109,17 +109,24 @@ impl Recommender for SessionInterest {
         let (mut query, seeds, plays) = self.estimate(ctx, curve);
         let norm = dot(&query, &query).sqrt().max(f32::EPSILON);
         query.iter_mut().for_each(|q| *q /= norm);
-        // Seeds share neighbours: each track is checked and scored once.
-        let mut tracks: Vec<TrackId> = seeds
+        // Seeds share neighbours: each track is checked and scored once,
+        // marked in a bitset of the catalog (cheaper than sorting the few
+        // hundred ids to drop repeats). `best_scored` keeps the allowed
+        // ones; a track outside the catalog has no bit and is dropped.
+        let mut seen = vec![0u64; ctx.catalog.len().div_ceil(64)];
+        let mut first_time = |track: TrackId| {
+            let (word, bit) = (track as usize / 64, 1u64 << (track % 64));
+            seen.get_mut(word).is_some_and(|w| {
+                let new = *w & bit == 0;
+                *w |= bit;
+                new
+            })
+        };
+        let scores: Vec<Scored> = seeds
             .iter()
             .flat_map(|&s| index.neighbours(s))
             .copied()
-            .collect();
-        tracks.sort_unstable();
-        tracks.dedup();
-        // `best_scored` keeps the allowed ones.
-        let scores: Vec<Scored> = tracks
-            .into_iter()
+            .filter(|&c| first_time(c))
             .filter_map(|c| {
                 let v = index.vector(c)?;
                 let artist_plays = plays.plays(ctx.catalog.artist_of(c));

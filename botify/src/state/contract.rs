@@ -50,7 +50,7 @@ pub async fn listens_accumulate_in_order_and_clear_on_session_end(store: &dyn St
         state.listens,
         vec![listen(3, 1.0), listen(5, 0.25), listen(3, 0.75)]
     );
-    assert_eq!(state.heard(), vec![3, 5, 3]);
+    assert_eq!(state.heard(), vec![3, 5], "sorted, each once");
     assert_eq!(state.favourite, None, "no profile was asked for");
     let ended = store
         .end_session(user, listen(5, 0.5), query)

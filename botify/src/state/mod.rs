@@ -93,8 +93,13 @@ impl UserState {
     }
 
     /// Tracks played this session.
+    /// The tracks of this session's listens, sorted, each once: what
+    /// [`Allowed`](crate::recommenders::Allowed) looks candidates up in.
     pub fn heard(&self) -> Vec<TrackId> {
-        self.listens.iter().map(|l| l.track).collect()
+        let mut heard: Vec<TrackId> = self.listens.iter().map(|l| l.track).collect();
+        heard.sort_unstable();
+        heard.dedup();
+        heard
     }
 }
 
