@@ -3,10 +3,10 @@
 //! [`MetricsAnalysis`]. Both colour a row by whether a significant effect
 //! goes the metric's good way.
 
-use super::extended::{Design, MetricsAnalysis};
+use super::extended::{CupedRow, Design, MetricsAnalysis};
 use super::metrics;
 use super::notebook::{AbTable, HIGHER_IS_BETTER, METRICS};
-use crate::output::{self, Table, Tone};
+use crate::output::{self, Column, Table, Tone};
 
 /// Green for a significant move the good way, red the bad way.
 fn tone(significant: bool, effect: f64, higher_is_better: bool) -> Tone {
@@ -205,28 +205,17 @@ impl MetricsAnalysis {
 
     /// CUPED's fits as a table.
     pub fn cuped_table(&self) -> Table {
-        let mut t = Table::new(&[
-            "metric",
-            "theta",
-            "users",
-            "users_with_pre",
-            "variance_reduction",
-            "interval_width",
-        ]);
-        for c in &self.cuped {
-            t.push(
-                vec![
-                    c.metric.clone(),
-                    output::num(c.theta, 4),
-                    c.users.to_string(),
-                    c.users_with_pre.to_string(),
-                    output::percent_of_one(c.variance_reduction),
-                    output::percent_of_one(c.width_ratio),
-                ],
-                Tone::Plain,
-            );
-        }
-        t
+        let columns: [Column<CupedRow>; 6] = [
+            ("metric", |c| c.metric.clone()),
+            ("theta", |c| output::num(c.theta, 4)),
+            ("users", |c| c.users.to_string()),
+            ("users_with_pre", |c| c.users_with_pre.to_string()),
+            ("variance_reduction", |c| {
+                output::percent_of_one(c.variance_reduction)
+            }),
+            ("interval_width", |c| output::percent_of_one(c.width_ratio)),
+        ];
+        Table::plain(&columns, &self.cuped)
     }
 
     /// `{"rows": [...], "looks": [...], "cuped": [...]}` (non-finite numbers null).
