@@ -271,8 +271,8 @@ impl Segments {
             let mut cells = compared_cells(
                 [&r.treatment, &r.segment],
                 [r.control_users, r.treatment_users],
-                [r.control_mean, r.treatment_mean],
-                [r.effect, r.lower, r.upper],
+                [r.estimate.control_mean, r.estimate.treatment_mean],
+                [r.estimate.effect, r.estimate.lower, r.estimate.upper],
                 [r.p_value, r.p_adjusted],
                 r.significant,
             );

@@ -183,9 +183,9 @@ impl PerDay {
                     arm: arm.label.clone(),
                     users: arm.metrics[METRIC].count(),
                     mean_time_per_session: arm.metrics[METRIC].mean(),
-                    effect: row.map(|r| r.effect),
-                    lower: row.map(|r| r.lower),
-                    upper: row.map(|r| r.upper),
+                    effect: row.map(|r| r.estimate.effect),
+                    lower: row.map(|r| r.estimate.lower),
+                    upper: row.map(|r| r.estimate.upper),
                     significant: row.map(|r| r.significant),
                 });
             }
@@ -325,10 +325,10 @@ mod tests {
         assert_eq!(rows[0].effect, None);
         let main = &t.rows[METRIC];
         assert_eq!(main.metric, "mean_time_per_session");
-        assert_eq!(rows[1].effect, Some(main.effect));
+        assert_eq!(rows[1].effect, Some(main.estimate.effect));
         assert_eq!(
             (rows[1].lower, rows[1].upper),
-            (Some(main.lower), Some(main.upper))
+            (Some(main.estimate.lower), Some(main.estimate.upper))
         );
         assert_eq!(rows[1].significant, Some(true));
         let table = per_day.to_table();
