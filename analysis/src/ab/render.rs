@@ -254,26 +254,9 @@ mod tests {
 
     fn analysis(design: Option<Design>) -> MetricsAnalysis {
         let row = |metric: &str, role: &'static str, effect: f64| MetricRow {
-            treatment: "T1".into(),
-            metric: metric.into(),
-            role,
-            control_users: 10,
-            treatment_users: 10,
-            estimate: EffectEstimate {
-                control_mean: 2.0,
-                treatment_mean: 2.5,
-                effect,
-                lower: effect - 1.0,
-                upper: effect + 1.0,
-            },
-            lift_lower: effect - 1.5,
-            lift_upper: effect + 1.5,
-            p_value: 0.001,
-            p_adjusted: 0.002,
-            significant: true,
-            variance_reduction: Some(0.25),
             sequential_lower: design.map(|_| effect - 2.0),
             sequential_upper: design.map(|_| effect + 2.0),
+            ..MetricRow::example(metric, role, effect)
         };
         let look = Look {
             day: "3".into(),

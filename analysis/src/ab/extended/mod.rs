@@ -406,26 +406,10 @@ mod tests {
 
     fn row(metric: &str, role: &'static str, p_value: f64) -> MetricRow {
         MetricRow {
-            treatment: "T1".into(),
-            metric: metric.into(),
-            role,
-            control_users: 10,
-            treatment_users: 10,
-            estimate: EffectEstimate {
-                control_mean: 1.0,
-                treatment_mean: 1.0,
-                effect: 0.0,
-                lower: -1.0,
-                upper: 1.0,
-            },
-            lift_lower: -1.0,
-            lift_upper: 1.0,
             p_value,
             p_adjusted: f64::NAN,
             significant: false,
-            variance_reduction: None,
-            sequential_lower: None,
-            sequential_upper: None,
+            ..MetricRow::example(metric, role, 0.0)
         }
     }
 

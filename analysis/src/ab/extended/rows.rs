@@ -72,6 +72,36 @@ pub struct MetricRow {
     pub sequential_upper: Option<f64>,
 }
 
+#[cfg(test)]
+impl MetricRow {
+    /// A significant row of treatment T1, 10 users per arm, its bounds one
+    /// point either side of `effect`: what the unit tests start from.
+    pub(crate) fn example(metric: &str, role: &'static str, effect: f64) -> MetricRow {
+        MetricRow {
+            treatment: "T1".into(),
+            metric: metric.into(),
+            role,
+            control_users: 10,
+            treatment_users: 10,
+            estimate: EffectEstimate {
+                control_mean: 2.0,
+                treatment_mean: 2.5,
+                effect,
+                lower: effect - 1.0,
+                upper: effect + 1.0,
+            },
+            lift_lower: effect - 1.5,
+            lift_upper: effect + 1.5,
+            p_value: 0.001,
+            p_adjusted: 0.002,
+            significant: true,
+            variance_reduction: Some(0.25),
+            sequential_lower: None,
+            sequential_upper: None,
+        }
+    }
+}
+
 /// One daily look of the sequential test.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Look {
