@@ -41,6 +41,9 @@ impl Tone {
     }
 }
 
+/// A column of a [`Table::of`]: its header, and its cell of a row.
+pub type Column<R> = (&'static str, fn(&R) -> String);
+
 /// A table of text cells with one tone per row, rendered as a terminal
 /// table, CSV or Markdown (JSON is rendered from the typed rows instead).
 #[derive(Debug, Clone, Default)]
@@ -55,6 +58,28 @@ impl Table {
             headers: headers.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
         }
+    }
+
+    /// A table of `rows`, a cell per column, each row in the tone `tone`
+    /// gives it. Each header stands beside the code that fills its cells,
+    /// so the two cannot drift apart when a column is added or moved.
+    pub fn of<'r, R: 'r>(
+        columns: &[Column<R>],
+        rows: impl IntoIterator<Item = &'r R>,
+        tone: impl Fn(&R) -> Tone,
+    ) -> Table {
+        let headers: Vec<&str> = columns.iter().map(|(header, _)| *header).collect();
+        let mut t = Table::new(&headers);
+        for row in rows {
+            let cells = columns.iter().map(|(_, cell)| cell(row)).collect();
+            t.push(cells, tone(row));
+        }
+        t
+    }
+
+    /// [`Table::of`] with every row plain.
+    pub fn plain<'r, R: 'r>(columns: &[Column<R>], rows: impl IntoIterator<Item = &'r R>) -> Table {
+        Table::of(columns, rows, |_| Tone::Plain)
     }
 
     pub fn push(&mut self, cells: Vec<String>, tone: Tone) {

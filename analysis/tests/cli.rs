@@ -7,6 +7,7 @@ use std::path::Path;
 
 use analysis::commands::synth;
 use testkit::cli::{arg, Program};
+use testkit::file_names;
 
 /// This build's `analysis` binary, run as a user runs it.
 const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
@@ -90,11 +91,7 @@ fn synth_ab_train_eval_end_to_end() {
     assert!(stderr.contains("the rest is held out"), "{stderr}");
     ANALYSIS.ok(&train("als"));
     ANALYSIS.ok(&train("session-knn"));
-    let mut names: Vec<String> = fs::read_dir(&models)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
+    let names = file_names(&models);
     assert_eq!(
         names,
         [

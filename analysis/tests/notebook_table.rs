@@ -193,11 +193,11 @@ fn table_matches_the_notebook() {
         let got = (
             row.treatment.as_str(),
             row.metric.as_str(),
-            row.control_mean,
-            row.treatment_mean,
-            row.effect,
-            row.lower,
-            row.upper,
+            row.estimate.control_mean,
+            row.estimate.treatment_mean,
+            row.estimate.effect,
+            row.estimate.lower,
+            row.estimate.upper,
             row.significant,
         );
         assert_row(got, want);

@@ -29,6 +29,7 @@ use arrow_array::RecordBatch;
 use botify::events::{Event, Message};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use testkit::cli::{arg, Program};
+use testkit::file_names;
 
 /// This build's `analysis` binary, run as a user runs it.
 const ANALYSIS: Program = Program::new(env!("CARGO_BIN_EXE_analysis"));
@@ -409,9 +410,8 @@ fn export_replaces_only_an_earlier_export_and_explains_itself() {
         stderr.contains("clash with the column \"user\""),
         "{stderr}"
     );
-    let leftovers: Vec<_> = fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    let leftovers: Vec<_> = file_names(tmp.path())
+        .into_iter()
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");

@@ -82,14 +82,7 @@ async fn replicas_on_one_redis_follow_a_change_within_a_second_and_keep_it_acros
     assert_eq!(served_by(&two, "artist3", 300).await, 0);
 
     // Add a track on replica one: replica two serves it.
-    let (status, added) = one
-        .add_track(
-            TOKEN,
-            r#"{"artist": "artist4", "title": "new song", "genre": "g4"}"#,
-        )
-        .await;
-    assert_eq!(status, 201, "{added}");
-    assert_eq!(added["track"], 200);
+    one.add_new_song(TOKEN, 4).await;
     let started = Instant::now();
     while two.get("/track/200").await.0 != 200 {
         assert!(started.elapsed() < CONVERGED, "track 200 is a 404 on two");

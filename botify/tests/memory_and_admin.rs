@@ -148,14 +148,7 @@ async fn admin_adds_tracks_and_sets_filters() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::spawn(&admin_config(dir.path())).await;
     let token = "s3cret";
-    let (status, added) = app
-        .add_track(
-            token,
-            r#"{"artist": "artist3", "title": "new song", "genre": "g3"}"#,
-        )
-        .await;
-    assert_eq!(status, 201, "{added}");
-    assert_eq!(added["track"], 200);
+    let added = app.add_new_song(token, 3).await;
     assert_eq!(
         added["similar"][0], 3,
         "metadata neighbours at once: artist3's best"

@@ -130,8 +130,8 @@ pub fn analysts_ab(
     Ok(AnalystsCalibration {
         sessions: first_day,
         random: table.arms[0].metrics[MEAN_TIME_PER_SESSION_INDEX].mean(),
-        sticky_effect: row.effect / 100.0,
-        sticky_interval: (row.lower / 100.0, row.upper / 100.0),
+        sticky_effect: row.estimate.effect / 100.0,
+        sticky_interval: (row.estimate.lower / 100.0, row.estimate.upper / 100.0),
     })
 }
 

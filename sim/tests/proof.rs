@@ -5,7 +5,7 @@
 //! segments, the trend test, quantiles and the exposure design.
 
 use testkit::cli::{arg, column, Program};
-use testkit::worlds;
+use testkit::{file_names, worlds};
 
 const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
 
@@ -120,10 +120,9 @@ fn proof_reports_rates_and_the_injected_effects_direction() {
     // time per exposed listener falls.
     assert!(e["true_effect_percent"].as_f64().unwrap() < 0.0, "{e}");
     // The scratch logs are gone.
-    let left: Vec<_> = std::fs::read_dir(work.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("sim-proof"))
+    let left: Vec<_> = file_names(work.path())
+        .into_iter()
+        .filter(|n| n.starts_with("sim-proof"))
         .collect();
     assert!(left.is_empty(), "scratch folders left: {left:?}");
 }

@@ -147,6 +147,18 @@ impl TestApp {
             .await
     }
 
+    /// Adds "new song" by `artist{artist}` in genre `g{artist}` with the
+    /// bearer `token`, and checks it became track 200, the first id after
+    /// the test catalog's 200 tracks: the admin answer.
+    pub async fn add_new_song(&self, token: &str, artist: u32) -> Value {
+        let track =
+            format!(r#"{{"artist": "artist{artist}", "title": "new song", "genre": "g{artist}"}}"#);
+        let (status, added) = self.add_track(token, &track).await;
+        assert_eq!(status, 201, "{added}");
+        assert_eq!(added["track"], 200);
+        added
+    }
+
     /// `PUT /admin/filters` with the bearer `token`: the status and the
     /// JSON answer.
     pub async fn put_filters(&self, token: &str, filters: &str) -> (u16, Value) {

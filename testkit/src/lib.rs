@@ -13,6 +13,7 @@
 //! - [`app`]: the real botify server in this process ([`TestApp`]).
 //! - [`binary`]: the botify binary as a child process.
 //! - [`events`]: reading the event logs a server wrote.
+//! - [`files`]: the names of what a command left in a folder.
 //! - [`tools`]: the test tools `scripts/test` installs (Chromium, node with
 //!   playwright-core, schemathesis, duckdb, kubernetes-validate), found
 //!   where it puts them.
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod events;
+pub mod files;
 pub mod nginx;
 pub mod ports;
 pub mod processes;
@@ -40,6 +42,7 @@ pub use self::cli::Program;
 pub use self::cluster::RedisCluster;
 pub use self::config::{redis_config, test_config};
 pub use self::events::read_events;
+pub use self::files::file_names;
 pub use self::ports::free_port;
 pub use self::processes::{Process, Processes};
 pub use self::redis::RedisServer;

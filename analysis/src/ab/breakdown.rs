@@ -21,9 +21,9 @@ use super::periods::{DayedSessions, PrePeriod};
 use super::quantiles::{self, QuantileRow};
 use super::render::p_text as p;
 use super::segments::{self, SegmentBy, Segmentation, Segments};
-use super::trend::{self, Trend};
+use super::trend::{self, DayEffect, Trend};
 use crate::logs::{Days, Record};
-use crate::output::{self, Table, Tone};
+use crate::output::{self, Column, Table, Tone};
 
 /// `analysis ab`'s flags for segments, trend, quantiles and exposure.
 #[derive(Debug, Clone, Args)]
@@ -271,8 +271,8 @@ impl Segments {
             let mut cells = compared_cells(
                 [&r.treatment, &r.segment],
                 [r.control_users, r.treatment_users],
-                [r.control_mean, r.treatment_mean],
-                [r.effect, r.lower, r.upper],
+                [r.estimate.control_mean, r.estimate.treatment_mean],
+                [r.estimate.effect, r.estimate.lower, r.estimate.upper],
                 [r.p_value, r.p_adjusted],
                 r.significant,
             );
@@ -314,36 +314,21 @@ impl Segments {
 
 impl Trend {
     pub fn to_table(&self) -> Table {
-        let mut t = Table::new(&[
-            "day",
-            "treatment",
-            "control_users",
-            "treatment_users",
-            "daily_effect",
-            "daily_lower",
-            "daily_upper",
-            "cumulative_effect",
-            "cumulative_lower",
-            "cumulative_upper",
-        ]);
-        for d in &self.days {
-            t.push(
-                vec![
-                    d.day.clone(),
-                    d.treatment.clone(),
-                    d.control_users.to_string(),
-                    d.treatment_users.to_string(),
-                    output::percent(d.effect),
-                    output::percent(d.lower),
-                    output::percent(d.upper),
-                    output::percent(d.cumulative_effect),
-                    output::percent(d.cumulative_lower),
-                    output::percent(d.cumulative_upper),
-                ],
-                Tone::Plain,
-            );
-        }
-        t
+        let columns: [Column<DayEffect>; 10] = [
+            ("day", |d| d.day.clone()),
+            ("treatment", |d| d.treatment.clone()),
+            ("control_users", |d| d.control_users.to_string()),
+            ("treatment_users", |d| d.treatment_users.to_string()),
+            ("daily_effect", |d| output::percent(d.effect)),
+            ("daily_lower", |d| output::percent(d.lower)),
+            ("daily_upper", |d| output::percent(d.upper)),
+            ("cumulative_effect", |d| {
+                output::percent(d.cumulative_effect)
+            }),
+            ("cumulative_lower", |d| output::percent(d.cumulative_lower)),
+            ("cumulative_upper", |d| output::percent(d.cumulative_upper)),
+        ];
+        Table::plain(&columns, &self.days)
     }
 
     /// One line per treatment: the slope, its interval and the verdict.

@@ -9,6 +9,7 @@
 //! metric is a sample of per-user values, and Welch, CUPED and the sequential
 //! test apply to both kinds alike.
 
+use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 use super::metrics::{Kind, Observation};
@@ -140,6 +141,19 @@ impl Comparison {
     }
 }
 
+/// What every comparison row reports of a treatment against the control:
+/// the raw arm means, and the effect with its bounds in percent of the
+/// control mean. Rows flatten it into their JSON, so its fields keep their
+/// names there; the tables print it with the same columns.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct EffectEstimate {
+    pub control_mean: f64,
+    pub treatment_mean: f64,
+    pub effect: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
 /// The `p` quantile of Student's t with `dof` degrees of freedom (scipy's
 /// `t.ppf`); the normal quantile for infinite `dof`, NaN when undefined.
 pub fn t_quantile(p: f64, dof: f64) -> f64 {
@@ -231,8 +245,8 @@ mod tests {
         let cmp = Comparison::new(c, t);
         let row = crate::ab::welch("time", "T1", c, t);
         let (effect, lower, upper) = cmp.percent();
-        assert!(close(effect, row.effect, 1e-12));
-        assert!(close(lower, row.lower, 1e-12) && close(upper, row.upper, 1e-12));
+        assert!(close(effect, row.estimate.effect, 1e-12));
+        assert!(close(lower, row.estimate.lower, 1e-12) && close(upper, row.estimate.upper, 1e-12));
         // scipy.stats.ttest_ind([15,15,9,9,12], [13,9,9,9], equal_var=False).pvalue
         assert!(
             close(cmp.p_value, 0.2716920317837068, 1e-9),

@@ -17,7 +17,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
-use super::estimate::Comparison;
+use super::estimate::{Comparison, EffectEstimate};
 use super::metrics::{Kind, Observation};
 use super::sums::Sums;
 use crate::logs::NO_ARM;
@@ -71,13 +71,10 @@ pub fn user_metrics(sessions: &[Session]) -> Vec<UserMetrics> {
 pub struct Row {
     pub treatment: String,
     pub metric: String,
-    pub control_mean: f64,
-    pub treatment_mean: f64,
-    /// Percent of the control mean.
-    pub effect: f64,
-    /// 95% interval bounds, percent of the control mean.
-    pub lower: f64,
-    pub upper: f64,
+    /// The arm means; the effect and its 95% interval bounds, percent of
+    /// the control mean.
+    #[serde(flatten)]
+    pub estimate: EffectEstimate,
     pub significant: bool,
 }
 
@@ -92,11 +89,13 @@ pub fn welch(metric: &str, treatment: &str, control: Moments, treated: Moments) 
     Row {
         treatment: treatment.to_string(),
         metric: metric.to_string(),
-        control_mean: c.control_mean,
-        treatment_mean: c.treatment_mean,
-        effect: c.diff / c.control_mean * 100.0,
-        lower,
-        upper,
+        estimate: EffectEstimate {
+            control_mean: c.control_mean,
+            treatment_mean: c.treatment_mean,
+            effect: c.diff / c.control_mean * 100.0,
+            lower,
+            upper,
+        },
         // NaN bounds (too few users) compare false: not significant, as in pandas.
         significant: lower > 0.0 || upper < 0.0,
     }
@@ -287,13 +286,13 @@ mod tests {
         let dof: f64 = 7.84 / (1.0 / 3.0 + 3.24 / 4.0);
         let half = t_quantile(0.975, dof) * 2.8f64.sqrt();
         assert!(close(t_quantile(0.975, dof), 2.3746474956860073, 1e-9));
-        assert!(close(row.effect, 20.0, 1e-12));
-        assert!(close(row.lower, (2.0 - half) * 10.0, 1e-12));
-        assert!(close(row.upper, (2.0 + half) * 10.0, 1e-12));
+        assert!(close(row.estimate.effect, 20.0, 1e-12));
+        assert!(close(row.estimate.lower, (2.0 - half) * 10.0, 1e-12));
+        assert!(close(row.estimate.upper, (2.0 + half) * 10.0, 1e-12));
         assert!(
             !row.significant,
             "interval {}..{} spans 0",
-            row.lower, row.upper
+            row.estimate.lower, row.estimate.upper
         );
     }
 
@@ -319,8 +318,8 @@ mod tests {
             UserMetrics::with_time(2, 1, 2.0),
         ];
         let t = table("AB", &users, 2, 0).unwrap();
-        assert!(t.rows[0].lower.is_nan() && !t.rows[0].significant);
-        assert_eq!(t.rows[0].effect, 100.0);
+        assert!(t.rows[0].estimate.lower.is_nan() && !t.rows[0].significant);
+        assert_eq!(t.rows[0].estimate.effect, 100.0);
         let json: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
         assert!(json[0]["lower"].is_null() && json[0]["upper"].is_null());
         assert_eq!(t.to_table().rows[0].0[5], "n/a");
@@ -344,13 +343,16 @@ mod tests {
         users.extend((50..100).map(|i| UserMetrics::with_time(i, 1, 3.0 + (i % 5) as f64)));
         let mut t = table("AB", &users, 2, 0).unwrap();
         assert_eq!(t.rows.len(), 5);
-        assert!(t.rows[0].significant && t.rows[0].effect > 0.0);
+        assert!(t.rows[0].significant && t.rows[0].estimate.effect > 0.0);
         assert_eq!(t.to_table().rows[0].1, Tone::Good);
         // A significant latency increase is a loss.
         t.rows[2] = Row {
             metric: "mean_request_latency".into(),
             significant: true,
-            effect: 5.0,
+            estimate: EffectEstimate {
+                effect: 5.0,
+                ..t.rows[2].estimate
+            },
             ..t.rows[2].clone()
         };
         assert_eq!(t.to_table().rows[2].1, Tone::Bad);

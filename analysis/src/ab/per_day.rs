@@ -22,7 +22,7 @@ use serde::Serialize;
 use super::{analyze, AbTable, Row, METRICS};
 use crate::logs::days::day_number;
 use crate::logs::{self, ReadOptions, ReadReport};
-use crate::output::{self, Table, Tone};
+use crate::output::{self, Column, Table, Tone};
 use crate::sessions::SessionReport;
 
 /// Index of the learning-curve metric in [`METRICS`].
@@ -183,9 +183,9 @@ impl PerDay {
                     arm: arm.label.clone(),
                     users: arm.metrics[METRIC].count(),
                     mean_time_per_session: arm.metrics[METRIC].mean(),
-                    effect: row.map(|r| r.effect),
-                    lower: row.map(|r| r.lower),
-                    upper: row.map(|r| r.upper),
+                    effect: row.map(|r| r.estimate.effect),
+                    lower: row.map(|r| r.estimate.lower),
+                    upper: row.map(|r| r.estimate.upper),
                     significant: row.map(|r| r.significant),
                 });
             }
@@ -196,38 +196,30 @@ impl PerDay {
     /// The table for the terminal, CSV and Markdown: control rows have empty
     /// effect cells; a significant rise (longer sessions) is green, a fall red.
     pub fn to_table(&self) -> Table {
-        let mut t = Table::new(&[
-            "day",
-            "arm",
-            "users",
-            "mean_time_per_session",
-            "effect",
-            "lower",
-            "upper",
-            "significant",
-        ]);
-        for row in self.rows() {
-            let tone = match (row.significant, row.effect) {
+        fn pct(v: Option<f64>) -> String {
+            v.map(output::percent).unwrap_or_default()
+        }
+        let columns: [Column<DayArm>; 8] = [
+            ("day", |r| r.day.to_string()),
+            ("arm", |r| r.arm.clone()),
+            ("users", |r| r.users.to_string()),
+            ("mean_time_per_session", |r| {
+                output::num(r.mean_time_per_session, 4)
+            }),
+            ("effect", |r| pct(r.effect)),
+            ("lower", |r| pct(r.lower)),
+            ("upper", |r| pct(r.upper)),
+            ("significant", |r| {
+                r.significant.map(|s| s.to_string()).unwrap_or_default()
+            }),
+        ];
+        Table::of(&columns, &self.rows(), |r| {
+            match (r.significant, r.effect) {
                 (Some(true), Some(e)) if e > 0.0 => Tone::Good,
                 (Some(true), Some(_)) => Tone::Bad,
                 _ => Tone::Plain,
-            };
-            let pct = |v: Option<f64>| v.map(output::percent).unwrap_or_default();
-            t.push(
-                vec![
-                    row.day.to_string(),
-                    row.arm.clone(),
-                    row.users.to_string(),
-                    output::num(row.mean_time_per_session, 4),
-                    pct(row.effect),
-                    pct(row.lower),
-                    pct(row.upper),
-                    row.significant.map(|s| s.to_string()).unwrap_or_default(),
-                ],
-                tone,
-            );
-        }
-        t
+            }
+        })
     }
 
     /// A JSON array of [`DayArm`]s (non-finite numbers become null).
@@ -333,10 +325,10 @@ mod tests {
         assert_eq!(rows[0].effect, None);
         let main = &t.rows[METRIC];
         assert_eq!(main.metric, "mean_time_per_session");
-        assert_eq!(rows[1].effect, Some(main.effect));
+        assert_eq!(rows[1].effect, Some(main.estimate.effect));
         assert_eq!(
             (rows[1].lower, rows[1].upper),
-            (Some(main.lower), Some(main.upper))
+            (Some(main.estimate.lower), Some(main.estimate.upper))
         );
         assert_eq!(rows[1].significant, Some(true));
         let table = per_day.to_table();

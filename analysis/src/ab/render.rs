@@ -3,10 +3,11 @@
 //! [`MetricsAnalysis`]. Both colour a row by whether a significant effect
 //! goes the metric's good way.
 
-use super::extended::{Design, MetricsAnalysis};
+use super::estimate::EffectEstimate;
+use super::extended::{CupedRow, Design, MetricsAnalysis};
 use super::metrics;
 use super::notebook::{AbTable, HIGHER_IS_BETTER, METRICS};
-use crate::output::{self, Table, Tone};
+use crate::output::{self, Column, Table, Tone};
 
 /// Green for a significant move the good way, red the bad way.
 fn tone(significant: bool, effect: f64, higher_is_better: bool) -> Tone {
@@ -42,20 +43,15 @@ const EFFECT_COLUMNS: [&str; 7] = [
 
 /// The cells of [`EFFECT_COLUMNS`]: the arm means raw, the effect and its
 /// bounds in percent of the control mean.
-fn effect_cells(
-    treatment: &str,
-    metric: &str,
-    means: (f64, f64),
-    [effect, lower, upper]: [f64; 3],
-) -> Vec<String> {
+fn effect_cells(treatment: &str, metric: &str, e: &EffectEstimate) -> Vec<String> {
     vec![
         treatment.to_string(),
         metric.to_string(),
-        output::num(means.0, 4),
-        output::num(means.1, 4),
-        output::percent(effect),
-        output::percent(lower),
-        output::percent(upper),
+        output::num(e.control_mean, 4),
+        output::num(e.treatment_mean, 4),
+        output::percent(e.effect),
+        output::percent(e.lower),
+        output::percent(e.upper),
     ]
 }
 
@@ -71,13 +67,8 @@ impl AbTable {
                 .iter()
                 .position(|m| *m == row.metric)
                 .is_none_or(|m| HIGHER_IS_BETTER[m]);
-            let tone = tone(row.significant, row.effect, good);
-            let mut cells = effect_cells(
-                &row.treatment,
-                &row.metric,
-                (row.control_mean, row.treatment_mean),
-                [row.effect, row.lower, row.upper],
-            );
+            let tone = tone(row.significant, row.estimate.effect, good);
+            let mut cells = effect_cells(&row.treatment, &row.metric, &row.estimate);
             cells.push(row.significant.to_string());
             t.push(cells, tone);
         }
@@ -118,13 +109,8 @@ impl MetricsAnalysis {
         let mut t = Table::new(&headers);
         for row in self.rows.iter().filter(|r| r.role == role) {
             let good = metrics::find(&row.metric).is_none_or(|m| m.higher_is_better);
-            let tone = tone(row.significant, row.effect, good);
-            let mut cells = effect_cells(
-                &row.treatment,
-                &row.metric,
-                (row.control_mean, row.treatment_mean),
-                [row.effect, row.lower, row.upper],
-            );
+            let tone = tone(row.significant, row.estimate.effect, good);
+            let mut cells = effect_cells(&row.treatment, &row.metric, &row.estimate);
             cells.extend([
                 output::percent(row.lift_lower),
                 output::percent(row.lift_upper),
@@ -191,12 +177,7 @@ impl MetricsAnalysis {
                 Tone::Plain
             };
             let mut cells = vec![l.day.clone()];
-            cells.extend(effect_cells(
-                &l.treatment,
-                &l.metric,
-                (l.control_mean, l.treatment_mean),
-                [l.effect, l.lower, l.upper],
-            ));
+            cells.extend(effect_cells(&l.treatment, &l.metric, &l.estimate));
             cells.extend([p_text(first), p_text(second), l.significant.to_string()]);
             t.push(cells, tone);
         }
@@ -205,28 +186,17 @@ impl MetricsAnalysis {
 
     /// CUPED's fits as a table.
     pub fn cuped_table(&self) -> Table {
-        let mut t = Table::new(&[
-            "metric",
-            "theta",
-            "users",
-            "users_with_pre",
-            "variance_reduction",
-            "interval_width",
-        ]);
-        for c in &self.cuped {
-            t.push(
-                vec![
-                    c.metric.clone(),
-                    output::num(c.theta, 4),
-                    c.users.to_string(),
-                    c.users_with_pre.to_string(),
-                    output::percent_of_one(c.variance_reduction),
-                    output::percent_of_one(c.width_ratio),
-                ],
-                Tone::Plain,
-            );
-        }
-        t
+        let columns: [Column<CupedRow>; 6] = [
+            ("metric", |c| c.metric.clone()),
+            ("theta", |c| output::num(c.theta, 4)),
+            ("users", |c| c.users.to_string()),
+            ("users_with_pre", |c| c.users_with_pre.to_string()),
+            ("variance_reduction", |c| {
+                output::percent_of_one(c.variance_reduction)
+            }),
+            ("interval_width", |c| output::percent_of_one(c.width_ratio)),
+        ];
+        Table::plain(&columns, &self.cuped)
     }
 
     /// `{"rows": [...], "looks": [...], "cuped": [...]}` (non-finite numbers null).
@@ -284,34 +254,21 @@ mod tests {
 
     fn analysis(design: Option<Design>) -> MetricsAnalysis {
         let row = |metric: &str, role: &'static str, effect: f64| MetricRow {
-            treatment: "T1".into(),
-            metric: metric.into(),
-            role,
-            control_users: 10,
-            treatment_users: 10,
-            control_mean: 2.0,
-            treatment_mean: 2.5,
-            effect,
-            lower: effect - 1.0,
-            upper: effect + 1.0,
-            lift_lower: effect - 1.5,
-            lift_upper: effect + 1.5,
-            p_value: 0.001,
-            p_adjusted: 0.002,
-            significant: true,
-            variance_reduction: Some(0.25),
             sequential_lower: design.map(|_| effect - 2.0),
             sequential_upper: design.map(|_| effect + 2.0),
+            ..MetricRow::example(metric, role, effect)
         };
         let look = Look {
             day: "3".into(),
             treatment: "T1".into(),
             metric: "time".into(),
-            control_mean: 2.0,
-            treatment_mean: 2.5,
-            effect: 25.0,
-            lower: 3.0,
-            upper: 47.0,
+            estimate: EffectEstimate {
+                control_mean: 2.0,
+                treatment_mean: 2.5,
+                effect: 25.0,
+                lower: 3.0,
+                upper: 47.0,
+            },
             p_value: matches!(design, Some(Design::Mixture { .. })).then_some(0.01),
             nominal_alpha: matches!(design, Some(Design::Spending { .. })).then_some(0.02),
             significant: true,

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::clustered::{Contrast, Means};
 use super::correction::Correction;
-use super::estimate::Comparison;
+use super::estimate::{Comparison, EffectEstimate};
 use super::exposure::Exposures;
 use super::extended::arm_observations;
 use super::group_sums::GroupSums;
@@ -114,12 +114,10 @@ pub struct SegmentRow {
     pub treatment: String,
     pub control_users: u64,
     pub treatment_users: u64,
-    pub control_mean: f64,
-    pub treatment_mean: f64,
-    /// Effect and 95% bounds, percent of the segment's control mean.
-    pub effect: f64,
-    pub lower: f64,
-    pub upper: f64,
+    /// The arm means; effect and 95% bounds, percent of the segment's
+    /// control mean.
+    #[serde(flatten)]
+    pub estimate: EffectEstimate,
     pub p_value: f64,
     /// Benjamini–Hochberg across the segments of this treatment.
     pub p_adjusted: f64,
@@ -286,11 +284,13 @@ pub fn compare(
                 treatment: treatment.clone(),
                 control_users: cmp.control_users,
                 treatment_users: cmp.treatment_users,
-                control_mean: cmp.control_mean,
-                treatment_mean: cmp.treatment_mean,
-                effect,
-                lower,
-                upper,
+                estimate: EffectEstimate {
+                    control_mean: cmp.control_mean,
+                    treatment_mean: cmp.treatment_mean,
+                    effect,
+                    lower,
+                    upper,
+                },
                 p_value: cmp.p_value,
                 p_adjusted: f64::NAN,
                 significant: false,

@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{note, print_notes};
-use crate::commands::power::{self as command, Options};
-use crate::output::{self, Format, Table, Tone};
+use crate::commands::power::{self as command, Options, Row};
+use crate::output::{self, Column, Format, Table};
 
 /// `analysis power`'s flags: the plan, and how to print its MDEs.
 #[derive(Args)]
@@ -23,29 +23,16 @@ pub(super) fn run(args: PowerArgs) -> Result<()> {
     let options = &args.options;
     let power = command::run(options)?;
     print_notes(&power.notes);
-    let mut table = Table::new(&[
-        "metric",
-        "mean",
-        "sd",
-        "users_measured",
-        "users_per_arm",
-        "mde",
-        "mde_percent",
-    ]);
-    for r in &power.rows {
-        table.push(
-            vec![
-                r.metric.to_string(),
-                output::num(r.mean, 4),
-                output::num(r.sd, 4),
-                r.users_measured.to_string(),
-                output::num(r.users_per_arm, 0),
-                output::num(r.mde, 4),
-                output::num(r.mde_percent, 2) + "%",
-            ],
-            Tone::Plain,
-        );
-    }
+    let columns: [Column<Row>; 7] = [
+        ("metric", |r| r.metric.to_string()),
+        ("mean", |r| output::num(r.mean, 4)),
+        ("sd", |r| output::num(r.sd, 4)),
+        ("users_measured", |r| r.users_measured.to_string()),
+        ("users_per_arm", |r| output::num(r.users_per_arm, 0)),
+        ("mde", |r| output::num(r.mde, 4)),
+        ("mde_percent", |r| output::num(r.mde_percent, 2) + "%"),
+    ];
+    let table = Table::plain(&columns, &power.rows);
     match args.format {
         Format::Table => print!("{}", table.to_terminal()),
         Format::Csv => print!("{}", table.to_csv()),

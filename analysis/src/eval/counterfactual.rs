@@ -28,8 +28,8 @@ use std::cmp::Ordering;
 
 use serde::Serialize;
 
-use crate::ope::{distrust, Estimate, OpeRow};
-use crate::output::{num, percent_of_one, Table, Tone};
+use crate::ope::{distrust, interval_cell, Estimate, OpeRow};
+use crate::output::{num, percent_of_one, Column, Table, Tone};
 
 /// The estimator the score is read from.
 pub const ESTIMATOR: &str = "snips";
@@ -126,22 +126,24 @@ fn by_estimate(a: f64, b: f64) -> Ordering {
 /// The ranked rows as a table: trusted rows better than the logging
 /// policy's own session value in green, worse in red.
 pub fn to_table(rows: &[CounterfactualRow]) -> Table {
-    let mut table = Table::new(&[
-        "rank",
-        "arm",
-        "simulated",
-        "first_pick",
-        "95% interval",
-        "session",
-        "95% interval",
-        "logged session",
-        "ess first_pick",
-        "ess session",
-        "outside",
-        "trusted",
-    ]);
-    for r in rows {
-        let tone = if !r.trusted {
+    let columns: [Column<CounterfactualRow>; 12] = [
+        ("rank", |r| r.rank.to_string()),
+        ("arm", |r| r.arm.clone()),
+        ("simulated", |r| num(r.simulated, 4)),
+        ("first_pick", |r| num(r.first_pick.estimate, 4)),
+        ("95% interval", |r| interval_cell(&r.first_pick)),
+        ("session", |r| num(r.session.estimate, 4)),
+        ("95% interval", |r| interval_cell(&r.session)),
+        ("logged session", |r| num(r.logged_session, 4)),
+        ("ess first_pick", |r| num(r.first_pick.ess, 0)),
+        ("ess session", |r| num(r.session.ess, 0)),
+        ("outside", |r| {
+            r.outside_support.map_or("n/a".to_string(), percent_of_one)
+        }),
+        ("trusted", |r| r.trusted.to_string()),
+    ];
+    Table::of(&columns, rows, |r| {
+        if !r.trusted {
             Tone::Plain
         } else if r.session.lower > r.logged_session {
             Tone::Good
@@ -149,27 +151,8 @@ pub fn to_table(rows: &[CounterfactualRow]) -> Table {
             Tone::Bad
         } else {
             Tone::Plain
-        };
-        let interval = |e: &Estimate| format!("[{}, {}]", num(e.lower, 4), num(e.upper, 4));
-        table.push(
-            vec![
-                r.rank.to_string(),
-                r.arm.clone(),
-                num(r.simulated, 4),
-                num(r.first_pick.estimate, 4),
-                interval(&r.first_pick),
-                num(r.session.estimate, 4),
-                interval(&r.session),
-                num(r.logged_session, 4),
-                num(r.first_pick.ess, 0),
-                num(r.session.ess, 0),
-                r.outside_support.map_or("n/a".to_string(), percent_of_one),
-                r.trusted.to_string(),
-            ],
-            tone,
-        );
-    }
-    table
+        }
+    })
 }
 
 #[cfg(test)]

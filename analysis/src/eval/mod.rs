@@ -59,7 +59,7 @@ use rand::SeedableRng;
 use serde::Serialize;
 
 use crate::logs::Record;
-use crate::output::{self, Table, Tone};
+use crate::output::{self, Column, Table, Tone};
 use crate::sessions::Session;
 use tally::progress::{self, Unit};
 
@@ -329,36 +329,26 @@ fn query_seed(seed: u64, index: u64) -> u64 {
 }
 /// The rows as a table; the best NDCG at each k is highlighted.
 pub fn to_table(rows: &[EvalRow]) -> Table {
-    let mut t = Table::new(&[
-        "model",
-        "k",
-        "queries",
-        "coverage",
-        "precision",
-        "recall",
-        "f1",
-        "ndcg",
-    ]);
-    for row in rows {
+    let columns: [Column<EvalRow>; 8] = [
+        ("model", |r| r.model.clone()),
+        ("k", |r| r.k.to_string()),
+        ("queries", |r| r.queries.to_string()),
+        ("coverage", |r| output::num(r.coverage, 4)),
+        ("precision", |r| output::num(r.precision, 4)),
+        ("recall", |r| output::num(r.recall, 4)),
+        ("f1", |r| output::num(r.f1, 4)),
+        ("ndcg", |r| output::num(r.ndcg, 4)),
+    ];
+    Table::of(&columns, rows, |row| {
         let mut same_k = rows.iter().filter(|r| r.k == row.k);
         let best =
             row.ndcg > 0.0 && same_k.clone().count() > 1 && same_k.all(|r| r.ndcg <= row.ndcg);
-        let tone = if best { Tone::Good } else { Tone::Plain };
-        t.push(
-            vec![
-                row.model.clone(),
-                row.k.to_string(),
-                row.queries.to_string(),
-                output::num(row.coverage, 4),
-                output::num(row.precision, 4),
-                output::num(row.recall, 4),
-                output::num(row.f1, 4),
-                output::num(row.ndcg, 4),
-            ],
-            tone,
-        );
-    }
-    t
+        if best {
+            Tone::Good
+        } else {
+            Tone::Plain
+        }
+    })
 }
 
 #[cfg(test)]

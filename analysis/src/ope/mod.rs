@@ -18,4 +18,4 @@ pub mod simulated;
 pub use estimators::{Estimate, Step, Trajectory};
 pub use replay::{replay_session, Arm, Profiles, Replayed, Skip, World};
 pub use reward_model::RewardModel;
-pub use rows::{distrust, target_rows, to_table, OpeRow};
+pub use rows::{distrust, interval_cell, target_rows, to_table, OpeRow};

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::estimators::{self, Estimate, Step, Trajectory};
 use super::replay::{Arm, Replayed};
-use crate::output::{num, percent_of_one, Table, Tone};
+use crate::output::{num, percent_of_one, Column, Table, Tone};
 
 /// One estimate of one target's value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -164,45 +164,34 @@ pub fn distrust(row: &OpeRow) -> Option<String> {
 /// The rows as a table: each estimate with its interval next to the
 /// logging policy's own value, and what tells whether to trust it.
 pub fn to_table(rows: &[OpeRow]) -> Table {
-    let mut table = Table::new(&[
-        "target",
-        "reward",
-        "estimator",
-        "estimate",
-        "95% interval",
-        "logged",
-        "ess",
-        "max w",
-        "mean w",
-        "clipped",
-        "outside",
-        "n",
-    ]);
-    for r in rows {
-        let tone = if r.value.lower > r.logged_value {
+    let columns: [Column<OpeRow>; 12] = [
+        ("target", |r| r.target.clone()),
+        ("reward", |r| r.reward.to_string()),
+        ("estimator", |r| r.estimator.to_string()),
+        ("estimate", |r| num(r.value.estimate, 4)),
+        ("95% interval", |r| interval_cell(&r.value)),
+        ("logged", |r| num(r.logged_value, 4)),
+        ("ess", |r| num(r.value.ess, 0)),
+        ("max w", |r| num(r.value.max_weight, 2)),
+        ("mean w", |r| num(r.value.mean_weight, 2)),
+        ("clipped", |r| percent_of_one(r.value.clipped)),
+        ("outside", |r| {
+            r.outside_support.map_or("n/a".to_string(), percent_of_one)
+        }),
+        ("n", |r| r.value.n.to_string()),
+    ];
+    Table::of(&columns, rows, |r| {
+        if r.value.lower > r.logged_value {
             Tone::Good
         } else if r.value.upper < r.logged_value {
             Tone::Bad
         } else {
             Tone::Plain
-        };
-        table.push(
-            vec![
-                r.target.clone(),
-                r.reward.to_string(),
-                r.estimator.to_string(),
-                num(r.value.estimate, 4),
-                format!("[{}, {}]", num(r.value.lower, 4), num(r.value.upper, 4)),
-                num(r.logged_value, 4),
-                num(r.value.ess, 0),
-                num(r.value.max_weight, 2),
-                num(r.value.mean_weight, 2),
-                percent_of_one(r.value.clipped),
-                r.outside_support.map_or("n/a".to_string(), percent_of_one),
-                r.value.n.to_string(),
-            ],
-            tone,
-        );
-    }
-    table
+        }
+    })
+}
+
+/// An estimate's 95% interval as a cell: `[lower, upper]`.
+pub fn interval_cell(e: &Estimate) -> String {
+    format!("[{}, {}]", num(e.lower, 4), num(e.upper, 4))
 }

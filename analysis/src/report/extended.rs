@@ -66,12 +66,12 @@ fn daily_looks(path: &Path, result: &MetricsAnalysis, metric: &str) -> Result<()
             label: treatment.to_string(),
             points: looks
                 .iter()
-                .filter(|l| l.treatment == *treatment && l.effect.is_finite())
+                .filter(|l| l.treatment == *treatment && l.estimate.effect.is_finite())
                 .filter_map(|l| {
                     Some(DayEffect {
                         x: days.iter().position(|d| *d == l.day)? as f64,
-                        effect: l.effect,
-                        bounds: Some((l.lower, l.upper)),
+                        effect: l.estimate.effect,
+                        bounds: Some((l.estimate.lower, l.estimate.upper)),
                         significant: l.significant,
                     })
                 })
@@ -80,7 +80,9 @@ fn daily_looks(path: &Path, result: &MetricsAnalysis, metric: &str) -> Result<()
         .collect();
     let caption =
         format!("{metric}: effect per day with its sequential 95% interval (% of control)");
-    let values = looks.iter().flat_map(|l| [l.effect, l.lower, l.upper]);
+    let values = looks
+        .iter()
+        .flat_map(|l| [l.estimate.effect, l.estimate.lower, l.estimate.upper]);
     charts::effects_over_days(
         path,
         &caption,

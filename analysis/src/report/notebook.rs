@@ -44,9 +44,9 @@ fn effects(path: &Path, analysis: &Analysis) -> Result<()> {
         .zip(&table.rows)
         .map(|(r, (_, tone))| EffectBar {
             label: format!("{} {}", r.treatment, r.metric),
-            lower: r.lower,
-            effect: r.effect,
-            upper: r.upper,
+            lower: r.estimate.lower,
+            effect: r.estimate.effect,
+            upper: r.estimate.upper,
             tone: *tone,
         })
         .collect();

@@ -244,9 +244,9 @@ fn pooled(pairs: impl Iterator<Item = (f64, u64, f64, u64)>) -> f64 {
 fn pooled_rows<'a>(rows: impl Iterator<Item = &'a MetricRow>) -> f64 {
     pooled(rows.map(|r| {
         (
-            r.control_mean,
+            r.estimate.control_mean,
             r.control_users,
-            r.treatment_mean,
+            r.estimate.treatment_mean,
             r.treatment_users,
         )
     }))
@@ -271,9 +271,9 @@ pub(super) fn summarise(
                         .filter(|r| r.segment == label)
                         .map(|r| {
                             (
-                                r.control_mean,
+                                r.estimate.control_mean,
                                 r.control_users,
-                                r.treatment_mean,
+                                r.estimate.treatment_mean,
                                 r.treatment_users,
                             )
                         })
@@ -285,7 +285,7 @@ pub(super) fn summarise(
                     let t = true_effect(&r.segment);
                     if t.is_finite() {
                         covered.1 += 1;
-                        covered.0 += usize::from(r.lower <= t && t <= r.upper);
+                        covered.0 += usize::from(r.estimate.lower <= t && t <= r.estimate.upper);
                     }
                 }
             }
@@ -359,9 +359,9 @@ pub(super) fn summarise(
         })
         .collect();
     let truth_itt = pooled_rows(truth.iter().map(|e| &e.exposed));
-    let covers = |r: &MetricRow| r.lower <= truth_itt && truth_itt <= r.upper;
+    let covers = |r: &MetricRow| r.estimate.lower <= truth_itt && truth_itt <= r.estimate.upper;
     let effects = |f: fn(&Extra) -> &MetricRow| -> Vec<f64> {
-        injected.iter().map(|e| f(e).effect).collect()
+        injected.iter().map(|e| f(e).estimate.effect).collect()
     };
     let (exposure_mean, exposure_error) = mean_and_error(&effects(|e| &e.exposed));
     let (active_mean, active_error) = mean_and_error(&effects(|e| &e.active));

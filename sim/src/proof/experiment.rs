@@ -300,7 +300,7 @@ fn analyse(
                 plain,
                 peeked: looks().any(|l| l.fixed_p_value < 0.05),
                 sequential: sequential.significant,
-                sequential_bounds: (sequential.lower, sequential.upper),
+                sequential_bounds: (sequential.estimate.lower, sequential.estimate.upper),
                 open_ended: last(&open_ended).is_some_and(|l| l.significant),
             })
         })

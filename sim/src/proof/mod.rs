@@ -226,8 +226,8 @@ fn summarise(metric: &str, truth: &[Outcome], aa: &[Outcome], injected: &[Outcom
     let (mut sum_c, mut sum_t, mut users_c, mut users_t) = (0.0, 0.0, 0.0, 0.0);
     for o in truth {
         let (c, t) = (o.plain.control_users as f64, o.plain.treatment_users as f64);
-        sum_c += o.plain.control_mean * c;
-        sum_t += o.plain.treatment_mean * t;
+        sum_c += o.plain.estimate.control_mean * c;
+        sum_t += o.plain.estimate.treatment_mean * t;
         users_c += c;
         users_t += t;
     }
@@ -253,14 +253,21 @@ fn summarise(metric: &str, truth: &[Outcome], aa: &[Outcome], injected: &[Outcom
         aa_false_positive_sequential: share(aa, &|o| o.sequential),
         aa_false_positive_open_ended: share(aa, &|o| o.open_ended),
         true_effect_percent: true_effect,
-        coverage_fixed: share(injected, &|o| covers(o.row.lower, o.row.upper)),
-        coverage_fixed_without_cuped: share(injected, &|o| covers(o.plain.lower, o.plain.upper)),
+        coverage_fixed: share(injected, &|o| {
+            covers(o.row.estimate.lower, o.row.estimate.upper)
+        }),
+        coverage_fixed_without_cuped: share(injected, &|o| {
+            covers(o.plain.estimate.lower, o.plain.estimate.upper)
+        }),
         coverage_sequential: share(injected, &|o| {
             covers(o.sequential_bounds.0, o.sequential_bounds.1)
         }),
         power_fixed: share(injected, &|o| o.row.significant),
         power_sequential: share(injected, &|o| o.sequential),
-        cuped_width_ratio: mean(&|o| (o.row.upper - o.row.lower) / (o.plain.upper - o.plain.lower)),
+        cuped_width_ratio: mean(&|o| {
+            (o.row.estimate.upper - o.row.estimate.lower)
+                / (o.plain.estimate.upper - o.plain.estimate.lower)
+        }),
         cuped_variance_reduction: mean(&|o| o.row.variance_reduction.unwrap_or(0.0)),
     }
 }

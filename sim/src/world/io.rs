@@ -196,6 +196,7 @@ fn read_embeddings(dir: &Path) -> Result<(usize, Vec<f32>)> {
 mod tests {
     use super::*;
     use crate::world::{generate, World, WorldParams};
+    use testkit::file_names;
 
     fn tiny_params() -> WorldParams {
         WorldParams {
@@ -213,9 +214,8 @@ mod tests {
         write_world(dir.path(), &data, false).unwrap();
         assert_eq!(read_world_data(dir.path()).unwrap(), data);
         assert!(World::load(dir.path()).is_ok());
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
+        let leftovers: Vec<_> = file_names(dir.path())
+            .into_iter()
             .filter(|n| n.ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");

@@ -9,7 +9,7 @@ use super::rows::{CupedRow, MetricRow, MetricsAnalysis, Options};
 use crate::ab::breakdown::{self, Breakdown};
 use crate::ab::correction::Correction;
 use crate::ab::cuped::{self, Coefficients, CupedFit};
-use crate::ab::estimate::Comparison;
+use crate::ab::estimate::{Comparison, EffectEstimate};
 use crate::ab::metrics::{Metric, Role};
 use crate::ab::srm;
 use crate::ab::sums::{Linear, Sums};
@@ -103,11 +103,13 @@ fn fixed_horizon(aggregates: &Aggregates, control: u8) -> (Vec<MetricRow>, Vec<C
                 },
                 control_users: plain.control_users,
                 treatment_users: plain.treatment_users,
-                control_mean: plain.control_mean,
-                treatment_mean: plain.treatment_mean,
-                effect,
-                lower,
-                upper,
+                estimate: EffectEstimate {
+                    control_mean: plain.control_mean,
+                    treatment_mean: plain.treatment_mean,
+                    effect,
+                    lower,
+                    upper,
+                },
                 lift_lower: (used.lift - used.lift_half) * 100.0,
                 lift_upper: (used.lift + used.lift_half) * 100.0,
                 p_value: used.p_value,

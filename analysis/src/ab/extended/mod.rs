@@ -22,7 +22,7 @@ use anyhow::{bail, Result};
 
 use super::breakdown;
 use super::cuped::{self, Coefficients};
-use super::estimate::Sample;
+use super::estimate::{EffectEstimate, Sample};
 use super::exposure::Exposures;
 use super::metrics::{self, Metric, UserSums, Window};
 use super::sums::Sums;
@@ -161,8 +161,8 @@ fn attach_last_looks(rows: &mut [MetricRow], looks: &[Look]) {
             .rev()
             .find(|l| l.treatment == row.treatment && l.metric == row.metric)
         {
-            row.sequential_lower = Some(last.lower);
-            row.sequential_upper = Some(last.upper);
+            row.sequential_lower = Some(last.estimate.lower);
+            row.sequential_upper = Some(last.estimate.upper);
         }
     }
 }
@@ -288,11 +288,13 @@ impl Experiment<'_> {
                         day: days.label(day),
                         treatment: botify::experiments::arm_label(t as usize),
                         metric: metric.name.to_string(),
-                        control_mean: plain.control_mean,
-                        treatment_mean: plain.treatment_mean,
-                        effect: used.diff * scale,
-                        lower: lower * scale,
-                        upper: upper * scale,
+                        estimate: EffectEstimate {
+                            control_mean: plain.control_mean,
+                            treatment_mean: plain.treatment_mean,
+                            effect: used.diff * scale,
+                            lower: lower * scale,
+                            upper: upper * scale,
+                        },
                         p_value: level.p_value,
                         nominal_alpha: level.nominal_alpha,
                         significant: test.significant(),
@@ -404,24 +406,10 @@ mod tests {
 
     fn row(metric: &str, role: &'static str, p_value: f64) -> MetricRow {
         MetricRow {
-            treatment: "T1".into(),
-            metric: metric.into(),
-            role,
-            control_users: 10,
-            treatment_users: 10,
-            control_mean: 1.0,
-            treatment_mean: 1.0,
-            effect: 0.0,
-            lower: -1.0,
-            upper: 1.0,
-            lift_lower: -1.0,
-            lift_upper: 1.0,
             p_value,
             p_adjusted: f64::NAN,
             significant: false,
-            variance_reduction: None,
-            sequential_lower: None,
-            sequential_upper: None,
+            ..MetricRow::example(metric, role, 0.0)
         }
     }
 
@@ -450,11 +438,13 @@ mod tests {
             day: day.into(),
             treatment: "T1".into(),
             metric: "time".into(),
-            control_mean: 1.0,
-            treatment_mean: 1.0,
-            effect: 0.0,
-            lower,
-            upper: -lower,
+            estimate: EffectEstimate {
+                control_mean: 1.0,
+                treatment_mean: 1.0,
+                effect: 0.0,
+                lower,
+                upper: -lower,
+            },
             p_value: None,
             nominal_alpha: None,
             significant: false,
@@ -501,7 +491,7 @@ mod tests {
         assert!(!result.srm.mismatch());
         let time = &result.rows[0];
         assert_eq!((time.metric.as_str(), time.role), ("time", "success"));
-        assert!(time.significant && time.effect > 0.0, "{time:?}");
+        assert!(time.significant && time.estimate.effect > 0.0, "{time:?}");
         assert!(time.variance_reduction.is_some() && time.sequential_lower.is_some());
         assert_eq!(result.cuped.len(), 2);
         // Two days, two metrics, one treatment.

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::ab::breakdown::{Asked, Breakdown};
 use crate::ab::correction::Correction;
 use crate::ab::cuped::CupedFit;
+use crate::ab::estimate::EffectEstimate;
 use crate::ab::looks::Design;
 use crate::ab::metrics::{self, Metric};
 use crate::ab::Srm;
@@ -52,14 +53,11 @@ pub struct MetricRow {
     pub role: &'static str,
     pub control_users: u64,
     pub treatment_users: u64,
-    /// Raw arm means (ratio metrics: the arm's ratio of sums).
-    pub control_mean: f64,
-    pub treatment_mean: f64,
-    /// Effect and 95% bounds of the difference, percent of the control mean
+    /// Raw arm means (ratio metrics: the arm's ratio of sums); effect and
+    /// 95% bounds of the difference, percent of the control mean
     /// (CUPED-adjusted when a pre-period is given).
-    pub effect: f64,
-    pub lower: f64,
-    pub upper: f64,
+    #[serde(flatten)]
+    pub estimate: EffectEstimate,
     /// Relative lift interval, percent (delta method on the ratio of means).
     pub lift_lower: f64,
     pub lift_upper: f64,
@@ -74,18 +72,46 @@ pub struct MetricRow {
     pub sequential_upper: Option<f64>,
 }
 
+#[cfg(test)]
+impl MetricRow {
+    /// A significant row of treatment T1, 10 users per arm, its bounds one
+    /// point either side of `effect`: what the unit tests start from.
+    pub(crate) fn example(metric: &str, role: &'static str, effect: f64) -> MetricRow {
+        MetricRow {
+            treatment: "T1".into(),
+            metric: metric.into(),
+            role,
+            control_users: 10,
+            treatment_users: 10,
+            estimate: EffectEstimate {
+                control_mean: 2.0,
+                treatment_mean: 2.5,
+                effect,
+                lower: effect - 1.0,
+                upper: effect + 1.0,
+            },
+            lift_lower: effect - 1.5,
+            lift_upper: effect + 1.5,
+            p_value: 0.001,
+            p_adjusted: 0.002,
+            significant: true,
+            variance_reduction: Some(0.25),
+            sequential_lower: None,
+            sequential_upper: None,
+        }
+    }
+}
+
 /// One daily look of the sequential test.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Look {
     pub day: String,
     pub treatment: String,
     pub metric: String,
-    pub control_mean: f64,
-    pub treatment_mean: f64,
-    /// Effect and running always-valid bounds, percent of the look's control mean.
-    pub effect: f64,
-    pub lower: f64,
-    pub upper: f64,
+    /// The arm means; effect and running always-valid bounds, percent of
+    /// the look's control mean.
+    #[serde(flatten)]
+    pub estimate: EffectEstimate,
     /// Always-valid p-value (the mixture design).
     pub p_value: Option<f64>,
     /// The level this look's fixed p-value is held to (the spending design):

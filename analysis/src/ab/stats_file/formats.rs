@@ -12,7 +12,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Date32Type, Float32Type, Float64Type, Int32Type, Int64Type, UInt32Type, UInt64Type,
 };
-use arrow_array::{Array, ArrowPrimitiveType, RecordBatch};
+use arrow_array::{Array, ArrayAccessor, ArrowPrimitiveType, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -176,44 +176,15 @@ fn read_parquet(path: &Path) -> Result<Vec<HashMap<String, Cell>>> {
 /// A Parquet column's values, whatever integer, float, string or date
 /// type the writer chose.
 fn cells(column: &dyn Array) -> Result<Vec<Cell>> {
-    let n = column.len();
-    let get = |i: usize, value: &dyn Fn(usize) -> Cell| {
-        if column.is_null(i) {
-            Cell::Null
-        } else {
-            value(i)
-        }
-    };
+    let text = |s: &str| Cell::Text(s.to_string());
     let out = match column.data_type() {
-        DataType::Null => vec![Cell::Null; n],
-        DataType::Utf8 => {
-            let a = column.as_string::<i32>();
-            (0..n)
-                .map(|i| get(i, &|i| Cell::Text(a.value(i).to_string())))
-                .collect()
-        }
-        DataType::LargeUtf8 => {
-            let a = column.as_string::<i64>();
-            (0..n)
-                .map(|i| get(i, &|i| Cell::Text(a.value(i).to_string())))
-                .collect()
-        }
-        DataType::Utf8View => {
-            let a = column.as_string_view();
-            (0..n)
-                .map(|i| get(i, &|i| Cell::Text(a.value(i).to_string())))
-                .collect()
-        }
-        DataType::Date32 => {
-            let a = column.as_primitive::<Date32Type>();
-            (0..n)
-                .map(|i| {
-                    get(i, &|i| {
-                        Cell::Text(crate::logs::days::date(a.value(i) as u32))
-                    })
-                })
-                .collect()
-        }
+        DataType::Null => vec![Cell::Null; column.len()],
+        DataType::Utf8 => each(column.as_string::<i32>(), text),
+        DataType::LargeUtf8 => each(column.as_string::<i64>(), text),
+        DataType::Utf8View => each(column.as_string_view(), text),
+        DataType::Date32 => each(column.as_primitive::<Date32Type>(), |d| {
+            Cell::Text(crate::logs::days::date(d as u32))
+        }),
         DataType::Float64 => numbers::<Float64Type>(column, |v| v),
         DataType::Float32 => numbers::<Float32Type>(column, f64::from),
         DataType::Int64 => numbers::<Int64Type>(column, |v| v as f64),
@@ -230,13 +201,18 @@ fn numbers<T: ArrowPrimitiveType>(
     column: &dyn Array,
     to_f64: impl Fn(T::Native) -> f64,
 ) -> Vec<Cell> {
-    let a = column.as_primitive::<T>();
-    (0..a.len())
+    each(column.as_primitive::<T>(), |v| Cell::Number(to_f64(v)))
+}
+
+/// Every value of a typed column as a cell, nulls as [`Cell::Null`]: one
+/// walk for every layout arrow reads a column into.
+fn each<A: ArrayAccessor>(column: A, cell: impl Fn(A::Item) -> Cell) -> Vec<Cell> {
+    (0..column.len())
         .map(|i| {
-            if a.is_null(i) {
+            if column.is_null(i) {
                 Cell::Null
             } else {
-                Cell::Number(to_f64(a.value(i)))
+                cell(column.value(i))
             }
         })
         .collect()
