@@ -45,7 +45,15 @@ fn serving(dir: &Path, world: &Path) -> Serving {
 
 /// Every model trained on a day of `random` traffic into `dir/models`.
 fn train_on_random_traffic(dir: &Path, world: &Path) {
-    let (log, _) = worlds::simulate_day(&SIM, dir, world, "random", OUTSIDE_ARM, "3000");
+    let (log, _) = worlds::simulate_day(
+        &SIM,
+        dir,
+        world,
+        &dir.join("no-models"),
+        "random",
+        OUTSIDE_ARM,
+        "3000",
+    );
     train::run(&train::Options {
         input: Input::new([log.display()]),
         out: dir.join("models"),
@@ -74,7 +82,7 @@ fn own_mean_time(log: &Path, holdout: f64) -> (f64, usize) {
 /// `spec`'s mean time per session served online, from its own day's log.
 fn online_value(dir: &Path, world: &Path, name: &str, spec: &str) -> f64 {
     let models = dir.join("models");
-    let (log, config) = worlds::simulate_day_with(&SIM, dir, world, name, spec, "1500", &models);
+    let (log, config) = worlds::simulate_day(&SIM, dir, world, &models, name, spec, "1500");
     let own = ope::run(&ope::Options {
         input: Input::new([log.display()]),
         serving: serving(dir, world),
@@ -98,8 +106,7 @@ fn eval_ranks_arms_by_their_counterfactual_value_on_an_exploration_log() {
     let world = worlds::small(&SIM, dir, "300", "7");
     train_on_random_traffic(dir, &world);
     let models = dir.join("models");
-    let (log, config) =
-        worlds::simulate_day_with(&SIM, dir, &world, "logged", LOGGING, "3000", &models);
+    let (log, config) = worlds::simulate_day(&SIM, dir, &world, &models, "logged", LOGGING, "3000");
     let arms = [OUTSIDE, LESS, LOGGING, MORE];
     let result = eval::run(&Options {
         input: Input::new([log.display()]),

@@ -37,7 +37,9 @@ fn ope_recovers_the_logging_arm_and_agrees_with_another_arms_own_run() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let world = worlds::small(&SIM, dir, "300", "7");
-    let (log, config) = worlds::simulate_day(&SIM, dir, &world, "logged", LOGGING, "1500");
+    let untrained = dir.join("no-models");
+    let (log, config) =
+        worlds::simulate_day(&SIM, dir, &world, &untrained, "logged", LOGGING, "1500");
     let report = dir.join("report");
     let result = ope::run(&Options {
         report: Some(report.clone()),
@@ -126,8 +128,15 @@ fn ope_recovers_the_logging_arm_and_agrees_with_another_arms_own_run() {
 
     // `random` served on its own: its first picks' mean listened fraction
     // is what the estimate from the other arm's logs must find.
-    let (random_log, random_config) =
-        worlds::simulate_day(&SIM, dir, &world, "random", "\"random\"", "1500");
+    let (random_log, random_config) = worlds::simulate_day(
+        &SIM,
+        dir,
+        &world,
+        &untrained,
+        "random",
+        "\"random\"",
+        "1500",
+    );
     let own = ope::run(&options(
         dir,
         &world,
@@ -177,8 +186,9 @@ fn replay_rebuilds_each_listeners_profile_across_their_sessions() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let world = worlds::small(&SIM, dir, "150", "11");
+    let untrained = dir.join("no-models");
     let spec = r#"{ recommender = "memory", noise = 0.2 }"#;
-    let (log, config) = worlds::simulate_day(&SIM, dir, &world, "memory", spec, "1200");
+    let (log, config) = worlds::simulate_day(&SIM, dir, &world, &untrained, "memory", spec, "1200");
     let result = ope::run(&options(dir, &world, &log, &config, &[spec])).unwrap();
     assert_eq!(
         replayed_propensities(&result),

@@ -49,30 +49,17 @@ pub fn one_arm_experiments(dir: &Path, name: &str, spec: &str) -> PathBuf {
 }
 
 /// One simulated day of `episodes` sessions of `world` served in-process
-/// by the single arm `spec` with no trained models (`sim run --in-process
-/// --seed 3`), logged into `dir/name`. Returns (log folder, experiments
-/// file).
+/// by the single arm `spec` with the models in `models` (an empty folder
+/// for none; `sim run --in-process --seed 3`), logged into `dir/name`.
+/// Returns (log folder, experiments file).
 pub fn simulate_day(
     sim: &Program,
     dir: &Path,
     world: &Path,
-    name: &str,
-    spec: &str,
-    episodes: &str,
-) -> (PathBuf, PathBuf) {
-    let models = dir.join("no-models");
-    simulate_day_with(sim, dir, world, name, spec, episodes, &models)
-}
-
-/// [`simulate_day`] served with the trained models in `models`.
-pub fn simulate_day_with(
-    sim: &Program,
-    dir: &Path,
-    world: &Path,
-    name: &str,
-    spec: &str,
-    episodes: &str,
     models: &Path,
+    name: &str,
+    spec: &str,
+    episodes: &str,
 ) -> (PathBuf, PathBuf) {
     let experiments = one_arm_experiments(dir, name, spec);
     let log = dir.join(name);
