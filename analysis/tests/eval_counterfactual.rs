@@ -79,6 +79,12 @@ fn a_bad_arm_or_clip_is_refused_before_any_work() {
     let stderr = refused(&["--counterfactual", "memory", "--clip", "0.5"]);
     assert!(stderr.contains("--clip must be"), "{stderr}");
 
+    let stderr = refused(&["--counterfactual", "memory", "--simulated-sessions", "0"]);
+    assert!(
+        stderr.contains("--simulated-sessions must be at least 1"),
+        "{stderr}"
+    );
+
     // The arms are replayed on the catalog: without it, nothing to do.
     let stderr = refused(&[
         "--catalog",

@@ -128,6 +128,12 @@ impl Counterfactual {
                 self.clip
             );
         }
+        if self.simulated_sessions == 0 {
+            bail!(
+                "--simulated-sessions must be at least 1, e.g. --simulated-sessions 5000: the \
+                 simulated estimate plays that many sessions per arm"
+            );
+        }
         for arm in &self.arms {
             Arm::parse(arm).map_err(|err| anyhow!("--counterfactual: {err:#}"))?;
         }
