@@ -33,6 +33,7 @@ use std::thread;
 use botify::catalog::TrackId;
 use botify::models::dot;
 use botify::policy::RequestRng;
+use botify::recommenders::session::ArtistPlays;
 use botify::state::{Listen, Profile, UserState};
 
 use super::replay::{Arm, World};
@@ -121,7 +122,8 @@ impl Listener<'_> {
         let user = index as u64;
         let mut state = UserState::default();
         let mut profile = Profile::default();
-        let mut artist_plays: Vec<(u32, u32)> = vec![(catalog.artist_of(first), 1)];
+        let mut plays = ArtistPlays::default();
+        plays.record(catalog.artist_of(first));
         let mut listen = Listen {
             track: first,
             time: 1.0,
@@ -134,18 +136,8 @@ impl Listener<'_> {
                 // botify never repeats a track unless nothing else is left.
                 break;
             }
-            let artist = catalog.artist_of(served);
-            let plays = match artist_plays.iter_mut().find(|(a, _)| *a == artist) {
-                Some((_, plays)) => {
-                    *plays += 1;
-                    *plays - 1
-                }
-                None => {
-                    artist_plays.push((artist, 1));
-                    0
-                }
-            };
-            let time = self.listen_time(first, served, plays);
+            let earlier = plays.record(catalog.artist_of(served));
+            let time = self.listen_time(first, served, earlier);
             value += here * time;
             here *= self.stay.after(time);
             if here < NEGLIGIBLE {
