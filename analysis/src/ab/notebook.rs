@@ -116,8 +116,8 @@ impl Srm {
         self.p_value < SRM_ALPHA
     }
 
-    /// Users per arm and the SRM verdict, one paragraph.
-    pub fn summary(&self) -> String {
+    /// Users per arm and the test, without a verdict.
+    pub fn counts(&self) -> String {
         let k = self.users.len();
         let per_arm: Vec<String> = self
             .users
@@ -125,6 +125,17 @@ impl Srm {
             .enumerate()
             .map(|(a, n)| format!("{} {n}", botify::experiments::arm_label(a)))
             .collect();
+        format!(
+            "users per arm: {} (expected {:.1}% each); SRM chi2 = {:.2}, p = {:.3e}",
+            per_arm.join(", "),
+            100.0 / k as f64,
+            self.chi2,
+            self.p_value
+        )
+    }
+
+    /// Users per arm and the SRM verdict, one paragraph.
+    pub fn summary(&self) -> String {
         let verdict = if self.mismatch() {
             format!(
                 "SAMPLE RATIO MISMATCH (p < {SRM_ALPHA}): users are not split as configured, so \
@@ -134,13 +145,7 @@ impl Srm {
         } else {
             "split as configured".to_string()
         };
-        format!(
-            "users per arm: {} (expected {:.1}% each); SRM chi2 = {:.2}, p = {:.3e}: {verdict}",
-            per_arm.join(", "),
-            100.0 / k as f64,
-            self.chi2,
-            self.p_value
-        )
+        format!("{}: {verdict}", self.counts())
     }
 }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::{analyze, AbTable, Row, METRICS};
+use super::{analyze, AbTable, Row, Srm, METRICS};
 use crate::logs::days::day_number;
 use crate::logs::{self, ReadOptions, ReadReport};
 use crate::output::{self, Column, Table, Tone};
@@ -150,6 +150,34 @@ pub struct DayArm {
 /// listening per active day.
 pub const RETENTION_METRICS: &str = "return_d1,active_days,time_per_day";
 
+/// What a day's sample-ratio check says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaySplit {
+    /// Users per arm as configured.
+    AsConfigured,
+    /// Not as configured, and nothing explains it: lost logs, a config
+    /// change or an assignment bug.
+    Broken,
+    /// Not as configured on a later day of a run whose listeners are split
+    /// as configured: a day's users are those who came back, and the arms
+    /// change who comes back. The effect measured, not a fault.
+    Returns,
+}
+
+impl DaySplit {
+    /// `day`'s check, `later` when it is not the run's first day, `run` the
+    /// whole run's check.
+    pub fn of(day: &Srm, later: bool, run: Option<&Srm>) -> DaySplit {
+        if !day.mismatch() {
+            DaySplit::AsConfigured
+        } else if later && run.is_some_and(|r| !r.mismatch()) {
+            DaySplit::Returns
+        } else {
+            DaySplit::Broken
+        }
+    }
+}
+
 /// Every day of one experiment, in day order, and the whole run's
 /// [`RETENTION_METRICS`].
 #[derive(Debug, Clone)]
@@ -227,12 +255,43 @@ impl PerDay {
         serde_json::to_string_pretty(&self.rows()).expect("rows serialize")
     }
 
-    /// One line per day: `day N: ` and the day's SRM summary.
+    /// The split of every listener of the run, each counted once in the arm
+    /// they were assigned (the whole-run analysis's check); `None` where
+    /// the run was not analysed as a whole.
+    pub fn run_split(&self) -> Option<&Srm> {
+        self.retention.as_deref().map(|r| &r.srm)
+    }
+
+    /// How to read `day`'s sample-ratio check.
+    pub fn split_of(&self, day: &Day) -> DaySplit {
+        let first = self.days.first().map_or(day.day, |d| d.day);
+        DaySplit::of(&day.table.srm, day.day > first, self.run_split())
+    }
+
+    /// One line per day: `day N: ` and the day's SRM summary, then the
+    /// whole run's.
     pub fn srm_lines(&self) -> Vec<String> {
-        self.days
+        let mut lines: Vec<String> = self
+            .days
             .iter()
-            .map(|d| format!("day {}: {}", d.day, d.table.srm_summary()))
-            .collect()
+            .map(|d| match self.split_of(d) {
+                DaySplit::Returns => format!(
+                    "day {}: {}: the day's active users differ by arm while the run's \
+                     listeners are split as configured: the arms bring their listeners back \
+                     differently (return_d1, active_days), so this day compares those who \
+                     came back",
+                    d.day,
+                    d.table.srm.counts()
+                ),
+                DaySplit::AsConfigured | DaySplit::Broken => {
+                    format!("day {}: {}", d.day, d.table.srm_summary())
+                }
+            })
+            .collect();
+        if let Some(run) = self.run_split() {
+            lines.push(format!("whole run: {}", run.summary()));
+        }
+        lines
     }
 
     /// Arms (index, label) with users on any day, in index order.
@@ -343,5 +402,25 @@ mod tests {
             [(0, "C".to_string()), (1, "T1".to_string())]
         );
         assert!(per_day.srm_lines()[0].starts_with("day 7: users per arm: C 30, T1 30"));
+    }
+
+    #[test]
+    fn a_later_days_mismatch_is_the_arms_effect_only_when_the_run_is_split_as_configured() {
+        let srm = |p_value: f64| Srm {
+            users: vec![100, 100],
+            chi2: 0.0,
+            p_value,
+        };
+        let (fine, off) = (srm(0.5), srm(1e-6));
+        assert_eq!(
+            DaySplit::of(&fine, true, Some(&off)),
+            DaySplit::AsConfigured
+        );
+        assert_eq!(DaySplit::of(&off, true, Some(&fine)), DaySplit::Returns);
+        // The first day's users are new: a mismatch there is a broken split.
+        assert_eq!(DaySplit::of(&off, false, Some(&fine)), DaySplit::Broken);
+        // So is one the whole run shares, or one no whole-run check explains.
+        assert_eq!(DaySplit::of(&off, true, Some(&off)), DaySplit::Broken);
+        assert_eq!(DaySplit::of(&off, true, None), DaySplit::Broken);
     }
 }

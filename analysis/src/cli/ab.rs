@@ -104,7 +104,8 @@ fn print_per_day(result: &PerDay, format: Format) {
             _ => print!("{}", table.to_terminal()),
         }
     }
-    for day in result.days.iter().filter(|d| d.table.srm.mismatch()) {
+    let broken = |d: &&ab::per_day::Day| result.split_of(d) == ab::per_day::DaySplit::Broken;
+    for day in result.days.iter().filter(broken) {
         warn(format!(
             "sample ratio mismatch in {:?} on day {} (p = {:.2e} < {}): do not trust that day",
             result.experiment,
