@@ -7,17 +7,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use botify::catalog::Catalog;
 use clap::Args;
 
 use super::ope::{self, NothingToEvaluate};
 use super::{check_holdout, load_sessions, Input, Notes, Serving};
 use crate::eval::{self, counterfactual, CounterfactualRow, EvalRow};
-use crate::ope::replay::World;
 use crate::ope::{simulated, Arm};
 use crate::sessions;
-use botify::models::Models;
 
 /// `analysis eval`'s flags.
 #[derive(Debug, Clone, Args)]
@@ -314,7 +312,9 @@ fn score_counterfactual(
     let ope_options = options
         .counterfactual
         .ope_options(&options.input, &options.serving);
-    let estimated = ope::run_from(&ope_options, cutoff).map_err(|err| {
+    let targets = ope::checked_targets(&ope_options)?;
+    let world = ope::load_world(&options.serving)?;
+    let estimated = ope::run_from(&ope_options, &targets, &world, cutoff).map_err(|err| {
         let logs = options.input.logs.join(" ");
         match err.downcast_ref::<NothingToEvaluate>() {
             Some(nothing) if nothing.without_propensity() > 0 => anyhow!(
@@ -329,7 +329,12 @@ fn score_counterfactual(
         }
     })?;
     notes.0.extend(estimated.notes.0);
-    let simulated = simulate(options, stay, starts, notes)?;
+    let listener = simulated::Listener {
+        world: &world,
+        stay,
+        starts,
+    };
+    let simulated = simulate(&listener, &targets, options, notes);
     let rows = counterfactual::rows(&estimated.rows, &simulated);
     let untrusted = rows.iter().filter(|r| !r.trusted).count();
     if untrusted > 0 {
@@ -343,42 +348,24 @@ fn score_counterfactual(
     Ok(rows)
 }
 
-/// Each `--counterfactual` arm's simulated estimate: played to the
-/// listener whose stay rates and first tracks the held-out sessions gave.
+/// Each `--counterfactual` arm's simulated estimate, by arm name.
 fn simulate(
+    listener: &simulated::Listener<'_>,
+    arms: &[Arm],
     options: &Options,
-    stay: simulated::Stay,
-    starts: Vec<u32>,
     notes: &mut Notes,
-) -> Result<Vec<(String, f64)>> {
-    let serving = &options.serving;
-    let catalog = Catalog::load(&serving.catalog)
-        .with_context(|| format!("cannot load --catalog {}", serving.catalog.display()))?;
-    let models = Models::load(&serving.models)
-        .with_context(|| format!("botify cannot load --models {}", serving.models.display()))?;
-    if models.embedding.is_empty() {
+) -> Vec<(String, f64)> {
+    if listener.world.models.embedding.is_empty() {
         notes.warn(format!(
             "--models {} has no embedding: the simulated listener hears every recommended track \
              as an unrelated one, so the simulated estimates cannot tell arms apart; train the \
              embedding (analysis train --model embedding) into that folder",
-            serving.models.display()
+            options.serving.models.display()
         ));
     }
-    let world = World::new(Arc::new(catalog), Arc::new(models));
-    let listener = simulated::Listener {
-        world: &world,
-        stay,
-        starts,
-    };
-    let arms: Vec<Arm> = options
-        .counterfactual
-        .arms
-        .iter()
-        .map(|a| Arm::parse(a))
-        .collect::<Result<_>>()?;
     let started = Instant::now();
     let values = listener.mean_session_time(
-        &arms,
+        arms,
         options.counterfactual.botify_seed,
         options.input.threads,
     );
@@ -387,11 +374,8 @@ fn simulate(
         listener.starts.len(),
         started.elapsed().as_secs_f64()
     ));
-    Ok(options
-        .counterfactual
-        .arms
-        .iter()
-        .cloned()
+    arms.iter()
+        .map(|arm| arm.name.clone())
         .zip(values)
-        .collect())
+        .collect()
 }

@@ -109,7 +109,29 @@ impl RewardModels {
 
 /// Estimates each target's value on `options.input`'s logs.
 pub fn run(options: &Options) -> Result<Ope> {
-    run_from(options, None)
+    let targets = checked_targets(options)?;
+    let world = load_world(&options.serving)?;
+    run_from(options, &targets, &world, None)
+}
+
+/// The `--target` arms, refusing a bad `--clip` or target before any work.
+pub(crate) fn checked_targets(options: &Options) -> Result<Vec<Arm>> {
+    if !(options.clip >= 1.0 && options.clip.is_finite()) {
+        bail!(
+            "--clip must be a finite weight of at least 1, e.g. --clip 100; got {}",
+            options.clip
+        );
+    }
+    options.target.iter().map(|t| Arm::parse(t)).collect()
+}
+
+/// botify's catalog and models as the replay reads them.
+pub(crate) fn load_world(serving: &Serving) -> Result<World> {
+    let catalog = Catalog::load(&serving.catalog)
+        .with_context(|| format!("cannot load --catalog {}", serving.catalog.display()))?;
+    let models = Models::load(&serving.models)
+        .with_context(|| format!("botify cannot load --models {}", serving.models.display()))?;
+    Ok(World::new(Arc::new(catalog), Arc::new(models)))
 }
 
 /// No session of the logs could be replayed: each was left out for one of
@@ -138,42 +160,23 @@ impl std::error::Error for NothingToEvaluate {}
 /// that start at or after `from` (epoch ms; every session when `None`).
 /// Earlier sessions are replayed too, for each arm's long-term profile of
 /// their listeners, but not estimated on.
-pub(crate) fn run_from(options: &Options, from: Option<u64>) -> Result<Ope> {
-    if !(options.clip >= 1.0 && options.clip.is_finite()) {
-        bail!(
-            "--clip must be a finite weight of at least 1, e.g. --clip 100; got {}",
-            options.clip
-        );
-    }
-    let targets: Vec<Arm> = options
-        .target
-        .iter()
-        .map(|t| Arm::parse(t))
-        .collect::<Result<_>>()?;
+pub(crate) fn run_from(
+    options: &Options,
+    targets: &[Arm],
+    world: &World,
+    from: Option<u64>,
+) -> Result<Ope> {
     let mut notes = Notes::default();
-    let catalog = Arc::new(Catalog::load(&options.serving.catalog).with_context(|| {
-        format!(
-            "cannot load --catalog {}",
-            options.serving.catalog.display()
-        )
-    })?);
-    let models = Arc::new(Models::load(&options.serving.models).with_context(|| {
-        format!(
-            "botify cannot load --models {}",
-            options.serving.models.display()
-        )
-    })?);
     let (experiment, logging_arms) = logging_arms(options)?;
     let logs = read_logs(&options.input, experiment.as_deref(), &mut notes)?;
     let (records, sessions) = sessionize(logs.records, &mut notes)?;
-    let reward_models = reward_models(options, &records, &sessions, &catalog, &mut notes)?;
-    let world = World::new(catalog, models);
+    let reward_models = reward_models(options, &records, &sessions, &world.catalog, &mut notes)?;
 
     let started = Instant::now();
     let replayed = replay_all(
         options,
-        &world,
-        &targets,
+        world,
+        targets,
         &logging_arms,
         &reward_models,
         &records,

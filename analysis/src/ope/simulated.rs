@@ -132,8 +132,9 @@ impl Listener<'_> {
         for position in 0..MAX_STEPS {
             let mut rng = RequestRng::new(seed, user, position as u64, listen.track);
             let served = arm.serve(self.world, &mut state, &mut profile, user, listen, &mut rng);
-            if served == listen.track || state.listens.iter().any(|l| l.track == served) {
-                // botify never repeats a track unless nothing else is left.
+            // `serve` recorded the listen: a served track already in the
+            // session is botify's last resort, with nothing else left.
+            if state.listens.iter().any(|l| l.track == served) {
                 break;
             }
             let earlier = plays.record(catalog.artist_of(served));
