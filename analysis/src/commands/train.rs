@@ -125,7 +125,7 @@ impl Default for Options {
             input: Input::default(),
             out: PathBuf::from("data/models"),
             model: ModelKind::All,
-            neighbours: 50,
+            neighbours: item2vec.neighbours.count,
             per_artist: item2vec.neighbours.per_artist,
             alpha: 0.5,
             min_evidence: colisten.min_evidence,
