@@ -482,31 +482,13 @@ impl NeighbourLists {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{cosine, embed, two_taste_groups, FOUR_NEIGHBOURS};
+    use super::super::testing::{
+        cosine, embed, largest_difference, mean_cosine_with_group, small_params, two_taste_groups,
+    };
     use super::*;
 
-    fn params(seed: u64) -> Params {
-        Params {
-            dim: 8,
-            epochs: 20,
-            neighbours: FOUR_NEIGHBOURS,
-            seed,
-            threads: 1,
-            ..Params::default()
-        }
-    }
-
     fn fit_on(sessions: &[Vec<(u32, f64)>], seed: u64) -> Embedding {
-        embed(sessions, |data, catalog, bar| {
-            fit(data, catalog, params(seed), bar)
-        })
-    }
-
-    /// The mean cosine of `track` with the tracks of `group` (0 or 1),
-    /// itself left out.
-    fn mean_cosine_with_group(e: &Embedding, track: u32, group: u32) -> f32 {
-        let others: Vec<u32> = (group * 5..group * 5 + 5).filter(|&t| t != track).collect();
-        others.iter().map(|&t| cosine(e, track, t)).sum::<f32>() / others.len() as f32
+        embed(sessions, small_params!(20, seed), fit)
     }
 
     #[test]
@@ -573,12 +555,7 @@ mod tests {
     #[test]
     fn unplayed_tracks_of_one_artist_and_genre_get_the_same_vector() {
         let e = fit_on(&two_taste_groups().1, 42);
-        let gap = e
-            .vector(10)
-            .iter()
-            .zip(e.vector(12))
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let gap = largest_difference(&e, 10, 12);
         assert!(gap < 1e-6, "10 and 12 differ by up to {gap}");
     }
 

@@ -304,12 +304,14 @@ pub(crate) mod testing {
         (Catalog::from_tracks(tracks), sessions)
     }
 
-    /// The embedding `fit` learns from `sessions` (as [`data`] lays them
-    /// out) over the [`two_taste_groups`] catalog, with no progress shown:
-    /// item2vec and the session factorisation are tested on the same input.
-    pub fn embed(
+    /// The embedding `fit` learns with `params` from `sessions` (as [`data`]
+    /// lays them out) over the [`two_taste_groups`] catalog, with no progress
+    /// shown: item2vec and the session factorisation are tested on the same
+    /// input.
+    pub fn embed<P>(
         sessions: &[Vec<(u32, f64)>],
-        fit: impl FnOnce(Data<'_>, &Catalog, &ProgressBar) -> Embedding,
+        params: P,
+        fit: impl FnOnce(Data<'_>, &Catalog, P, &ProgressBar) -> Embedding,
     ) -> Embedding {
         let refs: Vec<&[(u32, f64)]> = sessions.iter().map(Vec::as_slice).collect();
         let (records, sessions) = data(&refs);
@@ -317,6 +319,7 @@ pub(crate) mod testing {
         fit(
             Data::new(&records, &sessions),
             &catalog,
+            params,
             &ProgressBar::hidden(),
         )
     }
@@ -326,6 +329,41 @@ pub(crate) mod testing {
         count: 4,
         per_artist: 0,
     };
+
+    /// The `Params` of the trainer in scope for the small test catalogs:
+    /// eight dimensions, [`FOUR_NEIGHBOURS`], one thread, `$epochs` passes
+    /// from `$seed`, the rest as served. A macro because item2vec's and the
+    /// session factorisation's `Params` share these fields but no type.
+    macro_rules! small_params {
+        ($epochs:expr, $seed:expr) => {
+            Params {
+                dim: 8,
+                epochs: $epochs,
+                neighbours: $crate::train::testing::FOUR_NEIGHBOURS,
+                seed: $seed,
+                threads: 1,
+                ..Params::default()
+            }
+        };
+    }
+    pub(crate) use small_params;
+
+    /// The largest difference between the vectors of tracks `a` and `b`
+    /// in any dimension: under 1e-6 when they are one vector.
+    pub fn largest_difference(e: &Embedding, a: u32, b: u32) -> f32 {
+        e.vector(a)
+            .iter()
+            .zip(e.vector(b))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    }
+
+    /// The mean cosine of `track` with the tracks of [`two_taste_groups`]'
+    /// group `group` (0 or 1), itself left out.
+    pub fn mean_cosine_with_group(e: &Embedding, track: u32, group: u32) -> f32 {
+        let others: Vec<u32> = (group * 5..group * 5 + 5).filter(|&t| t != track).collect();
+        others.iter().map(|&t| cosine(e, track, t)).sum::<f32>() / others.len() as f32
+    }
 
     /// The cosine of tracks `a` and `b` in `e` (its vectors are unit
     /// vectors, as served).

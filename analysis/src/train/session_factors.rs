@@ -216,23 +216,17 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::{cosine, data, embed, two_taste_groups, FOUR_NEIGHBOURS};
+    use crate::train::testing::{
+        cosine, data, embed, largest_difference, mean_cosine_with_group, small_params,
+        two_taste_groups,
+    };
 
     fn params(seed: u64) -> Params {
-        Params {
-            dim: 8,
-            epochs: 40,
-            neighbours: FOUR_NEIGHBOURS,
-            seed,
-            threads: 1,
-            ..Params::default()
-        }
+        small_params!(40, seed)
     }
 
     fn fit_on(sessions: &[Vec<(u32, f64)>], seed: u64) -> Embedding {
-        embed(sessions, |data, catalog, bar| {
-            fit(data, catalog, params(seed), bar)
-        })
+        embed(sessions, params(seed), fit)
     }
 
     #[test]
@@ -248,10 +242,7 @@ mod tests {
                 Some(group(t)),
                 "{t}'s nearest played track"
             );
-            let mean = |g: u32| {
-                let others: Vec<u32> = (g * 5..g * 5 + 5).filter(|&o| o != t).collect();
-                others.iter().map(|&o| cosine(&e, t, o)).sum::<f32>() / others.len() as f32
-            };
+            let mean = |g: u32| mean_cosine_with_group(&e, t, g);
             assert!(mean(group(t)) > mean(1 - group(t)), "track {t}");
         }
     }
@@ -261,12 +252,7 @@ mod tests {
         let (_, sessions) = two_taste_groups();
         let e = fit_on(&sessions, 42);
         // 10 and 12: one artist and one genre, neither ever played.
-        let gap = e
-            .vector(10)
-            .iter()
-            .zip(e.vector(12))
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let gap = largest_difference(&e, 10, 12);
         assert!(gap < 1e-6, "10 and 12 differ by up to {gap}");
         assert_eq!(e, fit_on(&sessions, 42));
         assert_ne!(e.vectors, fit_on(&sessions, 7).vectors, "the seed matters");
