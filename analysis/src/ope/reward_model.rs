@@ -104,21 +104,13 @@ impl RewardModel {
 
 #[cfg(test)]
 mod tests {
-    use botify::catalog::Track;
-
     use super::*;
     use crate::sessions;
+    use crate::train::testing::bare_track;
 
     #[test]
     fn a_track_is_its_artist_until_heard_often_and_first_picks_do_not_count() {
-        let track = |id: u32, artist: &str| Track {
-            track: id,
-            artist: artist.into(),
-            title: format!("t{id}"),
-            genre: None,
-            year: None,
-            popularity: None,
-        };
+        let track = |id: u32, artist: &str| bare_track(id, artist, None);
         let catalog = Catalog::from_tracks(vec![track(0, "A"), track(1, "A"), track(2, "B")]);
         // One session: the listener's own 2 (time 1, not a recommendation),
         // then 0 recommended and heard 0.2, then 1 heard 0.6.

@@ -100,20 +100,15 @@ fn samples(data: Data<'_>, catalog: &Catalog, embedding: &Embedding) -> Vec<Samp
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::testing::data;
-    use botify::catalog::Track;
+    use crate::train::testing::{bare_track, data};
 
     /// Four tracks in two dimensions: 0, 1 and 3 close, 2 orthogonal to
     /// them; 1 and 3 by one artist, 0 and 2 by others.
     fn catalog() -> Catalog {
-        let tracks = [0, 1, 2, 1].iter().enumerate().map(|(t, artist)| Track {
-            track: t as u32,
-            artist: format!("a{artist}"),
-            title: format!("t{t}"),
-            genre: None,
-            year: None,
-            popularity: None,
-        });
+        let tracks = [0, 1, 2, 1]
+            .iter()
+            .zip(0..)
+            .map(|(artist, t)| bare_track(t, &format!("a{artist}"), None));
         Catalog::from_tracks(tracks.collect())
     }
 

@@ -277,13 +277,8 @@ pub(crate) mod testing {
     /// together, with a skip of a track of the other group after its second
     /// like.
     pub fn two_taste_groups() -> (Catalog, Vec<Vec<(u32, f64)>>) {
-        let track = |t: u32, artist: u32, genre: u32| Track {
-            track: t,
-            artist: format!("a{artist}"),
-            title: format!("t{t}"),
-            genre: Some(format!("g{genre}")),
-            year: None,
-            popularity: None,
+        let track = |t: u32, artist: u32, genre: u32| {
+            bare_track(t, &format!("a{artist}"), Some(&format!("g{genre}")))
         };
         let artists = [0, 1, 0, 1, 2, 0, 1, 0, 1, 3];
         let mut tracks: Vec<Track> = (0..10)
@@ -302,6 +297,19 @@ pub(crate) mod testing {
             })
             .collect();
         (Catalog::from_tracks(tracks), sessions)
+    }
+
+    /// Track `id` of the test catalogs: by `artist`, of `genre`, titled
+    /// `t<id>`, with no year or popularity.
+    pub fn bare_track(id: u32, artist: &str, genre: Option<&str>) -> Track {
+        Track {
+            track: id,
+            artist: artist.to_string(),
+            title: format!("t{id}"),
+            genre: genre.map(str::to_string),
+            year: None,
+            popularity: None,
+        }
     }
 
     /// The embedding `fit` learns with `params` from `sessions` (as [`data`]
