@@ -18,11 +18,11 @@ pub mod topology;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{FromRedisValue, RedisResult};
+use redis::{FromRedisValue, RedisFuture, RedisResult, Value};
 
 /// Connections per link: one per HTTP worker thread on a small machine.
 const CONNECTIONS: usize = 4;
@@ -210,18 +210,18 @@ impl RedisLink {
         }
     }
 
+    /// This thread's connection: to the server, or through the cluster
+    /// client.
+    fn connection(&self) -> Connection {
+        match self {
+            RedisLink::Single(connections) => Connection::Single(connections[slot()].clone()),
+            RedisLink::Cluster(cluster) => Connection::Cluster(cluster.connection()),
+        }
+    }
+
     /// Runs `pipe`; on a cluster it goes to the node owning its first key.
     pub async fn pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> RedisResult<T> {
-        match self {
-            RedisLink::Single(connections) => {
-                let mut conn = connections[slot()].clone();
-                pipe.query_async(&mut conn).await
-            }
-            RedisLink::Cluster(cluster) => {
-                let mut conn = cluster.connection();
-                pipe.query_async(&mut conn).await
-            }
-        }
+        pipe.query_async(&mut self.connection()).await
     }
 
     /// Runs `pipe`, whose keys all hash to `key`'s slot: on a cluster
@@ -251,15 +251,41 @@ impl RedisLink {
 
     /// Runs one command.
     pub async fn cmd<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> RedisResult<T> {
+        cmd.query_async(&mut self.connection()).await
+    }
+}
+
+/// A [`RedisLink`]'s connection of either kind, so that a pipeline and a
+/// command pick theirs in one place.
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, Value> {
         match self {
-            RedisLink::Single(connections) => {
-                let mut conn = connections[slot()].clone();
-                cmd.query_async(&mut conn).await
-            }
-            RedisLink::Cluster(cluster) => {
-                let mut conn = cluster.connection();
-                cmd.query_async(&mut conn).await
-            }
+            Connection::Single(conn) => conn.req_packed_command(cmd),
+            Connection::Cluster(conn) => conn.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipe: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(conn) => conn.req_packed_commands(pipe, offset, count),
+            Connection::Cluster(conn) => conn.req_packed_commands(pipe, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(conn) => conn.get_db(),
+            Connection::Cluster(conn) => conn.get_db(),
         }
     }
 }
