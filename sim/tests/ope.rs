@@ -5,7 +5,7 @@
 //! target is refused by name.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use analysis::commands::ope::{self, Options};
 use analysis::commands::{Input, Note, Serving};
@@ -19,11 +19,15 @@ const SIM: Program = Program::new(env!("CARGO_BIN_EXE_sim"));
 /// track has a propensity and any target is within its support.
 const LOGGING: &str = r#"{ recommender = "sticky_artist", noise = 0.3 }"#;
 
+/// The models folder of every run here: none is ever written, so every
+/// arm serves untrained.
+const UNTRAINED: &str = "no-models";
+
 fn options(dir: &Path, world: &Path, log: &Path, config: &Path, targets: &[&str]) -> Options {
     Options {
         input: Input::new([log.display()]),
         serving: Serving {
-            models: dir.join("no-models"),
+            models: dir.join(UNTRAINED),
             catalog: world.join("tracks.jsonl"),
         },
         target: targets.iter().map(|t| t.to_string()).collect(),
@@ -32,14 +36,25 @@ fn options(dir: &Path, world: &Path, log: &Path, config: &Path, targets: &[&str]
     }
 }
 
+/// One simulated day of `episodes` sessions of `world` served untrained by
+/// `spec`, logged into `dir/name`: (log folder, experiments file).
+fn untrained_day(
+    dir: &Path,
+    world: &Path,
+    name: &str,
+    spec: &str,
+    episodes: &str,
+) -> (PathBuf, PathBuf) {
+    let untrained = dir.join(UNTRAINED);
+    worlds::simulate_day(&SIM, dir, world, &untrained, name, spec, episodes)
+}
+
 #[test]
 fn ope_recovers_the_logging_arm_and_agrees_with_another_arms_own_run() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let world = worlds::small(&SIM, dir, "300", "7");
-    let untrained = dir.join("no-models");
-    let (log, config) =
-        worlds::simulate_day(&SIM, dir, &world, &untrained, "logged", LOGGING, "1500");
+    let (log, config) = untrained_day(dir, &world, "logged", LOGGING, "1500");
     let report = dir.join("report");
     let result = ope::run(&Options {
         report: Some(report.clone()),
@@ -128,15 +143,7 @@ fn ope_recovers_the_logging_arm_and_agrees_with_another_arms_own_run() {
 
     // `random` served on its own: its first picks' mean listened fraction
     // is what the estimate from the other arm's logs must find.
-    let (random_log, random_config) = worlds::simulate_day(
-        &SIM,
-        dir,
-        &world,
-        &untrained,
-        "random",
-        "\"random\"",
-        "1500",
-    );
+    let (random_log, random_config) = untrained_day(dir, &world, "random", "\"random\"", "1500");
     let own = ope::run(&options(
         dir,
         &world,
@@ -186,9 +193,8 @@ fn replay_rebuilds_each_listeners_profile_across_their_sessions() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let world = worlds::small(&SIM, dir, "150", "11");
-    let untrained = dir.join("no-models");
     let spec = r#"{ recommender = "memory", noise = 0.2 }"#;
-    let (log, config) = worlds::simulate_day(&SIM, dir, &world, &untrained, "memory", spec, "1200");
+    let (log, config) = untrained_day(dir, &world, "memory", spec, "1200");
     let result = ope::run(&options(dir, &world, &log, &config, &[spec])).unwrap();
     assert_eq!(
         replayed_propensities(&result),
