@@ -17,7 +17,7 @@ use indicatif::ProgressBar;
 use tally::progress::{self, Unit};
 
 use super::breakdown::{self, Extra};
-use super::Options;
+use super::{Options, ScratchFolder};
 use crate::dynamics::Dynamics;
 use crate::runner::days::Days;
 use crate::runner::in_process::{self, Policy};
@@ -129,8 +129,7 @@ fn experiment(
     truth: bool,
 ) -> Result<(Vec<Outcome>, Extra)> {
     let name = format!("PROOF-{}-{index}", design.name());
-    let dir = scratch.join(&name);
-    std::fs::create_dir_all(&dir)?;
+    let dir = ScratchFolder::create(scratch.join(&name))?;
     let control = format!("{:?}", options.recommender);
     let treatment = match design {
         Design::Aa => control.clone(),
@@ -214,9 +213,7 @@ fn experiment(
         log.close();
         played?;
     }
-    let outcome = analyse(options, tested, world, &dir, &name, truth);
-    let _ = std::fs::remove_dir_all(&dir);
-    outcome
+    analyse(options, tested, world, &dir, &name, truth)
 }
 
 /// Each tested metric's outcome of one experiment's logs.

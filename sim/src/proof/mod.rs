@@ -158,16 +158,40 @@ pub fn run(options: &Options) -> Result<Proof> {
         data,
         segmentations: breakdown::segmentations(options)?,
     };
-    let scratch = options
-        .scratch
-        .clone()
-        .unwrap_or_else(std::env::temp_dir)
-        .join(format!("sim-proof-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("cannot create scratch folder {}", scratch.display()))?;
-    let result = prove(options, &tested, &world, &scratch);
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
+    let scratch = ScratchFolder::create(
+        options
+            .scratch
+            .clone()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("sim-proof-{}", std::process::id())),
+    )?;
+    prove(options, &tested, &world, &scratch)
+}
+
+/// A folder of logs that are only read back within the proof: removed, with
+/// everything in it, when dropped, however the work in it ended.
+struct ScratchFolder(PathBuf);
+
+impl ScratchFolder {
+    fn create(path: PathBuf) -> Result<ScratchFolder> {
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create scratch folder {}", path.display()))?;
+        Ok(ScratchFolder(path))
+    }
+}
+
+impl std::ops::Deref for ScratchFolder {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn prove(
