@@ -77,12 +77,21 @@ impl Process {
     /// Waits until something accepts TCP connections on 127.0.0.1:`port`;
     /// panics if this process exits first, or after `timeout`.
     pub fn wait_listening(&mut self, port: u16, timeout: Duration) {
+        self.wait_until(&format!("listening on port {port}"), timeout, || {
+            TcpStream::connect((LOOPBACK, port)).is_ok()
+        });
+    }
+
+    /// Asks `ready` every 20 ms until it holds; panics with what this
+    /// process printed if it exits first, or if after `timeout` it is still
+    /// not `what` (the panic's words for ready).
+    pub fn wait_until(&mut self, what: &str, timeout: Duration, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + timeout;
-        while TcpStream::connect((LOOPBACK, port)).is_err() {
+        while !ready() {
             self.assert_alive();
             assert!(
                 Instant::now() < deadline,
-                "{} is not listening on port {port} after {timeout:?}:\n{}",
+                "{} is not {what} after {timeout:?}:\n{}",
                 self.name,
                 self.output()
             );

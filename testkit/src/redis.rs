@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use botify::state::RedisStore;
 
@@ -68,21 +68,12 @@ fn spawn_command(name: &str, command: &mut Command, log: &Path) -> Process {
 /// exits first (say, the port was taken) or does not answer in 10 s.
 fn wait_ready(process: &mut Process, port: u16) {
     let client = ::redis::Client::open(url(port)).expect("a valid redis URL");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(mut conn) = client.get_connection() {
-            if ::redis::cmd("PING").query::<String>(&mut conn).is_ok() {
-                return;
-            }
-        }
-        process.assert_alive();
-        assert!(
-            Instant::now() < deadline,
-            "redis-server on port {port} did not come up:\n{}",
-            process.output()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let what = format!("answering PING on port {port}");
+    process.wait_until(&what, Duration::from_secs(10), || {
+        client
+            .get_connection()
+            .is_ok_and(|mut conn| ::redis::cmd("PING").query::<String>(&mut conn).is_ok())
+    });
 }
 
 /// Starts a `redis-server` named `redis` among `processes` (so it is
