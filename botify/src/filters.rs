@@ -111,6 +111,10 @@ impl Filters {
         })
     }
 
+    pub fn blocks_nothing(&self) -> bool {
+        self.blocked_tracks.is_empty() && self.blocked_artists.is_empty()
+    }
+
     pub fn is_blocked(&self, catalog: &Catalog, track: TrackId) -> bool {
         if self.blocked_tracks.contains(&track) {
             return true;

@@ -31,7 +31,6 @@
 use std::thread;
 
 use botify::catalog::TrackId;
-use botify::models::dot;
 use botify::policy::RequestRng;
 use botify::recommenders::session::ArtistPlays;
 use botify::state::{Listen, Profile, UserState};
@@ -107,7 +106,7 @@ impl Listener<'_> {
     fn listen_time(&self, first: TrackId, track: TrackId, plays: u32) -> f64 {
         let index = &self.world.models.embedding;
         let cosine = match (index.vector(first), index.vector(track)) {
-            (Some(a), Some(b)) => dot(a, b),
+            (Some(a), Some(b)) => a.dot(&b.to_vec()),
             // A track without a vector is as far as an unrelated one.
             _ => 0.0,
         };

@@ -94,6 +94,21 @@ impl Allowed<'_> {
         (0..n).filter(|&t| self.accepts(t)).nth(rank)
     }
 
+    /// An empty [`Unseen`] set: it admits each accepted track once.
+    pub fn unseen(&self) -> Unseen<'_> {
+        let mut marked = vec![0u64; self.catalog.len().div_ceil(64)];
+        for &track in self.heard {
+            if let Some(word) = marked.get_mut(track as usize / 64) {
+                *word |= 1 << (track % 64);
+            }
+        }
+        Unseen {
+            marked,
+            catalog: self.catalog,
+            filters: (!self.filters.blocks_nothing()).then_some(self.filters),
+        }
+    }
+
     /// How many tracks of `list` are accepted (a track listed twice counts
     /// twice, as a uniform draw over the list weighs it).
     pub fn count_in(&self, list: &[TrackId]) -> usize {
@@ -113,6 +128,37 @@ impl Allowed<'_> {
         }
         let rank = rng.gen_range(0..count);
         list.iter().copied().filter(|&t| self.accepts(t)).nth(rank)
+    }
+}
+
+/// The accepted tracks not offered yet: what a recommender that gathers
+/// candidates from several overlapping lists checks each one against.
+///
+/// One bit per catalog track, the heard ones set from the start: a few
+/// hundred candidates are then checked by a bit each, instead of a sort to
+/// drop repeats and a search of the heard tracks per candidate.
+pub struct Unseen<'a> {
+    marked: Vec<u64>,
+    catalog: &'a Catalog,
+    /// `None` when they block nothing, as they mostly do: no check then.
+    filters: Option<&'a Filters>,
+}
+
+impl Unseen<'_> {
+    /// Whether `track` is accepted and offered for the first time; marks it
+    /// offered.
+    pub fn offer(&mut self, track: TrackId) -> bool {
+        let Some(word) = self.marked.get_mut(track as usize / 64) else {
+            return false;
+        };
+        let bit = 1 << (track % 64);
+        let first = *word & bit == 0;
+        *word |= bit;
+        first
+            && self.catalog.contains(track)
+            && !self
+                .filters
+                .is_some_and(|filters| filters.is_blocked(self.catalog, track))
     }
 }
 
@@ -136,6 +182,24 @@ mod tests {
             .count();
         assert_eq!(allowed.count(), scanned);
         assert_eq!(scanned, 2, "tracks 1 and 2");
+    }
+
+    #[test]
+    fn unseen_offers_each_accepted_track_once() {
+        let catalog = small();
+        let filters = Filters::blocking(&[3], &["C"]);
+        let heard = [0, 2];
+        let allowed = Allowed::new(&catalog, &filters, &heard);
+        let mut unseen = allowed.unseen();
+        let offered: Vec<TrackId> = [0, 1, 2, 3, 4, 5, 1, 4, 6, 99, 1000]
+            .into_iter()
+            .filter(|&t| unseen.offer(t))
+            .collect();
+        // 0 and 2 heard, 3 blocked, 5 by blocked artist C, 6 and beyond
+        // outside the catalog, 1 and 4 offered before.
+        assert_eq!(offered, [1, 4]);
+        let accepted: Vec<TrackId> = (0..8).filter(|&t| allowed.accepts(t)).collect();
+        assert_eq!(accepted, [1, 4]);
     }
 
     #[test]

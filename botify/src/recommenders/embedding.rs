@@ -13,7 +13,6 @@
 use super::session::{top_scored, Weighting};
 use super::{Candidates, Context, Recommender};
 use crate::catalog::TrackId;
-use crate::models::dot;
 use crate::state::StateUpdate;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,14 +78,14 @@ impl Recommender for Embedding {
             let mut query = vec![0.0f32; index.dim()];
             for &(track, weight) in &weights {
                 if let Some(v) = index.vector(track) {
-                    query.iter_mut().zip(v).for_each(|(q, x)| *q += weight * x);
+                    v.add_to(&mut query, weight);
                 }
             }
             scores = self
                 .seeds(&weights)
                 .iter()
                 .flat_map(|&s| index.neighbours(s))
-                .filter_map(|&c| index.vector(c).map(|v| (c, dot(&query, v))))
+                .filter_map(|&c| index.vector(c).map(|v| (c, v.dot(&query))))
                 .collect();
             // Seeds share neighbours: one entry per track (same score).
             scores.sort_unstable_by_key(|&(track, _)| track);

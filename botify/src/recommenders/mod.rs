@@ -25,7 +25,7 @@ mod session_knn;
 mod sticky_artist;
 mod toppop;
 
-pub use allowed::Allowed;
+pub use allowed::{Allowed, Unseen};
 pub use candidates::{ranked, Candidates, Pool, Scored};
 pub use contextual::Contextual;
 pub use embedding::{Embedding, EmbeddingSettings};
