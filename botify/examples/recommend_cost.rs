@@ -26,6 +26,11 @@ use botify::models::Models;
 use botify::recommenders::{build, Allowed, Context};
 use botify::state::{Listen, StateUpdate, UserState};
 
+// The allocator botify serves with: allocation costs and the alignment of
+// the vector table are as in the service.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SESSIONS: usize = 4000;
 const PASSES: usize = 7;
 

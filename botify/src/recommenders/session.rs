@@ -58,7 +58,12 @@ impl Weighting {
 /// Kept sorted by artist: a recommender looks up every candidate's artist,
 /// hundreds per request, against up to fifty artists of a long session.
 #[derive(Debug, Clone, Default)]
-pub struct ArtistPlays(Vec<(ArtistId, u32)>);
+pub struct ArtistPlays {
+    plays: Vec<(ArtistId, u32)>,
+    /// Bit `artist % 64` of every artist played: most candidates are of an
+    /// artist not played yet, and one bit answers for them without a search.
+    played: u64,
+}
 
 impl ArtistPlays {
     pub fn of(catalog: &Catalog, listens: &[Listen]) -> ArtistPlays {
@@ -71,22 +76,30 @@ impl ArtistPlays {
 
     /// Counts one more play of `artist`; returns its plays before this one.
     pub fn record(&mut self, artist: ArtistId) -> u32 {
-        match self.0.binary_search_by_key(&artist, |&(a, _)| a) {
+        self.played |= Self::bit(artist);
+        match self.plays.binary_search_by_key(&artist, |&(a, _)| a) {
             Ok(i) => {
-                self.0[i].1 += 1;
-                self.0[i].1 - 1
+                self.plays[i].1 += 1;
+                self.plays[i].1 - 1
             }
             Err(i) => {
-                self.0.insert(i, (artist, 1));
+                self.plays.insert(i, (artist, 1));
                 0
             }
         }
     }
 
     pub fn plays(&self, artist: ArtistId) -> u32 {
-        self.0
+        if self.played & Self::bit(artist) == 0 {
+            return 0;
+        }
+        self.plays
             .binary_search_by_key(&artist, |&(a, _)| a)
-            .map_or(0, |i| self.0[i].1)
+            .map_or(0, |i| self.plays[i].1)
+    }
+
+    fn bit(artist: ArtistId) -> u64 {
+        1 << (artist % 64)
     }
 }
 
@@ -253,6 +266,16 @@ mod tests {
         assert_eq!(plays.plays(artist("B")), 1, "a skip is a play too");
         assert_eq!(plays.plays(artist("C")), 0);
         assert_eq!(ArtistPlays::default().plays(artist("A")), 0);
+        // Artists 1, 65 and 129 share a bit of the played mask.
+        let mut plays = ArtistPlays::default();
+        assert_eq!(
+            [plays.record(1), plays.record(65), plays.record(65)],
+            [0, 0, 1]
+        );
+        assert_eq!(
+            [plays.plays(1), plays.plays(65), plays.plays(129)],
+            [1, 2, 0]
+        );
     }
 
     #[test]
