@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use sim::commands::{calibrate, experiment, ope_proof, proof, run, world, Command};
+use sim::commands::{calibrate, experiment, ope_proof, proof, run, truth_models, world, Command};
 
 #[derive(Debug, Parser)]
 #[command(name = "sim", version, about = "botify user simulator")]
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => calibrate::run(args),
         Command::Proof(args) => proof::run(args),
         Command::OpeProof(args) => ope_proof::run(args),
+        Command::TruthModels(args) => truth_models::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

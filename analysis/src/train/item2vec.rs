@@ -95,6 +95,23 @@ pub struct Embedding {
 }
 
 impl Embedding {
+    /// An embedding of given unit `vectors` (row-major, `dim` wide) with
+    /// neighbour lists computed from them as training computes its own.
+    pub fn of_unit_vectors(
+        vectors: Vec<f32>,
+        dim: usize,
+        artist_of: &[u32],
+        lists: NeighbourLists,
+        threads: usize,
+    ) -> Embedding {
+        let neighbours = nearest_neighbours(&vectors, dim, artist_of, lists, threads);
+        Embedding {
+            dim,
+            vectors,
+            neighbours,
+        }
+    }
+
     pub fn vector(&self, track: u32) -> &[f32] {
         let start = track as usize * self.dim;
         &self.vectors[start..start + self.dim]

@@ -7,7 +7,8 @@
 //! - `world.rs` — `sim world`: generate and write a world;
 //! - `calibrate.rs` — `sim calibrate`: reference agents vs the targets;
 //! - `proof.rs` — `sim proof`: the A/B statistics against simulated truth;
-//! - `ope_proof.rs` — `sim ope-proof`: off-policy evaluation against simulated truth.
+//! - `ope_proof.rs` — `sim ope-proof`: off-policy evaluation against simulated truth;
+//! - `truth_models.rs` — `sim truth-models`: models from the hidden truth, for diagnosis.
 //!
 //! Flags two commands share are one flattened struct here ([`Listeners`]),
 //! so they read and default the same in both.
@@ -17,6 +18,7 @@ pub mod experiment;
 pub mod ope_proof;
 pub mod proof;
 pub mod run;
+pub mod truth_models;
 pub mod world;
 
 use std::path::Path;
@@ -37,6 +39,7 @@ pub enum Command {
     Calibrate(calibrate::CalibrateArgs),
     Proof(proof::ProofArgs),
     OpeProof(ope_proof::OpeProofArgs),
+    TruthModels(truth_models::TruthModelsArgs),
 }
 
 /// How the simulated listeners are played, the same in `sim run` and
