@@ -215,12 +215,16 @@ mod tests {
         (5, &[0.9, -0.44], &[]),
     ];
 
+    const fn curve(bias: f32, sharpness: f32, discount: f32) -> ListenCurve {
+        ListenCurve {
+            bias,
+            sharpness,
+            discount,
+        }
+    }
+
     /// The default curve without the artist discount.
-    const UNTIRED: ListenCurve = ListenCurve {
-        bias: 0.5,
-        sharpness: 8.0,
-        discount: 1.0,
-    };
+    const UNTIRED: ListenCurve = curve(0.5, 8.0, 1.0);
 
     #[test]
     fn serves_the_track_closest_to_the_first_track_on_a_sessions_first_request() {
@@ -253,18 +257,11 @@ mod tests {
     fn the_fitted_listen_curve_trades_closeness_against_a_tired_artist() {
         // After liking 3 (artist B), 4 (also B) is the closest to the
         // estimate (cosine 0.82 against 5's 0.73).
-        let fresh = ListenCurve {
-            bias: 0.85,
-            sharpness: 2.0,
-            discount: 1.0,
-        };
+        let fresh = curve(0.85, 2.0, 1.0);
         let mut f = fixture(&ROWS, fresh, &[(0, 1.0)]);
         assert_eq!(f.recommend(&interest(), 3, 1.0).0, Some(4));
         // A listener who halves an artist's second play: 5 instead.
-        let tired = ListenCurve {
-            discount: 0.5,
-            ..fresh
-        };
+        let tired = curve(0.85, 2.0, 0.5);
         let mut f = fixture(&ROWS, tired, &[(0, 1.0)]);
         assert_eq!(f.recommend(&interest(), 3, 1.0).0, Some(5));
     }
@@ -273,11 +270,7 @@ mod tests {
     fn scoring_only_the_candidates_that_can_win_keeps_the_best_ones() {
         use rand::rngs::SmallRng;
         use rand::{Rng, SeedableRng};
-        let curve = ListenCurve {
-            bias: 0.4,
-            sharpness: 6.0,
-            discount: 0.7,
-        };
+        let curve = curve(0.4, 6.0, 0.7);
         let best = |scores: Vec<Scored>, top: usize| {
             let mut scores = scores;
             scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
