@@ -97,10 +97,12 @@ pub struct RunArgs {
     pub retrain_every: Option<u64>,
 
     /// Days of logs each retraining reads, in-process: the latest N day
-    /// folders (0: every day so far). Recent days say most about today's
-    /// listeners and keep training time flat as the run grows. Over HTTP
-    /// botify's whole --train-logs folder is read.
-    #[arg(long, value_name = "DAYS", default_value_t = 2)]
+    /// folders (0, the default: every day so far). Every day's logs teach
+    /// more than the latest few: on `LOOP` the latest 3 fall 5–8% behind by
+    /// day 14 (README, "The learning loop"); a window keeps training time
+    /// flat on long runs. Over HTTP botify's whole --train-logs folder is
+    /// read.
+    #[arg(long, value_name = "DAYS", default_value_t = 0)]
     pub train_window: u64,
 
     /// botify's event-log folder, for --retrain-every over HTTP.
