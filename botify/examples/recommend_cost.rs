@@ -16,6 +16,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use anyhow::Context as _;
+
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -35,41 +37,33 @@ const SESSIONS: usize = 4000;
 const PASSES: usize = 7;
 
 fn main() -> ExitCode {
+    match run() {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [catalog, models, rest @ ..] = args.as_slice() else {
-        eprintln!("usage: recommend_cost CATALOG MODELS [RECOMMENDER] [TOP]");
-        return ExitCode::from(2);
+        anyhow::bail!("usage: recommend_cost CATALOG MODELS [RECOMMENDER] [TOP]");
     };
     let name = rest.first().map_or("session_interest", String::as_str);
-    let top: usize = match rest.get(1).map(|t| t.parse()) {
+    let top: usize = match rest.get(1) {
         None => 1,
-        Some(Ok(top)) => top,
-        Some(Err(_)) => {
-            eprintln!("TOP: expected a whole number, got {:?}", rest[1]);
-            return ExitCode::from(2);
-        }
+        Some(top) => top
+            .parse()
+            .with_context(|| format!("TOP: expected a whole number, got {top:?}"))?,
     };
-    let catalog = match Catalog::load(Path::new(catalog)) {
-        Ok(catalog) => catalog,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let models = match Models::load(Path::new(models)) {
-        Ok(models) => models,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let recommender = match build(&ArmSpec::Name(name.to_string())) {
-        Ok(recommender) => recommender,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let catalog = Catalog::load(Path::new(catalog))?;
+    let models = Models::load(Path::new(models))?;
+    let recommender = build(&ArmSpec::Name(name.to_string()))?;
     let mut rng = SmallRng::seed_from_u64(1);
     let sessions: Vec<UserState> = (0..SESSIONS)
         .map(|_| UserState {
@@ -103,6 +97,7 @@ fn main() -> ExitCode {
         }
         best = best.min(started.elapsed().as_secs_f64() * 1e9 / SESSIONS as f64);
     }
-    println!("{name}, top {top}: {best:.0} ns per call (best of {PASSES} passes over {SESSIONS} sessions)");
-    ExitCode::SUCCESS
+    Ok(format!(
+        "{name}, top {top}: {best:.0} ns per call (best of {PASSES} passes over {SESSIONS} sessions)"
+    ))
 }

@@ -120,12 +120,7 @@ impl Counterfactual {
             }
             return Ok(());
         }
-        if !(self.clip >= 1.0 && self.clip.is_finite()) {
-            bail!(
-                "--clip must be a finite weight of at least 1, e.g. --clip 100; got {}",
-                self.clip
-            );
-        }
+        ope::check_clip(self.clip)?;
         if self.simulated_sessions == 0 {
             bail!(
                 "--simulated-sessions must be at least 1, e.g. --simulated-sessions 5000: the \

@@ -116,13 +116,16 @@ pub fn run(options: &Options) -> Result<Ope> {
 
 /// The `--target` arms, refusing a bad `--clip` or target before any work.
 pub(crate) fn checked_targets(options: &Options) -> Result<Vec<Arm>> {
-    if !(options.clip >= 1.0 && options.clip.is_finite()) {
-        bail!(
-            "--clip must be a finite weight of at least 1, e.g. --clip 100; got {}",
-            options.clip
-        );
-    }
+    check_clip(options.clip)?;
     options.target.iter().map(|t| Arm::parse(t)).collect()
+}
+
+/// Refuses a `--clip` below 1 or not finite (`analysis eval`'s too).
+pub(crate) fn check_clip(clip: f64) -> Result<()> {
+    if !(clip >= 1.0 && clip.is_finite()) {
+        bail!("--clip must be a finite weight of at least 1, e.g. --clip 100; got {clip}");
+    }
+    Ok(())
 }
 
 /// botify's catalog and models as the replay reads them.

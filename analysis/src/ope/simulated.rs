@@ -31,6 +31,7 @@
 use std::thread;
 
 use botify::catalog::TrackId;
+use botify::models::Vector;
 use botify::policy::RequestRng;
 use botify::recommenders::session::ArtistPlays;
 use botify::state::{Listen, Profile, UserState};
@@ -101,12 +102,12 @@ pub struct Listener<'w> {
 }
 
 impl Listener<'_> {
-    /// How long the listener hears `track` in a session that started on
-    /// `first`, after `plays` earlier plays of its artist.
-    fn listen_time(&self, first: TrackId, track: TrackId, plays: u32) -> f64 {
+    /// How long the listener hears `track` in a session that started on a
+    /// track of vector `first`, after `plays` earlier plays of its artist.
+    fn listen_time(&self, first: Option<&[f32]>, track: TrackId, plays: u32) -> f64 {
         let index = &self.world.models.embedding;
-        let cosine = match (index.vector(first), index.vector(track)) {
-            (Some(a), Some(b)) => a.dot(&b.to_vec()),
+        let cosine = match (first, index.vector(track)) {
+            (Some(first), Some(v)) => v.dot(first),
             // A track without a vector is as far as an unrelated one.
             _ => 0.0,
         };
@@ -118,6 +119,12 @@ impl Listener<'_> {
     fn session(&self, arm: &Arm, index: usize, seed: u64) -> f64 {
         let catalog = &*self.world.catalog;
         let first = self.starts[index];
+        let first_vector = self
+            .world
+            .models
+            .embedding
+            .vector(first)
+            .map(Vector::to_vec);
         let user = index as u64;
         let mut state = UserState::default();
         let mut profile = Profile::default();
@@ -137,7 +144,7 @@ impl Listener<'_> {
                 break;
             }
             let earlier = plays.record(catalog.artist_of(served));
-            let time = self.listen_time(first, served, earlier);
+            let time = self.listen_time(first_vector.as_deref(), served, earlier);
             value += here * time;
             here *= self.stay.after(time);
             if here < NEGLIGIBLE {

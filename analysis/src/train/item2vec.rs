@@ -380,12 +380,7 @@ impl Embedding {
             }
         }
         let artist_of: Vec<u32> = tokens.of_track.iter().map(|t| t[1]).collect();
-        let neighbours = nearest_neighbours(&vectors, dim, &artist_of, lists, threads);
-        Embedding {
-            dim,
-            vectors,
-            neighbours,
-        }
+        Embedding::of_unit_vectors(vectors, dim, &artist_of, lists, threads)
     }
 }
 

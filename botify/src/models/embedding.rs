@@ -129,25 +129,10 @@ impl EmbeddingIndex {
 pub struct Vector<'a>(&'a [u16]);
 
 impl Vector<'_> {
-    /// The inner product with `query`, of the same dimension, summed in
-    /// eight lanes as [`dot`].
+    /// The inner product with `query`, of the same dimension.
     #[inline]
     pub fn dot(self, query: &[f32]) -> f32 {
-        const LANES: usize = 8;
-        let (q_chunks, v_chunks) = (query.chunks_exact(LANES), self.0.chunks_exact(LANES));
-        let tail: f32 = q_chunks
-            .remainder()
-            .iter()
-            .zip(v_chunks.remainder())
-            .map(|(q, &v)| q * f32_of_bf16(v))
-            .sum();
-        let mut lanes = [0.0f32; LANES];
-        for (q, v) in q_chunks.zip(v_chunks) {
-            for ((lane, q), &v) in lanes.iter_mut().zip(q).zip(v) {
-                *lane += q * f32_of_bf16(v);
-            }
-        }
-        lanes.iter().sum::<f32>() + tail
+        lane_dot(query, self.0, f32_of_bf16)
     }
 
     /// Adds `weight` times this vector to `sum`.
@@ -175,25 +160,29 @@ fn f32_of_bf16(v: u16) -> f32 {
 }
 
 /// Inner product of two vectors of one dimension.
-///
-/// Summed in eight independent lanes: a single running sum is one long
-/// chain of dependent additions, which the compiler may not reorder for
-/// floats, while eight lanes map onto SIMD registers. `session_interest`
-/// takes a few hundred of these per request.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    lane_dot(a, b, |y| y)
+}
+
+/// `Σ a[i] · widen(b[i])`, summed in eight independent lanes: a single
+/// running sum is one long chain of dependent additions, which the compiler
+/// may not reorder for floats, while eight lanes map onto SIMD registers.
+/// `session_interest` takes a few hundred of these per request.
+#[inline]
+fn lane_dot<T: Copy>(a: &[f32], b: &[T], widen: impl Fn(T) -> f32) -> f32 {
     const LANES: usize = 8;
     let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = a_chunks
         .remainder()
         .iter()
         .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
+        .map(|(x, &y)| x * widen(y))
         .sum();
     let mut lanes = [0.0f32; LANES];
     for (x, y) in a_chunks.zip(b_chunks) {
-        for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
-            *lane += x * y;
+        for ((lane, x), &y) in lanes.iter_mut().zip(x).zip(y) {
+            *lane += x * widen(y);
         }
     }
     lanes.iter().sum::<f32>() + tail

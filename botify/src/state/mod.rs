@@ -92,7 +92,6 @@ impl UserState {
         }
     }
 
-    /// Tracks played this session.
     /// The tracks of this session's listens, sorted, each once: what
     /// [`Allowed`](crate::recommenders::Allowed) looks candidates up in.
     pub fn heard(&self) -> Vec<TrackId> {

@@ -71,7 +71,7 @@ pub fn run(args: TruthModelsArgs) -> Result<()> {
 fn truth_models(world: &World, lists: NeighbourLists, threads: usize) -> (Embedding, ListenCurve) {
     let tracks = world.num_tracks() as u32;
     let vectors: Vec<f32> = (0..tracks)
-        .flat_map(|t| world.embedding(t).to_vec())
+        .flat_map(|t| world.embedding(t).iter().copied())
         .collect();
     let artist_of: Vec<u32> = (0..tracks).map(|t| world.artist_of(t)).collect();
     let embedding = Embedding::of_unit_vectors(vectors, world.dim(), &artist_of, lists, threads);
@@ -90,33 +90,23 @@ fn truth_models(world: &World, lists: NeighbourLists, threads: usize) -> (Embedd
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::world::{generate, WorldParams};
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        params: WorldParams,
-    }
+    use crate::world::{dot, generate, WorldParams};
 
     #[test]
     fn lists_the_truly_nearest_tracks_within_the_artist_cap_and_the_mean_curve() {
-        let params =
-            Cli::parse_from(["world", "--tracks", "300", "--users", "40", "--seed", "5"]).params;
+        let params = WorldParams {
+            tracks: 300,
+            users: 40,
+            seed: 5,
+            ..WorldParams::default()
+        };
         let world = World::new(generate(&params, false).unwrap()).unwrap();
         let lists = NeighbourLists {
             count: 12,
             per_artist: 3,
         };
         let (embedding, curve) = truth_models(&world, lists, 2);
-        let cosine = |a: u32, b: u32| -> f32 {
-            world
-                .embedding(a)
-                .iter()
-                .zip(world.embedding(b))
-                .map(|(x, y)| x * y)
-                .sum()
-        };
+        let cosine = |a: u32, b: u32| dot(world.embedding(a), world.embedding(b));
         for track in [0, 17, 299] {
             assert_eq!(embedding.vector(track), world.embedding(track));
             let listed = &embedding.neighbours[track as usize];
