@@ -236,9 +236,14 @@ impl RedisCluster {
             .expect("a live cluster node")
     }
 
-    /// The masters, as a live node sees them.
+    /// The masters serving slots, as a live node sees them. A node that
+    /// has just joined shows as a master without slots until gossip tells
+    /// the others it is a replica; it is not one of these.
     pub fn masters(&self) -> Vec<Node> {
-        self.nodes().into_iter().filter(|n| n.master).collect()
+        self.nodes()
+            .into_iter()
+            .filter(|n| n.master && n.slots > 0)
+            .collect()
     }
 
     /// Moves `slots` hash slots from master `from` to master `to` (node
@@ -285,11 +290,7 @@ impl RedisCluster {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let seen = Instant::now();
-            if self
-                .masters()
-                .iter()
-                .any(|m| m.id == replica && m.slots > 0)
-            {
+            if self.masters().iter().any(|m| m.id == replica) {
                 return seen;
             }
             assert!(
@@ -330,11 +331,7 @@ impl RedisCluster {
                 }
             });
             let seed = format!("{LOOPBACK}:{}", self.ports[self.alive_index()]);
-            let serving = self
-                .masters()
-                .iter()
-                .filter(|master| master.slots > 0)
-                .count();
+            let serving = self.masters().len();
             let agreed = ok
                 && serving == MASTERS
                 && Command::new("redis-cli")
