@@ -1,16 +1,17 @@
 //! `sim truth-models`: a models folder made from the world's hidden truth,
 //! to measure what botify's recommenders lose to learning.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::{ensure, Context as _, Result};
 use clap::Args;
 
 use analysis::train::item2vec::{Embedding, NeighbourLists};
 use analysis::train::{write_embedding, write_listen_curve};
-use botify::models::{ListenCurve, EMBEDDING_FILE, LISTEN_CURVE_FILE};
+use botify::models::{EmbeddingIndex, ListenCurve, Models, EMBEDDING_FILE, LISTEN_CURVE_FILE};
 
-use crate::world::World;
+use crate::world::{dot, World};
 
 /// Write `embedding.jsonl` and `listen_curve.json` from the world's true
 /// track embeddings, for diagnosis only.
@@ -24,6 +25,13 @@ use crate::world::World;
 /// The neighbour lists are the true nearest tracks, capped per artist as
 /// `analysis train` caps its own; the listen curve is the population's mean
 /// consume bias, sharpness and artist discount (docs/user-model.md).
+///
+/// Three options split the gap further: `--lists-from` serves the true
+/// vectors over a learned folder's neighbour lists (the candidates it
+/// offers), `--vectors-from` a learned folder's vectors and listen curve
+/// over the true lists (how it scores them), and `--artist-level` gives
+/// every track its artist's mean true direction (an embedding that knows
+/// where each artist lies and nothing of its tracks).
 #[derive(Debug, Args)]
 pub struct TruthModelsArgs {
     /// The world to read.
@@ -39,6 +47,18 @@ pub struct TruthModelsArgs {
     /// At most this many neighbours of one artist (0: no cap).
     #[arg(long, default_value_t = NeighbourLists::default().per_artist)]
     pub per_artist: usize,
+    /// Keep the neighbour lists of this learned models folder (`analysis
+    /// train --out`); the vectors stay true.
+    #[arg(long, value_name = "DIR", conflicts_with = "vectors_from")]
+    pub lists_from: Option<PathBuf>,
+    /// Keep the vectors and the listen curve of this learned models folder;
+    /// the neighbour lists stay true.
+    #[arg(long, value_name = "DIR", conflicts_with = "artist_level")]
+    pub vectors_from: Option<PathBuf>,
+    /// Each track's vector is its artist's mean true direction (the lists
+    /// are still the true tracks' nearest, unless --lists-from).
+    #[arg(long)]
+    pub artist_level: bool,
 }
 
 pub fn run(args: TruthModelsArgs) -> Result<()> {
@@ -48,16 +68,42 @@ pub fn run(args: TruthModelsArgs) -> Result<()> {
         per_artist: args.per_artist,
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let (embedding, curve) = truth_models(&world, lists, threads);
+    let (mut embedding, mut curve) = truth_models(&world, lists, threads, args.artist_level);
+    let learned = |dir: &PathBuf| -> Result<Models> {
+        let models = Models::load(dir)
+            .with_context(|| format!("cannot read the models in {}", dir.display()))?;
+        ensure!(
+            !models.embedding.is_empty(),
+            "{} holds no {EMBEDDING_FILE}: expected the --out folder of `analysis train`",
+            dir.display()
+        );
+        Ok(models)
+    };
+    if let Some(dir) = &args.lists_from {
+        keep_lists(&mut embedding, &learned(dir)?.embedding);
+    }
+    if let Some(dir) = &args.vectors_from {
+        let models = learned(dir)?;
+        keep_vectors(&mut embedding, &models.embedding)?;
+        curve = models.listen_curve;
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     write_embedding(&args.out.join(EMBEDDING_FILE), &embedding)?;
     write_listen_curve(&args.out.join(LISTEN_CURVE_FILE), &curve)?;
+    let vectors = match (&args.vectors_from, args.artist_level) {
+        (Some(dir), _) => format!("the vectors of {}", dir.display()),
+        (None, true) => "the artists' true directions".to_string(),
+        (None, false) => "the true vectors".to_string(),
+    };
+    let lists = match &args.lists_from {
+        Some(dir) => format!("the neighbour lists of {}", dir.display()),
+        None => format!("the true {} neighbours", lists.count),
+    };
     eprintln!(
-        "wrote the true vectors of {} tracks, {} neighbours each, and the listen curve \
+        "wrote {vectors} of {} tracks, {lists}, and the listen curve \
          (bias {:.3}, sharpness {:.2}, discount {:.3}) to {}",
         embedding.tracks(),
-        lists.count,
         curve.bias,
         curve.sharpness,
         curve.discount,
@@ -66,15 +112,25 @@ pub fn run(args: TruthModelsArgs) -> Result<()> {
     Ok(())
 }
 
-/// The true vectors with their neighbour lists, and the population's mean
-/// listen curve.
-fn truth_models(world: &World, lists: NeighbourLists, threads: usize) -> (Embedding, ListenCurve) {
+/// The true vectors (or, at `artist_level`, each artist's mean direction)
+/// with the true tracks' neighbour lists, and the population's mean listen
+/// curve.
+fn truth_models(
+    world: &World,
+    lists: NeighbourLists,
+    threads: usize,
+    artist_level: bool,
+) -> (Embedding, ListenCurve) {
     let tracks = world.num_tracks() as u32;
     let vectors: Vec<f32> = (0..tracks)
         .flat_map(|t| world.embedding(t).iter().copied())
         .collect();
     let artist_of: Vec<u32> = (0..tracks).map(|t| world.artist_of(t)).collect();
-    let embedding = Embedding::of_unit_vectors(vectors, world.dim(), &artist_of, lists, threads);
+    let mut embedding =
+        Embedding::of_unit_vectors(vectors, world.dim(), &artist_of, lists, threads);
+    if artist_level {
+        embedding.vectors = artist_directions(world);
+    }
     let users = world.users();
     let mean = |of: fn(&crate::world::User) -> f64| {
         (users.iter().map(of).sum::<f64>() / users.len().max(1) as f64) as f32
@@ -87,6 +143,61 @@ fn truth_models(world: &World, lists: NeighbourLists, threads: usize) -> (Embedd
     (embedding, curve)
 }
 
+/// Row `t`: the unit mean of the true vectors of `t`'s artist's tracks.
+fn artist_directions(world: &World) -> Vec<f32> {
+    let dim = world.dim();
+    let tracks = world.num_tracks() as u32;
+    let mut sums: HashMap<u32, Vec<f32>> = HashMap::new();
+    for t in 0..tracks {
+        let sum = sums
+            .entry(world.artist_of(t))
+            .or_insert_with(|| vec![0.0; dim]);
+        sum.iter_mut()
+            .zip(world.embedding(t))
+            .for_each(|(s, x)| *s += x);
+    }
+    for sum in sums.values_mut() {
+        let norm = dot(sum, sum).sqrt().max(f32::EPSILON);
+        sum.iter_mut().for_each(|x| *x /= norm);
+    }
+    (0..tracks)
+        .flat_map(|t| sums[&world.artist_of(t)].iter().copied())
+        .collect()
+}
+
+/// Replaces each track's neighbour list by the learned one (tracks the
+/// learned folder does not know keep an empty list, as botify serves them).
+/// Tracks beyond the world's catalog (a loop's releases) are left out.
+fn keep_lists(embedding: &mut Embedding, learned: &EmbeddingIndex) {
+    let tracks = embedding.tracks() as u32;
+    for (track, list) in embedding.neighbours.iter_mut().enumerate() {
+        *list = learned
+            .neighbours(track as u32)
+            .iter()
+            .copied()
+            .filter(|&n| n < tracks)
+            .collect();
+    }
+}
+
+/// Replaces each track's vector by the learned one (zero where the learned
+/// folder has none, which botify never scores).
+fn keep_vectors(embedding: &mut Embedding, learned: &EmbeddingIndex) -> Result<()> {
+    let dim = embedding.dim;
+    ensure!(
+        learned.dim() == dim,
+        "the learned vectors have {} dimensions, the world's {dim}",
+        learned.dim()
+    );
+    for (track, row) in embedding.vectors.chunks_exact_mut(dim).enumerate() {
+        match learned.vector(track as u32) {
+            Some(v) => row.copy_from_slice(&v.to_vec()),
+            None => row.fill(0.0),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,18 +205,12 @@ mod tests {
 
     #[test]
     fn lists_the_truly_nearest_tracks_within_the_artist_cap_and_the_mean_curve() {
-        let params = WorldParams {
-            tracks: 300,
-            users: 40,
-            seed: 5,
-            ..WorldParams::default()
-        };
-        let world = World::new(generate(&params, false).unwrap()).unwrap();
+        let world = small_world();
         let lists = NeighbourLists {
             count: 12,
             per_artist: 3,
         };
-        let (embedding, curve) = truth_models(&world, lists, 2);
+        let (embedding, curve) = truth_models(&world, lists, 2, false);
         let cosine = |a: u32, b: u32| dot(world.embedding(a), world.embedding(b));
         for track in [0, 17, 299] {
             assert_eq!(embedding.vector(track), world.embedding(track));
@@ -137,5 +242,82 @@ mod tests {
         let mean_bias = users.iter().map(|u| u.consume_bias).sum::<f64>() / users.len() as f64;
         assert!((f64::from(curve.bias) - mean_bias).abs() < 1e-6);
         assert!(curve.sharpness > 0.0 && (0.0..=1.0).contains(&curve.discount));
+    }
+
+    fn small_world() -> World {
+        let params = WorldParams {
+            tracks: 300,
+            users: 40,
+            seed: 5,
+            ..WorldParams::default()
+        };
+        World::new(generate(&params, false).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn at_artist_level_every_track_serves_its_artists_mean_direction() {
+        let world = small_world();
+        let (embedding, _) = truth_models(&world, NeighbourLists::default(), 2, true);
+        let (truth, _) = truth_models(&world, NeighbourLists::default(), 2, false);
+        assert_eq!(
+            embedding.neighbours, truth.neighbours,
+            "the lists stay true"
+        );
+        for a in 0..300u32 {
+            let v = embedding.vector(a);
+            assert!((dot(v, v) - 1.0).abs() < 1e-5, "unit length");
+            for b in (0..300).filter(|&b| world.artist_of(b) == world.artist_of(a)) {
+                assert_eq!(embedding.vector(b), v, "{a} and {b}: one artist");
+            }
+            // The mean leans towards each of its tracks more than a track
+            // of another artist usually does.
+            assert!(dot(v, world.embedding(a)) > 0.5, "track {a}");
+        }
+        assert_ne!(embedding.vectors, truth.vectors);
+    }
+
+    #[test]
+    fn a_learned_folder_lends_its_lists_or_its_vectors_and_curve() {
+        let world = small_world();
+        let (truth, true_curve) = truth_models(&world, NeighbourLists::default(), 2, false);
+        // A "learned" folder: every vector reversed, every list reversed and
+        // naming a track beyond the catalog, its own curve.
+        let mut learned = truth.clone();
+        learned.vectors.iter_mut().for_each(|x| *x = -*x);
+        for list in &mut learned.neighbours {
+            list.reverse();
+            list.push(300);
+        }
+        let curve = ListenCurve {
+            bias: 0.4,
+            sharpness: 3.0,
+            discount: 0.7,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        write_embedding(&dir.path().join(EMBEDDING_FILE), &learned).unwrap();
+        write_listen_curve(&dir.path().join(LISTEN_CURVE_FILE), &curve).unwrap();
+        let models = Models::load(dir.path()).unwrap();
+
+        let mut lists = truth.clone();
+        keep_lists(&mut lists, &models.embedding);
+        assert_eq!(lists.vectors, truth.vectors);
+        for (kept, list) in lists.neighbours.iter().zip(&learned.neighbours) {
+            assert_eq!(kept[..], list[..list.len() - 1], "learned, in the catalog");
+        }
+
+        let mut vectors = truth.clone();
+        keep_vectors(&mut vectors, &models.embedding).unwrap();
+        assert_eq!(vectors.neighbours, truth.neighbours);
+        for t in [0, 150, 299] {
+            let gap = vectors
+                .vector(t)
+                .iter()
+                .zip(learned.vector(t))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(gap < 0.01, "track {t}: bfloat16 of the learned vector");
+        }
+        assert_eq!(models.listen_curve, curve);
+        assert_ne!(curve, true_curve);
     }
 }
