@@ -20,6 +20,7 @@ use crate::ope::{
 use crate::output::percent_of_one;
 use crate::report;
 use crate::sessions::{self, Session};
+use tally::parallel::fan_out;
 use tally::progress::{self, Unit};
 
 /// `analysis ope`'s flags.
@@ -342,39 +343,33 @@ fn replay_all(
     sessions: &[Session],
 ) -> Vec<Result<Replayed, Skip>> {
     let bar = progress::bar_if(true, Unit::Steps, sessions.len() as u64, "replaying");
-    let replayed = std::thread::scope(|scope| {
-        let workers: Vec<_> = by_listener(sessions, options.input.threads.max(1))
-            .into_iter()
-            .map(|part| {
-                let bar = &bar;
-                scope.spawn(move || {
-                    let mut profiles = Profiles::new(targets.len());
-                    part.iter()
-                        .map(|session| {
-                            let logging = (session.arm != NO_ARM)
-                                .then(|| logging_arms.get(usize::from(session.arm)))
-                                .flatten();
-                            let replayed = replay_session(
-                                world,
-                                targets,
-                                logging,
-                                reward_models.of(session.user),
-                                options.seed,
-                                session.events(records),
-                                &mut profiles,
-                            );
-                            bar.inc(1);
-                            replayed
-                        })
-                        .collect::<Vec<_>>()
+    let replayed = fan_out(
+        by_listener(sessions, options.input.threads.max(1)),
+        |part| {
+            let mut profiles = Profiles::new(targets.len());
+            part.iter()
+                .map(|session| {
+                    let logging = (session.arm != NO_ARM)
+                        .then(|| logging_arms.get(usize::from(session.arm)))
+                        .flatten();
+                    let replayed = replay_session(
+                        world,
+                        targets,
+                        logging,
+                        reward_models.of(session.user),
+                        options.seed,
+                        session.events(records),
+                        &mut profiles,
+                    );
+                    bar.inc(1);
+                    replayed
                 })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a replay worker panicked"))
-            .collect()
-    });
+                .collect::<Vec<_>>()
+        },
+    )
+    .into_iter()
+    .flatten()
+    .collect();
     bar.finish_and_clear();
     replayed
 }

@@ -61,6 +61,7 @@ use serde::Serialize;
 use crate::logs::Record;
 use crate::output::{self, Column, Table, Tone};
 use crate::sessions::Session;
+use tally::parallel::fan_out;
 use tally::progress::{self, Unit};
 
 pub use counterfactual::CounterfactualRow;
@@ -286,35 +287,26 @@ fn score_recommender(
     );
     let threads = options.threads.max(1);
     let chunk = queries.len().div_ceil(threads).max(1);
-    let outcomes: Vec<(bool, Option<usize>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = queries
-            .chunks(chunk)
-            .enumerate()
-            .map(|(c, part)| {
-                let bar = &bar;
-                scope.spawn(move || {
-                    let mut list = Vec::with_capacity(max_k);
-                    let mut out = Vec::with_capacity(part.len());
-                    for (i, query) in part.iter().enumerate() {
-                        let index = (c * chunk + i) as u64;
-                        let mut rng = SmallRng::seed_from_u64(query_seed(options.seed, index));
-                        let session = &sessions[query.session as usize];
-                        let events = session.events(records);
-                        let at = query.at as usize;
-                        served.recommend_list(session.user, events, at, max_k, &mut rng, &mut list);
-                        let next = events[at + 1].track;
-                        out.push((!list.is_empty(), list.iter().position(|&t| t == next)));
-                        bar.inc(1);
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("recommender evaluation thread panicked"))
-            .collect()
-    });
+    let outcomes: Vec<(bool, Option<usize>)> =
+        fan_out(queries.chunks(chunk).enumerate(), |(c, part)| {
+            let mut list = Vec::with_capacity(max_k);
+            let mut out = Vec::with_capacity(part.len());
+            for (i, query) in part.iter().enumerate() {
+                let index = (c * chunk + i) as u64;
+                let mut rng = SmallRng::seed_from_u64(query_seed(options.seed, index));
+                let session = &sessions[query.session as usize];
+                let events = session.events(records);
+                let at = query.at as usize;
+                served.recommend_list(session.user, events, at, max_k, &mut rng, &mut list);
+                let next = events[at + 1].track;
+                out.push((!list.is_empty(), list.iter().position(|&t| t == next)));
+                bar.inc(1);
+            }
+            out
+        })
+        .into_iter()
+        .flatten()
+        .collect();
     bar.finish_and_clear();
     let mut scores = Scores::new(ks);
     for (covered, rank) in outcomes {

@@ -19,6 +19,7 @@ use indicatif::ProgressBar;
 use super::days::{folder_day, Days};
 use super::parse::parse;
 use super::record::Record;
+use tally::parallel::fan_out;
 use tally::progress;
 
 /// Default [`ReadOptions::chunk_bytes`].
@@ -168,36 +169,29 @@ pub fn read(paths: &[PathBuf], options: &ReadOptions) -> Result<Logs> {
     let threads = options.threads.clamp(1, chunks.len().max(1));
     let mut outs: Vec<Option<(Vec<Record>, LineCounts)>> =
         (0..chunks.len()).map(|_| None).collect();
-    std::thread::scope(|scope| -> Result<()> {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| -> Result<Vec<(usize, Vec<Record>, LineCounts)>> {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(chunk) = chunks.get(i) else {
-                            return Ok(done);
-                        };
-                        let mut records = Vec::new();
-                        let counts = scan_chunk(&paths[chunk.file], chunk, &bar, |line| {
-                            records.push(parse(line, experiment)?);
-                            Ok(())
-                        })?;
-                        done.push((i, records, counts));
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            let done = worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            for (i, records, counts) in done {
-                outs[i] = Some((records, counts));
+    let parts = fan_out(
+        0..threads,
+        |_| -> Result<Vec<(usize, Vec<Record>, LineCounts)>> {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(chunk) = chunks.get(i) else {
+                    return Ok(done);
+                };
+                let mut records = Vec::new();
+                let counts = scan_chunk(&paths[chunk.file], chunk, &bar, |line| {
+                    records.push(parse(line, experiment)?);
+                    Ok(())
+                })?;
+                done.push((i, records, counts));
             }
+        },
+    );
+    for done in parts {
+        for (i, records, counts) in done? {
+            outs[i] = Some((records, counts));
         }
-        Ok(())
-    })?;
+    }
     bar.finish_and_clear();
 
     let total: usize = outs

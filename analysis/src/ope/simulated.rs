@@ -28,7 +28,7 @@
 //! as `analysis ab` counts it. A stochastic arm's draws are seeded per
 //! session and position, so the estimate is reproducible.
 
-use std::thread;
+use tally::parallel::fan_out;
 
 use botify::catalog::TrackId;
 use botify::models::Vector;
@@ -163,28 +163,19 @@ impl Listener<'_> {
     pub fn mean_session_time(&self, arms: &[Arm], seed: u64, threads: usize) -> Vec<f64> {
         let threads = threads.max(1);
         let starts = self.starts.len();
-        let mut totals = vec![0.0; arms.len()];
-        thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|part| {
-                    scope.spawn(move || {
-                        let mut sums = vec![0.0; arms.len()];
-                        for index in (part..starts).step_by(threads) {
-                            for (sum, arm) in sums.iter_mut().zip(arms) {
-                                *sum += self.session(arm, index, seed);
-                            }
-                        }
-                        sums
-                    })
-                })
-                .collect();
-            for worker in workers {
-                let sums = worker
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p));
-                totals.iter_mut().zip(sums).for_each(|(t, s)| *t += s);
+        let parts = fan_out(0..threads, |part| {
+            let mut sums = vec![0.0; arms.len()];
+            for index in (part..starts).step_by(threads) {
+                for (sum, arm) in sums.iter_mut().zip(arms) {
+                    *sum += self.session(arm, index, seed);
+                }
             }
+            sums
         });
+        let mut totals = vec![0.0; arms.len()];
+        for sums in parts {
+            totals.iter_mut().zip(sums).for_each(|(t, s)| *t += s);
+        }
         totals
             .into_iter()
             .map(|t| t / starts.max(1) as f64)

@@ -16,6 +16,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use tally::parallel::fan_out;
 
 use super::{Data, ItemTable, Vocab};
 
@@ -161,43 +162,42 @@ fn solve(rows: &Csr, fixed: &Array2<f64>, out: &mut Array2<f64>, params: Params)
     let gram = gram.as_standard_layout();
     let gram = gram.as_slice().expect("standard layout");
     let chunk = out.nrows().div_ceil(params.threads.max(1)).max(1);
-    std::thread::scope(|scope| {
-        for (c, mut block) in out.axis_chunks_iter_mut(Axis(0), chunk).enumerate() {
-            scope.spawn(move || {
-                let mut a = vec![0.0; k * k];
-                let mut b = vec![0.0; k];
-                let mut gathered: Vec<f64> = Vec::new();
-                for (r, mut x) in block.rows_mut().into_iter().enumerate() {
-                    a.copy_from_slice(gram);
-                    for d in 0..k {
-                        a[d * k + d] += params.regularization;
-                    }
-                    b.fill(0.0);
-                    gathered.clear();
-                    for (item, value) in rows.row(c * chunk + r) {
-                        let y = fixed.row(item);
-                        let y = y.as_slice().expect("standard layout");
-                        let confidence = 1.0 + params.alpha * value;
-                        let weight = (confidence - 1.0).sqrt();
-                        gathered.extend(y.iter().map(|v| v * weight));
-                        for (bi, yi) in b.iter_mut().zip(y) {
-                            *bi += confidence * yi;
-                        }
-                    }
-                    let g = ArrayView2::from_shape((gathered.len() / k, k), &gathered)
-                        .expect("k columns");
-                    let mut a_view = ArrayViewMut2::from_shape((k, k), &mut a).expect("k × k");
-                    general_mat_mul(1.0, &g.t(), &g, 1.0, &mut a_view);
-                    if !cholesky_solve(&mut a, &mut b, k) {
-                        b.fill(0.0);
-                    }
-                    for (xi, bi) in x.iter_mut().zip(&b) {
-                        *xi = *bi;
+    fan_out(
+        out.axis_chunks_iter_mut(Axis(0), chunk).enumerate(),
+        |(c, mut block)| {
+            let mut a = vec![0.0; k * k];
+            let mut b = vec![0.0; k];
+            let mut gathered: Vec<f64> = Vec::new();
+            for (r, mut x) in block.rows_mut().into_iter().enumerate() {
+                a.copy_from_slice(gram);
+                for d in 0..k {
+                    a[d * k + d] += params.regularization;
+                }
+                b.fill(0.0);
+                gathered.clear();
+                for (item, value) in rows.row(c * chunk + r) {
+                    let y = fixed.row(item);
+                    let y = y.as_slice().expect("standard layout");
+                    let confidence = 1.0 + params.alpha * value;
+                    let weight = (confidence - 1.0).sqrt();
+                    gathered.extend(y.iter().map(|v| v * weight));
+                    for (bi, yi) in b.iter_mut().zip(y) {
+                        *bi += confidence * yi;
                     }
                 }
-            });
-        }
-    });
+                let g =
+                    ArrayView2::from_shape((gathered.len() / k, k), &gathered).expect("k columns");
+                let mut a_view = ArrayViewMut2::from_shape((k, k), &mut a).expect("k × k");
+                general_mat_mul(1.0, &g.t(), &g, 1.0, &mut a_view);
+                if !cholesky_solve(&mut a, &mut b, k) {
+                    b.fill(0.0);
+                }
+                for (xi, bi) in x.iter_mut().zip(&b) {
+                    *xi = *bi;
+                }
+            }
+        },
+    );
 }
 
 /// Solves `A x = b` for symmetric positive-definite `A` (row-major k × k, only
@@ -260,56 +260,43 @@ pub fn item_table(
     let n = unit.nrows();
     let blocks = n.div_ceil(BLOCK);
     let next = AtomicUsize::new(0);
-    let mut rows: Vec<(usize, Vec<u32>)> = Vec::with_capacity(n);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.max(1))
-            .map(|_| {
-                let (unit, next) = (&unit, &next);
-                scope.spawn(move || {
-                    let mut out = Vec::new();
-                    let mut candidates: Vec<(f64, usize)> = Vec::with_capacity(n);
-                    loop {
-                        let block = next.fetch_add(1, Ordering::Relaxed);
-                        if block >= blocks {
-                            return out;
-                        }
-                        let start = block * BLOCK;
-                        let end = (start + BLOCK).min(n);
-                        let sims = unit.slice(s![start..end, ..]).dot(&unit.t());
-                        for (r, sim) in sims.rows().into_iter().enumerate() {
-                            let i = start + r;
-                            candidates.clear();
-                            candidates.extend(
-                                sim.iter()
-                                    .enumerate()
-                                    .filter(|&(j, &v)| j != i && v > 0.0)
-                                    .map(|(j, &v)| (v, j)),
-                            );
-                            let best = |x: &(f64, usize), y: &(f64, usize)| {
-                                y.0.total_cmp(&x.0).then(x.1.cmp(&y.1))
-                            };
-                            if candidates.len() > neighbours {
-                                candidates.select_nth_unstable_by(neighbours, best);
-                                candidates.truncate(neighbours);
-                            }
-                            candidates.sort_unstable_by(best);
-                            if !candidates.is_empty() {
-                                out.push((i, candidates.iter().map(|c| vocab.ids[c.1]).collect()));
-                            }
-                        }
-                        bar.inc((end - start) as u64);
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            rows.extend(
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
+    let mut rows: Vec<(usize, Vec<u32>)> = fan_out(0..threads.max(1), |_| {
+        let mut out = Vec::new();
+        let mut candidates: Vec<(f64, usize)> = Vec::with_capacity(n);
+        loop {
+            let block = next.fetch_add(1, Ordering::Relaxed);
+            if block >= blocks {
+                return out;
+            }
+            let start = block * BLOCK;
+            let end = (start + BLOCK).min(n);
+            let sims = unit.slice(s![start..end, ..]).dot(&unit.t());
+            for (r, sim) in sims.rows().into_iter().enumerate() {
+                let i = start + r;
+                candidates.clear();
+                candidates.extend(
+                    sim.iter()
+                        .enumerate()
+                        .filter(|&(j, &v)| j != i && v > 0.0)
+                        .map(|(j, &v)| (v, j)),
+                );
+                let best =
+                    |x: &(f64, usize), y: &(f64, usize)| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1));
+                if candidates.len() > neighbours {
+                    candidates.select_nth_unstable_by(neighbours, best);
+                    candidates.truncate(neighbours);
+                }
+                candidates.sort_unstable_by(best);
+                if !candidates.is_empty() {
+                    out.push((i, candidates.iter().map(|c| vocab.ids[c.1]).collect()));
+                }
+            }
+            bar.inc((end - start) as u64);
         }
-    });
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     rows.sort_unstable_by_key(|r| r.0);
     rows.into_iter()
         .map(|(i, row)| (vocab.ids[i], row))

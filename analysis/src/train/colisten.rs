@@ -26,6 +26,8 @@
 //! noisy neighbour. Self-pairs are dropped. Each track keeps its
 //! `neighbours` best, ties broken by `S` then by id.
 
+use tally::parallel::fan_out;
+
 use super::popularity::Popularity;
 use super::{Data, ItemTable};
 
@@ -74,21 +76,8 @@ pub fn build(data: Data<'_>, pop: &Popularity, params: Params) -> ItemTable {
         .iter()
         .map(|p| p.powf(params.alpha))
         .collect();
-    let mut parts: Vec<Vec<(usize, Vec<u32>)>> = Vec::new();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|part| {
-                let norm = &norm;
-                scope.spawn(move || rows(data, pop, norm, params, threads, part))
-            })
-            .collect();
-        parts = workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect();
+    let parts = fan_out(0..threads, |part| {
+        rows(data, pop, &norm, params, threads, part)
     });
     let mut rows: Vec<(usize, Vec<u32>)> = parts.into_iter().flatten().collect();
     rows.sort_unstable_by_key(|(a, _)| *a);

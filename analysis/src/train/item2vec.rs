@@ -34,6 +34,7 @@ use botify::catalog::Catalog;
 use indicatif::ProgressBar;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use tally::parallel::fan_out;
 
 use super::Data;
 
@@ -397,31 +398,20 @@ fn nearest_neighbours(
     let n = vectors.len() / dim;
     let threads = threads.max(1);
     let row = |t: usize| &vectors[t * dim..(t + 1) * dim];
-    let mut parts: Vec<Vec<(usize, Vec<u32>)>> = Vec::new();
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut scores: Vec<(f32, u32)> = Vec::with_capacity(n);
-                    (part..n)
-                        .step_by(threads)
-                        .map(|t| {
-                            let query = row(t);
-                            scores.clear();
-                            scores.extend((0..n).filter(|&u| u != t).map(|u| {
-                                let s: f32 = query.iter().zip(row(u)).map(|(x, y)| x * y).sum();
-                                (s, u as u32)
-                            }));
-                            (t, lists.best(&mut scores, artist_of))
-                        })
-                        .collect()
-                })
+    let parts = fan_out(0..threads, |part| {
+        let mut scores: Vec<(f32, u32)> = Vec::with_capacity(n);
+        (part..n)
+            .step_by(threads)
+            .map(|t| {
+                let query = row(t);
+                scores.clear();
+                scores.extend((0..n).filter(|&u| u != t).map(|u| {
+                    let s: f32 = query.iter().zip(row(u)).map(|(x, y)| x * y).sum();
+                    (s, u as u32)
+                }));
+                (t, lists.best(&mut scores, artist_of))
             })
-            .collect();
-        parts = workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect();
+            .collect::<Vec<_>>()
     });
     let mut rows: Vec<(usize, Vec<u32>)> = parts.into_iter().flatten().collect();
     rows.sort_unstable_by_key(|(t, _)| *t);

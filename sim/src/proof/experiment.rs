@@ -14,6 +14,7 @@ use analysis::ab::spending::SpendingFunction;
 use analysis::logs::{self, ReadOptions};
 use anyhow::{bail, Context as _, Result};
 use indicatif::ProgressBar;
+use tally::parallel::fan_out;
 use tally::progress::{self, Unit};
 
 use super::breakdown::{self, Extra};
@@ -84,34 +85,24 @@ pub(super) fn run_batch(
     );
     let next = AtomicUsize::new(indices.start);
     let outcomes = Mutex::new(Vec::with_capacity(indices.len()));
-    std::thread::scope(|scope| -> Result<()> {
-        let workers: Vec<_> = (0..options.threads.max(1))
-            .map(|_| {
-                scope.spawn(|| -> Result<()> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= indices.end {
-                            return Ok(());
-                        }
-                        let truth = label == "truth";
-                        let outcome = experiment(options, tested, world, scratch, design, i, truth)
-                            .with_context(|| format!("{} experiment {i}", design.name()))?;
-                        outcomes
-                            .lock()
-                            .expect("no panics while held")
-                            .push((i, outcome));
-                        bar.inc(1);
-                    }
-                })
-            })
-            .collect();
-        for worker in workers {
-            worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    fan_out(0..options.threads.max(1), |_| -> Result<()> {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= indices.end {
+                return Ok(());
+            }
+            let truth = label == "truth";
+            let outcome = experiment(options, tested, world, scratch, design, i, truth)
+                .with_context(|| format!("{} experiment {i}", design.name()))?;
+            outcomes
+                .lock()
+                .expect("no panics while held")
+                .push((i, outcome));
+            bar.inc(1);
         }
-        Ok(())
-    })?;
+    })
+    .into_iter()
+    .collect::<Result<()>>()?;
     bar.finish_and_clear();
     let mut outcomes = outcomes.into_inner().expect("workers joined");
     outcomes.sort_by_key(|(i, _)| *i);
