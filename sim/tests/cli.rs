@@ -85,3 +85,64 @@ fn bad_sizes_are_rejected() {
     ]);
     assert!(stderr.contains("--artists"), "{stderr}");
 }
+
+#[test]
+fn truth_models_takes_half_from_a_learned_folder_and_refuses_one_without_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = dir.path().join("world");
+    small_world(&world, "3");
+    let truth = dir.path().join("truth");
+    SIM.ok(&["truth-models", "--world", arg(&world), "--out", arg(&truth)]);
+    let lines = |folder: &Path| -> Vec<serde_json::Value> {
+        fs::read_to_string(folder.join("embedding.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    // The artist-level truth stands in for a learned folder: its vectors
+    // differ from the truth's, so what each option keeps can be told apart.
+    let artists = dir.path().join("artists");
+    SIM.ok(&[
+        "truth-models",
+        "--world",
+        arg(&world),
+        "--out",
+        arg(&artists),
+        "--artist-level",
+        "--neighbours",
+        "7",
+    ]);
+    let kept = dir.path().join("kept");
+    let (_, stderr) = SIM.ok(&[
+        "truth-models",
+        "--world",
+        arg(&world),
+        "--out",
+        arg(&kept),
+        "--lists-from",
+        arg(&artists),
+    ]);
+    assert!(stderr.contains("the neighbour lists of"), "{stderr}");
+    let (truth_rows, artist_rows, kept_rows) = (lines(&truth), lines(&artists), lines(&kept));
+    assert_eq!(kept_rows.len(), truth_rows.len());
+    for ((t, a), k) in truth_rows.iter().zip(&artist_rows).zip(&kept_rows) {
+        assert_eq!(k["neighbours"], a["neighbours"], "the learned lists");
+        assert_eq!(k["neighbours"].as_array().unwrap().len(), 7);
+        assert_eq!(k["vector"], t["vector"], "the true vectors");
+    }
+
+    let empty = dir.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let stderr = SIM.fails(&[
+        "truth-models",
+        "--world",
+        arg(&world),
+        "--out",
+        arg(&kept),
+        "--vectors-from",
+        arg(&empty),
+    ]);
+    assert!(stderr.contains("holds no embedding.jsonl"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
