@@ -68,7 +68,8 @@ pub fn run(args: TruthModelsArgs) -> Result<()> {
         per_artist: args.per_artist,
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let (mut embedding, mut curve) = truth_models(&world, lists, threads, args.artist_level);
+    let true_lists = args.lists_from.is_none().then_some(lists);
+    let (mut embedding, mut curve) = truth_models(&world, true_lists, threads, args.artist_level);
     let learned = |dir: &PathBuf| -> Result<Models> {
         let models = Models::load(dir)
             .with_context(|| format!("cannot read the models in {}", dir.display()))?;
@@ -114,10 +115,11 @@ pub fn run(args: TruthModelsArgs) -> Result<()> {
 
 /// The true vectors (or, at `artist_level`, each artist's mean direction)
 /// with the true tracks' neighbour lists, and the population's mean listen
-/// curve.
+/// curve. Without `lists` every list is left empty, for a caller that
+/// brings its own: the scan for the true ones is the costly part.
 fn truth_models(
     world: &World,
-    lists: NeighbourLists,
+    lists: Option<NeighbourLists>,
     threads: usize,
     artist_level: bool,
 ) -> (Embedding, ListenCurve) {
@@ -125,9 +127,17 @@ fn truth_models(
     let vectors: Vec<f32> = (0..tracks)
         .flat_map(|t| world.embedding(t).iter().copied())
         .collect();
-    let artist_of: Vec<u32> = (0..tracks).map(|t| world.artist_of(t)).collect();
-    let mut embedding =
-        Embedding::of_unit_vectors(vectors, world.dim(), &artist_of, lists, threads);
+    let mut embedding = match lists {
+        Some(lists) => {
+            let artist_of: Vec<u32> = (0..tracks).map(|t| world.artist_of(t)).collect();
+            Embedding::of_unit_vectors(vectors, world.dim(), &artist_of, lists, threads)
+        }
+        None => Embedding {
+            dim: world.dim(),
+            vectors,
+            neighbours: vec![Vec::new(); tracks as usize],
+        },
+    };
     if artist_level {
         embedding.vectors = artist_directions(world);
     }
@@ -210,7 +220,7 @@ mod tests {
             count: 12,
             per_artist: 3,
         };
-        let (embedding, curve) = truth_models(&world, lists, 2, false);
+        let (embedding, curve) = truth_models(&world, Some(lists), 2, false);
         let cosine = |a: u32, b: u32| dot(world.embedding(a), world.embedding(b));
         for track in [0, 17, 299] {
             assert_eq!(embedding.vector(track), world.embedding(track));
@@ -257,8 +267,8 @@ mod tests {
     #[test]
     fn at_artist_level_every_track_serves_its_artists_mean_direction() {
         let world = small_world();
-        let (embedding, _) = truth_models(&world, NeighbourLists::default(), 2, true);
-        let (truth, _) = truth_models(&world, NeighbourLists::default(), 2, false);
+        let (embedding, _) = truth_models(&world, Some(NeighbourLists::default()), 2, true);
+        let (truth, _) = truth_models(&world, Some(NeighbourLists::default()), 2, false);
         assert_eq!(
             embedding.neighbours, truth.neighbours,
             "the lists stay true"
@@ -279,7 +289,7 @@ mod tests {
     #[test]
     fn a_learned_folder_lends_its_lists_or_its_vectors_and_curve() {
         let world = small_world();
-        let (truth, true_curve) = truth_models(&world, NeighbourLists::default(), 2, false);
+        let (truth, true_curve) = truth_models(&world, Some(NeighbourLists::default()), 2, false);
         // A "learned" folder: every vector reversed, every list reversed and
         // naming a track beyond the catalog, its own curve.
         let mut learned = truth.clone();
