@@ -332,6 +332,10 @@ fn bad_input_gets_an_error_that_says_what_to_do() {
         err.contains("--alpha must be a non-negative number"),
         "{err}"
     );
+    for drift in ["0", "1.5", "NaN"] {
+        let err = ANALYSIS.fails(&["train", "--logs", arg(&log), "--drift", drift]);
+        assert!(err.contains("expected a share in (0, 1]"), "{drift}: {err}");
+    }
 }
 
 /// `analysis ARGS --help` names every one of `words`.

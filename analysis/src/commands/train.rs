@@ -82,6 +82,11 @@ pub struct Options {
     /// for `item2vec`].
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Embedding (`sessions`): the share of a session's taste that survives
+    /// each like, the rest moving towards the liked track (1: the taste
+    /// never moves from the session's interest).
+    #[arg(long, default_value_t = Options::default().drift, value_name = "SHARE")]
+    pub drift: f32,
     /// Embedding (`item2vec`): whether two likes of one artist form a
     /// positive pair (they share the artist token anyway).
     #[arg(long, default_value_t = Options::default().same_artist_pairs, action = clap::ArgAction::Set)]
@@ -134,6 +139,7 @@ impl Default for Options {
             dim: item2vec.dim,
             objective: Objective::Sessions,
             epochs: None,
+            drift: session_factors::Params::default().drift,
             same_artist_pairs: item2vec.same_artist_pairs,
             keep_sessions: 50_000,
             ips_cap: exposure::DEFAULT_CAP,
@@ -178,6 +184,12 @@ pub fn run(options: &Options) -> Result<Trained> {
         if !(value.is_finite() && value >= 0.0) {
             bail!("{flag} must be a non-negative number, got {value}");
         }
+    }
+    if !(options.drift > 0.0 && options.drift <= 1.0) {
+        bail!(
+            "--drift {}: expected a share in (0, 1] of the taste that survives a like (1: the taste never moves)",
+            options.drift
+        );
     }
     let mut trained = Trained {
         files: Vec::new(),
@@ -263,6 +275,7 @@ pub fn run(options: &Options) -> Result<Trained> {
                 let params = session_factors::Params {
                     dim: options.dim.max(1),
                     epochs: options.epochs.unwrap_or(defaults.epochs).max(1),
+                    drift: options.drift,
                     neighbours,
                     seed: options.seed,
                     threads,
