@@ -83,8 +83,9 @@ pub struct Options {
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Embedding (`sessions`): the share of a session's taste that survives
-    /// each like, the rest moving towards the liked track (1: the taste
-    /// never moves from the session's interest).
+    /// each like, the rest moving towards the liked track; at most 0.9 (the
+    /// liked tracks then weigh up to ten vectors in the taste; more lets
+    /// training diverge).
     #[arg(long, default_value_t = Options::default().drift, value_name = "SHARE")]
     pub drift: f32,
     /// Embedding (`item2vec`): whether two likes of one artist form a
@@ -185,10 +186,11 @@ pub fn run(options: &Options) -> Result<Trained> {
             bail!("{flag} must be a non-negative number, got {value}");
         }
     }
-    if !(options.drift > 0.0 && options.drift <= 1.0) {
+    if !(options.drift > 0.0 && options.drift <= session_factors::MAX_DRIFT) {
         bail!(
-            "--drift {}: expected a share in (0, 1] of the taste that survives a like (1: the taste never moves)",
-            options.drift
+            "--drift {}: expected a share in (0, {}] of the taste that survives a like",
+            options.drift,
+            session_factors::MAX_DRIFT
         );
     }
     let mut trained = Trained {
@@ -299,6 +301,12 @@ pub fn run(options: &Options) -> Result<Trained> {
             }
         };
         bar.finish_and_clear();
+        if !embedding.is_finite() {
+            bail!(
+                "the embedding's training diverged (vectors that are not finite numbers); \
+                 nothing of it was written: train again with a lower --drift or fewer --epochs"
+            );
+        }
         let path = options.out.join(train::EMBEDDING);
         train::write_embedding(&path, &embedding)?;
         let contents = format!(

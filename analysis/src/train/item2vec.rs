@@ -113,6 +113,12 @@ impl Embedding {
         }
     }
 
+    /// Whether every vector is a finite number: SGD that diverged leaves
+    /// NaN or infinities, which must never reach botify's models folder.
+    pub fn is_finite(&self) -> bool {
+        self.vectors.iter().all(|x| x.is_finite())
+    }
+
     pub fn vector(&self, track: u32) -> &[f32] {
         let start = track as usize * self.dim;
         &self.vectors[start..start + self.dim]
@@ -491,6 +497,14 @@ mod tests {
 
     fn fit_on(sessions: &[Vec<(u32, f64)>], seed: u64) -> Embedding {
         embed(sessions, small_params!(20, seed), fit)
+    }
+
+    #[test]
+    fn a_vector_that_is_not_a_finite_number_is_found() {
+        let mut e = fit_on(&two_taste_groups().1, 42);
+        assert!(e.is_finite());
+        e.vectors[e.dim + 3] = f32::NAN;
+        assert!(!e.is_finite());
     }
 
     #[test]

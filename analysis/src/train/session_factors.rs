@@ -67,9 +67,9 @@ pub struct Params {
     /// shares with the listener's other sessions of that interest.
     pub offset_regularization: f32,
     /// The share of the taste that survives a like (the rest moves towards
-    /// the liked track). 0.7: of 0.5, 0.7 and 0.85, trained on days 11–13 of
-    /// the 14-day loop and served on a held-out day, 0.5 and 0.7 served
-    /// within a standard error of each other and 0.85 4% less.
+    /// the liked track), at most [`MAX_DRIFT`]. 0.7: trained on days 11–13
+    /// of a 14-day loop and served the next day, 0.5 and 0.7 served within
+    /// a standard error of each other, 0.85 and 0.9 4% less.
     pub drift: f32,
     /// Uniformly drawn tracks per listen, taken as not listened.
     pub negatives: usize,
@@ -102,6 +102,11 @@ impl Default for Params {
 
 /// Artist plays before a listen are bucketed 0, 1, 2, 3 or more.
 const PLAY_BUCKETS: usize = 4;
+
+/// The largest `drift`: the liked tracks' faded sum weighs up to
+/// `1 / (1 − drift)` vectors in the taste, and SGD on a taste dominated by
+/// it diverges (at 1 the vectors of a 14-day loop's days turned to NaN).
+pub const MAX_DRIFT: f32 = 0.9;
 
 /// A listen at least this long is a like: it moves the taste.
 pub const LIKE_TIME: f32 = 0.5;
