@@ -18,7 +18,7 @@ use tally::progress::{self, Unit};
 /// How the embedding's track vectors are learned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Objective {
-    /// Sessions × tracks: each session's interest, each listen's time
+    /// Sessions × tracks: each session's drifting taste, each listen's time
     /// (`train::session_factors`).
     Sessions,
     /// Skip-gram over pairs of likes (`train::item2vec`).
@@ -72,10 +72,12 @@ pub struct Options {
     /// Embedding: vector dimensions.
     #[arg(long, default_value_t = Options::default().dim)]
     pub dim: usize,
-    /// Embedding: how its vectors are learned. `sessions`: each session an
-    /// interest vector, each listen's time a logistic function of the
-    /// interest · track (graded listens and skips as they are). `item2vec`:
-    /// skip-gram over pairs of likes at most --window apart.
+    /// Embedding: how its vectors are learned. `sessions`: each listen's
+    /// time a logistic function of taste · track (graded listens and skips
+    /// as they are), the taste an interest shared by a listener's sessions
+    /// that start at one artist, drifted towards the session's likes
+    /// (--drift). `item2vec`: skip-gram over pairs of likes at most
+    /// --window apart.
     #[arg(long, value_enum, default_value_t = Options::default().objective)]
     pub objective: Objective,
     /// Embedding: passes over the sessions [default: 20 for `sessions`, 3
