@@ -105,11 +105,12 @@ const PLAY_BUCKETS: usize = 4;
 
 /// The largest `drift`: the liked tracks' faded sum weighs up to
 /// `1 / (1 − drift)` vectors in the taste, and SGD on a taste dominated by
-/// it diverges (at 1 the vectors of a 14-day loop's days turned to NaN).
+/// it diverges (at 1, trained on three days of a 14-day loop, the vectors
+/// turned to NaN).
 pub const MAX_DRIFT: f32 = 0.9;
 
 /// A listen at least this long is a like: it moves the taste.
-pub const LIKE_TIME: f32 = 0.5;
+const LIKE_TIME: f32 = 0.5;
 
 /// The latest likes whose vectors a listen's step reaches. An older like
 /// weighs at most `drift^5` (0.17 at 0.7) of the latest in the taste.
