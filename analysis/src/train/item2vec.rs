@@ -171,6 +171,24 @@ impl Tokens {
         self.of_track[a as usize][1] == self.of_track[b as usize][1]
     }
 
+    /// `track`'s vector: the sum of its tokens' rows of `table` (`dim`
+    /// wide), into `into`.
+    pub(super) fn sum(&self, table: &[f32], dim: usize, track: u32, into: &mut [f32]) {
+        into.fill(0.0);
+        for tok in self.of(track) {
+            let row = &table[tok * dim..(tok + 1) * dim];
+            into.iter_mut().zip(row).for_each(|(x, r)| *x += r);
+        }
+    }
+
+    /// Adds `scale · by` to each of `track`'s token rows of `table`.
+    pub(super) fn add(&self, table: &mut [f32], dim: usize, track: u32, scale: f32, by: &[f32]) {
+        for tok in self.of(track) {
+            let row = &mut table[tok * dim..(tok + 1) * dim];
+            row.iter_mut().zip(by).for_each(|(x, y)| *x += scale * y);
+        }
+    }
+
     pub(super) fn of(&self, track: u32) -> impl Iterator<Item = usize> + '_ {
         self.of_track[track as usize]
             .iter()
@@ -259,30 +277,16 @@ struct Sgd<'a> {
 }
 
 impl Sgd<'_> {
-    fn sum(&self, table: &[f32], track: u32, into: &mut [f32]) {
-        into.fill(0.0);
-        for tok in self.tokens.of(track) {
-            let row = &table[tok * self.dim..(tok + 1) * self.dim];
-            into.iter_mut().zip(row).for_each(|(x, r)| *x += r);
-        }
-    }
-
     /// One logistic-loss step on the pair (`a` as input, `b` as output).
     fn step(&mut self, a: u32, b: u32, label: f32, rate: f32) {
         let mut va = std::mem::take(&mut self.a);
         let mut vb = std::mem::take(&mut self.b);
-        self.sum(&self.input, a, &mut va);
-        self.sum(&self.output, b, &mut vb);
+        self.tokens.sum(&self.input, self.dim, a, &mut va);
+        self.tokens.sum(&self.output, self.dim, b, &mut vb);
         let score: f32 = va.iter().zip(&vb).map(|(x, y)| x * y).sum();
         let g = rate * (label - sigmoid(score));
-        for tok in self.tokens.of(a) {
-            let row = &mut self.input[tok * self.dim..(tok + 1) * self.dim];
-            row.iter_mut().zip(&vb).for_each(|(x, y)| *x += g * y);
-        }
-        for tok in self.tokens.of(b) {
-            let row = &mut self.output[tok * self.dim..(tok + 1) * self.dim];
-            row.iter_mut().zip(&va).for_each(|(x, y)| *x += g * y);
-        }
+        self.tokens.add(&mut self.input, self.dim, a, g, &vb);
+        self.tokens.add(&mut self.output, self.dim, b, g, &va);
         self.a = va;
         self.b = vb;
     }
@@ -357,8 +361,8 @@ pub fn fit(data: Data<'_>, catalog: &Catalog, params: Params, bar: &ProgressBar)
     let mut vectors = vec![0.0f32; tracks * dim];
     let (mut a, mut b) = (vec![0.0; dim], vec![0.0; dim]);
     for t in 0..tracks {
-        sgd.sum(&sgd.input, t as u32, &mut a);
-        sgd.sum(&sgd.output, t as u32, &mut b);
+        tokens.sum(&sgd.input, dim, t as u32, &mut a);
+        tokens.sum(&sgd.output, dim, t as u32, &mut b);
         let row = &mut vectors[t * dim..(t + 1) * dim];
         row.iter_mut()
             .zip(a.iter().zip(&b))

@@ -214,13 +214,9 @@ struct Step {
 }
 
 impl Model<'_> {
-    /// The sum of `track`'s token vectors, into `out`.
+    /// `track`'s vector, into `out`.
     fn vector_of(&self, track: u32, out: &mut [f32]) {
-        out.fill(0.0);
-        for tok in self.tokens.of(track) {
-            let row = &self.table[tok * self.dim..(tok + 1) * self.dim];
-            out.iter_mut().zip(row).for_each(|(x, r)| *x += r);
-        }
+        self.tokens.sum(&self.table, self.dim, track, out);
     }
 
     /// One weighted logistic-loss step on a listen of session `index`
@@ -267,12 +263,7 @@ impl Model<'_> {
         // taste they shaped did; the newest weighs most.
         let mut fade = g * self.pull;
         for &liked in taste.latest.iter().rev() {
-            for tok in self.tokens.of(liked) {
-                let row = &mut self.table[tok * dim..(tok + 1) * dim];
-                row.iter_mut()
-                    .zip(&vector)
-                    .for_each(|(r, v)| *r += fade * v);
-            }
+            self.tokens.add(&mut self.table, dim, liked, fade, &vector);
             fade *= step.drift;
         }
         // `pull`, `bias` and `artist_repeat` are shared by every listen:
